@@ -1,0 +1,204 @@
+// Package clouds is the seam between the cluster library and a cloud: the
+// Cloud interface, the shared types, and the error classification that the
+// Apply engine retries on. Each cloud lives in its own package (clouds/aws,
+// clouds/azure, clouds/gcp) on that cloud's official SDK; clouds/memory is an
+// in-process double for tests.
+//
+// Every object a Cloud creates carries the TagCluster tag and a deterministic
+// name, so that Ensure* calls adopt what exists instead of duplicating it and
+// Delete* calls find everything by tag.
+package clouds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Tags put on every cloud object.
+const (
+	TagPrefix  = "mixedk8s.io/"
+	TagCluster = TagPrefix + "cluster"
+	TagPool    = TagPrefix + "pool"
+	TagRole    = TagPrefix + "role"
+	TagNode    = TagPrefix + "node"
+)
+
+// Node roles, the value of TagRole.
+const (
+	RoleControlPlane = "control-plane"
+	RoleWorker       = "worker"
+)
+
+// ControlPlanePool is the pool name of control-plane nodes.
+const ControlPlanePool = "control-plane"
+
+// Cloud creates, finds and deletes a cluster's network and instances. Every
+// method is idempotent: calling it again after any failure converges.
+type Cloud interface {
+	// Name is "aws", "azure", "gcp" or the name of a double.
+	Name() string
+	// EnsureNetwork creates or adopts the cluster's network, subnet and firewall rules.
+	EnsureNetwork(ctx context.Context, req NetworkRequest) (Network, error)
+	// EnsureInstance creates or adopts the instance named req.Name and returns once it runs.
+	EnsureInstance(ctx context.Context, req InstanceRequest) (Instance, error)
+	// Instances lists the cluster's instances that are not terminated, found by tag.
+	Instances(ctx context.Context, cluster string) ([]Instance, error)
+	// DeleteInstance terminates an instance; an instance already gone is not an error.
+	DeleteInstance(ctx context.Context, inst Instance) error
+	// DeleteNetwork deletes every network object tagged with the cluster.
+	DeleteNetwork(ctx context.Context, cluster string) error
+}
+
+// NetworkRequest is the cluster's network as the cloud must build it.
+type NetworkRequest struct {
+	Cluster  string
+	NodeCIDR string
+	// AdminCIDRs may reach SSH, WinRM and the API server.
+	AdminCIDRs []string
+	// PodCIDR is routed inside the cluster (overlay), never exposed.
+	PodCIDR string
+	Tags    map[string]string
+}
+
+// Network is what EnsureNetwork made or found.
+type Network struct {
+	ID       string
+	SubnetID string
+	// ControlPlaneSecurityGroup, WorkerSecurityGroup: firewall objects by role, when the cloud has them.
+	ControlPlaneSecurityGroup string
+	WorkerSecurityGroup       string
+}
+
+// InstanceRequest describes one node's virtual machine.
+type InstanceRequest struct {
+	Cluster string
+	// Name is the deterministic node name; it is also the idempotency key.
+	Name string
+	Pool string
+	Role string
+	OS   string // "linux" | "windows"
+	// WindowsVersion is "2019" | "2022" | "2025" for Windows instances.
+	WindowsVersion string
+	InstanceType   string
+	DiskGB         int
+	// Image overrides the cloud's default image for the OS and version.
+	Image string
+	// NestedVirtualization is required for Hyper-V isolated containers.
+	NestedVirtualization bool
+	// UserData is the first-boot payload (cloud-init or EC2Launch/sysprep script).
+	// It carries secrets (host keys, certificates): never log it.
+	UserData string
+	Network  Network
+	Tags     map[string]string
+}
+
+// Instance states, normalised across clouds.
+const (
+	StatePending  = "pending"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateStopped  = "stopped"
+	StateDeleting = "deleting"
+)
+
+// Instance is one virtual machine as the cloud reports it.
+type Instance struct {
+	ID           string
+	Name         string
+	Pool         string
+	Role         string
+	OS           string
+	InstanceType string
+	Image        string
+	State        string
+	PrivateIP    string
+	PublicIP     string
+	Tags         map[string]string
+}
+
+// Kind classifies a cloud error for retries and for the message the user sees.
+type Kind int
+
+const (
+	// KindFatal: retrying cannot help; the user must change something.
+	KindFatal Kind = iota
+	// KindThrottled: the API asked us to slow down; retry with backoff.
+	KindThrottled
+	// KindTransient: a 5xx, a dropped connection, an eventual-consistency miss; retry.
+	KindTransient
+	// KindCapacity: the zone has no capacity for the instance type; a different type or zone is needed.
+	KindCapacity
+	// KindQuota: an account limit; raise the quota or ask for fewer resources.
+	KindQuota
+	// KindAuth: credentials missing or lacking a permission.
+	KindAuth
+	// KindInvalid: the request is malformed for this cloud.
+	KindInvalid
+	// KindNotFound: the object does not exist.
+	KindNotFound
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindThrottled:
+		return "throttled"
+	case KindTransient:
+		return "transient"
+	case KindCapacity:
+		return "capacity"
+	case KindQuota:
+		return "quota"
+	case KindAuth:
+		return "auth"
+	case KindInvalid:
+		return "invalid"
+	case KindNotFound:
+		return "not found"
+	}
+	return "fatal"
+}
+
+// Retryable reports whether waiting and trying again can succeed.
+func (k Kind) Retryable() bool { return k == KindThrottled || k == KindTransient }
+
+// Error is a classified cloud error. It keeps the cloud's own code and says
+// which field or permission to change.
+type Error struct {
+	Kind Kind
+	// Code is the cloud's error code, e.g. "InsufficientInstanceCapacity".
+	Code string
+	// Op is the API operation, e.g. "RunInstances".
+	Op string
+	// Object names what was being acted on, e.g. `instance "demo-win-0"`.
+	Object string
+	// Fix says what the user can change; empty for retryable kinds.
+	Fix string
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s %s: %s", e.Op, e.Object, e.Kind)
+	if e.Code != "" {
+		msg += " (" + e.Code + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.Fix != "" {
+		msg += "; fix: " + e.Fix
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a classified error anywhere in err's chain, and
+// KindFatal for an unclassified one.
+func KindOf(err error) Kind {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.Kind
+	}
+	return KindFatal
+}

@@ -1,0 +1,293 @@
+package cluster
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Spec is the desired state of one cluster: a Linux control plane and any
+// number of Linux and Windows worker pools on exactly one cloud.
+//
+// JSON and YAML field names are the same snake_case names the Terraform
+// resource uses, so a spec reads the same in HCL, JSON and YAML.
+type Spec struct {
+	// Name is the cluster name: DNS-1123 label, at most 20 characters, because
+	// Windows computer names derived from it must fit in 15.
+	Name string `json:"name"`
+	// KubernetesVersion is a full release version such as "1.36.3".
+	KubernetesVersion string `json:"kubernetes_version"`
+
+	// Exactly one of Azure, AWS, GCP.
+	Azure *AzureSpec `json:"azure,omitempty"`
+	AWS   *AWSSpec   `json:"aws,omitempty"`
+	GCP   *GCPSpec   `json:"gcp,omitempty"`
+
+	Network      NetworkSpec         `json:"network"`
+	ControlPlane ControlPlaneSpec    `json:"control_plane"`
+	NodePools    map[string]PoolSpec `json:"node_pools,omitempty"`
+	Access       AccessSpec          `json:"access"`
+	Artifacts    ArtifactsSpec       `json:"artifacts"`
+}
+
+// AzureSpec places the cluster in one Azure subscription and region.
+type AzureSpec struct {
+	SubscriptionID string `json:"subscription_id"`
+	Location       string `json:"location"`
+	ResourceGroup  string `json:"resource_group"`
+}
+
+// AWSSpec places the cluster in one AWS region.
+type AWSSpec struct {
+	Region string `json:"region"`
+	// Zones to spread nodes over; empty means the first zone of the region.
+	Zones []string `json:"zones,omitempty"`
+}
+
+// GCPSpec places the cluster in one GCP project and zone.
+type GCPSpec struct {
+	Project string `json:"project"`
+	Region  string `json:"region"`
+	Zone    string `json:"zone"`
+}
+
+// CNI names a pod network that has both a Linux and a Windows side.
+type CNI string
+
+const (
+	CNICalico  CNI = "calico"
+	CNIFlannel CNI = "flannel"
+)
+
+// NetworkSpec is the cluster's address plan and pod network.
+type NetworkSpec struct {
+	CNI         CNI    `json:"cni"`
+	NodeCIDR    string `json:"node_cidr"`
+	PodCIDR     string `json:"pod_cidr"`
+	ServiceCIDR string `json:"service_cidr"`
+}
+
+// ControlPlaneSpec sizes the Linux control plane.
+type ControlPlaneSpec struct {
+	Count        int    `json:"count"`
+	InstanceType string `json:"instance_type"`
+	DiskGB       int    `json:"disk_gb"`
+	// Image overrides the cloud's default Ubuntu image.
+	Image string `json:"image,omitempty"`
+	// Schedulable lets ordinary pods run on control-plane nodes.
+	Schedulable bool `json:"schedulable,omitempty"`
+}
+
+// OS is a node operating system.
+type OS string
+
+const (
+	Linux   OS = "linux"
+	Windows OS = "windows"
+)
+
+// Isolation is how Windows containers are isolated from the host.
+type Isolation string
+
+const (
+	IsolationProcess Isolation = "process"
+	IsolationHyperV  Isolation = "hyperv"
+)
+
+// PoolSpec is one group of identical worker nodes.
+type PoolSpec struct {
+	OS OS `json:"os"`
+	// WindowsVersion is "2019", "2022" or "2025"; Windows pools only.
+	WindowsVersion string `json:"windows_version,omitempty"`
+	// Isolation is "process" or "hyperv"; Windows pools only.
+	Isolation    Isolation         `json:"isolation,omitempty"`
+	Count        int               `json:"count"`
+	InstanceType string            `json:"instance_type"`
+	DiskGB       int               `json:"disk_gb"`
+	Image        string            `json:"image,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	// Taints as "key=value:Effect" or "key:Effect".
+	Taints []string `json:"taints,omitempty"`
+}
+
+// AccessSpec says who may reach the nodes and how.
+type AccessSpec struct {
+	// AdminCIDRs may reach SSH (22), WinRM (5986) and the API server (6443).
+	AdminCIDRs []string `json:"admin_cidrs,omitempty"`
+	// SSHPublicKeys are authorised on Linux nodes, in authorized_keys format.
+	SSHPublicKeys []string `json:"ssh_public_keys,omitempty"`
+	// Bastion, when set, is the SSH jump host every node is reached through.
+	Bastion *BastionSpec `json:"bastion,omitempty"`
+}
+
+// BastionSpec is an SSH jump host.
+type BastionSpec struct {
+	// Address is host:port.
+	Address string `json:"address"`
+	User    string `json:"user"`
+	// HostKey pins the bastion's host key, in authorized_keys format.
+	HostKey string `json:"host_key"`
+	// PrivateKeyFile is a path to the key that authenticates to the bastion.
+	PrivateKeyFile string `json:"private_key_file,omitempty"`
+}
+
+// ArtifactsSpec says where nodes download Kubernetes, containerd and CNI.
+type ArtifactsSpec struct {
+	// MirrorBaseURL replaces the publishers' download origins (private mirror,
+	// air gap). Empty means the publishers' own URLs.
+	MirrorBaseURL string `json:"mirror_base_url,omitempty"`
+}
+
+// Defaults, in one place. WithDefaults applies them; Validate checks the result.
+const (
+	DefaultCNI                = CNICalico
+	DefaultNodeCIDR           = "10.0.0.0/16"
+	DefaultPodCIDR            = "10.244.0.0/16"
+	DefaultServiceCIDR        = "10.96.0.0/12"
+	DefaultControlPlaneCount  = 1
+	DefaultLinuxDiskGB        = 50
+	DefaultWindowsDiskGB      = 128
+	DefaultWindowsVersion     = "2022"
+	DefaultIsolation          = IsolationProcess
+	DefaultBastionUser        = "mixedk8s"
+	DefaultKubernetesVersion  = "1.36.3"
+	defaultAWSInstanceType    = "m6i.large"
+	defaultAzureInstanceType  = "Standard_D4s_v5"
+	defaultGCPInstanceType    = "n2-standard-4"
+	defaultWindowsAWSType     = "m6i.xlarge"
+	defaultWindowsAzureType   = "Standard_D4s_v5"
+	defaultWindowsGCPType     = "n2-standard-4"
+)
+
+// WithDefaults returns a copy of s with every unset optional field filled in.
+// It never overrides a value the caller set, and does not validate.
+func (s Spec) WithDefaults() Spec {
+	out := s
+	if out.KubernetesVersion == "" {
+		out.KubernetesVersion = DefaultKubernetesVersion
+	}
+	if out.Network.CNI == "" {
+		out.Network.CNI = DefaultCNI
+	}
+	if out.Network.NodeCIDR == "" {
+		out.Network.NodeCIDR = DefaultNodeCIDR
+	}
+	if out.Network.PodCIDR == "" {
+		out.Network.PodCIDR = DefaultPodCIDR
+	}
+	if out.Network.ServiceCIDR == "" {
+		out.Network.ServiceCIDR = DefaultServiceCIDR
+	}
+	if out.ControlPlane.Count == 0 {
+		out.ControlPlane.Count = DefaultControlPlaneCount
+	}
+	if out.ControlPlane.DiskGB == 0 {
+		out.ControlPlane.DiskGB = DefaultLinuxDiskGB
+	}
+	if out.ControlPlane.InstanceType == "" {
+		out.ControlPlane.InstanceType = s.defaultInstanceType(Linux)
+	}
+	if s.NodePools != nil {
+		out.NodePools = make(map[string]PoolSpec, len(s.NodePools))
+		for name, p := range s.NodePools {
+			if p.OS == "" {
+				p.OS = Linux
+			}
+			if p.OS == Windows {
+				if p.WindowsVersion == "" {
+					p.WindowsVersion = DefaultWindowsVersion
+				}
+				if p.Isolation == "" {
+					p.Isolation = DefaultIsolation
+				}
+			}
+			if p.DiskGB == 0 {
+				p.DiskGB = DefaultLinuxDiskGB
+				if p.OS == Windows {
+					p.DiskGB = DefaultWindowsDiskGB
+				}
+			}
+			if p.InstanceType == "" {
+				p.InstanceType = s.defaultInstanceType(p.OS)
+			}
+			out.NodePools[name] = p
+		}
+	}
+	if out.Access.Bastion != nil {
+		b := *out.Access.Bastion
+		if b.User == "" {
+			b.User = DefaultBastionUser
+		}
+		out.Access.Bastion = &b
+	}
+	return out
+}
+
+func (s Spec) defaultInstanceType(os OS) string {
+	switch {
+	case s.AWS != nil && os == Windows:
+		return defaultWindowsAWSType
+	case s.AWS != nil:
+		return defaultAWSInstanceType
+	case s.Azure != nil && os == Windows:
+		return defaultWindowsAzureType
+	case s.Azure != nil:
+		return defaultAzureInstanceType
+	case s.GCP != nil && os == Windows:
+		return defaultWindowsGCPType
+	case s.GCP != nil:
+		return defaultGCPInstanceType
+	}
+	return ""
+}
+
+// CloudName is "aws", "azure" or "gcp", or "" when no cloud (or more than one) is set.
+func (s Spec) CloudName() string {
+	var names []string
+	if s.AWS != nil {
+		names = append(names, "aws")
+	}
+	if s.Azure != nil {
+		names = append(names, "azure")
+	}
+	if s.GCP != nil {
+		names = append(names, "gcp")
+	}
+	if len(names) != 1 {
+		return ""
+	}
+	return names[0]
+}
+
+// ParseSpec reads a spec from JSON or YAML. Unknown fields are errors, so a
+// misspelt field is caught instead of silently ignored.
+func ParseSpec(data []byte) (Spec, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return Spec{}, fmt.Errorf("failed to parse cluster spec: %w (fix: the file must be JSON or YAML)", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("failed to parse cluster spec: %s (fix: compare the field names with the cluster.Spec documentation)", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return s, nil
+}
+
+// LoadSpec reads a spec from a JSON or YAML file.
+func LoadSpec(path string) (Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("failed to read cluster spec: %w", err)
+	}
+	s, err := ParseSpec(data)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
