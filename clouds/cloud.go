@@ -40,6 +40,8 @@ type Cloud interface {
 	Name() string
 	// EnsureNetwork creates or adopts the cluster's network, subnet and firewall rules.
 	EnsureNetwork(ctx context.Context, req NetworkRequest) (Network, error)
+	// FindNetwork returns the cluster's network found by tag, and false when there is none.
+	FindNetwork(ctx context.Context, cluster string) (Network, bool, error)
 	// EnsureInstance creates or adopts the instance named req.Name and returns once it runs.
 	EnsureInstance(ctx context.Context, req InstanceRequest) (Instance, error)
 	// Instances lists the cluster's instances that are not terminated, found by tag.

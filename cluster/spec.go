@@ -144,23 +144,23 @@ type ArtifactsSpec struct {
 
 // Defaults, in one place. WithDefaults applies them; Validate checks the result.
 const (
-	DefaultCNI                = CNICalico
-	DefaultNodeCIDR           = "10.0.0.0/16"
-	DefaultPodCIDR            = "10.244.0.0/16"
-	DefaultServiceCIDR        = "10.96.0.0/12"
-	DefaultControlPlaneCount  = 1
-	DefaultLinuxDiskGB        = 50
-	DefaultWindowsDiskGB      = 128
-	DefaultWindowsVersion     = "2022"
-	DefaultIsolation          = IsolationProcess
-	DefaultBastionUser        = "mixedk8s"
-	DefaultKubernetesVersion  = "1.36.3"
-	defaultAWSInstanceType    = "m6i.large"
-	defaultAzureInstanceType  = "Standard_D4s_v5"
-	defaultGCPInstanceType    = "n2-standard-4"
-	defaultWindowsAWSType     = "m6i.xlarge"
-	defaultWindowsAzureType   = "Standard_D4s_v5"
-	defaultWindowsGCPType     = "n2-standard-4"
+	DefaultCNI               = CNICalico
+	DefaultNodeCIDR          = "10.0.0.0/16"
+	DefaultPodCIDR           = "10.244.0.0/16"
+	DefaultServiceCIDR       = "10.96.0.0/12"
+	DefaultControlPlaneCount = 1
+	DefaultLinuxDiskGB       = 50
+	DefaultWindowsDiskGB     = 128
+	DefaultWindowsVersion    = "2022"
+	DefaultIsolation         = IsolationProcess
+	DefaultBastionUser       = "mixedk8s"
+	DefaultKubernetesVersion = "1.36.3"
+	defaultAWSInstanceType   = "m6i.large"
+	defaultAzureInstanceType = "Standard_D4s_v5"
+	defaultGCPInstanceType   = "n2-standard-4"
+	defaultWindowsAWSType    = "m6i.xlarge"
+	defaultWindowsAzureType  = "Standard_D4s_v5"
+	defaultWindowsGCPType    = "n2-standard-4"
 )
 
 // WithDefaults returns a copy of s with every unset optional field filled in.

@@ -1,0 +1,276 @@
+// Package memory is an in-process clouds.Cloud for tests and benchmarks: it
+// keeps networks and instances in maps, can sleep per operation to simulate
+// latency, can fail operations on demand, and counts every call so tests can
+// assert that a converged Apply makes no mutating call.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Operations, as counted and as named to Latency and Fault.
+const (
+	OpEnsureNetwork  = "EnsureNetwork"
+	OpFindNetwork    = "FindNetwork"
+	OpEnsureInstance = "EnsureInstance"
+	OpInstances      = "Instances"
+	OpDeleteInstance = "DeleteInstance"
+	OpDeleteNetwork  = "DeleteNetwork"
+)
+
+// Mutating reports whether an operation changes the cloud when it acts.
+func Mutating(op string) bool {
+	switch op {
+	case OpEnsureNetwork, OpEnsureInstance, OpDeleteInstance, OpDeleteNetwork:
+		return true
+	}
+	return false
+}
+
+// Cloud is the in-memory cloud. The zero value is not usable; call New.
+type Cloud struct {
+	// Latency, when set, is slept at the start of every call (honouring ctx).
+	Latency func(op, object string) time.Duration
+	// Fault, when set, is asked before every call; a non-nil error fails the
+	// call before it has any effect.
+	Fault func(op, object string) error
+	// FaultAfter, when set, is asked after a mutating call took effect; a
+	// non-nil error is returned as if the reply was lost.
+	FaultAfter func(op, object string) error
+
+	mu        sync.Mutex
+	networks  map[string]clouds.Network
+	instances map[string]*clouds.Instance // by ID
+	nextID    int
+	calls     map[string]int
+}
+
+// New makes an empty cloud.
+func New() *Cloud {
+	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, calls: map[string]int{}}
+}
+
+var _ clouds.Cloud = (*Cloud)(nil)
+
+// Name implements clouds.Cloud.
+func (c *Cloud) Name() string { return "memory" }
+
+func (c *Cloud) enter(ctx context.Context, op, object string) error {
+	c.mu.Lock()
+	c.calls[op]++
+	c.mu.Unlock()
+	if c.Latency != nil {
+		if d := c.Latency(op, object); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.Fault != nil {
+		return c.Fault(op, object)
+	}
+	return nil
+}
+
+func (c *Cloud) leave(op, object string) error {
+	if c.FaultAfter != nil {
+		return c.FaultAfter(op, object)
+	}
+	return nil
+}
+
+// EnsureNetwork implements clouds.Cloud.
+func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
+	if err := c.enter(ctx, OpEnsureNetwork, req.Cluster); err != nil {
+		return clouds.Network{}, err
+	}
+	c.mu.Lock()
+	n, ok := c.networks[req.Cluster]
+	if !ok {
+		n = clouds.Network{
+			ID:                        "net-" + req.Cluster,
+			SubnetID:                  "subnet-" + req.Cluster,
+			ControlPlaneSecurityGroup: "sg-" + req.Cluster + "-cp",
+			WorkerSecurityGroup:       "sg-" + req.Cluster + "-worker",
+		}
+		c.networks[req.Cluster] = n
+	}
+	c.mu.Unlock()
+	return n, c.leave(OpEnsureNetwork, req.Cluster)
+}
+
+// FindNetwork implements clouds.Cloud.
+func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network, bool, error) {
+	if err := c.enter(ctx, OpFindNetwork, cluster); err != nil {
+		return clouds.Network{}, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.networks[cluster]
+	return n, ok, nil
+}
+
+// EnsureInstance implements clouds.Cloud; the node name is the idempotency
+// key, as a client token is on a real cloud.
+func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) (clouds.Instance, error) {
+	if err := c.enter(ctx, OpEnsureInstance, req.Name); err != nil {
+		return clouds.Instance{}, err
+	}
+	c.mu.Lock()
+	if _, ok := c.networks[req.Cluster]; !ok {
+		c.mu.Unlock()
+		return clouds.Instance{}, &clouds.Error{Kind: clouds.KindInvalid, Op: OpEnsureInstance, Object: fmt.Sprintf("instance %q", req.Name), Code: "NetworkNotFound", Err: fmt.Errorf("cluster %q has no network", req.Cluster)}
+	}
+	for _, in := range c.instances {
+		if in.Tags[clouds.TagCluster] == req.Cluster && in.Name == req.Name {
+			out := clone(in)
+			c.mu.Unlock()
+			return out, c.leave(OpEnsureInstance, req.Name)
+		}
+	}
+	c.nextID++
+	tags := maps.Clone(req.Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tags[clouds.TagCluster], tags[clouds.TagNode], tags[clouds.TagPool], tags[clouds.TagRole] = req.Cluster, req.Name, req.Pool, req.Role
+	in := &clouds.Instance{
+		ID:           fmt.Sprintf("i-%08d", c.nextID),
+		Name:         req.Name,
+		Pool:         req.Pool,
+		Role:         req.Role,
+		OS:           req.OS,
+		InstanceType: req.InstanceType,
+		Image:        req.Image,
+		State:        clouds.StateRunning,
+		PrivateIP:    fmt.Sprintf("10.0.%d.%d", c.nextID/250, c.nextID%250+4),
+		Tags:         tags,
+	}
+	c.instances[in.ID] = in
+	out := clone(in)
+	c.mu.Unlock()
+	return out, c.leave(OpEnsureInstance, req.Name)
+}
+
+// Instances implements clouds.Cloud.
+func (c *Cloud) Instances(ctx context.Context, cluster string) ([]clouds.Instance, error) {
+	if err := c.enter(ctx, OpInstances, cluster); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []clouds.Instance
+	for _, in := range c.instances {
+		if in.Tags[clouds.TagCluster] == cluster {
+			out = append(out, clone(in))
+		}
+	}
+	slices.SortFunc(out, func(a, b clouds.Instance) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// DeleteInstance implements clouds.Cloud.
+func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error {
+	if err := c.enter(ctx, OpDeleteInstance, inst.Name); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	delete(c.instances, inst.ID)
+	c.mu.Unlock()
+	return c.leave(OpDeleteInstance, inst.Name)
+}
+
+// DeleteNetwork implements clouds.Cloud.
+func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
+	if err := c.enter(ctx, OpDeleteNetwork, cluster); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, in := range c.instances {
+		if in.Tags[clouds.TagCluster] == cluster {
+			c.mu.Unlock()
+			return &clouds.Error{Kind: clouds.KindTransient, Op: OpDeleteNetwork, Object: fmt.Sprintf("network of cluster %q", cluster), Code: "DependencyViolation", Err: fmt.Errorf("instance %s still uses it", in.Name)}
+		}
+	}
+	delete(c.networks, cluster)
+	c.mu.Unlock()
+	return c.leave(OpDeleteNetwork, cluster)
+}
+
+// Terminate removes an instance behind the library's back, as a user in the
+// cloud console would: drift for the next Plan to see.
+func (c *Cloud) Terminate(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, in := range c.instances {
+		if in.Name == name {
+			delete(c.instances, id)
+			return true
+		}
+	}
+	return false
+}
+
+// Calls returns how many times each operation was called.
+func (c *Cloud) Calls() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+// MutatingCalls counts calls of operations that change the cloud.
+func (c *Cloud) MutatingCalls() int {
+	n := 0
+	for op, k := range c.Calls() {
+		if Mutating(op) {
+			n += k
+		}
+	}
+	return n
+}
+
+// ResetCalls zeroes the counters.
+func (c *Cloud) ResetCalls() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = map[string]int{}
+}
+
+// Objects lists every object that exists for a cluster, as "network/<id>" and
+// "instance/<name>", sorted: what a leak check compares with nothing.
+func (c *Cloud) Objects(cluster string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	if n, ok := c.networks[cluster]; ok {
+		out = append(out, "network/"+n.ID)
+	}
+	for _, in := range c.instances {
+		if in.Tags[clouds.TagCluster] == cluster {
+			out = append(out, "instance/"+in.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func clone(in *clouds.Instance) clouds.Instance {
+	out := *in
+	out.Tags = maps.Clone(in.Tags)
+	return out
+}

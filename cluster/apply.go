@@ -1,0 +1,459 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/cluster/internal/engine"
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/transport"
+)
+
+// Options carry what Apply, Destroy and Observe act through.
+type Options struct {
+	Cloud       clouds.Cloud
+	Provisioner Provisioner
+	// Concurrency bounds how many steps run at once; 0 means DefaultConcurrency.
+	Concurrency int
+	// Attempts bounds tries per step for retryable errors; 0 means 8.
+	Attempts int
+	// BaseBackoff and MaxBackoff shape the retry backoff; 0 means 1s and 30s.
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	// Progress receives events as the work goes on. It must return quickly.
+	Progress func(Event)
+}
+
+// DefaultConcurrency lets every node of a large cluster provision at once: a
+// node step mostly waits on the cloud or the node, not on this process.
+const DefaultConcurrency = 128
+
+func (o Options) check() error {
+	var missing []string
+	if o.Cloud == nil {
+		missing = append(missing, "Cloud")
+	}
+	if o.Provisioner == nil {
+		missing = append(missing, "Provisioner")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("cluster options: %v not set; fix: pass a cloud (clouds/aws, clouds/azure, clouds/gcp) and a provisioner", missing)
+	}
+	return nil
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	StepStarted  EventKind = "step-started"
+	StepRetrying EventKind = "step-retrying"
+	StepFinished EventKind = "step-finished"
+	StepFailed   EventKind = "step-failed"
+	// StepBlocked: the step did not run because a step it depends on failed.
+	StepBlocked EventKind = "step-blocked"
+	// NodePhase: a node's own progress, e.g. an agent step or a reboot.
+	NodePhase EventKind = "node-phase"
+)
+
+// Event is one line of progress. It never carries secrets.
+type Event struct {
+	Time    time.Time
+	Kind    EventKind
+	Step    string
+	Node    string
+	Attempt int
+	Message string
+	// Err is the error text for StepRetrying, StepFailed and StepBlocked.
+	Err     string
+	Elapsed time.Duration
+}
+
+// String is the event as a progress line.
+func (e Event) String() string {
+	s := string(e.Kind) + " " + e.Step
+	if e.Kind == NodePhase {
+		s = e.Node + ": " + e.Message
+	}
+	if e.Attempt > 1 {
+		s += fmt.Sprintf(" (attempt %d)", e.Attempt)
+	}
+	if e.Elapsed > 0 {
+		s += " in " + e.Elapsed.Round(time.Millisecond).String()
+	}
+	if e.Err != "" {
+		s += ": " + e.Err
+	}
+	return s
+}
+
+// Result is what Apply did and what the cluster looks like after it.
+type Result struct {
+	// Changes is the plan Apply ran.
+	Changes Changes
+	// Nodes are the cluster's desired nodes with their instances.
+	Nodes []NodeInfo
+}
+
+// NodeInfo is one node of the cluster as Apply left it.
+type NodeInfo struct {
+	Name       string
+	Pool       string
+	OS         OS
+	InstanceID string
+	PrivateIP  string
+	Ready      bool
+}
+
+// Apply makes the cluster match the spec: it validates, observes what exists,
+// plans, and runs the plan as a graph. Worker instances are created while the
+// control plane bootstraps. After any failure, calling Apply again adopts
+// what exists and finishes; it never duplicates.
+func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	if err := Validate(spec); err != nil {
+		return nil, err
+	}
+	spec = spec.WithDefaults()
+	observed, err := Observe(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := Plan(spec, observed)
+	if err != nil {
+		return nil, err
+	}
+	r := newRun(spec, observed, opts)
+	err = engine.Run(ctx, r.steps(changes), r.engineOptions())
+	return &Result{Changes: changes, Nodes: r.nodeInfos()}, wrapRunError(spec.Name, "apply", err)
+}
+
+// Destroy deletes every instance and network object tagged with the
+// cluster's name, without draining: the whole cluster goes. It converges
+// like Apply: call it again after a failure.
+func Destroy(ctx context.Context, spec Spec, opts Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	name := spec.Name
+	instances, err := opts.Cloud.Instances(ctx, name)
+	if err != nil {
+		return fmt.Errorf("failed to list the instances of cluster %q: %w", name, err)
+	}
+	r := newRun(spec.WithDefaults(), Observed{}, opts)
+	var steps []engine.Step
+	var deletes []string
+	for _, in := range instances {
+		id := stepID(StepDelete, in.Name)
+		deletes = append(deletes, id)
+		steps = append(steps, engine.Step{ID: id, Run: func(ctx context.Context) error {
+			return opts.Cloud.DeleteInstance(ctx, in)
+		}})
+	}
+	steps = append(steps, engine.Step{ID: "delete/network", After: deletes, Run: func(ctx context.Context) error {
+		return opts.Cloud.DeleteNetwork(ctx, name)
+	}})
+	return wrapRunError(name, "destroy", engine.Run(ctx, steps, r.engineOptions()))
+}
+
+func wrapRunError(cluster, verb string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("failed to %s cluster %q: %w (running the same command again resumes where this one stopped)", verb, cluster, err)
+}
+
+// classify decides which errors are worth another attempt.
+func classify(err error) engine.Class {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return engine.Fatal
+	case clouds.KindOf(err).Retryable():
+		return engine.Retry
+	case errors.Is(err, transport.ErrNotReady), errors.Is(err, transport.ErrRebooting):
+		return engine.Retry
+	}
+	var r interface{ Retryable() bool }
+	if errors.As(err, &r) && r.Retryable() {
+		return engine.Retry
+	}
+	return engine.Fatal
+}
+
+// run is one Apply's shared state: what exists, as the steps learn it.
+type run struct {
+	spec  Spec
+	opts  Options
+	nodes map[string]Node
+
+	mu        sync.Mutex
+	network   *clouds.Network
+	instances map[string]clouds.Instance
+	ready     map[string]bool
+	join      *JoinInfo
+}
+
+func newRun(spec Spec, observed Observed, opts Options) *run {
+	r := &run{spec: spec, opts: opts, nodes: map[string]Node{}, network: observed.Network, instances: map[string]clouds.Instance{}, ready: map[string]bool{}}
+	for _, n := range spec.Nodes() {
+		r.nodes[n.Name] = n
+	}
+	for _, in := range observed.Instances {
+		r.instances[in.Name] = in
+	}
+	for name, st := range observed.Nodes {
+		r.ready[name] = st.Ready
+	}
+	return r
+}
+
+func (r *run) emit(e Event) {
+	if r.opts.Progress != nil {
+		e.Time = time.Now()
+		r.opts.Progress(e)
+	}
+}
+
+func (r *run) engineOptions() engine.Options {
+	return engine.Options{
+		Limit:       cmpOr(r.opts.Concurrency, DefaultConcurrency),
+		Classify:    classify,
+		Attempts:    r.opts.Attempts,
+		BaseBackoff: r.opts.BaseBackoff,
+		MaxBackoff:  r.opts.MaxBackoff,
+		Report: func(e engine.Event) {
+			ev := Event{Step: e.Step, Attempt: e.Attempt, Elapsed: e.Elapsed}
+			switch e.Kind {
+			case engine.Started:
+				ev.Kind = StepStarted
+			case engine.Retrying:
+				ev.Kind, ev.Message = StepRetrying, fmt.Sprintf("retrying in %s", e.Wait.Round(time.Millisecond))
+			case engine.Finished:
+				ev.Kind = StepFinished
+			case engine.Failed:
+				ev.Kind = StepFailed
+			case engine.Blocked:
+				ev.Kind = StepBlocked
+			}
+			if e.Err != nil {
+				ev.Err = e.Err.Error()
+			}
+			r.emit(ev)
+		},
+	}
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (r *run) target(name string) (Target, error) {
+	n, ok := r.nodes[name]
+	if !ok {
+		return Target{}, fmt.Errorf("node %s is not in the spec", name)
+	}
+	r.mu.Lock()
+	in, ok := r.instances[name]
+	r.mu.Unlock()
+	if !ok {
+		return Target{}, fmt.Errorf("node %s has no instance yet", name)
+	}
+	return Target{Spec: r.spec, Node: n, Instance: in, Report: func(msg string) {
+		r.emit(Event{Kind: NodePhase, Node: name, Message: msg})
+	}}, nil
+}
+
+func (r *run) joinInfo() (JoinInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.join == nil {
+		return JoinInfo{}, errors.New("the control plane has not been bootstrapped in this run")
+	}
+	return *r.join, nil
+}
+
+// steps binds each planned step to the work it stands for.
+func (r *run) steps(c Changes) []engine.Step {
+	out := make([]engine.Step, 0, len(c.Steps))
+	for _, s := range c.Steps {
+		out = append(out, engine.Step{ID: s.ID, After: s.After, Run: r.action(s)})
+	}
+	return out
+}
+
+func (r *run) action(s Step) func(context.Context) error {
+	switch s.Kind {
+	case StepNetwork:
+		return r.ensureNetwork
+	case StepInstance:
+		return func(ctx context.Context) error { return r.ensureInstance(ctx, s.Node) }
+	case StepBootstrap:
+		return func(ctx context.Context) error {
+			t, err := r.target(s.Node)
+			if err != nil {
+				return err
+			}
+			j, err := r.opts.Provisioner.Bootstrap(ctx, t)
+			if err != nil {
+				return fmt.Errorf("failed to bootstrap the control plane on %s: %w", s.Node, err)
+			}
+			r.mu.Lock()
+			r.join = &j
+			r.mu.Unlock()
+			return nil
+		}
+	case StepJoin:
+		return func(ctx context.Context) error {
+			t, err := r.target(s.Node)
+			if err != nil {
+				return err
+			}
+			j, err := r.joinInfo()
+			if err != nil {
+				return err
+			}
+			if err := r.opts.Provisioner.Join(ctx, t, j); err != nil {
+				return fmt.Errorf("failed to join %s (pool %q) to the cluster: %w", s.Node, s.Pool, err)
+			}
+			return nil
+		}
+	case StepAddons:
+		return func(ctx context.Context) error {
+			j, err := r.joinInfo()
+			if err != nil {
+				return err
+			}
+			if err := r.opts.Provisioner.Addons(ctx, r.spec, j); err != nil {
+				return fmt.Errorf("failed to install the cluster add-ons: %w", err)
+			}
+			return nil
+		}
+	case StepReady:
+		return func(ctx context.Context) error {
+			names := slices.Sorted(maps.Keys(r.nodes))
+			if err := r.opts.Provisioner.WaitReady(ctx, r.spec, names); err != nil {
+				return fmt.Errorf("failed waiting for the nodes to become Ready: %w", err)
+			}
+			r.mu.Lock()
+			for _, n := range names {
+				r.ready[n] = true
+			}
+			r.mu.Unlock()
+			return nil
+		}
+	case StepDrain:
+		return func(ctx context.Context) error {
+			if err := r.opts.Provisioner.Drain(ctx, r.spec, s.Node); err != nil {
+				return fmt.Errorf("failed to drain %s: %w", s.Node, err)
+			}
+			return nil
+		}
+	case StepDelete:
+		return func(ctx context.Context) error {
+			r.mu.Lock()
+			in, ok := r.instances[s.Node]
+			r.mu.Unlock()
+			if !ok {
+				return nil
+			}
+			if err := r.opts.Cloud.DeleteInstance(ctx, in); err != nil {
+				return fmt.Errorf("failed to delete instance %s (%s): %w", s.Node, in.ID, err)
+			}
+			r.mu.Lock()
+			delete(r.instances, s.Node)
+			r.mu.Unlock()
+			return nil
+		}
+	case StepRemove:
+		return func(ctx context.Context) error {
+			if err := r.opts.Provisioner.Remove(ctx, r.spec, s.Node); err != nil {
+				return fmt.Errorf("failed to remove node %s from Kubernetes: %w", s.Node, err)
+			}
+			return nil
+		}
+	}
+	return func(context.Context) error { return fmt.Errorf("step %s: unknown kind %q", s.ID, s.Kind) }
+}
+
+func (r *run) ensureNetwork(ctx context.Context) error {
+	net, err := r.opts.Cloud.EnsureNetwork(ctx, clouds.NetworkRequest{
+		Cluster:    r.spec.Name,
+		NodeCIDR:   r.spec.Network.NodeCIDR,
+		PodCIDR:    r.spec.Network.PodCIDR,
+		AdminCIDRs: r.spec.Access.AdminCIDRs,
+		Tags:       map[string]string{clouds.TagCluster: r.spec.Name},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the network of cluster %q: %w", r.spec.Name, err)
+	}
+	r.mu.Lock()
+	r.network = &net
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *run) ensureInstance(ctx context.Context, name string) error {
+	n := r.nodes[name]
+	r.mu.Lock()
+	network := r.network
+	r.mu.Unlock()
+	if network == nil {
+		return fmt.Errorf("failed to create instance %s: the cluster has no network yet", name)
+	}
+	userData, err := r.opts.Provisioner.UserData(ctx, Target{Spec: r.spec, Node: n})
+	if err != nil {
+		return fmt.Errorf("failed to prepare the first-boot data of %s: %w", name, err)
+	}
+	in, err := r.opts.Cloud.EnsureInstance(ctx, clouds.InstanceRequest{
+		Cluster:              r.spec.Name,
+		Name:                 name,
+		Pool:                 n.Pool,
+		Role:                 n.Role,
+		OS:                   string(n.OS),
+		WindowsVersion:       n.WindowsVersion,
+		InstanceType:         n.InstanceType,
+		DiskGB:               n.DiskGB,
+		Image:                n.Image,
+		NestedVirtualization: n.Isolation == IsolationHyperV,
+		UserData:             userData,
+		Network:              *network,
+		Tags: map[string]string{
+			clouds.TagCluster: r.spec.Name,
+			clouds.TagPool:    n.Pool,
+			clouds.TagRole:    n.Role,
+			clouds.TagNode:    name,
+		},
+	})
+	if err != nil {
+		field := fmt.Sprintf("node_pools[%q].instance_type", n.Pool)
+		if n.Pool == clouds.ControlPlanePool {
+			field = "control_plane.instance_type"
+		}
+		return fmt.Errorf("failed to create instance %s (%s = %q): %w", name, field, n.InstanceType, err)
+	}
+	r.mu.Lock()
+	r.instances[name] = in
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *run) nodeInfos() []NodeInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []NodeInfo
+	for _, n := range r.spec.Nodes() {
+		in := r.instances[n.Name]
+		out = append(out, NodeInfo{Name: n.Name, Pool: n.Pool, OS: n.OS, InstanceID: in.ID, PrivateIP: in.PrivateIP, Ready: r.ready[n.Name]})
+	}
+	return out
+}

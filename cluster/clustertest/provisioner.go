@@ -1,0 +1,215 @@
+// Package clustertest has test doubles for the cluster library: an
+// in-memory Provisioner that joins nodes instantly (or after a simulated
+// latency), fails on demand, and counts its calls. Pair it with
+// clouds/memory to run Apply, Observe and Destroy without any cloud.
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Operations, as counted and as named to Latency and Fault.
+const (
+	OpUserData  = "UserData"
+	OpBootstrap = "Bootstrap"
+	OpJoin      = "Join"
+	OpAddons    = "Addons"
+	OpWaitReady = "WaitReady"
+	OpDrain     = "Drain"
+	OpRemove    = "Remove"
+	OpStatus    = "Status"
+)
+
+// Provisioner is an in-memory cluster.Provisioner.
+type Provisioner struct {
+	// Latency, when set, is slept at the start of every call (honouring ctx).
+	Latency func(op, node string) time.Duration
+	// Fault, when set, is asked before every call; a non-nil error fails it.
+	Fault func(op, node string) error
+
+	mu           sync.Mutex
+	bootstrapped bool
+	joined       map[string]bool
+	calls        map[string]int
+	drained      []string
+	removed      []string
+}
+
+// NewProvisioner makes a provisioner with no cluster yet.
+func NewProvisioner() *Provisioner {
+	return &Provisioner{joined: map[string]bool{}, calls: map[string]int{}}
+}
+
+var _ cluster.Provisioner = (*Provisioner)(nil)
+
+func (p *Provisioner) enter(ctx context.Context, op, node string) error {
+	p.mu.Lock()
+	p.calls[op]++
+	p.mu.Unlock()
+	if p.Latency != nil {
+		if d := p.Latency(op, node); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.Fault != nil {
+		return p.Fault(op, node)
+	}
+	return nil
+}
+
+// UserData implements cluster.Provisioner.
+func (p *Provisioner) UserData(ctx context.Context, t cluster.Target) (string, error) {
+	if err := p.enter(ctx, OpUserData, t.Node.Name); err != nil {
+		return "", err
+	}
+	return "#userdata " + t.Node.Name, nil
+}
+
+// Bootstrap implements cluster.Provisioner.
+func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.JoinInfo, error) {
+	if err := p.enter(ctx, OpBootstrap, t.Node.Name); err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	if t.Instance.State != clouds.StateRunning {
+		return cluster.JoinInfo{}, fmt.Errorf("bootstrap %s: instance is %q, not running", t.Node.Name, t.Instance.State)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bootstrapped = true
+	p.joined[t.Node.Name] = true
+	t.Report("control plane initialised")
+	return cluster.JoinInfo{APIEndpoint: t.Instance.PrivateIP + ":6443", BootstrapToken: "abcdef.0123456789abcdef", CACertHashes: []string{"sha256:00"}}, nil
+}
+
+// Join implements cluster.Provisioner.
+func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.JoinInfo) error {
+	if err := p.enter(ctx, OpJoin, t.Node.Name); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.bootstrapped || j.BootstrapToken == "" {
+		return fmt.Errorf("join %s: the control plane is not bootstrapped", t.Node.Name)
+	}
+	p.joined[t.Node.Name] = true
+	t.Report("joined")
+	return nil
+}
+
+// Addons implements cluster.Provisioner.
+func (p *Provisioner) Addons(ctx context.Context, spec cluster.Spec, j cluster.JoinInfo) error {
+	return p.enter(ctx, OpAddons, "")
+}
+
+// WaitReady implements cluster.Provisioner: every named node must have joined.
+func (p *Provisioner) WaitReady(ctx context.Context, spec cluster.Spec, names []string) error {
+	if err := p.enter(ctx, OpWaitReady, ""); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range names {
+		if !p.joined[n] {
+			return fmt.Errorf("node %s never became Ready: it has not joined", n)
+		}
+	}
+	return nil
+}
+
+// Drain implements cluster.Provisioner.
+func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string) error {
+	if err := p.enter(ctx, OpDrain, name); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drained = append(p.drained, name)
+	return nil
+}
+
+// Remove implements cluster.Provisioner.
+func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string) error {
+	if err := p.enter(ctx, OpRemove, name); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.joined, name)
+	p.removed = append(p.removed, name)
+	return nil
+}
+
+// Status implements cluster.Provisioner. A node whose instance is gone keeps
+// its Node object, NotReady, as in a real cluster.
+func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (map[string]cluster.NodeStatus, error) {
+	if err := p.enter(ctx, OpStatus, ""); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	running := map[string]bool{}
+	for _, in := range instances {
+		running[in.Name] = in.State == clouds.StateRunning
+	}
+	out := map[string]cluster.NodeStatus{}
+	for name := range p.joined {
+		out[name] = cluster.NodeStatus{Joined: true, Ready: running[name]}
+	}
+	return out, nil
+}
+
+// Calls returns how many times each operation was called.
+func (p *Provisioner) Calls() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.calls)
+}
+
+// MutatingCalls counts the calls that change nodes.
+func (p *Provisioner) MutatingCalls() int {
+	n := 0
+	for op, k := range p.Calls() {
+		if op == OpBootstrap || op == OpJoin || op == OpAddons || op == OpDrain || op == OpRemove {
+			n += k
+		}
+	}
+	return n
+}
+
+// ResetCalls zeroes the counters.
+func (p *Provisioner) ResetCalls() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = map[string]int{}
+}
+
+// Drained lists drained nodes in the order they were drained.
+func (p *Provisioner) Drained() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.drained)
+}
+
+// Joined lists the nodes that joined, sorted.
+func (p *Provisioner) Joined() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Sorted(maps.Keys(p.joined))
+}

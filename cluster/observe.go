@@ -1,0 +1,57 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Observed is what exists of a cluster: read from the cloud by tag and from
+// Kubernetes. Plan compares it with a Spec; Terraform's Read starts from it.
+type Observed struct {
+	// Network is nil when the cluster has none yet.
+	Network *clouds.Network
+	// Instances are the cluster's instances that are not terminated, by name.
+	Instances []clouds.Instance
+	// Nodes is the Kubernetes state by node name; nodes that never joined are absent.
+	Nodes map[string]NodeStatus
+}
+
+// Instance returns the observed instance of a node.
+func (o Observed) Instance(name string) (clouds.Instance, bool) {
+	for _, in := range o.Instances {
+		if in.Name == name {
+			return in, true
+		}
+	}
+	return clouds.Instance{}, false
+}
+
+// Observe reads a cluster's state. Its cost does not grow with the number of
+// nodes: one network lookup, one paged instance listing by tag and one node
+// listing from Kubernetes.
+func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
+	if err := opts.check(); err != nil {
+		return Observed{}, err
+	}
+	spec = spec.WithDefaults()
+	var o Observed
+	n, ok, err := opts.Cloud.FindNetwork(ctx, spec.Name)
+	if err != nil {
+		return Observed{}, fmt.Errorf("failed to observe the network of cluster %q: %w", spec.Name, err)
+	}
+	if ok {
+		o.Network = &n
+	}
+	if o.Instances, err = opts.Cloud.Instances(ctx, spec.Name); err != nil {
+		return Observed{}, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
+	}
+	if len(o.Instances) == 0 {
+		return o, nil
+	}
+	if o.Nodes, err = opts.Provisioner.Status(ctx, spec, o.Instances); err != nil {
+		return Observed{}, fmt.Errorf("failed to read the node status of cluster %q: %w", spec.Name, err)
+	}
+	return o, nil
+}

@@ -1,0 +1,228 @@
+package cluster_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// demoSpec is a valid mixed cluster: 1 control-plane node, 2 Linux and 2
+// Windows Server 2022 workers on AWS.
+func demoSpec() cluster.Spec {
+	return cluster.Spec{
+		Name:              "demo",
+		KubernetesVersion: "1.36.3",
+		AWS:               &cluster.AWSSpec{Region: "eu-west-1"},
+		ControlPlane:      cluster.ControlPlaneSpec{Count: 1, InstanceType: "m6i.large"},
+		NodePools: map[string]cluster.PoolSpec{
+			"linux": {OS: cluster.Linux, Count: 2, InstanceType: "m6i.large"},
+			"win":   {OS: cluster.Windows, WindowsVersion: "2022", Isolation: cluster.IsolationProcess, Count: 2, InstanceType: "m6i.xlarge"},
+		},
+		Access: cluster.AccessSpec{AdminCIDRs: []string{"203.0.113.0/24"}},
+	}
+}
+
+// converged is what exists once spec has been applied.
+func converged(spec cluster.Spec) cluster.Observed {
+	o := cluster.Observed{Network: &clouds.Network{ID: "net"}, Nodes: map[string]cluster.NodeStatus{}}
+	for i, n := range spec.WithDefaults().Nodes() {
+		o.Instances = append(o.Instances, clouds.Instance{ID: fmt.Sprintf("i-%d", i), Name: n.Name, Pool: n.Pool, Role: n.Role, State: clouds.StateRunning})
+		o.Nodes[n.Name] = cluster.NodeStatus{Joined: true, Ready: true}
+	}
+	return o
+}
+
+func withPool(s cluster.Spec, name string, p *cluster.PoolSpec) cluster.Spec {
+	pools := map[string]cluster.PoolSpec{}
+	for k, v := range s.NodePools {
+		pools[k] = v
+	}
+	if p == nil {
+		delete(pools, name)
+	} else {
+		pools[name] = *p
+	}
+	s.NodePools = pools
+	return s
+}
+
+func stepIDs(c cluster.Changes) []string {
+	var ids []string
+	for _, s := range c.Steps {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+func TestPlanTransitions(t *testing.T) {
+	t.Parallel()
+	base := demoSpec()
+	win3 := base.NodePools["win"]
+	win3.Count = 3
+	win1 := base.NodePools["win"]
+	win1.Count = 1
+	gpu := cluster.PoolSpec{OS: cluster.Linux, Count: 1, InstanceType: "g5.xlarge"}
+
+	drifted := converged(base)
+	drifted.Instances = slices.DeleteFunc(slices.Clone(drifted.Instances), func(in clouds.Instance) bool { return in.Name == "demo-linux-1" })
+	drifted.Nodes["demo-linux-1"] = cluster.NodeStatus{Joined: true, Ready: false}
+
+	crashed := converged(base)
+	delete(crashed.Nodes, "demo-win-1")
+
+	cases := []struct {
+		name      string
+		spec      cluster.Spec
+		observed  cluster.Observed
+		wantSteps []string
+		wantLines []string
+	}{
+		{
+			name:     "given nothing exists, when planned, then everything is created and joined",
+			spec:     base,
+			observed: cluster.Observed{},
+			wantSteps: []string{"network", "instance/demo-cp-0", "instance/demo-linux-0", "instance/demo-linux-1", "instance/demo-win-0", "instance/demo-win-1",
+				"bootstrap/demo-cp-0", "join/demo-linux-0", "join/demo-linux-1", "join/demo-win-0", "join/demo-win-1", "addons", "ready"},
+			wantLines: []string{
+				`+ network, subnet and firewall rules for cluster "demo"`,
+				`+ 1 linux node in the control plane (demo-cp-0)`,
+				`+ 2 linux nodes in pool "linux" (demo-linux-0, demo-linux-1)`,
+				`+ 2 windows-2022 nodes in pool "win" (demo-win-0, demo-win-1)`,
+			},
+		},
+		{
+			name:     "given a converged cluster, when planned, then the plan is empty",
+			spec:     base,
+			observed: converged(base),
+		},
+		{
+			name:      "given 2 windows nodes, when the pool grows to 3, then one node is created and joined",
+			spec:      withPool(base, "win", &win3),
+			observed:  converged(base),
+			wantSteps: []string{"instance/demo-win-2", "bootstrap/demo-cp-0", "join/demo-win-2", "addons", "ready"},
+			wantLines: []string{`+ 1 windows-2022 node in pool "win" (demo-win-2)`},
+		},
+		{
+			name:      "given 3 windows nodes, when the pool shrinks to 1, then the highest ordinals are drained and deleted first",
+			spec:      withPool(base, "win", &win1),
+			observed:  converged(withPool(base, "win", &win3)),
+			wantSteps: []string{"drain/demo-win-2", "delete/demo-win-2", "remove/demo-win-2", "drain/demo-win-1", "delete/demo-win-1", "remove/demo-win-1"},
+			wantLines: []string{"- drain and delete demo-win-2", "- drain and delete demo-win-1"},
+		},
+		{
+			name:      "given a cluster, when a pool is added, then its nodes are created and joined",
+			spec:      withPool(base, "gpu", &gpu),
+			observed:  converged(base),
+			wantSteps: []string{"instance/demo-gpu-0", "bootstrap/demo-cp-0", "join/demo-gpu-0", "addons", "ready"},
+			wantLines: []string{`+ 1 linux node in pool "gpu" (demo-gpu-0)`},
+		},
+		{
+			name:      "given a cluster, when a pool is removed, then its nodes are drained and deleted",
+			spec:      withPool(base, "linux", nil),
+			observed:  converged(base),
+			wantSteps: []string{"drain/demo-linux-1", "delete/demo-linux-1", "remove/demo-linux-1", "drain/demo-linux-0", "delete/demo-linux-0", "remove/demo-linux-0"},
+			wantLines: []string{`- drain and delete demo-linux-1 (pool "linux" removed)`, `- drain and delete demo-linux-0 (pool "linux" removed)`},
+		},
+		{
+			name:      "given an instance terminated outside, when planned, then it is created again and rejoins",
+			spec:      base,
+			observed:  drifted,
+			wantSteps: []string{"instance/demo-linux-1", "bootstrap/demo-cp-0", "join/demo-linux-1", "addons", "ready"},
+			wantLines: []string{`+ 1 linux node in pool "linux" (demo-linux-1)`},
+		},
+		{
+			name:      "given an instance whose node never joined, when planned, then only the join is redone",
+			spec:      base,
+			observed:  crashed,
+			wantSteps: []string{"bootstrap/demo-cp-0", "join/demo-win-1", "addons", "ready"},
+			wantLines: []string{"~ finish demo-win-1: the instance exists, the node has not joined"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := cluster.Plan(c.spec, c.observed)
+			if err != nil {
+				t.Fatalf("Plan: %v", err)
+			}
+			if ids := stepIDs(got); !slices.Equal(ids, c.wantSteps) {
+				t.Errorf("steps\n got %q\nwant %q", ids, c.wantSteps)
+			}
+			if !slices.Equal(got.Summary(), c.wantLines) {
+				t.Errorf("summary\n got %q\nwant %q", got.Summary(), c.wantLines)
+			}
+			if got.Empty() != (len(c.wantSteps) == 0) {
+				t.Errorf("Empty() = %v with %d steps", got.Empty(), len(got.Steps))
+			}
+		})
+	}
+}
+
+func TestPlanDependencies(t *testing.T) {
+	t.Parallel()
+	got, err := cluster.Plan(demoSpec(), cluster.Observed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := map[string][]string{}
+	for _, s := range got.Steps {
+		after[s.ID] = s.After
+	}
+	// Worker instances wait only for the network, so they are created while the control plane bootstraps.
+	if !slices.Equal(after["instance/demo-win-0"], []string{"network"}) {
+		t.Errorf("instance/demo-win-0 after %q, want [network]", after["instance/demo-win-0"])
+	}
+	if !slices.Equal(after["join/demo-win-0"], []string{"bootstrap/demo-cp-0", "instance/demo-win-0"}) {
+		t.Errorf("join/demo-win-0 after %q", after["join/demo-win-0"])
+	}
+	if !slices.Contains(after["ready"], "addons") || !slices.Contains(after["ready"], "join/demo-linux-1") {
+		t.Errorf("ready after %q, want every join and addons", after["ready"])
+	}
+}
+
+func TestPlanJoinsControlPlaneNodesOneAtATime(t *testing.T) {
+	t.Parallel()
+	s := demoSpec()
+	s.ControlPlane.Count = 3
+	got, err := cluster.Plan(s, cluster.Observed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range got.Steps {
+		if st.ID == "join/demo-cp-2" && !slices.Contains(st.After, "join/demo-cp-1") {
+			t.Errorf("join/demo-cp-2 after %q, want join/demo-cp-1 among them", st.After)
+		}
+	}
+}
+
+func TestPlanRefusesShrinkingTheControlPlane(t *testing.T) {
+	t.Parallel()
+	three := demoSpec()
+	three.ControlPlane.Count = 3
+	_, err := cluster.Plan(demoSpec(), converged(three))
+	if err == nil || !strings.Contains(err.Error(), "control_plane.count") || !strings.Contains(err.Error(), "fix:") {
+		t.Fatalf("Plan error = %v, want one naming control_plane.count with a fix", err)
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	t.Parallel()
+	s := demoSpec()
+	for i := range 20 {
+		s.NodePools[fmt.Sprintf("p%02d", i)] = cluster.PoolSpec{OS: cluster.Linux, Count: 2, InstanceType: "m6i.large"}
+	}
+	first, err := cluster.Plan(s, cluster.Observed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		again, _ := cluster.Plan(s, cluster.Observed{})
+		if !slices.Equal(stepIDs(first), stepIDs(again)) || first.String() != again.String() {
+			t.Fatal("two plans of the same input differ")
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Provisioner turns running instances into Kubernetes nodes and reads their
+// Kubernetes-level state. The default one pushes the node agent over SSH or
+// WinRM; clustertest.Provisioner is an in-memory double. Every method is
+// idempotent: Apply calls them again after any failure.
+type Provisioner interface {
+	// UserData returns a node's first-boot payload; the node gets the same identity on every call.
+	UserData(ctx context.Context, t Target) (string, error)
+	// Bootstrap creates the cluster on the first control-plane node, or reads it back when it exists.
+	Bootstrap(ctx context.Context, t Target) (JoinInfo, error)
+	// Join makes the node part of the cluster.
+	Join(ctx context.Context, t Target, j JoinInfo) error
+	// Addons installs what the whole cluster needs: the CNI for both OSes, RuntimeClasses.
+	Addons(ctx context.Context, spec Spec, j JoinInfo) error
+	// WaitReady returns once every named node is Ready.
+	WaitReady(ctx context.Context, spec Spec, names []string) error
+	// Drain cordons a node and evicts its pods before its instance is deleted.
+	Drain(ctx context.Context, spec Spec, name string) error
+	// Remove deletes the Node object of a node whose instance is gone.
+	Remove(ctx context.Context, spec Spec, name string) error
+	// Status reports which nodes joined and which are Ready.
+	Status(ctx context.Context, spec Spec, instances []clouds.Instance) (map[string]NodeStatus, error)
+}
+
+// Target is one node and the instance it runs on.
+type Target struct {
+	Spec     Spec
+	Node     Node
+	Instance clouds.Instance
+	// Report passes the node's own progress (agent steps, reboots) to the caller's events.
+	Report func(message string)
+}
+
+// NodeStatus is a node's Kubernetes-level state.
+type NodeStatus struct {
+	// Joined: a Node object exists for it.
+	Joined bool
+	Ready  bool
+}
+
+// JoinInfo is what joining nodes need. It holds secrets; its String method
+// redacts them so it is safe in logs and errors by accident.
+type JoinInfo struct {
+	APIEndpoint    string
+	BootstrapToken string
+	CACertHashes   []string
+	CACertPEM      string
+	CertificateKey string
+}
+
+// String redacts the secrets.
+func (j JoinInfo) String() string {
+	return fmt.Sprintf("JoinInfo{APIEndpoint: %q, BootstrapToken: <redacted>, CACertHashes: %q, CertificateKey: <redacted>}", j.APIEndpoint, j.CACertHashes)
+}
+
+// GoString redacts the secrets from %#v too.
+func (j JoinInfo) GoString() string { return j.String() }
