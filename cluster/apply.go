@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mixedk8s/mixedk8s/cluster/internal/engine"
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/cluster/internal/engine"
 	"github.com/mixedk8s/mixedk8s/transport"
 )
 

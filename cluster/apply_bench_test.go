@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mixedk8s/mixedk8s/clouds/memory"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/clustertest"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/engine"
-	"github.com/mixedk8s/mixedk8s/clouds/memory"
 )
 
 // Simulated latencies, scaled down from a real cloud (seconds become

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mixedk8s/mixedk8s/cluster"
-	"github.com/mixedk8s/mixedk8s/cluster/clustertest"
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/memory"
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/cluster/clustertest"
 )
 
 type lab struct {
@@ -225,7 +225,11 @@ func TestApplyResumesAfterCancelAtRandomPoints(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(7, 11))
-	jitter := func(n int) time.Duration { mu.Lock(); defer mu.Unlock(); return time.Duration(rng.IntN(n)) * time.Microsecond }
+	jitter := func(n int) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Duration(rng.IntN(n)) * time.Microsecond
+	}
 	spec := demoSpec()
 	interrupted := 0
 	for i := range 20 {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/mixedk8s/mixedk8s/clouds/memory"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/clustertest"
-	"github.com/mixedk8s/mixedk8s/clouds/memory"
 )
 
 // A cluster is a Spec; Apply builds it. Here the cloud and the nodes are

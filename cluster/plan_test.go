@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/cluster"
 )
 
 // demoSpec is a valid mixed cluster: 1 control-plane node, 2 Linux and 2

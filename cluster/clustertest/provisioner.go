@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/cluster"
 )
 
 // Operations, as counted and as named to Latency and Fault.
