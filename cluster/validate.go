@@ -1,0 +1,690 @@
+package cluster
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mixedk8s/mixedk8s/cluster/internal/validation"
+	"golang.org/x/crypto/ssh"
+	"k8s.io/apimachinery/pkg/api/validate/content"
+)
+
+// Problem is one thing wrong with a spec.
+type Problem struct {
+	// Path is the field in Terraform/JSON names, e.g. `node_pools["win"].isolation`.
+	Path string
+	// Message says what is wrong, naming the value.
+	Message string
+	// Fix says what to change.
+	Fix string
+}
+
+// String renders the problem as one line: path, message and fix.
+func (p Problem) String() string {
+	return p.Path + ": " + p.Message + "; fix: " + p.Fix
+}
+
+// Problems is every problem found in a spec; it is an error.
+type Problems []Problem
+
+// Error renders one line per problem.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Supported Kubernetes minors (major is always 1). Upstream patches the three
+// newest minors: 1.37 (newest released, Aug 2026), 1.36 and 1.35; 1.34 stays
+// until its end of life on 2026-10-27 (kubernetes.io/releases/1.34). 1.36.3 is
+// the newest release whose Go modules we build against.
+const (
+	MinKubernetesMinor = 34
+	MaxKubernetesMinor = 37
+)
+
+// Size limits of a cluster.
+const (
+	// MaxClusterNameLength leaves room for "-<pool>-<i>" in a 15-character Windows computer name.
+	MaxClusterNameLength = 20
+	// MaxWindowsComputerName is the NetBIOS limit Windows enforces on computer names.
+	MaxWindowsComputerName = 15
+	// MaxPoolCount bounds one pool; larger pools make one failure domain too big to roll.
+	MaxPoolCount = 500
+	// MaxNodes bounds the whole cluster, control plane included.
+	MaxNodes = 1000
+	// MinLinuxDiskGB fits Ubuntu, containerd images and logs.
+	MinLinuxDiskGB = 30
+	// MinWindowsDiskGB fits Windows Server (the cloud images start at 30-127 GB) plus servercore images.
+	MinWindowsDiskGB = 64
+)
+
+// Validate checks s after applying its defaults and returns every problem at
+// once as Problems, sorted by path then message, or nil when s is valid.
+func Validate(s Spec) error {
+	v := &validator{s: s.WithDefaults()}
+	v.name()
+	v.cloud()
+	v.kubernetesVersion()
+	v.network()
+	v.controlPlane()
+	v.pools()
+	v.nodeNames()
+	v.linuxHome()
+	v.totalNodes()
+	v.access()
+	v.artifacts()
+	if len(v.ps) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(v.ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Message, b.Message))
+	})
+	return v.ps
+}
+
+// validator collects problems of one defaulted spec.
+type validator struct {
+	s  Spec
+	ps Problems
+}
+
+func (v *validator) add(path, message, fix string) {
+	v.ps = append(v.ps, Problem{Path: path, Message: message, Fix: fix})
+}
+
+func (v *validator) poolPath(name string) string { return "node_pools[" + strconv.Quote(name) + "]" }
+
+// sortedPools returns pool names in order, so checks that compare pools are deterministic.
+func (v *validator) sortedPools() []string {
+	names := make([]string, 0, len(v.s.NodePools))
+	for name := range v.s.NodePools {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (v *validator) name() {
+	name := v.s.Name
+	switch {
+	case name == "":
+		v.add("name", "the cluster name is empty", `set name to a short DNS-1123 label such as "prod"`)
+	case len(content.IsDNS1123Label(name)) > 0:
+		v.add("name", fmt.Sprintf("cluster name %q is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)", name),
+			fmt.Sprintf("use a name such as %q", validation.SuggestLabel(name, MaxClusterNameLength)))
+	case name[0] < 'a' || name[0] > 'z':
+		// GCE instance names, which start with the cluster name, must start with a letter.
+		v.add("name", fmt.Sprintf("cluster name %q starts with a digit; instance names on GCP must start with a letter", name),
+			fmt.Sprintf("start the name with a letter, e.g. %q", validation.SuggestLabel("k"+name, MaxClusterNameLength)))
+	}
+	if len(name) > MaxClusterNameLength {
+		v.add("name", fmt.Sprintf("cluster name %q is %d characters, more than %d; Windows computer names <name>-<pool>-<i> must fit in %d", name, len(name), MaxClusterNameLength, MaxWindowsComputerName),
+			fmt.Sprintf("shorten the name to at most %d characters (fewer if you have Windows pools)", MaxClusterNameLength))
+	}
+}
+
+// specPatterns are the formats of cloud identifiers and versions, in one value to keep the package namespace small.
+var specPatterns = struct {
+	uuid, azureLocation, azureGroup, awsRegion, awsZoneTail, gcpProject, gcpRegion, kubernetesVersion *regexp.Regexp
+}{
+	uuid:              regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
+	azureLocation:     regexp.MustCompile(`^[a-z][a-z0-9]*$`),
+	azureGroup:        regexp.MustCompile(`^[-\p{L}\p{N}_.()]{1,90}$`),
+	awsRegion:         regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`),
+	awsZoneTail:       regexp.MustCompile(`^([a-z]|-[a-z0-9]+(-[a-z0-9]+)*)$`),
+	gcpProject:        regexp.MustCompile(`^([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$`),
+	gcpRegion:         regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`),
+	kubernetesVersion: regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`),
+}
+
+func (v *validator) cloud() {
+	var set []string
+	if v.s.Azure != nil {
+		set = append(set, "azure")
+		v.azure(*v.s.Azure)
+	}
+	if v.s.AWS != nil {
+		set = append(set, "aws")
+		v.aws(*v.s.AWS)
+	}
+	if v.s.GCP != nil {
+		set = append(set, "gcp")
+		v.gcp(*v.s.GCP)
+	}
+	switch {
+	case len(set) == 0:
+		v.add("cloud", "no cloud block is set", "add exactly one of the azure, aws or gcp blocks")
+	case len(set) > 1:
+		for _, extra := range set[1:] {
+			v.add(extra, fmt.Sprintf("%s is set together with %s; a cluster lives on exactly one cloud", extra, set[0]),
+				fmt.Sprintf("remove the %s block or the %s block", extra, set[0]))
+		}
+	}
+}
+
+func (v *validator) azure(a AzureSpec) {
+	switch {
+	case a.SubscriptionID == "":
+		v.add("azure.subscription_id", "the Azure subscription ID is empty", "set subscription_id to the subscription's UUID (az account show --query id)")
+	case !specPatterns.uuid.MatchString(a.SubscriptionID):
+		v.add("azure.subscription_id", fmt.Sprintf("subscription ID %q is not a UUID", a.SubscriptionID),
+			"use the subscription's ID, not its name: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (az account show --query id)")
+	}
+	switch {
+	case a.Location == "":
+		v.add("azure.location", "the Azure location is empty", `set location to a region name such as "westeurope"`)
+	case !specPatterns.azureLocation.MatchString(a.Location):
+		v.add("azure.location", fmt.Sprintf("location %q is not an Azure region name", a.Location),
+			fmt.Sprintf("use the region's programmatic name such as %q (az account list-locations -o table)", strings.ToLower(strings.ReplaceAll(a.Location, " ", ""))))
+	}
+	switch {
+	case a.ResourceGroup == "":
+		v.add("azure.resource_group", "the Azure resource group is empty", "set resource_group to the group the cluster's resources go in")
+	case !specPatterns.azureGroup.MatchString(a.ResourceGroup) || strings.HasSuffix(a.ResourceGroup, "."):
+		v.add("azure.resource_group", fmt.Sprintf("resource group name %q is not valid in Azure", a.ResourceGroup),
+			"use 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'")
+	}
+}
+
+func (v *validator) aws(a AWSSpec) {
+	switch {
+	case a.Region == "":
+		v.add("aws.region", "the AWS region is empty", `set region such as "eu-west-1"`)
+		return
+	case !specPatterns.awsRegion.MatchString(a.Region):
+		v.add("aws.region", fmt.Sprintf("region %q is not an AWS region code", a.Region), `use a region code such as "eu-west-1", not a zone or display name`)
+		return
+	}
+	seen := map[string]int{}
+	for i, z := range a.Zones {
+		path := fmt.Sprintf("aws.zones[%d]", i)
+		tail, inRegion := strings.CutPrefix(z, a.Region)
+		switch {
+		case !inRegion || !specPatterns.awsZoneTail.MatchString(tail):
+			v.add(path, fmt.Sprintf("zone %q is not a zone of region %q", z, a.Region),
+				fmt.Sprintf("use zone names of %s such as %q (zone names, not zone IDs)", a.Region, a.Region+"a"))
+		case seen[z] > 0:
+			v.add(path, fmt.Sprintf("zone %q is listed twice (first at aws.zones[%d])", z, seen[z]-1), "remove the duplicate zone")
+		}
+		if seen[z] == 0 {
+			seen[z] = i + 1
+		}
+	}
+}
+
+func (v *validator) gcp(g GCPSpec) {
+	switch {
+	case g.Project == "":
+		v.add("gcp.project", "the GCP project is empty", "set project to the project ID (gcloud config get project)")
+	case !specPatterns.gcpProject.MatchString(g.Project):
+		v.add("gcp.project", fmt.Sprintf("project %q is not a GCP project ID", g.Project),
+			"use the project ID (6-30 lowercase letters, digits and '-', starting with a letter), not its display name or number")
+	}
+	regionOK := false
+	switch {
+	case g.Region == "":
+		v.add("gcp.region", "the GCP region is empty", `set region such as "europe-west4"`)
+	case !specPatterns.gcpRegion.MatchString(g.Region):
+		v.add("gcp.region", fmt.Sprintf("region %q is not a GCP region name", g.Region), `use a region name such as "europe-west4", not a zone`)
+	default:
+		regionOK = true
+	}
+	tail, inRegion := strings.CutPrefix(g.Zone, g.Region+"-")
+	switch {
+	case g.Zone == "":
+		v.add("gcp.zone", "the GCP zone is empty", fmt.Sprintf("set zone to a zone of the region such as %q", cmp.Or(g.Region, "europe-west4")+"-a"))
+	case regionOK && (!inRegion || len(tail) != 1 || tail[0] < 'a' || tail[0] > 'z'):
+		v.add("gcp.zone", fmt.Sprintf("zone %q is not a zone of region %q", g.Zone, g.Region),
+			fmt.Sprintf("use a zone of %s such as %q, or change region", g.Region, g.Region+"-a"))
+	}
+}
+
+var k8sVersionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+
+// kubernetesMinor returns the minor of a valid, supported version, or -1.
+func (v *validator) kubernetesMinor() int {
+	m := specPatterns.kubernetesVersion.FindStringSubmatch(v.s.KubernetesVersion)
+	if m == nil || m[1] != "1" {
+		return -1
+	}
+	minor, err := strconv.Atoi(m[2])
+	if err != nil || minor < MinKubernetesMinor || minor > MaxKubernetesMinor {
+		return -1
+	}
+	return minor
+}
+
+func (v *validator) kubernetesVersion() {
+	ver := v.s.KubernetesVersion
+	supported := fmt.Sprintf("1.%d.x to 1.%d.x", MinKubernetesMinor, MaxKubernetesMinor)
+	switch {
+	case strings.HasPrefix(ver, "v") && specPatterns.kubernetesVersion.MatchString(ver[1:]):
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q starts with 'v'", ver), fmt.Sprintf("drop the leading v: %q", ver[1:]))
+	case !specPatterns.kubernetesVersion.MatchString(ver):
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q is not MAJOR.MINOR.PATCH", ver),
+			fmt.Sprintf("give a full release version such as %q (no pre-releases)", DefaultKubernetesVersion))
+	case v.kubernetesMinor() < 0:
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q is not supported", ver),
+			fmt.Sprintf("use a version from %s such as %q", supported, DefaultKubernetesVersion))
+	}
+}
+
+// supportedWindowsServers lists the Windows Server releases upstream Kubernetes supports
+// for nodes at a minor: the 1.34 and older docs list 2019 and 2022, the 1.35+
+// docs 2022 and 2025 (kubernetes/website concepts/windows/intro.md, PRs 53724 and 55103).
+func supportedWindowsServers(minor int) []string {
+	if minor <= 34 {
+		return []string{"2019", "2022"}
+	}
+	return []string{"2022", "2025"}
+}
+
+// parseCIDR checks one network CIDR and returns it when usable for the overlap and size checks.
+func (v *validator) parseCIDR(path, value string, ranges ...netip.Prefix) (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(value)
+	switch {
+	case err != nil:
+		v.add(path, fmt.Sprintf("%q is not a CIDR prefix: %v", value, err), `write an IPv4 prefix such as "10.0.0.0/16"`)
+		return p, false
+	case !p.Addr().Is4():
+		v.add(path, fmt.Sprintf("%q is not IPv4; the cluster network is IPv4 only (Windows overlay networking has no IPv6)", value), `use an IPv4 prefix such as "10.0.0.0/16"`)
+		return p, false
+	case p.Masked() != p:
+		v.add(path, fmt.Sprintf("%q has host bits set", value), fmt.Sprintf("use %q", p.Masked().String()))
+		return p, false
+	}
+	if !validation.Within(p, ranges...) {
+		names := make([]string, len(ranges))
+		for i, r := range ranges {
+			names[i] = r.String()
+		}
+		v.add(path, fmt.Sprintf("%q is not a private range", value), "use a prefix inside "+strings.Join(names, ", "))
+		return p, false
+	}
+	return p, true
+}
+
+func (v *validator) network() {
+	n := v.s.Network
+	switch n.CNI {
+	case CNICalico, CNIFlannel:
+	default:
+		v.add("network.cni", fmt.Sprintf("CNI %q is not supported", n.CNI), `use "calico" or "flannel"`)
+	}
+	nodes, nodeOK := v.parseCIDR("network.node_cidr", n.NodeCIDR, validation.RFC1918...)
+	pods, podOK := v.parseCIDR("network.pod_cidr", n.PodCIDR, append(slices.Clone(validation.RFC1918), validation.RFC6598)...)
+	svcs, svcOK := v.parseCIDR("network.service_cidr", n.ServiceCIDR, append(slices.Clone(validation.RFC1918), validation.RFC6598)...)
+
+	total := v.nodeCount()
+	fits := total <= MaxNodes // above that, totalNodes reports it; fit checks would only repeat it
+	if nodeOK {
+		// 16..28: the VPC/subnet sizes all three clouds accept (AWS allows /16 to /28).
+		switch {
+		case nodes.Bits() < 16 || nodes.Bits() > 28:
+			v.add("network.node_cidr", fmt.Sprintf("node CIDR %q is a /%d; clouds accept /16 to /28 for the node network", n.NodeCIDR, nodes.Bits()),
+				`use a prefix length from /16 to /28, such as "10.0.0.0/16"`)
+		case fits && (1<<(32-nodes.Bits())-5) < total:
+			// Each cloud reserves up to 5 addresses per subnet (AWS and Azure 5, GCP 4).
+			v.add("network.node_cidr", fmt.Sprintf("node CIDR %q holds %d usable addresses, fewer than the %d nodes", n.NodeCIDR, (1<<(32-nodes.Bits())-5), total),
+				fmt.Sprintf("use a prefix of /%d or wider", validation.LongestPrefixFor(total+5, 32)))
+		}
+	}
+	if podOK {
+		// Pods get a /24 per node (kube-controller-manager --node-cidr-mask-size default).
+		switch {
+		case pods.Bits() > 16:
+			v.add("network.pod_cidr", fmt.Sprintf("pod CIDR %q is a /%d, narrower than /16", n.PodCIDR, pods.Bits()), `use a /16 or wider, such as "10.244.0.0/16"`)
+		case fits && 1<<(24-pods.Bits()) < total:
+			v.add("network.pod_cidr", fmt.Sprintf("pod CIDR %q holds %d node ranges (/24 each), fewer than the %d nodes", n.PodCIDR, 1<<(24-pods.Bits()), total),
+				fmt.Sprintf("use a prefix of /%d or wider", validation.LongestPrefixFor(total, 24)))
+		}
+	}
+	if svcOK && (svcs.Bits() < 12 || svcs.Bits() > 24) {
+		// kube-apiserver refuses IPv4 service ranges wider than /12; below /24 leaves too few Service IPs.
+		v.add("network.service_cidr", fmt.Sprintf("service CIDR %q is a /%d; the API server takes /12 to /24", n.ServiceCIDR, svcs.Bits()),
+			`use a prefix length from /12 to /24, such as "10.96.0.0/12"`)
+	}
+	overlap := func(aOK, bOK bool, a, b netip.Prefix, aPath, bPath string) {
+		if aOK && bOK && a.Overlaps(b) {
+			v.add(bPath, fmt.Sprintf("%q overlaps %s %q", b, aPath, a), fmt.Sprintf("choose %s outside %s", bPath, a))
+		}
+	}
+	overlap(nodeOK, podOK, nodes, pods, "network.node_cidr", "network.pod_cidr")
+	overlap(nodeOK, svcOK, nodes, svcs, "network.node_cidr", "network.service_cidr")
+	overlap(podOK, svcOK, pods, svcs, "network.pod_cidr", "network.service_cidr")
+}
+
+// nodeCount is the number of nodes the spec asks for, saturating instead of overflowing.
+func (v *validator) nodeCount() int {
+	total := max(v.s.ControlPlane.Count, 0)
+	for _, p := range v.s.NodePools {
+		c := max(p.Count, 0)
+		if total > math.MaxInt-c {
+			return math.MaxInt
+		}
+		total += c
+	}
+	return total
+}
+
+func (v *validator) controlPlane() {
+	cp := v.s.ControlPlane
+	switch cp.Count {
+	case 1, 3, 5:
+	default:
+		v.add("control_plane.count", fmt.Sprintf("control-plane count %d is not 1, 3 or 5; etcd needs an odd quorum", cp.Count), "use 1 (lab), 3 or 5")
+	}
+	v.instanceType("control_plane.instance_type", cp.InstanceType, Linux)
+	if cp.DiskGB < MinLinuxDiskGB {
+		v.add("control_plane.disk_gb", fmt.Sprintf("control-plane disk of %d GB is under %d GB", cp.DiskGB, MinLinuxDiskGB), fmt.Sprintf("set disk_gb to %d or more", MinLinuxDiskGB))
+	}
+}
+
+// instanceType checks a machine size; defaults fill it whenever a cloud is set, so only blanks and typos reach here.
+func (v *validator) instanceType(path, t string, os OS) {
+	if v.s.CloudName() == "" {
+		return // without one cloud there is no default to suggest; the cloud problem comes first
+	}
+	if strings.TrimSpace(t) == "" || strings.ContainsAny(t, " \t\r\n") {
+		v.add(path, fmt.Sprintf("instance type %q is blank or contains spaces", t), "set instance_type to the cloud's size name, e.g. "+v.s.defaultInstanceType(os))
+	}
+}
+
+// reservedPoolNames would make pool node names look like control-plane nodes.
+var reservedPoolNames = []string{"cp", "control-plane"}
+
+func (v *validator) pools() {
+	cloud := v.s.CloudName()
+	minor := v.kubernetesMinor()
+	for _, name := range v.sortedPools() {
+		p := v.s.NodePools[name]
+		path := v.poolPath(name)
+		switch {
+		case len(content.IsDNS1123Label(name)) > 0:
+			v.add(path, fmt.Sprintf("pool name %q is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)", name),
+				fmt.Sprintf("rename the pool, e.g. to %q", validation.SuggestLabel(name, 10)))
+		case slices.Contains(reservedPoolNames, name):
+			v.add(path, fmt.Sprintf("pool name %q is reserved for the control plane", name), `rename the pool, e.g. to "workers"`)
+		}
+		switch {
+		case p.Count < 0 || p.Count > MaxPoolCount:
+			v.add(path+".count", fmt.Sprintf("count %d is outside 0..%d", p.Count, MaxPoolCount), fmt.Sprintf("set count from 0 to %d; split bigger pools", MaxPoolCount))
+		}
+		v.instanceType(path+".instance_type", p.InstanceType, p.OS)
+		switch p.OS {
+		case Linux:
+			v.linuxPool(path, p)
+		case Windows:
+			v.windowsPool(path, p, cloud, minor)
+		default:
+			v.add(path+".os", fmt.Sprintf("os %q is not supported", p.OS), `use "linux" or "windows"`)
+		}
+		v.labels(path, p.Labels)
+		v.taints(path, p.Taints)
+	}
+}
+
+func (v *validator) linuxPool(path string, p PoolSpec) {
+	if p.WindowsVersion != "" {
+		v.add(path+".windows_version", fmt.Sprintf("windows_version %q is set on a Linux pool", p.WindowsVersion), `remove windows_version, or set os = "windows"`)
+	}
+	if p.Isolation != "" {
+		v.add(path+".isolation", fmt.Sprintf("isolation %q is set on a Linux pool; it applies to Windows containers only", p.Isolation), `remove isolation, or set os = "windows"`)
+	}
+	if p.DiskGB < MinLinuxDiskGB {
+		v.add(path+".disk_gb", fmt.Sprintf("disk of %d GB is under %d GB", p.DiskGB, MinLinuxDiskGB), fmt.Sprintf("set disk_gb to %d or more", MinLinuxDiskGB))
+	}
+}
+
+func (v *validator) windowsPool(path string, p PoolSpec, cloud string, minor int) {
+	switch {
+	case !slices.Contains([]string{"2019", "2022", "2025"}, p.WindowsVersion):
+		v.add(path+".windows_version", fmt.Sprintf("windows_version %q is not a supported Windows Server release", p.WindowsVersion), `use "2022" or "2025"`)
+	case minor >= 0 && !slices.Contains(supportedWindowsServers(minor), p.WindowsVersion):
+		ok := supportedWindowsServers(minor)
+		v.add(path+".windows_version", fmt.Sprintf("Windows Server %s is not supported by Kubernetes 1.%d (supported: %s)", p.WindowsVersion, minor, strings.Join(ok, ", ")),
+			fmt.Sprintf("use windows_version %s, or a kubernetes_version that supports %s", strings.Join(ok, " or "), p.WindowsVersion))
+	case p.WindowsVersion == "2025" && v.s.Network.CNI == CNICalico:
+		// Calico for Windows does not support WS2025 (projectcalico/calico#11691, open as of Sep 2026); Flannel does.
+		v.add(path+".windows_version", "Calico for Windows does not support Windows Server 2025", `use network.cni = "flannel", or windows_version "2022"`)
+	}
+	switch p.Isolation {
+	case IsolationProcess:
+	case IsolationHyperV:
+		switch {
+		case cloud == "gcp":
+			v.add(path+".isolation", "Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor)", `use isolation = "process" on GCP`)
+		case cloud != "" && p.InstanceType != "" && !NestedVirtualization(cloud, p.InstanceType):
+			v.add(path+".instance_type", fmt.Sprintf("instance type %q has no nested virtualisation, which Hyper-V isolation needs", p.InstanceType),
+				fmt.Sprintf("use an instance type with nested virtualisation (%s), or isolation = \"process\"", nestedExamples[cloud]))
+		}
+	default:
+		v.add(path+".isolation", fmt.Sprintf("isolation %q is not supported", p.Isolation), `use "process" or "hyperv"`)
+	}
+	if p.DiskGB < MinWindowsDiskGB {
+		v.add(path+".disk_gb", fmt.Sprintf("disk of %d GB is under %d GB, too small for Windows Server and its container images", p.DiskGB, MinWindowsDiskGB),
+			fmt.Sprintf("set disk_gb to %d or more (default %d)", MinWindowsDiskGB, DefaultWindowsDiskGB))
+	}
+}
+
+var nestedExamples = map[string]string{
+	"azure": "e.g. Standard_D4s_v5 or Standard_E4s_v5",
+	"aws":   "e.g. m8i.xlarge, c8i.2xlarge or a *.metal type",
+}
+
+// NestedVirtualization reports whether instances of instanceType on cloud
+// ("azure", "aws" or "gcp") can run Hyper-V inside, as Hyper-V isolated
+// Windows containers need. Sources (shared/REFERENCE-windows.md):
+//   - Azure: Dv3/Ev3 and later D/E families, with their a/d/s/l/i/b variants;
+//     not B, A or F, nor Arm (p) sizes (Azure "nested virtualization" docs).
+//   - AWS: bare metal (*.metal*), and since Feb 2026 virtual C8i, M8i and R8i
+//     and their flex variants up to 192 vCPUs, launched with
+//     CpuOptions.NestedVirtualization=enabled (EC2 user guide
+//     "amazon-ec2-nested-virtualization").
+//   - GCP: never; KVM is the only supported L1 hypervisor.
+func NestedVirtualization(cloud, instanceType string) bool {
+	return validation.NestedVirtualization(cloud, instanceType)
+}
+
+// nodeNames checks the names nodes get: <cluster>-cp-<i> and <cluster>-<pool>-<i>.
+func (v *validator) nodeNames() {
+	cluster := v.s.Name
+	owner := map[string]string{"cp": "control_plane"} // lowercased pool name -> path of its first owner
+	for _, name := range v.sortedPools() {
+		p := v.s.NodePools[name]
+		path := v.poolPath(name)
+		last := max(min(p.Count, MaxPoolCount)-1, 0) // an empty pool is checked as if it had one node
+		longest := fmt.Sprintf("%s-%s-%d", cluster, name, last)
+		if first, dup := owner[strings.ToLower(name)]; dup {
+			v.add(path, fmt.Sprintf("pool %q gives nodes the same names as %s when case is ignored (e.g. %q)", name, first, longest),
+				"rename one of the pools; Windows computer names and DNS names ignore case")
+		} else {
+			owner[strings.ToLower(name)] = path
+		}
+		if p.OS == Windows && len(longest) > MaxWindowsComputerName {
+			suffix := len(strconv.Itoa(last)) + 2 // two dashes and the ordinal
+			poolBudget := MaxWindowsComputerName - len(cluster) - suffix
+			clusterBudget := MaxWindowsComputerName - len(name) - suffix
+			var fix string
+			switch {
+			case poolBudget >= 1 && clusterBudget >= 1:
+				fix = fmt.Sprintf("shorten the pool name to at most %d characters, or the cluster name to at most %d", poolBudget, clusterBudget)
+			case poolBudget >= 1:
+				fix = fmt.Sprintf("shorten the pool name to at most %d characters", poolBudget)
+			case clusterBudget >= 1:
+				fix = fmt.Sprintf("shorten the cluster name to at most %d characters", clusterBudget)
+			default:
+				fix = fmt.Sprintf("shorten the cluster name to at most %d characters and the pool name to 3 (e.g. \"win\")", MaxWindowsComputerName-3-suffix)
+			}
+			v.add(path, fmt.Sprintf("Windows computer name %q is %d characters, more than %d", longest, len(longest), MaxWindowsComputerName), fix)
+		} else if len(longest) > 63 {
+			v.add(path, fmt.Sprintf("node name %q is %d characters; host and instance names allow 63", longest, len(longest)),
+				fmt.Sprintf("shorten the pool name to at most %d characters", 63-len(cluster)-len(strconv.Itoa(last))-2))
+		}
+	}
+}
+
+// linuxHome makes sure system pods (CoreDNS, the CNI's controllers) have a Linux node to run on.
+func (v *validator) linuxHome() {
+	windows, linux := false, v.s.ControlPlane.Schedulable
+	for _, p := range v.s.NodePools {
+		windows = windows || p.OS == Windows
+		linux = linux || (p.OS == Linux && p.Count >= 1)
+	}
+	if windows && !linux {
+		v.add("node_pools", "there are Windows pools but no Linux worker nodes, so Linux-only system pods (CoreDNS, CNI controllers) cannot be scheduled",
+			"add a Linux pool with count >= 1, or set control_plane.schedulable = true")
+	}
+}
+
+func (v *validator) totalNodes() {
+	if total := v.nodeCount(); total > MaxNodes {
+		v.add("node_pools", fmt.Sprintf("the cluster has %d nodes (control plane included), more than %d", total, MaxNodes),
+			fmt.Sprintf("reduce pool counts to at most %d nodes in total, or split the workload over several clusters", MaxNodes))
+	}
+}
+
+func (v *validator) labels(pool string, labels map[string]string) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		path := fmt.Sprintf("%s.labels[%s]", pool, strconv.Quote(k))
+		if msgs := content.IsLabelKey(k); len(msgs) > 0 {
+			v.add(path, fmt.Sprintf("label key %q is not valid: %s", k, validation.Brief(msgs)),
+				"use [prefix/]name: an optional DNS subdomain prefix and a name of at most 63 letters, digits, '-', '_' or '.'")
+		} else if why := validation.ReservedKey(k); why != "" {
+			v.add(path, fmt.Sprintf("label key %q %s", k, why), "use a key under your own domain, e.g. example.com/"+k[strings.Index(k, "/")+1:])
+		}
+		if msgs := content.IsLabelValue(labels[k]); len(msgs) > 0 {
+			v.add(path, fmt.Sprintf("label value %q is not valid: %s", labels[k], validation.Brief(msgs)),
+				"use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, or an empty value")
+		}
+	}
+}
+
+func (v *validator) taints(pool string, taints []string) {
+	seen := map[[2]string]int{}
+	for i, raw := range taints {
+		path := fmt.Sprintf("%s.taints[%d]", pool, i)
+		t, err := validation.ParseTaint(raw)
+		if err != nil {
+			v.add(path, err.Error(), `write key=value:Effect or key:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute, e.g. "os=windows:NoSchedule"`)
+			continue
+		}
+		if why := validation.ReservedKey(t.Key); why != "" {
+			v.add(path, fmt.Sprintf("taint key %q %s", t.Key, why), "use a key under your own domain or without a prefix, e.g. "+t.Key[strings.Index(t.Key, "/")+1:])
+			continue
+		}
+		id := [2]string{t.Key, t.Effect}
+		if first, dup := seen[id]; dup {
+			v.add(path, fmt.Sprintf("taint %q repeats key %q with effect %s (first at taints[%d])", raw, t.Key, t.Effect, first),
+				"keep one taint per key and effect")
+			continue
+		}
+		seen[id] = i
+	}
+}
+
+func (v *validator) access() {
+	a := v.s.Access
+	seen := map[netip.Prefix]int{}
+	for i, c := range a.AdminCIDRs {
+		// 0.0.0.0/0 is allowed: the API server, SSH and WinRM all authenticate, and labs need it.
+		path := fmt.Sprintf("access.admin_cidrs[%d]", i)
+		p, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil:
+			v.add(path, fmt.Sprintf("%q is not a CIDR prefix: %v", c, err), `write an IPv4 or IPv6 prefix such as "203.0.113.0/24" or "2001:db8::/48"; a single address is /32 or /128`)
+			continue
+		case p.Masked() != p:
+			v.add(path, fmt.Sprintf("%q has host bits set", c), fmt.Sprintf("use %q", p.Masked().String()))
+			continue
+		}
+		if first, dup := seen[p]; dup {
+			v.add(path, fmt.Sprintf("%q is listed twice (first at admin_cidrs[%d])", c, first), "remove the duplicate")
+			continue
+		}
+		seen[p] = i
+	}
+	for i, k := range a.SSHPublicKeys {
+		v.publicKey(fmt.Sprintf("access.ssh_public_keys[%d]", i), k, "the SSH public key")
+	}
+	if b := a.Bastion; b != nil {
+		host, port, err := net.SplitHostPort(b.Address)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case b.Address == "":
+			v.add("access.bastion.address", "the bastion address is empty", `set address to host:port, e.g. "bastion.example.com:22"`)
+		case err != nil || host == "" || perr != nil || n < 1 || n > 65535:
+			v.add("access.bastion.address", fmt.Sprintf("bastion address %q is not host:port", b.Address), `write host:port, e.g. "bastion.example.com:22" or "[2001:db8::1]:22"`)
+		}
+		if strings.TrimSpace(b.User) == "" {
+			v.add("access.bastion.user", "the bastion user is empty", fmt.Sprintf("set user, or remove it for the default %q", DefaultBastionUser))
+		}
+		if b.HostKey == "" {
+			v.add("access.bastion.host_key", "the bastion host key is empty; connecting would trust whatever key the bastion presents",
+				"pin the key: ssh-keyscan -t ed25519 <host> prints it (check it out of band)")
+		} else {
+			v.publicKey("access.bastion.host_key", b.HostKey, "the bastion host key")
+		}
+	}
+}
+
+// publicKey checks one authorized_keys line; messages never repeat the value, in case a private key was pasted.
+func (v *validator) publicKey(path, line, what string) {
+	if strings.Contains(line, "PRIVATE KEY") {
+		v.add(path, what+" is a private key (value withheld)", "paste the public key (the .pub file) and keep the private key secret; rotate it if it was shared")
+		return
+	}
+	key, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	switch {
+	case err != nil:
+		v.add(path, fmt.Sprintf("%s is not an authorized_keys line: %v", what, err), `use one line such as "ssh-ed25519 AAAAC3Nza... comment"`)
+	case len(strings.TrimSpace(string(rest))) > 0:
+		v.add(path, what+" holds more than one key", "give one key per list item")
+	case key.Type() == ssh.KeyAlgoDSA:
+		v.add(path, what+" is a DSA key, which OpenSSH no longer accepts", "use an ed25519 or RSA (>= 3072 bits) key")
+	}
+}
+
+func (v *validator) artifacts() {
+	raw := v.s.Artifacts.MirrorBaseURL
+	if raw == "" {
+		return
+	}
+	const path = "artifacts.mirror_base_url"
+	u, err := url.Parse(raw)
+	if err != nil {
+		v.add(path, fmt.Sprintf("mirror URL is not a URL: %v", err), `write an absolute https URL such as "https://mirror.example.com/k8s"`)
+		return
+	}
+	shown := u.Redacted()
+	switch {
+	case u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		v.add(path, fmt.Sprintf("mirror URL %q is not absolute", shown), `write an absolute https URL such as "https://mirror.example.com/k8s"`)
+	case u.Scheme == "http" && !validation.LoopbackHost(u.Hostname()):
+		v.add(path, fmt.Sprintf("mirror URL %q uses plain http to a non-loopback host", shown), "use https; plain http is allowed only for 127.0.0.0/8 and localhost")
+	case u.Scheme != "https" && u.Scheme != "http":
+		v.add(path, fmt.Sprintf("mirror URL %q has scheme %q", shown, u.Scheme), "use an https URL")
+	}
+	if u.User != nil {
+		v.add(path, fmt.Sprintf("mirror URL %q holds credentials, which would be written to nodes and logs", shown), "remove user:password from the URL and give the mirror read access by network")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		v.add(path, fmt.Sprintf("mirror URL %q has a query or fragment; file paths are appended to it", shown), "remove the ?query and #fragment")
+	}
+}
