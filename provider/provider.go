@@ -39,7 +39,8 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 }
 
 // Configure implements provider.Provider.
-func (p *Provider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {}
+func (p *Provider) Configure(context.Context, provider.ConfigureRequest, *provider.ConfigureResponse) {
+}
 
 // Resources implements provider.Provider; mixedk8s_cluster arrives with the provider work.
 func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
