@@ -3,10 +3,12 @@ package winrm
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/masterzen/winrm"
@@ -20,7 +22,7 @@ import (
 
 func (c *Conn) send(ctx context.Context, m *soap.SoapMessage) (string, error) {
 	defer m.Free()
-	return c.tr.post(ctx, m.String())
+	return c.tr.post(ctx, []byte(m.String()))
 }
 
 func (c *Conn) openShell(ctx context.Context) (string, error) {
@@ -91,10 +93,52 @@ func messageID() string {
 	return "uuid:" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// sendInput sends one stdin chunk; eof closes the process's stdin.
-func (c *Conn) sendInput(ctx context.Context, shellID, commandID string, data []byte, eof bool) error {
-	_, err := c.send(ctx, winrm.NewSendInputRequest(c.url, shellID, commandID, data, eof, &c.params))
-	return err
+// sendTemplate is a Send envelope rendered once by masterzen/winrm and cut
+// around its MessageID and stdin payload, so each chunk costs one base64
+// encoding and a few copies instead of a DOM build and render.
+type sendTemplate struct {
+	head, mid, tail       string // head MessageID mid payload tail
+	headEnd, midEnd, tEnd string // the same with End="true"
+}
+
+// payloadMarker is stdin whose base64 cannot occur elsewhere in an envelope.
+var payloadMarker = []byte("mixedk8s:payload-marker")
+
+func (c *Conn) newSendTemplate(shellID, commandID string) (sendTemplate, error) {
+	cut := func(eof bool) (string, string, string, error) {
+		m := winrm.NewSendInputRequest(c.url, shellID, commandID, payloadMarker, eof, &c.params)
+		s := m.String()
+		m.Free()
+		mark := base64.StdEncoding.EncodeToString(payloadMarker)
+		i := strings.Index(s, "uuid:")
+		j := strings.Index(s, mark)
+		if i < 0 || j < i+len("uuid:")+36 {
+			return "", "", "", fmt.Errorf("render a Send envelope: unexpected shape")
+		}
+		return s[:i], s[i+len("uuid:")+36 : j], s[j+len(mark):], nil
+	}
+	var t sendTemplate
+	var err error
+	if t.head, t.mid, t.tail, err = cut(false); err != nil {
+		return t, err
+	}
+	t.headEnd, t.midEnd, t.tEnd, err = cut(true)
+	return t, err
+}
+
+// render is the Send envelope carrying data.
+func (t *sendTemplate) render(data []byte, eof bool) []byte {
+	head, mid, tail := t.head, t.mid, t.tail
+	if eof {
+		head, mid, tail = t.headEnd, t.midEnd, t.tEnd
+	}
+	id := messageID()
+	n := base64.StdEncoding.EncodedLen(len(data))
+	b := make([]byte, 0, len(head)+len(id)+len(mid)+n+len(tail))
+	b = append(append(append(b, head...), id...), mid...)
+	b = b[:len(b)+n]
+	base64.StdEncoding.Encode(b[len(b)-n:], data)
+	return append(b, tail...)
 }
 
 // sendChunkSize is the most stdin one Send can carry within the envelope:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -105,23 +106,14 @@ func (c *Conn) Upload(ctx context.Context, path string, r io.Reader, size int64,
 	if err != nil {
 		return c.uploadError(path, err)
 	}
-	buf := make([]byte, c.chunkSize)
-	for {
-		n, rerr := io.ReadFull(src, buf)
-		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
-		if rerr != nil && !last {
+	if err := c.streamStdin(ctx, shellID, commandID, src); err != nil {
+		if ctx.Err() != nil || !lost(err) {
 			c.terminate(ctx, shellID, commandID)
-			return fmt.Errorf("upload to %s on %s: read the source: %w", path, c.cfg.Addr, rerr)
 		}
-		if err := c.sendInput(ctx, shellID, commandID, buf[:n], last); err != nil {
-			if ctx.Err() != nil || !lost(err) {
-				c.terminate(ctx, shellID, commandID)
-			}
-			return c.uploadError(path, err)
+		if errors.Is(err, errSource) {
+			return fmt.Errorf("upload to %s on %s: %w", path, c.cfg.Addr, err)
 		}
-		if last {
-			break
-		}
+		return c.uploadError(path, err)
 	}
 	var stdout, stderr bytes.Buffer
 	code, err := c.receive(ctx, shellID, commandID, &limitedWriter{w: &stdout, n: 64 << 10}, &limitedWriter{w: &stderr, n: 64 << 10})
@@ -145,6 +137,59 @@ func (c *Conn) Upload(ctx context.Context, path string, r io.Reader, size int64,
 	if got != sum {
 		return fmt.Errorf("upload to %s on %s: the node computed SHA-256 %q over %d bytes, but the source's is %s over %d bytes; the file was not replaced, upload it again",
 			path, c.cfg.Addr, got, n, sum, size)
+	}
+	return nil
+}
+
+var errSource = errors.New("read the source")
+
+// streamStdin sends src as the command's stdin in envelope-filling chunks,
+// the last one marked End. The next envelope is rendered while the current
+// one travels, so encoding overlaps the network.
+func (c *Conn) streamStdin(ctx context.Context, shellID, commandID string, src io.Reader) error {
+	tmpl, err := c.newSendTemplate(shellID, commandID)
+	if err != nil {
+		return err
+	}
+	type envelope struct {
+		body []byte
+		last bool
+		err  error
+	}
+	next := make(chan envelope, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		buf := make([]byte, c.chunkSize)
+		for {
+			n, rerr := io.ReadFull(src, buf)
+			last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+			e := envelope{last: last}
+			if rerr != nil && !last {
+				e.err = fmt.Errorf("%w: %w", errSource, rerr)
+			} else {
+				e.body = tmpl.render(buf[:n], last)
+			}
+			select {
+			case next <- e:
+			case <-stop:
+				return
+			}
+			if last || e.err != nil {
+				return
+			}
+		}
+	}()
+	for e := range next {
+		if e.err != nil {
+			return e.err
+		}
+		if _, err := c.tr.post(ctx, e.body); err != nil {
+			return err
+		}
+		if e.last {
+			return nil
+		}
 	}
 	return nil
 }

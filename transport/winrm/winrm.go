@@ -17,6 +17,7 @@
 package winrm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -294,17 +295,17 @@ func (t *pinnedTransport) Transport(ep *winrm.Endpoint) error {
 func (t *pinnedTransport) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), t.conn.cfg.OperationTimeout+responseGrace)
 	defer cancel()
-	return t.post(ctx, m.String())
+	return t.post(ctx, []byte(m.String()))
 }
 
 // post sends one SOAP envelope and returns the response envelope; a WS-Man
 // fault comes back as *Fault, transport failures as classified errors.
-func (t *pinnedTransport) post(ctx context.Context, body string) (string, error) {
+func (t *pinnedTransport) post(ctx context.Context, body []byte) (string, error) {
 	c := t.conn
 	if c.closed.Load() {
 		return "", fmt.Errorf("WinRM connection to %s is closed; Dial again", c.cfg.Addr)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("build WinRM request to %s: %w", c.cfg.Addr, err)
 	}

@@ -472,7 +472,7 @@ func uploadScript(h *Host, p *Process, target, want string) int {
 		return 2
 	}
 	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, sum), p.Stdin)
+	n, err := io.CopyBuffer(io.MultiWriter(f, sum), p.Stdin, make([]byte, 1<<20))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

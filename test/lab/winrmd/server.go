@@ -19,7 +19,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -315,7 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if user == "" {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxEnvelopeSize)+1))
+	body, err := readBody(r, s.cfg.MaxEnvelopeSize)
 	if err != nil {
 		return
 	}
@@ -324,8 +323,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		faultEnvelope(len(body)+int(n), s.cfg.MaxEnvelopeSize).write(w, s.h.Name, "")
 		return
 	}
-	var env envelope
-	if err := xml.Unmarshal(body, &env); err != nil {
+	env, err := parseEnvelope(body)
+	if err != nil {
 		faultInvalid("The request is not a well-formed SOAP envelope: "+err.Error()).write(w, s.h.Name, "")
 		return
 	}
@@ -339,17 +338,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f *Fault
 	switch env.Header.Action {
 	case actionCreate:
-		f = s.create(w, r, user, &env)
+		f = s.create(w, r, user, env)
 	case actionCommand:
-		f = s.command(ctx, w, user, &env)
+		f = s.command(ctx, w, user, env)
 	case actionSend:
-		f = s.send(w, user, &env)
+		f = s.send(w, user, env)
 	case actionReceive:
-		f = s.receive(ctx, w, user, &env)
+		f = s.receive(ctx, w, user, env)
 	case actionSignal:
-		f = s.signal(w, user, &env)
+		f = s.signal(w, user, env)
 	case actionDelete:
-		f = s.delete(w, user, &env)
+		f = s.delete(w, user, env)
 	default:
 		f = &Fault{Sender: true, Subcode: "a:ActionNotSupported", Reason: "The action is not supported by the service.",
 			Code: CodeActionUnknown, Message: fmt.Sprintf("The WS-Management service does not support the action %q.", env.Header.Action)}
@@ -357,6 +356,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		f.write(w, s.h.Name, env.Header.MessageID)
 	}
+}
+
+// readBody reads at most max+1 bytes, in one allocation when the length is known.
+func readBody(r *http.Request, max int) ([]byte, error) {
+	if r.ContentLength >= 0 && r.ContentLength <= int64(max) {
+		b := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(r.Body, b)
+		return b, err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 }
 
 func (s *Server) beginOperation(user string) *Fault {
