@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
+)
+
+// windowsBuilds maps a Windows Server version to the build its nodes report.
+var windowsBuilds = map[string]string{"2019": "10.0.17763", "2022": "10.0.20348", "2025": "10.0.26100"}
+
+// paths are where the agent keeps its own files on the node.
+type paths struct {
+	dir, state, log, config, downloads, agentBinary string
+}
+
+func pathsFor(goos string) paths {
+	if goos == "windows" {
+		d := `C:\ProgramData\mixedk8s\nodeagent`
+		return paths{dir: d, state: d + `\state.json`, log: d + `\agent.log`, config: d + `\config.json`, downloads: d + `\downloads`, agentBinary: d + `\nodeagent.exe`}
+	}
+	d := "/var/lib/mixedk8s/nodeagent"
+	return paths{dir: d, state: d + "/state.json", log: d + "/agent.log", config: d + "/config.json", downloads: d + "/downloads", agentBinary: "/usr/local/bin/nodeagent"}
+}
+
+// join builds a native path of the node's OS.
+func (r *run) join(elem ...string) string {
+	if r.id.GOOS == "windows" {
+		return strings.Join(elem, `\`)
+	}
+	return path.Join(elem...)
+}
+
+// ensureFile plans writing a file unless it already holds data.
+func (r *run) ensureFile(p string, data []byte, mode oslayer.FileMode, what string) []change {
+	if cur, err := r.os.ReadFile(p); err == nil && bytes.Equal(cur, data) {
+		return nil
+	}
+	return []change{{what: "write " + what + " " + p + " (" + mode.String() + ")", do: func(ctx context.Context) error {
+		return r.os.WriteFile(p, data, mode)
+	}}}
+}
+
+// artifactArch is the manifest arch of this node.
+func (r *run) artifactArch() string { return r.id.Arch }
+
+// ensureArtifact plans downloading, verifying and installing one artifact
+// unless the same version from the same origin is installed.
+func (r *run) ensureArtifact(name, goos, arch string, install func(ctx context.Context, file string) error) ([]change, error) {
+	m, err := manifest.For(r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	a, err := manifest.Find(m, name, goos, arch)
+	if err != nil {
+		return nil, err
+	}
+	if cur, ok := r.state.Installed[name]; ok && cur.Version == a.Version && cur.URL == a.URL {
+		return nil, nil
+	}
+	file := r.join(r.paths.downloads, path.Base(a.URL))
+	return []change{{what: fmt.Sprintf("download %s %s from %s, verify its SHA-256 and install it", a.Name, a.Version, a.URL), do: func(ctx context.Context) error {
+		sum, err := manifest.Download(ctx, r.os, a, file)
+		if err != nil {
+			return err
+		}
+		if err := install(ctx, file); err != nil {
+			return fmt.Errorf("failed to install %s from %s: %w", a.Name, file, err)
+		}
+		if err := r.os.Remove(file); err != nil {
+			return err
+		}
+		r.state.Installed[name] = Installed{Version: a.Version, URL: a.URL, SHA256: sum}
+		r.state.Versions[name] = a.Version
+		return r.saveState()
+	}}}, nil
+}
+
+// installFile copies a downloaded binary to dest.
+func (r *run) installFile(dest string) func(ctx context.Context, file string) error {
+	return func(ctx context.Context, file string) error {
+		data, err := r.os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		return r.os.WriteFile(dest, data, oslayer.Executable)
+	}
+}
+
+// extractTarGz writes the regular files of a .tar.gz under dest, dropping strip from their names.
+func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file string) error {
+	return func(ctx context.Context, file string) error {
+		f, err := r.os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("%s is not a .tar.gz: %w", file, err)
+		}
+		tr := tar.NewReader(gz)
+		n := 0
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("failed to read %s: %w", file, err)
+			}
+			if h.Typeflag != tar.TypeReg {
+				continue
+			}
+			name := strings.TrimPrefix(path.Clean(strings.TrimPrefix(h.Name, "./")), strip)
+			if name == "" || strings.HasPrefix(name, "..") || strings.HasPrefix(name, "/") {
+				return fmt.Errorf("%s holds an unsafe path %q", file, h.Name)
+			}
+			data, err := io.ReadAll(io.LimitReader(tr, 512<<20))
+			if err != nil {
+				return fmt.Errorf("failed to read %s from %s: %w", h.Name, file, err)
+			}
+			elems := append([]string{dest}, strings.Split(name, "/")...)
+			if err := r.os.WriteFile(r.join(elems...), data, oslayer.Executable); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return fmt.Errorf("%s holds no files", file)
+		}
+		return nil
+	}
+}
+
+// ensureService plans installing a service whose command line differs and
+// starting it; configChanged (files it reads change in this step) restarts it.
+func (r *run) ensureService(ctx context.Context, spec oslayer.ServiceSpec, start, configChanged bool) ([]change, error) {
+	st, err := r.os.Service(ctx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []change
+	installed := st.Installed && st.CommandLine == spec.CommandLine()
+	if !installed {
+		out = append(out, change{what: "install service " + spec.Name + " (auto start, restart on failure): " + spec.CommandLine(), do: func(ctx context.Context) error {
+			return r.os.InstallService(ctx, spec)
+		}})
+	}
+	switch {
+	case !start:
+	case !st.Running:
+		out = append(out, change{what: "start service " + spec.Name, do: func(ctx context.Context) error {
+			return r.os.StartService(ctx, spec.Name, false)
+		}})
+	case !installed || configChanged:
+		out = append(out, change{what: "restart service " + spec.Name + " to load its new configuration", do: func(ctx context.Context) error {
+			return r.os.StartService(ctx, spec.Name, true)
+		}})
+	}
+	return out, nil
+}
+
+// marker plans running do once per distinct input fingerprint.
+func (r *run) marker(key, fp, what string, do func(ctx context.Context) error) []change {
+	if r.state.Markers[key] == fp {
+		return nil
+	}
+	return []change{{what: what, do: func(ctx context.Context) error {
+		if err := do(ctx); err != nil {
+			return err
+		}
+		r.state.Markers[key] = fp
+		return r.saveState()
+	}}}
+}
+
+// run runs a command through the OS layer.
+func (r *run) command(ctx context.Context, p string, args ...string) error {
+	_, err := r.os.Run(ctx, oslayer.Command{Path: p, Args: args})
+	return err
+}
+
+// pauseImage is the sandbox image pinned for this Kubernetes version.
+func (r *run) pauseImage() string {
+	c, _ := manifest.ComponentsFor(r.cfg.Cluster.KubernetesVersion)
+	return c.PauseImage
+}
+
+// agentArgs is how the agent re-runs itself at boot.
+func (r *run) resumeArgv() []string {
+	return []string{r.self, "apply", "--config", r.paths.config, "--output", "json"}
+}
+
+// stepsFor returns the ordered steps of a node.
+func stepsFor(cfg contract.Config) []step {
+	if cfg.Node.OS == "windows" {
+		return windowsSteps()
+	}
+	return linuxSteps(cfg)
+}

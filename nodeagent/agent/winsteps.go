@@ -1,0 +1,440 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
+)
+
+// Windows paths. kubeadm.WindowsCAFile and kubeadm.WindowsKubeletKubeconfig live in C:\k too.
+const (
+	winK              = `C:\k`
+	winContainerd     = `C:\Program Files\containerd`
+	winContainerdData = `C:\ProgramData\containerd`
+	winCNIBin         = `C:\opt\cni\bin`
+	winCNIConf        = `C:\etc\cni\net.d`
+	winKubeletDir     = `C:\var\lib\kubelet`
+	winLogs           = `C:\var\log`
+	winPipe           = `npipe:////./pipe/containerd-containerd`
+
+	// VXLAN settings Flannel and Calico both require on Windows.
+	vxlanVNI  = 4096
+	vxlanPort = 4789
+	// The overlay network is created with a placeholder subnet so the vSwitch
+	// exists before the kubelet starts; the CNI adopts or replaces it by name.
+	hnsPlaceholderPrefix  = "192.168.255.0/30"
+	hnsPlaceholderGateway = "192.168.255.1"
+)
+
+// Windows features a node needs.
+const (
+	featureContainers = "Containers"
+	featureHyperV     = "Hyper-V"
+)
+
+// hnsNetworkName is the HNS network the CNI's Windows side uses.
+func hnsNetworkName(cni string) string {
+	if cni == "calico" {
+		return "Calico"
+	}
+	return fmt.Sprintf("flannel.%d", vxlanVNI)
+}
+
+func (r *run) windowsFeatures() []string {
+	if r.cfg.Node.Isolation == "hyperv" {
+		return []string{featureContainers, featureHyperV}
+	}
+	return []string{featureContainers}
+}
+
+func windowsSteps() []step {
+	return []step{
+		{"agent-config", planAgentConfig},
+		{"preflight", planWindowsPreflight},
+		{"computer-name", planComputerName},
+		{"windows-features", planFeatures},
+		{"reboot", planReboot},
+		{"defender-exclusions", planDefender},
+		{"firewall", planFirewall},
+		{"containerd", planWindowsContainerd},
+		{"cni-plugins", func(ctx context.Context, r *run) ([]change, error) {
+			return r.ensureArtifact(manifest.CNIPlugins, "windows", r.artifactArch(), r.extractTarGz(winCNIBin, ""))
+		}},
+		{"crictl", func(ctx context.Context, r *run) ([]change, error) {
+			return r.ensureArtifact(manifest.Crictl, "windows", r.artifactArch(), r.extractTarGz(winK, ""))
+		}},
+		{"pause-image", planPauseImage},
+		{"hns-network", planHNSNetwork},
+		{"kubernetes-binaries", planWindowsBinaries},
+		{"kubelet", planWindowsKubelet},
+		{"kube-proxy", planWindowsKubeProxy},
+	}
+}
+
+// planAgentConfig keeps an owner-only copy of the config where the boot-time resume finds it.
+func planAgentConfig(ctx context.Context, r *run) ([]change, error) {
+	data, err := jsonConfig(r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.ensureFile(r.paths.config, data, oslayer.Secret, "the agent config for resume at boot"), nil
+}
+
+func planWindowsPreflight(ctx context.Context, r *run) ([]change, error) {
+	n := r.cfg.Node
+	if r.id.GOOS != "windows" {
+		return nil, fmt.Errorf("node.os is windows but this machine runs %s; fix: run the Windows agent on a Windows Server VM", r.id.GOOS)
+	}
+	want := windowsBuilds[n.WindowsVersion]
+	if r.id.Build != want && !strings.HasPrefix(r.id.Build, want+".") {
+		return nil, fmt.Errorf("node.windowsVersion is %s (build %s) but this machine runs build %s; fix: use the image of Windows Server %s or set windowsVersion to this machine's version", n.WindowsVersion, want, r.id.Build, n.WindowsVersion)
+	}
+	if n.Isolation == "hyperv" && !r.id.NestedVirtualization {
+		return nil, fmt.Errorf("node.isolation is hyperv but this VM has no nested virtualisation; fix: use an instance type with nested virtualisation (Azure Dv3/Ev3 and later without Trusted Launch, AWS C8i/M8i/R8i or bare metal; none on GCE), or isolation process")
+	}
+	if r.id.Arch != "amd64" {
+		return nil, fmt.Errorf("this Windows machine is %s; fix: Windows nodes are amd64", r.id.Arch)
+	}
+	if len(n.Name) > 15 {
+		return nil, fmt.Errorf("node.name %q is longer than 15 characters, the Windows computer name limit", n.Name)
+	}
+	return nil, nil
+}
+
+func planComputerName(ctx context.Context, r *run) ([]change, error) {
+	_, pending, err := r.os.ComputerName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(pending, r.cfg.Node.Name) {
+		return nil, nil
+	}
+	name := strings.ToUpper(r.cfg.Node.Name)
+	return []change{{what: "rename the computer from " + pending + " to " + name + " (active after the reboot)", do: func(ctx context.Context) error {
+		return r.os.SetComputerName(ctx, name)
+	}}}, nil
+}
+
+func planFeatures(ctx context.Context, r *run) ([]change, error) {
+	var out []change
+	for _, f := range r.windowsFeatures() {
+		st, err := r.os.Feature(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if st.Installed {
+			continue
+		}
+		out = append(out, change{what: "install Windows feature " + f + " (active after the reboot)", do: func(ctx context.Context) error {
+			return r.os.EnableFeature(ctx, f)
+		}})
+	}
+	return out, nil
+}
+
+// planReboot reboots once when a rename or a feature waits for it, and cleans up the boot registration after.
+func planReboot(ctx context.Context, r *run) ([]change, error) {
+	active, _, err := r.os.ComputerName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var why []string
+	if !strings.EqualFold(active, r.cfg.Node.Name) {
+		why = append(why, "computer name")
+	}
+	for _, f := range r.windowsFeatures() {
+		st, err := r.os.Feature(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if st.PendingReboot || (!st.Installed && r.dryRun) {
+			why = append(why, "feature "+f)
+		}
+	}
+	if r.dryRun && !strings.EqualFold(active, r.cfg.Node.Name) && len(why) == 0 {
+		why = append(why, "computer name")
+	}
+	registered, err := r.os.ResumeRegistered(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(why) == 0 {
+		if !registered {
+			return nil, nil
+		}
+		return []change{{what: "remove the resume-at-boot registration", do: r.os.UnregisterResume}}, nil
+	}
+	if r.state.Reboots >= 1 {
+		return nil, fmt.Errorf("still pending after the agent's reboot: %s; fix: read `diagnose` output (event logs) for why the change did not complete", strings.Join(why, ", "))
+	}
+	return []change{
+		{what: "register the agent to resume at boot: " + oslayer.JoinCommandLine(r.self, r.resumeArgv()[1:]), do: func(ctx context.Context) error {
+			return r.os.RegisterResume(ctx, r.resumeArgv())
+		}},
+		{what: "reboot to activate: " + strings.Join(why, ", "), reboot: true, do: r.os.Reboot},
+	}, nil
+}
+
+// defenderPaths are scanned on every container start unless excluded.
+var defenderPaths = []string{winK, winContainerd, winContainerdData, `C:\opt\cni`, `C:\etc\cni`, winKubeletDir}
+
+func planDefender(ctx context.Context, r *run) ([]change, error) {
+	have, err := r.os.DefenderExclusions(ctx)
+	if errors.Is(err, oslayer.ErrNotSupported) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []change
+	for _, p := range defenderPaths {
+		if containsFold(have, p) {
+			continue
+		}
+		out = append(out, change{what: "exclude " + p + " from Microsoft Defender scans", do: func(ctx context.Context) error {
+			return r.os.AddDefenderExclusion(ctx, p)
+		}})
+	}
+	return out, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(strings.TrimRight(v, `\`), strings.TrimRight(s, `\`)) {
+			return true
+		}
+	}
+	return false
+}
+
+// firewallRules open what the control plane and other nodes reach on a Windows node.
+var firewallRules = []oslayer.FirewallRule{
+	{Name: "mixedk8s-kubelet", Protocol: "TCP", Port: 10250},
+	{Name: "mixedk8s-kube-proxy-health", Protocol: "TCP", Port: 10256},
+	{Name: "mixedk8s-vxlan", Protocol: "UDP", Port: vxlanPort},
+}
+
+func planFirewall(ctx context.Context, r *run) ([]change, error) {
+	var out []change
+	for _, rule := range firewallRules {
+		ok, err := r.os.FirewallRule(ctx, rule.Name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			continue
+		}
+		out = append(out, change{what: fmt.Sprintf("allow inbound %s/%d (firewall rule %s)", rule.Protocol, rule.Port, rule.Name), do: func(ctx context.Context) error {
+			return r.os.AddFirewallRule(ctx, rule)
+		}})
+	}
+	return out, nil
+}
+
+// windowsContainerdConfig is containerd 2.x config v3 with both runhcs handlers.
+func windowsContainerdConfig(pause string) []byte {
+	esc := func(s string) string { return strings.ReplaceAll(s, `\`, `\\`) }
+	return []byte(`# Written by the mixedk8s node agent.
+version = 3
+root = "` + esc(winContainerdData+`\root`) + `"
+state = "` + esc(winContainerdData+`\state`) + `"
+
+[grpc]
+  address = "\\\\.\\pipe\\containerd-containerd"
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "` + pause + `"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = "runhcs-wcow-process"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-process]
+  runtime_type = "io.containerd.runhcs.v1"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor]
+  runtime_type = "io.containerd.runhcs.v1"
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runhcs-wcow-hypervisor.options]
+    SandboxIsolation = 1
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dir = "` + esc(winCNIBin) + `"
+  conf_dir = "` + esc(winCNIConf) + `"
+`)
+}
+
+func planWindowsContainerd(ctx context.Context, r *run) ([]change, error) {
+	out, err := r.ensureArtifact(manifest.Containerd, "windows", r.artifactArch(), r.extractTarGz(winContainerd, "bin/"))
+	if err != nil {
+		return nil, err
+	}
+	confPath := winContainerd + `\config.toml`
+	conf := r.ensureFile(confPath, windowsContainerdConfig(r.pauseImage()), oslayer.Public, "containerd config (v3, runhcs-wcow-process and runhcs-wcow-hypervisor)")
+	out = append(out, conf...)
+	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
+		Name:        "containerd",
+		DisplayName: "containerd container runtime",
+		Description: "containerd for the Kubernetes node (mixedk8s)",
+		Path:        winContainerd + `\containerd.exe`,
+		Args:        []string{"--run-service", "--config", confPath, "--log-file", winLogs + `\containerd\containerd.log`},
+	}, true, len(conf) > 0)
+	return append(out, svc...), err
+}
+
+func planPauseImage(ctx context.Context, r *run) ([]change, error) {
+	img := r.pauseImage()
+	if r.id.GOOS == "windows" {
+		return r.marker("pause-image", img, "pull the sandbox image "+img+" ahead with crictl", func(ctx context.Context) error {
+			return r.command(ctx, winK+`\crictl.exe`, "--runtime-endpoint", winPipe, "pull", img)
+		}), nil
+	}
+	return r.marker("pause-image", img, "pull the sandbox image "+img+" ahead with crictl", func(ctx context.Context) error {
+		return r.command(ctx, "/usr/local/bin/crictl", "--runtime-endpoint", "unix:///run/containerd/containerd.sock", "pull", img)
+	}), nil
+}
+
+func sourceVIPEndpoint(network string) string { return network + "-source-vip" }
+
+func planHNSNetwork(ctx context.Context, r *run) ([]change, error) {
+	name := hnsNetworkName(r.cfg.Cluster.CNI)
+	n, err := r.os.HNSNetwork(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []change
+	if n == nil {
+		spec := oslayer.HNSNetwork{Name: name, Type: "Overlay", AddressPrefix: hnsPlaceholderPrefix, Gateway: hnsPlaceholderGateway, VNI: vxlanVNI, UDPPort: vxlanPort}
+		out = append(out, change{what: fmt.Sprintf("create HNS network %s (VXLAN overlay, VNI %d, UDP %d)", name, vxlanVNI, vxlanPort), do: func(ctx context.Context) error {
+			return r.os.CreateHNSNetwork(ctx, spec)
+		}})
+	}
+	ep := sourceVIPEndpoint(name)
+	e, err := r.os.HNSEndpoint(ctx, name, ep)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		out = append(out, change{what: "reserve kube-proxy's source VIP as HNS endpoint " + ep, do: func(ctx context.Context) error {
+			_, err := r.os.CreateHNSEndpoint(ctx, name, ep)
+			return err
+		}})
+	}
+	return out, nil
+}
+
+func planWindowsBinaries(ctx context.Context, r *run) ([]change, error) {
+	var out []change
+	for _, n := range []string{manifest.Kubelet, manifest.KubeProxy, manifest.Kubectl, manifest.KubeLogRunner} {
+		c, err := r.ensureArtifact(n, "windows", r.artifactArch(), r.installFile(winK+`\`+n+".exe"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c...)
+	}
+	return out, nil
+}
+
+// windowsNodeConfig adds the Windows labels and the os taint to the node's own.
+// The os=windows:NoSchedule taint is added unless node.taints already has an
+// "os" key: the provisioner's explicit choice wins (including none-by-design
+// pools that set e.g. os=windows:PreferNoSchedule).
+func windowsNodeConfig(cfg contract.Config) contract.Config {
+	labels := map[string]string{}
+	for k, v := range cfg.Node.Labels {
+		labels[k] = v
+	}
+	labels["node.kubernetes.io/windows-build"] = windowsBuilds[cfg.Node.WindowsVersion]
+	labels["mixedk8s.io/pool"] = cfg.Node.Pool
+	labels["mixedk8s.io/isolation"] = cfg.Node.Isolation
+	cfg.Node.Labels = labels
+	hasOS := false
+	for _, t := range cfg.Node.Taints {
+		if k, _, err := parseTaint(t); err == nil && k == "os" {
+			hasOS = true
+		}
+	}
+	if !hasOS {
+		cfg.Node.Taints = append(append([]string(nil), cfg.Node.Taints...), "os=windows:NoSchedule")
+	}
+	return cfg
+}
+
+// logRunner wraps a Windows service binary in kube-log-runner, which writes its
+// output to a file and rotates it by size and age.
+func logRunner(component string, argv ...string) (string, []string) {
+	return winK + `\kube-log-runner.exe`, append([]string{
+		"-log-file=" + winLogs + `\` + component + `\` + component + ".log",
+		"-log-file-size=100M",
+		"-log-file-age=168h",
+	}, argv...)
+}
+
+func planWindowsKubelet(ctx context.Context, r *run) ([]change, error) {
+	cfg := windowsNodeConfig(r.cfg)
+	kcfg, err := kubeadm.WindowsKubeletConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to render the kubelet configuration: %w", err)
+	}
+	boot, err := kubeadm.BootstrapKubeconfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to render the bootstrap kubeconfig: %w", err)
+	}
+	labels, err := kubeadm.NodeLabels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath, bootPath := winK+`\kubelet-config.yaml`, winK+`\bootstrap-kubelet.conf`
+	var files []change
+	files = append(files, r.ensureFile(kubeadm.WindowsCAFile, []byte(r.cfg.Join.CACertPEM), oslayer.Public, "cluster CA")...)
+	files = append(files, r.ensureFile(bootPath, boot, oslayer.Secret, "bootstrap kubeconfig (TLS bootstrap token)")...)
+	files = append(files, r.ensureFile(cfgPath, kcfg, oslayer.Public, "kubelet configuration")...)
+	args := []string{
+		winK + `\kubelet.exe`, "--windows-service",
+		"--config=" + cfgPath,
+		"--bootstrap-kubeconfig=" + bootPath,
+		"--kubeconfig=" + kubeadm.WindowsKubeletKubeconfig,
+		"--cert-dir=" + winKubeletDir + `\pki`,
+		"--hostname-override=" + r.cfg.Node.Name,
+		"--node-labels=" + labels,
+	}
+	if r.cfg.Node.PrivateIP != "" {
+		args = append(args, "--node-ip="+r.cfg.Node.PrivateIP)
+	}
+	p, a := logRunner("kubelet", args...)
+	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
+		Name: "kubelet", DisplayName: "Kubernetes kubelet", Description: "Kubernetes node agent (mixedk8s)",
+		Path: p, Args: a, DependsOn: []string{"containerd"},
+	}, true, len(files) > 0)
+	return append(files, svc...), err
+}
+
+func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {
+	network := hnsNetworkName(r.cfg.Cluster.CNI)
+	vip := ""
+	if e, err := r.os.HNSEndpoint(ctx, network, sourceVIPEndpoint(network)); err != nil {
+		return nil, err
+	} else if e != nil {
+		vip = e.IPAddress
+	} else if !r.dryRun {
+		return nil, fmt.Errorf("HNS endpoint %s is missing; fix: run apply again so the hns-network step creates it", sourceVIPEndpoint(network))
+	} else {
+		vip = "192.168.255.2"
+	}
+	pcfg, err := kubeadm.WindowsKubeProxyConfig(r.cfg, network, vip)
+	if err != nil {
+		return nil, fmt.Errorf("failed to render the kube-proxy configuration: %w", err)
+	}
+	cfgPath := winK + `\kube-proxy-config.yaml`
+	files := r.ensureFile(cfgPath, pcfg, oslayer.Public, fmt.Sprintf("kube-proxy configuration (kernelspace, network %s, source VIP %s)", network, vip))
+	p, a := logRunner("kube-proxy", winK+`\kube-proxy.exe`, "--windows-service", "--config="+cfgPath)
+	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
+		Name: "kube-proxy", DisplayName: "Kubernetes kube-proxy", Description: "Kubernetes network proxy (mixedk8s)",
+		Path: p, Args: a, DependsOn: []string{"kubelet"}, Env: []string{"KUBE_NETWORK=" + network},
+	}, true, len(files) > 0)
+	return append(files, svc...), err
+}

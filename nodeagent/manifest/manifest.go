@@ -1,0 +1,170 @@
+// Package manifest is the versions manifest built into the agent: for each
+// Kubernetes version, every artifact a node downloads (kubelet, kubeadm,
+// kubectl, kube-proxy, kube-log-runner, containerd, runc, CNI plugins,
+// crictl) with where to verify its SHA-256; and Download, which streams an
+// artifact to a temporary file while hashing it and moves it into place only
+// when the digest matches.
+//
+// Digests: no artifact here carries a pinned SHA256. Each names the
+// publisher's checksum file on the same origin (SHA256URL), which Download
+// fetches first; a provisioner that needs pinned digests passes its own
+// manifest in the config (artifacts.manifest), which takes precedence.
+package manifest
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+)
+
+// Artifact names used by the steps.
+const (
+	Kubelet       = "kubelet"
+	Kubeadm       = "kubeadm"
+	Kubectl       = "kubectl"
+	KubeProxy     = "kube-proxy"
+	KubeLogRunner = "kube-log-runner"
+	Containerd    = "containerd"
+	Runc          = "runc"
+	CNIPlugins    = "cni-plugins"
+	Crictl        = "crictl"
+	// TigeraOperator is the Calico operator manifest; its publisher has no
+	// checksum file, so it is listed without a digest source and a config
+	// using Calico must pin it in artifacts.manifest.
+	TigeraOperator = "tigera-operator"
+)
+
+// Components pins the versions of what ships with one Kubernetes version.
+type Components struct {
+	Containerd string
+	Runc       string
+	CNIPlugins string
+	Crictl     string
+	Calico     string
+	// PauseImage is the sandbox image pinned in containerd and pulled ahead.
+	PauseImage string
+}
+
+// components per Kubernetes version; 1.36 needs containerd 2.x.
+var components = map[string]Components{
+	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", PauseImage: "registry.k8s.io/pause:3.10.1"},
+}
+
+// Versions lists the Kubernetes versions with a built-in manifest.
+func Versions() []string {
+	var v []string
+	for k := range components {
+		v = append(v, k)
+	}
+	sort.Strings(v)
+	return v
+}
+
+// ComponentsFor returns the pinned component versions of a Kubernetes version.
+func ComponentsFor(k8sVersion string) (Components, bool) {
+	c, ok := components[strings.TrimPrefix(k8sVersion, "v")]
+	return c, ok
+}
+
+// Builtin returns the built-in manifest of a Kubernetes version.
+func Builtin(k8sVersion string) (*contract.Manifest, error) {
+	v := strings.TrimPrefix(k8sVersion, "v")
+	c, ok := components[v]
+	if !ok {
+		return nil, fmt.Errorf("no built-in manifest for Kubernetes %s; fix: use one of %s or pass artifacts.manifest", k8sVersion, strings.Join(Versions(), ", "))
+	}
+	m := &contract.Manifest{KubernetesVersion: v}
+	add := func(name, version, goos, arch, u, sumURL string) {
+		m.Artifacts = append(m.Artifacts, contract.Artifact{Name: name, Version: version, OS: goos, Arch: arch, URL: u, SHA256URL: sumURL})
+	}
+	k8s := func(name, goos, arch string) {
+		file := name
+		if goos == "windows" {
+			file += ".exe"
+		}
+		u := fmt.Sprintf("https://dl.k8s.io/release/v%s/bin/%s/%s/%s", v, goos, arch, file)
+		add(name, v, goos, arch, u, u+".sha256")
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		for _, n := range []string{Kubelet, Kubeadm, Kubectl} {
+			k8s(n, "linux", arch)
+		}
+		u := fmt.Sprintf("https://github.com/containerd/containerd/releases/download/v%[1]s/containerd-%[1]s-linux-%[2]s.tar.gz", c.Containerd, arch)
+		add(Containerd, c.Containerd, "linux", arch, u, u+".sha256sum")
+		u = fmt.Sprintf("https://github.com/opencontainers/runc/releases/download/v%s/runc.%s", c.Runc, arch)
+		// runc publishes one checksum file for all architectures.
+		add(Runc, c.Runc, "linux", arch, u, fmt.Sprintf("https://github.com/opencontainers/runc/releases/download/v%s/runc.sha256sum", c.Runc))
+		u = fmt.Sprintf("https://github.com/containernetworking/plugins/releases/download/v%[1]s/cni-plugins-linux-%[2]s-v%[1]s.tgz", c.CNIPlugins, arch)
+		add(CNIPlugins, c.CNIPlugins, "linux", arch, u, u+".sha256")
+		u = fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/v%[1]s/crictl-v%[1]s-linux-%[2]s.tar.gz", c.Crictl, arch)
+		add(Crictl, c.Crictl, "linux", arch, u, u+".sha256")
+	}
+	for _, n := range []string{Kubelet, KubeProxy, Kubectl, KubeLogRunner} {
+		k8s(n, "windows", "amd64")
+	}
+	u := fmt.Sprintf("https://github.com/containerd/containerd/releases/download/v%[1]s/containerd-%[1]s-windows-amd64.tar.gz", c.Containerd)
+	add(Containerd, c.Containerd, "windows", "amd64", u, u+".sha256sum")
+	u = fmt.Sprintf("https://github.com/containernetworking/plugins/releases/download/v%[1]s/cni-plugins-windows-amd64-v%[1]s.tgz", c.CNIPlugins)
+	add(CNIPlugins, c.CNIPlugins, "windows", "amd64", u, u+".sha256")
+	u = fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/v%[1]s/crictl-v%[1]s-windows-amd64.tar.gz", c.Crictl)
+	add(Crictl, c.Crictl, "windows", "amd64", u, u+".sha256")
+	add(TigeraOperator, c.Calico, "linux", "", fmt.Sprintf("https://raw.githubusercontent.com/projectcalico/calico/v%s/manifests/tigera-operator.yaml", c.Calico), "")
+	return m, nil
+}
+
+// For returns the manifest a config asks for: its override, else the built-in
+// one, with the mirror applied to every URL.
+func For(cfg contract.Config) (*contract.Manifest, error) {
+	m := cfg.Artifacts.Manifest
+	if m == nil {
+		var err error
+		if m, err = Builtin(cfg.Cluster.KubernetesVersion); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Artifacts.MirrorBaseURL == "" {
+		return m, nil
+	}
+	out := &contract.Manifest{KubernetesVersion: m.KubernetesVersion}
+	for _, a := range m.Artifacts {
+		var err error
+		if a.URL, err = Mirror(cfg.Artifacts.MirrorBaseURL, a.URL); err != nil {
+			return nil, err
+		}
+		if a.SHA256URL != "" {
+			if a.SHA256URL, err = Mirror(cfg.Artifacts.MirrorBaseURL, a.SHA256URL); err != nil {
+				return nil, err
+			}
+		}
+		out.Artifacts = append(out.Artifacts, a)
+	}
+	return out, nil
+}
+
+// Mirror replaces the scheme and host of u with base (which may carry a path prefix).
+func Mirror(base, u string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil || b.Scheme == "" || b.Host == "" {
+		return "", fmt.Errorf("artifacts.mirrorBaseURL: %q is not an absolute URL; fix: use e.g. https://mirror.example.com/k8s", base)
+	}
+	o, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("artifact URL %q does not parse: %w", u, err)
+	}
+	o.Scheme, o.Host = b.Scheme, b.Host
+	o.Path = strings.TrimSuffix(b.Path, "/") + o.Path
+	return o.String(), nil
+}
+
+// Find returns the artifact of that name for an OS and arch.
+func Find(m *contract.Manifest, name, goos, arch string) (contract.Artifact, error) {
+	for _, a := range m.Artifacts {
+		if a.Name == name && a.OS == goos && a.Arch == arch {
+			return a, nil
+		}
+	}
+	return contract.Artifact{}, fmt.Errorf("manifest for Kubernetes %s has no %s for %s/%s; fix: add it to artifacts.manifest", m.KubernetesVersion, name, goos, arch)
+}

@@ -1,0 +1,261 @@
+// Package oslayer is the one seam between the node agent's steps and the
+// machine: files, downloads, commands, services, Windows features, computer
+// name, HNS networks, firewall rules, Defender exclusions, kernel modules,
+// sysctls, swap, reboot and resume-at-boot, and the machine's identity.
+//
+// Three implementations exist: Native() returns the real layer for this
+// GOOS (Windows on golang.org/x/sys/windows and hcsshim/hcn, Linux on
+// systemd and /proc), and package nodeagent/sandbox records every effect in
+// a journal instead of changing the machine. Steps only ever talk to OS, so
+// the same steps run on a VM, in the lab and under --dry-run.
+//
+// Paths are native paths of the target OS (`C:\k\kubelet.exe` on Windows,
+// `/usr/bin/kubelet` on Linux); the sandbox maps them under its root.
+package oslayer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+)
+
+// ErrNotSupported is returned by a method that has no meaning on this OS
+// (HNS on Linux, swap on Windows); steps never call them there.
+var ErrNotSupported = errors.New("not supported on this operating system")
+
+// OS is everything a step may observe or change on the machine. Methods that
+// only observe never change anything, so --dry-run can call them safely.
+type OS interface {
+	// Identity describes the machine: GOOS, arch, build, hostname, nested virtualisation.
+	Identity(ctx context.Context) (Identity, error)
+
+	// ReadFile returns a file's content; fs.ErrNotExist when absent.
+	ReadFile(path string) ([]byte, error)
+	// Stat reports whether a file exists and its size; fs.ErrNotExist when absent.
+	Stat(path string) (fs.FileInfo, error)
+	// WriteFile writes atomically, creating parent folders; secret files are owner-only (0600 / owner-only ACL).
+	WriteFile(path string, data []byte, perm FileMode) error
+	// Create opens a new file for streaming writes (downloads); parents are created.
+	Create(path string, perm FileMode) (io.WriteCloser, error)
+	// Open streams a file's content.
+	Open(path string) (io.ReadCloser, error)
+	// Rename moves a file into place, replacing the target.
+	Rename(from, to string) error
+	// Remove deletes a file; absent is not an error.
+	Remove(path string) error
+	// MkdirAll creates a folder and its parents.
+	MkdirAll(path string) error
+	// Protect makes an existing file owner-only (the config file the provisioner pushed).
+	Protect(path string) error
+
+	// Fetch starts an HTTP GET; the caller verifies the digest (see Download).
+	Fetch(ctx context.Context, url string) (io.ReadCloser, error)
+	// Run runs a command to completion; a failure is a *RunError carrying its output.
+	Run(ctx context.Context, cmd Command) ([]byte, error)
+
+	// Service reports an installed service; Installed is false when absent.
+	Service(ctx context.Context, name string) (ServiceStatus, error)
+	// InstallService creates or updates a service (auto start, restart on failure).
+	InstallService(ctx context.Context, spec ServiceSpec) error
+	// StartService starts a service, or restarts it when restart is true.
+	StartService(ctx context.Context, name string, restart bool) error
+
+	// Feature reports a Windows feature's install state.
+	Feature(ctx context.Context, name string) (FeatureState, error)
+	// EnableFeature installs a Windows feature; it may need a reboot to finish.
+	EnableFeature(ctx context.Context, name string) error
+	// ComputerName returns the active name and the one pending a reboot (equal when none is pending).
+	ComputerName(ctx context.Context) (active, pending string, err error)
+	// SetComputerName sets the name that becomes active at the next reboot.
+	SetComputerName(ctx context.Context, name string) error
+	// HNSNetwork returns the HNS network of that name, or nil when absent.
+	HNSNetwork(ctx context.Context, name string) (*HNSNetwork, error)
+	// CreateHNSNetwork creates an HNS network.
+	CreateHNSNetwork(ctx context.Context, spec HNSNetwork) error
+	// HNSEndpoint returns the HNS endpoint of that name on a network, or nil when absent.
+	HNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
+	// CreateHNSEndpoint creates a host endpoint on a network; HNS picks its address.
+	CreateHNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
+	// FirewallRule reports whether an inbound rule of that name exists.
+	FirewallRule(ctx context.Context, name string) (bool, error)
+	// AddFirewallRule adds an inbound allow rule.
+	AddFirewallRule(ctx context.Context, rule FirewallRule) error
+	// DefenderExclusions lists the paths Microsoft Defender skips.
+	DefenderExclusions(ctx context.Context) ([]string, error)
+	// AddDefenderExclusion makes Microsoft Defender skip a path.
+	AddDefenderExclusion(ctx context.Context, path string) error
+
+	// KernelModuleLoaded reports whether a Linux kernel module is loaded.
+	KernelModuleLoaded(ctx context.Context, name string) (bool, error)
+	// LoadKernelModule loads a Linux kernel module now (persistence is a file the step writes).
+	LoadKernelModule(ctx context.Context, name string) error
+	// Sysctl reads a kernel parameter such as net.ipv4.ip_forward.
+	Sysctl(ctx context.Context, key string) (string, error)
+	// SetSysctl sets a kernel parameter now (persistence is a file the step writes).
+	SetSysctl(ctx context.Context, key, value string) error
+	// SwapActive reports whether any swap is in use or configured in /etc/fstab.
+	SwapActive(ctx context.Context) (bool, error)
+	// DisableSwap turns swap off now and for later boots.
+	DisableSwap(ctx context.Context) error
+
+	// ResumeRegistered reports whether the agent is registered to run at boot.
+	ResumeRegistered(ctx context.Context) (bool, error)
+	// RegisterResume makes the machine run argv once at the next boot (scheduled task / systemd unit).
+	RegisterResume(ctx context.Context, argv []string) error
+	// UnregisterResume removes the boot registration; absent is not an error.
+	UnregisterResume(ctx context.Context) error
+	// Reboot schedules a reboot a few seconds from now so the agent can exit first.
+	Reboot(ctx context.Context) error
+
+	// Diagnostics returns OS-specific material for `nodeagent diagnose`: service
+	// states, HNS networks and endpoints, event logs or journals.
+	Diagnostics(ctx context.Context) []DiagnosticFile
+}
+
+// FileMode is how a written file is protected.
+type FileMode int
+
+const (
+	// Public files: 0644, readable by everyone (binaries get Executable).
+	Public FileMode = iota
+	// Executable files: 0755.
+	Executable
+	// Secret files: 0600 / owner-only ACL (tokens, keys, kubeconfigs, the agent config).
+	Secret
+)
+
+// Perm is the Unix permission bits of a FileMode.
+func (m FileMode) Perm() fs.FileMode {
+	switch m {
+	case Executable:
+		return 0o755
+	case Secret:
+		return 0o600
+	default:
+		return 0o644
+	}
+}
+
+func (m FileMode) String() string {
+	switch m {
+	case Executable:
+		return "executable"
+	case Secret:
+		return "owner-only"
+	default:
+		return "public"
+	}
+}
+
+// Identity is what the machine is.
+type Identity struct {
+	GOOS string `json:"goos"`
+	Arch string `json:"arch"`
+	// Build is the Windows build "10.0.20348"; empty on Linux.
+	Build    string `json:"build,omitempty"`
+	Hostname string `json:"hostname"`
+	// NestedVirtualization: the CPU exposes virtualisation extensions to this VM.
+	NestedVirtualization bool `json:"nestedVirtualization"`
+}
+
+// Command is one program run.
+type Command struct {
+	Path string   `json:"path"`
+	Args []string `json:"args,omitempty"`
+	// Env is added to the agent's environment, "KEY=value".
+	Env []string `json:"env,omitempty"`
+	// Stdin is fed to the program; never recorded by the sandbox.
+	Stdin []byte `json:"-"`
+}
+
+// String is the command line for messages; it never includes Stdin or Env values.
+func (c Command) String() string { return JoinCommandLine(c.Path, c.Args) }
+
+// RunError is a failed command with what it printed.
+type RunError struct {
+	Command  string
+	ExitCode int
+	Output   string
+	Err      error
+}
+
+func (e *RunError) Error() string {
+	out := e.Output
+	if len(out) > 2000 {
+		out = "..." + out[len(out)-2000:]
+	}
+	return "command " + e.Command + " failed: " + e.Err.Error() + "; output: " + out
+}
+
+func (e *RunError) Unwrap() error { return e.Err }
+
+// ServiceSpec is a long-running service the agent installs.
+type ServiceSpec struct {
+	Name        string   `json:"name"`
+	DisplayName string   `json:"displayName,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Path        string   `json:"path"`
+	Args        []string `json:"args,omitempty"`
+	// DependsOn names services that must run first.
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// EnvironmentFiles are systemd EnvironmentFile= entries (Linux only, "-" prefix: optional).
+	EnvironmentFiles []string `json:"environmentFiles,omitempty"`
+	// Env is "KEY=value" for the service's environment.
+	Env []string `json:"env,omitempty"`
+}
+
+// CommandLine is the service's command line, as compared to ServiceStatus.CommandLine.
+func (s ServiceSpec) CommandLine() string { return JoinCommandLine(s.Path, s.Args) }
+
+// ServiceStatus is an installed service as the OS reports it.
+type ServiceStatus struct {
+	Installed bool `json:"installed"`
+	Running   bool `json:"running"`
+	// CommandLine is what the service runs; steps compare it with ServiceSpec.CommandLine.
+	CommandLine string `json:"commandLine,omitempty"`
+}
+
+// FeatureState is a Windows feature's install state.
+type FeatureState struct {
+	Installed bool `json:"installed"`
+	// PendingReboot: installed, but only active after the next reboot.
+	PendingReboot bool `json:"pendingReboot"`
+}
+
+// HNSNetwork is an HNS overlay network for a CNI.
+type HNSNetwork struct {
+	Name string `json:"name"`
+	// Type is "Overlay" for VXLAN.
+	Type          string `json:"type"`
+	AddressPrefix string `json:"addressPrefix"`
+	Gateway       string `json:"gateway"`
+	// VNI is the VXLAN network identifier (4096 for Flannel and Calico on Windows).
+	VNI int `json:"vni"`
+	// UDPPort is the VXLAN port (4789 on Windows).
+	UDPPort int `json:"udpPort"`
+}
+
+// HNSEndpoint is an HNS endpoint on a network.
+type HNSEndpoint struct {
+	Name      string `json:"name"`
+	Network   string `json:"network"`
+	IPAddress string `json:"ipAddress"`
+}
+
+// FirewallRule is an inbound allow rule.
+type FirewallRule struct {
+	Name string `json:"name"`
+	// Protocol is "TCP" or "UDP".
+	Protocol string `json:"protocol"`
+	Port     int    `json:"port"`
+}
+
+// DiagnosticFile is one file of a diagnose archive.
+type DiagnosticFile struct {
+	Name string
+	Data []byte
+}
+
+// NotExist reports whether err says a file is absent.
+func NotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
