@@ -33,7 +33,7 @@ func testDSAKey() string {
 	wire := ssh.Marshal(struct {
 		Type       string
 		P, Q, G, Y *big.Int
-	}{ssh.KeyAlgoDSA, p, q, big.NewInt(2), big.NewInt(3)})
+	}{"ssh-dss", p, q, big.NewInt(2), big.NewInt(3)})
 	return "ssh-dss " + base64.StdEncoding.EncodeToString(wire)
 }
 
