@@ -98,6 +98,8 @@ type Result struct {
 	Changes Changes
 	// Nodes are the cluster's desired nodes with their instances.
 	Nodes []NodeInfo
+	// Endpoint is how clients reach the API server; empty if the control plane never came up.
+	Endpoint Endpoint
 }
 
 // NodeInfo is one node of the cluster as Apply left it.
@@ -132,7 +134,7 @@ func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	}
 	r := newRun(spec, observed, opts)
 	err = engine.Run(ctx, r.steps(changes), r.engineOptions())
-	return &Result{Changes: changes, Nodes: r.nodeInfos()}, wrapRunError(spec.Name, "apply", err)
+	return &Result{Changes: changes, Nodes: r.nodeInfos(), Endpoint: r.endpoint()}, wrapRunError(spec.Name, "apply", err)
 }
 
 // Destroy deletes every instance and network object tagged with the
@@ -198,6 +200,7 @@ type run struct {
 	instances map[string]clouds.Instance
 	ready     map[string]bool
 	join      *JoinInfo
+	observed  *Endpoint
 }
 
 func newRun(spec Spec, observed Observed, opts Options) *run {
@@ -211,7 +214,21 @@ func newRun(spec Spec, observed Observed, opts Options) *run {
 	for name, st := range observed.Nodes {
 		r.ready[name] = st.Ready
 	}
+	r.observed = observed.Endpoint
 	return r
+}
+
+// endpoint is what this run's bootstrap returned, or what was observed before it.
+func (r *run) endpoint() Endpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.join != nil {
+		return Endpoint{APIEndpoint: r.join.APIEndpoint, CACertPEM: r.join.CACertPEM}
+	}
+	if r.observed != nil {
+		return *r.observed
+	}
+	return Endpoint{}
 }
 
 func (r *run) emit(e Event) {

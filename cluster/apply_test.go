@@ -363,3 +363,32 @@ func TestJoinInfoRedactsSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyReportsTheEndpointAndObserveFindsIt(t *testing.T) {
+	t.Parallel()
+	l := newLab()
+	spec := demoSpec()
+	res, err := cluster.Apply(context.Background(), spec, l.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Endpoint.APIEndpoint == "" || res.Endpoint.CACertPEM == "" {
+		t.Fatalf("Apply result endpoint %+v, want address and CA", res.Endpoint)
+	}
+	o, err := cluster.Observe(context.Background(), spec, l.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Endpoint == nil || *o.Endpoint != res.Endpoint {
+		t.Errorf("Observe endpoint %+v, want %+v", o.Endpoint, res.Endpoint)
+	}
+	// A converged re-apply bootstraps nothing, yet still reports the endpoint.
+	res, err = cluster.Apply(context.Background(), spec, l.opts())
+	if err != nil || res.Endpoint != *o.Endpoint {
+		t.Errorf("re-apply endpoint %+v (%v), want %+v", res.Endpoint, err, *o.Endpoint)
+	}
+	kc, err := cluster.Kubeconfig(context.Background(), spec, l.opts())
+	if err != nil || !strings.Contains(string(kc), res.Endpoint.APIEndpoint) {
+		t.Errorf("Kubeconfig = %q, %v", kc, err)
+	}
+}

@@ -16,6 +16,8 @@ type Observed struct {
 	Instances []clouds.Instance
 	// Nodes is the Kubernetes state by node name; nodes that never joined are absent.
 	Nodes map[string]NodeStatus
+	// Endpoint is nil until the control plane is bootstrapped.
+	Endpoint *Endpoint
 }
 
 // Instance returns the observed instance of a node.
@@ -53,5 +55,30 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if o.Nodes, err = opts.Provisioner.Status(ctx, spec, o.Instances); err != nil {
 		return Observed{}, fmt.Errorf("failed to read the node status of cluster %q: %w", spec.Name, err)
 	}
+	ep, ok, err := opts.Provisioner.Endpoint(ctx, spec, o.Instances)
+	if err != nil {
+		return Observed{}, fmt.Errorf("failed to read the API endpoint of cluster %q: %w", spec.Name, err)
+	}
+	if ok {
+		o.Endpoint = &ep
+	}
 	return o, nil
+}
+
+// Kubeconfig issues a cluster-admin kubeconfig for an existing cluster. It is
+// a secret: write it owner-only and never log it.
+func Kubeconfig(ctx context.Context, spec Spec, opts Options) ([]byte, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	spec = spec.WithDefaults()
+	instances, err := opts.Cloud.Instances(ctx, spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
+	}
+	kc, err := opts.Provisioner.AdminKubeconfig(ctx, spec, instances)
+	if err != nil {
+		return nil, fmt.Errorf("failed to issue a kubeconfig for cluster %q: %w", spec.Name, err)
+	}
+	return kc, nil
 }

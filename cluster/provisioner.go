@@ -28,6 +28,18 @@ type Provisioner interface {
 	Remove(ctx context.Context, spec Spec, name string) error
 	// Status reports which nodes joined and which are Ready.
 	Status(ctx context.Context, spec Spec, instances []clouds.Instance) (map[string]NodeStatus, error)
+	// Endpoint returns how clients reach a bootstrapped cluster, and false before bootstrap.
+	Endpoint(ctx context.Context, spec Spec, instances []clouds.Instance) (Endpoint, bool, error)
+	// AdminKubeconfig issues a cluster-admin kubeconfig. Secret.
+	AdminKubeconfig(ctx context.Context, spec Spec, instances []clouds.Instance) ([]byte, error)
+}
+
+// Endpoint is how clients reach the cluster's API server.
+type Endpoint struct {
+	// APIEndpoint is "host:port".
+	APIEndpoint string
+	// CACertPEM is the cluster CA that signs the API server's certificate.
+	CACertPEM string
 }
 
 // Target is one node and the instance it runs on.

@@ -18,15 +18,20 @@ import (
 
 // Operations, as counted and as named to Latency and Fault.
 const (
-	OpUserData  = "UserData"
-	OpBootstrap = "Bootstrap"
-	OpJoin      = "Join"
-	OpAddons    = "Addons"
-	OpWaitReady = "WaitReady"
-	OpDrain     = "Drain"
-	OpRemove    = "Remove"
-	OpStatus    = "Status"
+	OpUserData   = "UserData"
+	OpBootstrap  = "Bootstrap"
+	OpJoin       = "Join"
+	OpAddons     = "Addons"
+	OpWaitReady  = "WaitReady"
+	OpDrain      = "Drain"
+	OpRemove     = "Remove"
+	OpStatus     = "Status"
+	OpEndpoint   = "Endpoint"
+	OpKubeconfig = "AdminKubeconfig"
 )
+
+// caPEM stands in for the cluster CA; it is not a real certificate.
+const caPEM = "-----BEGIN CERTIFICATE-----\nclustertest\n-----END CERTIFICATE-----\n"
 
 // Provisioner is an in-memory cluster.Provisioner.
 type Provisioner struct {
@@ -37,6 +42,7 @@ type Provisioner struct {
 
 	mu           sync.Mutex
 	bootstrapped bool
+	endpoint     string
 	joined       map[string]bool
 	calls        map[string]int
 	drained      []string
@@ -95,7 +101,8 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	p.bootstrapped = true
 	p.joined[t.Node.Name] = true
 	t.Report("control plane initialised")
-	return cluster.JoinInfo{APIEndpoint: t.Instance.PrivateIP + ":6443", BootstrapToken: "abcdef.0123456789abcdef", CACertHashes: []string{"sha256:00"}}, nil
+	p.endpoint = t.Instance.PrivateIP + ":6443"
+	return cluster.JoinInfo{APIEndpoint: p.endpoint, BootstrapToken: "abcdef.0123456789abcdef", CACertHashes: []string{"sha256:00"}, CACertPEM: caPEM}, nil
 }
 
 // Join implements cluster.Provisioner.
@@ -173,6 +180,33 @@ func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances [
 		out[name] = cluster.NodeStatus{Joined: true, Ready: running[name]}
 	}
 	return out, nil
+}
+
+// Endpoint implements cluster.Provisioner.
+func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (cluster.Endpoint, bool, error) {
+	if err := p.enter(ctx, OpEndpoint, ""); err != nil {
+		return cluster.Endpoint{}, false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.bootstrapped {
+		return cluster.Endpoint{}, false, nil
+	}
+	return cluster.Endpoint{APIEndpoint: p.endpoint, CACertPEM: caPEM}, true, nil
+}
+
+// AdminKubeconfig implements cluster.Provisioner with a kubeconfig that names
+// the endpoint and a placeholder credential.
+func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) ([]byte, error) {
+	if err := p.enter(ctx, OpKubeconfig, ""); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.bootstrapped {
+		return nil, fmt.Errorf("cluster %q has no control plane yet; fix: apply it first", spec.Name)
+	}
+	return fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nclusters:\n- name: %s\n  cluster:\n    server: https://%s\nusers:\n- name: admin\n  user:\n    token: clustertest-admin-token\n", spec.Name, p.endpoint), nil
 }
 
 // Calls returns how many times each operation was called.
