@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"net"
+	"path"
 	"sort"
 	"text/template"
 
@@ -92,7 +93,7 @@ func planAddons(ctx context.Context, r *run) ([]change, error) {
 			return nil, err
 		}
 		file := dir + "/tigera-operator.yaml"
-		out = append(out, r.marker("addon/tigera-operator.yaml", a.URL+"@"+a.SHA256, "download the Tigera operator from "+a.URL+", verify it and kubectl apply it (server-side)", func(ctx context.Context) error {
+		out = append(out, r.marker("addon/tigera-operator.yaml", a.Version+"/"+path.Base(a.URL)+"@"+a.SHA256, "download the Tigera operator from "+a.URL+", verify it and kubectl apply it (server-side)", func(ctx context.Context) error {
 			if _, err := manifest.Download(ctx, r.os, a, file); err != nil {
 				return err
 			}

@@ -186,9 +186,18 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	// The config is read from the host when it is not on the (sandboxed) machine.
 	var raw []byte
 	var err error
-	if env.OS != nil && mf.sandboxRoot == "" {
+	switch {
+	case env.OS != nil && mf.sandboxRoot == "":
 		raw, err = env.OS.ReadFile(*configPath)
-	} else {
+	case mf.sandboxRoot != "":
+		// A resume passes the copy inside the sandbox; a first run passes a host file.
+		if sb, oerr := sandbox.Open(mf.sandboxRoot); oerr == nil {
+			raw, err = sb.ReadFile(*configPath)
+		}
+		if raw == nil {
+			raw, err = os.ReadFile(*configPath)
+		}
+	default:
 		raw, err = os.ReadFile(*configPath)
 	}
 	if err != nil {
@@ -202,6 +211,7 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return usageError(env, "%v", err)
 	}
+	given := raw
 	var stopMirror func()
 	if fromFlag && !*dryRun {
 		// An emulated machine downloads from a local stand-in mirror, never the internet.
@@ -243,7 +253,9 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "failed to identify the machine: %v\n", err)
 		return contract.ExitFailed
 	}
-	r := &run{cfg: cfg, os: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
+	// The copy kept for resume is the config as given, without a per-run stand-in mirror.
+	keep, _ := ParseConfig(given)
+	r := &run{cfg: cfg, keep: keep, os: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
 	r.self = env.Executable
 	if r.self == "" {
 		if _, isSandbox := o.(*sandbox.Sandbox); isSandbox || fromFlag || env.OS != nil {

@@ -49,6 +49,7 @@ type change struct {
 // run is one apply: the config, the OS, where events go and what changed so far.
 type run struct {
 	cfg     contract.Config
+	keep    contract.Config
 	os      oslayer.OS
 	id      oslayer.Identity
 	paths   paths

@@ -65,7 +65,9 @@ func (r *run) ensureArtifact(name, goos, arch string, install func(ctx context.C
 	if err != nil {
 		return nil, err
 	}
-	if cur, ok := r.state.Installed[name]; ok && cur.Version == a.Version && cur.URL == a.URL {
+	// The file name and version identify an artifact; a moved mirror does not reinstall it, a new pinned digest does.
+	if cur, ok := r.state.Installed[name]; ok && cur.Version == a.Version && path.Base(cur.URL) == path.Base(a.URL) &&
+		(a.SHA256 == "" || strings.EqualFold(a.SHA256, cur.SHA256)) {
 		return nil, nil
 	}
 	file := r.join(r.paths.downloads, path.Base(a.URL))

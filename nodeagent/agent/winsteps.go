@@ -79,7 +79,7 @@ func windowsSteps() []step {
 
 // planAgentConfig keeps an owner-only copy of the config where the boot-time resume finds it.
 func planAgentConfig(ctx context.Context, r *run) ([]change, error) {
-	data, err := jsonConfig(r.cfg)
+	data, err := jsonConfig(r.keep)
 	if err != nil {
 		return nil, err
 	}
