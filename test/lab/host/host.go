@@ -94,19 +94,25 @@ func New(name, osName string, addr netip.Addr, root string) (*Host, error) {
 // A path that would leave the sandbox is refused.
 func (h *Host) Path(p string) (string, error) {
 	orig := p
+	drive := ""
 	if h.OS == Windows {
 		p = strings.ReplaceAll(p, `\`, "/")
-		if len(p) >= 2 && p[1] == ':' {
-			p = strings.ToUpper(p[:1]) + p[2:]
-		} else if strings.HasPrefix(p, "/") {
-			p = "C" + p
-		} else {
+		switch {
+		case len(p) >= 2 && p[1] == ':':
+			drive, p = strings.ToUpper(p[:1]), p[2:]
+		case strings.HasPrefix(p, "/"):
+			drive = "C"
+		default:
 			return "", fmt.Errorf("lab host %s: path %q is not absolute", h.Name, orig)
 		}
 	} else if !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("lab host %s: path %q is not absolute", h.Name, orig)
 	}
+	// Clean below the drive letter, so `C:\..\x` stays on drive C as on Windows.
 	clean := path.Clean("/" + p)
+	if drive != "" {
+		clean = "/" + drive + clean
+	}
 	full := filepath.Join(h.Root, filepath.FromSlash(clean))
 	if full != h.Root && !strings.HasPrefix(full, h.Root+string(filepath.Separator)) {
 		return "", fmt.Errorf("lab host %s: path %q leaves the sandbox", h.Name, orig)

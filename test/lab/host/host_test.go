@@ -54,6 +54,8 @@ func TestPathStaysInTheSandbox(t *testing.T) {
 		{h: lin, in: "relative/path", refused: true},
 		{h: win, in: `C:\k\kubelet.exe`, want: "C/k/kubelet.exe"},
 		{h: win, in: `/ProgramData/x`, want: "C/ProgramData/x"},
+		{h: win, in: `C:\k\..\..\x`, want: "C/x"},
+		{h: win, in: `d:\data\..\..\y`, want: "D/y"},
 		{h: win, in: `k\kubelet.exe`, refused: true},
 	} {
 		got, err := tc.h.Path(tc.in)
