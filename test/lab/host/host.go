@@ -78,7 +78,7 @@ func New(name, osName string, addr netip.Addr, root string) (*Host, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("new lab host %q: create sandbox: %w", name, err)
 	}
-	return &Host{
+	h := &Host{
 		Name:     name,
 		OS:       osName,
 		Addr:     addr,
@@ -86,7 +86,14 @@ func New(name, osName string, addr netip.Addr, root string) (*Host, error) {
 		commands: map[string]Command{},
 		services: map[int]func(net.Conn){},
 		conns:    map[net.Conn]struct{}{},
-	}, nil
+	}
+	// A host speaks its OS's commands whichever protocol server fronts it.
+	if osName == Linux {
+		InstallLinuxCommands(h)
+	} else {
+		InstallWindowsCommands(h)
+	}
+	return h, nil
 }
 
 // Path maps a path on the virtual host to the sandbox on the real disk:
