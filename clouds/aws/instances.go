@@ -1,0 +1,379 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// maxUserData is EC2's limit on user data before base64 encoding.
+const maxUserData = 16 * 1024
+
+// tokenGenerations bounds how many times a node name's client token moves
+// on after finding a terminated instance behind it.
+const tokenGenerations = 32
+
+// liveStates are the instance states a cluster still owns.
+var liveStates = []string{"pending", "running", "stopping", "stopped", "shutting-down"}
+
+// ImageParameter is the SSM public parameter naming the latest AMI for an
+// OS and Windows version ("2019", "2022", "2025"; ignored for Linux).
+func ImageParameter(os, windowsVersion string) (string, error) {
+	switch os {
+	case "linux":
+		return "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id", nil
+	case "windows":
+		switch windowsVersion {
+		case "2019", "2022", "2025":
+			// Core: the node runs no desktop, and Core images are smaller and patched faster.
+			return "/aws/service/ami-windows-latest/Windows_Server-" + windowsVersion + "-English-Core-Base", nil
+		}
+		return "", fmt.Errorf("windows version %q has no image; use 2019, 2022 or 2025", windowsVersion)
+	}
+	return "", fmt.Errorf("OS %q has no image; use linux or windows", os)
+}
+
+// ClientToken is the RunInstances idempotency token of a node's generation
+// (1 for its first instance): at most 64 ASCII characters, the same for
+// the same cluster, node and generation.
+func ClientToken(clusterName, node string, generation int) string {
+	sum := sha256.Sum256([]byte(clusterName + "\x00" + node))
+	tok := "mixedk8s-" + hex.EncodeToString(sum[:16])
+	if generation > 1 {
+		tok += fmt.Sprintf("-g%d", generation)
+	}
+	return tok
+}
+
+// EnsureInstance implements clouds.Cloud: it adopts the node's instance
+// found by tag, or launches one, then waits until it runs.
+func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) (clouds.Instance, error) {
+	object := fmt.Sprintf("instance %q", req.Name)
+	existing, err := c.findInstance(ctx, req.Cluster, req.Name)
+	if err != nil {
+		return clouds.Instance{}, err
+	}
+	var id string
+	if existing != nil {
+		id = aws.ToString(existing.InstanceId)
+	} else if id, err = c.launch(ctx, req); err != nil {
+		return clouds.Instance{}, err
+	}
+	return c.waitRunning(ctx, id, req.Pool, object)
+}
+
+func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string, error) {
+	object := fmt.Sprintf("instance %q", req.Name)
+	if len(req.UserData) > maxUserData {
+		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object,
+			Err: fmt.Errorf("user data is %d bytes, more than EC2's %d", len(req.UserData), maxUserData), Fix: "shorten the node's first-boot data (fewer files or keys in user data)"}
+	}
+	subnet := c.subnetFor(req)
+	if subnet == "" {
+		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object, Err: fmt.Errorf("cluster %q has no subnet", req.Cluster),
+			Fix: "create the network first (EnsureNetwork)"}
+	}
+	imageID, err := c.image(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	root, err := c.rootDevice(ctx, imageID, object)
+	if err != nil {
+		return "", err
+	}
+	group := req.Network.WorkerSecurityGroup
+	if req.Role == clouds.RoleControlPlane {
+		group = req.Network.ControlPlaneSecurityGroup
+	}
+	tags := map[string]string{}
+	for k, v := range req.Tags {
+		tags[k] = v
+	}
+	tags[clouds.TagCluster], tags[clouds.TagNode], tags[clouds.TagPool], tags[clouds.TagRole] = req.Cluster, req.Name, req.Pool, req.Role
+	in := &ec2.RunInstancesInput{
+		ImageId:           aws.String(imageID),
+		InstanceType:      types.InstanceType(req.InstanceType),
+		MinCount:          aws.Int32(1),
+		MaxCount:          aws.Int32(1),
+		SubnetId:          aws.String(subnet),
+		UserData:          aws.String(base64.StdEncoding.EncodeToString([]byte(req.UserData))),
+		TagSpecifications: tagSpec(types.ResourceTypeInstance, tags, req.Cluster, req.Name),
+	}
+	if group != "" {
+		in.SecurityGroupIds = []string{group}
+	}
+	if req.DiskGB > 0 {
+		in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String(root), Ebs: &types.EbsBlockDevice{
+			VolumeSize: aws.Int32(int32(req.DiskGB)), VolumeType: types.VolumeTypeGp3, DeleteOnTermination: aws.Bool(true)}}}
+	}
+	if req.NestedVirtualization && needsNestedFlag(req.InstanceType) {
+		// Metal types run Hyper-V as they are; virtual c8i/m8i/r8i need the flag.
+		in.CpuOptions = &types.CpuOptionsRequest{NestedVirtualization: types.NestedVirtualizationSpecificationEnabled}
+	}
+	k := call{op: "RunInstances", object: object, pool: req.Pool}
+	for gen := 1; gen <= tokenGenerations; gen++ {
+		in.ClientToken = aws.String(ClientToken(req.Cluster, req.Name, gen))
+		out, err := c.ec2.RunInstances(ctx, in)
+		if hasCode(err, "IdempotentParameterMismatch") {
+			// This token launched an instance with other settings (new user
+			// data after a lost reply): adopt it if it lives, else move on.
+			live, ferr := c.byToken(ctx, aws.ToString(in.ClientToken), object)
+			if ferr != nil {
+				return "", ferr
+			}
+			if live != "" {
+				return live, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", k.classify(err)
+		}
+		for _, inst := range out.Instances {
+			if st := inst.State; st == nil || (st.Name != types.InstanceStateNameShuttingDown && st.Name != types.InstanceStateNameTerminated) {
+				return aws.ToString(inst.InstanceId), nil
+			}
+		}
+		// The token belongs to an instance of this node that was deleted: next generation.
+	}
+	return "", &clouds.Error{Kind: clouds.KindFatal, Op: "RunInstances", Object: object,
+		Err: fmt.Errorf("the node's %d client tokens all belong to terminated instances", tokenGenerations), Fix: "wait a day for EC2 to forget old client tokens, or rename the cluster"}
+}
+
+// needsNestedFlag reports whether a type runs Hyper-V only when launched
+// with CpuOptions.NestedVirtualization=enabled: the virtual C8i, M8i and
+// R8i families and their flex variants (bare metal needs no flag; the
+// validation table in cluster.NestedVirtualization has the sources).
+func needsNestedFlag(instanceType string) bool {
+	family, size, _ := strings.Cut(instanceType, ".")
+	if strings.HasPrefix(size, "metal") {
+		return false
+	}
+	switch family {
+	case "c8i", "m8i", "r8i", "c8i-flex", "m8i-flex", "r8i-flex":
+		return true
+	}
+	return false
+}
+
+// subnetFor spreads a cluster's instances over its zone subnets by node name.
+func (c *Cloud) subnetFor(req clouds.InstanceRequest) string {
+	c.mu.Lock()
+	subnets := c.subnets[req.Cluster]
+	c.mu.Unlock()
+	if len(subnets) == 0 {
+		return req.Network.SubnetID
+	}
+	h := fnv.New32a()
+	h.Write([]byte(req.Name))
+	return subnets[int(h.Sum32()%uint32(len(subnets)))].id
+}
+
+func (c *Cloud) byToken(ctx context.Context, token, object string) (string, error) {
+	out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{filter("client-token", token), filter("instance-state-name", "pending", "running", "stopping", "stopped")}})
+	if err != nil {
+		return "", call{op: "DescribeInstances", object: object}.classify(err)
+	}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			return aws.ToString(in.InstanceId), nil
+		}
+	}
+	return "", nil
+}
+
+// image returns the AMI for a request: req.Image, or the SSM public parameter's value.
+func (c *Cloud) image(ctx context.Context, req clouds.InstanceRequest) (string, error) {
+	if req.Image != "" {
+		return req.Image, nil
+	}
+	param, err := ImageParameter(req.OS, req.WindowsVersion)
+	if err != nil {
+		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "GetParameter", Object: fmt.Sprintf("image of instance %q", req.Name), Err: err,
+			Fix: "set the pool's os and windows_version, or image"}
+	}
+	c.mu.Lock()
+	ami, ok := c.amis[param]
+	c.mu.Unlock()
+	if ok {
+		return ami, nil
+	}
+	out, err := c.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)})
+	if err != nil {
+		return "", call{op: "GetParameter", object: fmt.Sprintf("SSM parameter %s", param)}.classify(err)
+	}
+	ami = aws.ToString(out.Parameter.Value)
+	c.mu.Lock()
+	c.amis[param] = ami
+	c.mu.Unlock()
+	return ami, nil
+}
+
+// rootDevice looks the image up once: it must exist, and its root device
+// name is where the disk size goes.
+func (c *Cloud) rootDevice(ctx context.Context, imageID, object string) (string, error) {
+	c.mu.Lock()
+	root, ok := c.roots[imageID]
+	c.mu.Unlock()
+	if ok {
+		return root, nil
+	}
+	out, err := c.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
+	if err != nil {
+		ce := call{op: "DescribeImages", object: fmt.Sprintf("image %s of %s", imageID, object)}.classify(err)
+		if clouds.KindOf(ce) == clouds.KindNotFound {
+			ce.(*clouds.Error).Fix = "set image to an AMI that exists in the region, or leave it empty for the default"
+		}
+		return "", ce
+	}
+	if len(out.Images) == 0 {
+		return "", &clouds.Error{Kind: clouds.KindNotFound, Op: "DescribeImages", Object: fmt.Sprintf("image %s", imageID),
+			Err: fmt.Errorf("no such image"), Fix: "set image to an AMI that exists in the region, or leave it empty for the default"}
+	}
+	root = aws.ToString(out.Images[0].RootDeviceName)
+	if root == "" {
+		root = "/dev/sda1"
+	}
+	c.mu.Lock()
+	c.roots[imageID] = root
+	c.mu.Unlock()
+	return root, nil
+}
+
+// findInstance returns the node's live instance found by tag, or nil.
+func (c *Cloud) findInstance(ctx context.Context, clusterName, node string) (*types.Instance, error) {
+	out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		clusterFilter(clusterName), filter("tag:"+clouds.TagNode, node), filter("instance-state-name", "pending", "running", "stopping", "stopped"),
+	}})
+	if err != nil {
+		return nil, call{op: "DescribeInstances", object: fmt.Sprintf("instance %q", node)}.classify(err)
+	}
+	var found *types.Instance
+	for _, r := range out.Reservations {
+		for i := range r.Instances {
+			if found == nil || aws.ToString(r.Instances[i].InstanceId) < aws.ToString(found.InstanceId) {
+				found = &r.Instances[i]
+			}
+		}
+	}
+	return found, nil
+}
+
+// waitRunning polls the instance until it runs, honouring ctx. An
+// instance not yet visible (EC2 is eventually consistent) is waited for.
+func (c *Cloud) waitRunning(ctx context.Context, id, pool, object string) (clouds.Instance, error) {
+	for {
+		out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil && !hasCode(err, "InvalidInstanceID.NotFound") {
+			return clouds.Instance{}, call{op: "DescribeInstances", object: object}.classify(err)
+		}
+		if err == nil {
+			for _, r := range out.Reservations {
+				for _, in := range r.Instances {
+					switch in.State.Name {
+					case types.InstanceStateNameRunning:
+						return toInstance(in), nil
+					case types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated:
+						reason := aws.ToString(in.StateTransitionReason)
+						code := ""
+						if in.StateReason != nil {
+							code, reason = aws.ToString(in.StateReason.Code), aws.ToString(in.StateReason.Message)
+						}
+						return clouds.Instance{}, &clouds.Error{Kind: clouds.KindTransient, Op: "RunInstances", Object: object, Code: code,
+							Err: fmt.Errorf("instance %s was terminated while starting: %s", id, reason)}
+					}
+				}
+			}
+		}
+		t := time.NewTimer(c.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return clouds.Instance{}, fmt.Errorf("failed to wait for %s (%s) to run: %w", object, id, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func toInstance(in types.Instance) clouds.Instance {
+	tags := map[string]string{}
+	for _, t := range in.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	os := "linux"
+	if in.Platform == types.PlatformValuesWindows {
+		os = "windows"
+	}
+	state := clouds.StatePending
+	if in.State != nil {
+		switch in.State.Name {
+		case types.InstanceStateNameRunning:
+			state = clouds.StateRunning
+		case types.InstanceStateNameStopping:
+			state = clouds.StateStopping
+		case types.InstanceStateNameStopped:
+			state = clouds.StateStopped
+		case types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated:
+			state = clouds.StateDeleting
+		}
+	}
+	return clouds.Instance{
+		ID: aws.ToString(in.InstanceId), Name: tags[clouds.TagNode], Pool: tags[clouds.TagPool], Role: tags[clouds.TagRole], OS: os,
+		InstanceType: string(in.InstanceType), Image: aws.ToString(in.ImageId), State: state,
+		PrivateIP: aws.ToString(in.PrivateIpAddress), PublicIP: aws.ToString(in.PublicIpAddress), Tags: tags,
+	}
+}
+
+// Instances implements clouds.Cloud: one paged DescribeInstances by tag and
+// state, so its cost grows with pages, not with nodes.
+func (c *Cloud) Instances(ctx context.Context, clusterName string) ([]clouds.Instance, error) {
+	p := ec2.NewDescribeInstancesPaginator(c.ec2, &ec2.DescribeInstancesInput{
+		Filters:    []types.Filter{clusterFilter(clusterName), filter("instance-state-name", liveStates...)},
+		MaxResults: aws.Int32(int32(c.cfg.PageSize)),
+	})
+	var out []clouds.Instance
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, call{op: "DescribeInstances", object: fmt.Sprintf("instances of cluster %q", clusterName)}.classify(err)
+		}
+		for _, r := range page.Reservations {
+			for _, in := range r.Instances {
+				out = append(out, toInstance(in))
+			}
+		}
+	}
+	return out, nil
+}
+
+// DeleteInstance implements clouds.Cloud. It does not wait: DeleteNetwork
+// reports DependencyViolation (transient) until the instance is gone.
+func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error {
+	object := fmt.Sprintf("instance %q (%s)", inst.Name, inst.ID)
+	id := inst.ID
+	if id == "" {
+		clusterName := inst.Tags[clouds.TagCluster]
+		found, err := c.findInstance(ctx, clusterName, inst.Name)
+		if err != nil || found == nil {
+			return err
+		}
+		id = aws.ToString(found.InstanceId)
+	}
+	_, err := c.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+	if err := ignoreNotFound(err); err != nil {
+		return call{op: "TerminateInstances", object: object}.classify(err)
+	}
+	return nil
+}

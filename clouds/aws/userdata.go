@@ -1,0 +1,114 @@
+package aws
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// LinuxUserData is a cloud-init first boot that installs the SSH host key
+// the provisioner generated (so the node's key is pinned, never trusted on
+// first use) and the admin user's authorized keys.
+type LinuxUserData struct {
+	// AdminUser is the login user, e.g. "ubuntu".
+	AdminUser string
+	// AuthorizedKeys are OpenSSH public keys allowed to log in as AdminUser.
+	AuthorizedKeys []string
+	// HostKeyPrivate is the ed25519 host key in OpenSSH PEM form; secret.
+	HostKeyPrivate string
+	// HostKeyPublic is its "ssh-ed25519 AAAA..." public line.
+	HostKeyPublic string
+}
+
+var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// Render returns the #cloud-config document. Strings are written as JSON
+// scalars, which YAML reads verbatim, so no key material can break the document.
+func (u LinuxUserData) Render() (string, error) {
+	if !userRE.MatchString(u.AdminUser) {
+		return "", fmt.Errorf("admin user %q is not a valid Linux user name", u.AdminUser)
+	}
+	if !strings.Contains(u.HostKeyPrivate, "PRIVATE KEY") || !strings.HasPrefix(u.HostKeyPublic, "ssh-ed25519 ") {
+		return "", errors.New("the SSH host key must be an ed25519 pair: OpenSSH private key PEM and an ssh-ed25519 public line")
+	}
+	if len(u.AuthorizedKeys) == 0 {
+		return "", errors.New("no authorized key for the admin user: nobody could log in")
+	}
+	q := func(s string) string {
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	var b strings.Builder
+	b.WriteString("#cloud-config\n")
+	// Remove the image's keys and generate none: the node must present the pinned key only.
+	b.WriteString("ssh_deletekeys: true\nssh_genkeytypes: []\n")
+	b.WriteString("ssh_keys:\n")
+	b.WriteString("  ed25519_private: " + q(u.HostKeyPrivate) + "\n")
+	b.WriteString("  ed25519_public: " + q(u.HostKeyPublic) + "\n")
+	b.WriteString("disable_root: true\n")
+	b.WriteString("users:\n")
+	b.WriteString("  - name: " + q(u.AdminUser) + "\n")
+	b.WriteString("    shell: /bin/bash\n")
+	b.WriteString("    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n")
+	b.WriteString("    lock_passwd: true\n")
+	b.WriteString("    ssh_authorized_keys:\n")
+	for _, k := range u.AuthorizedKeys {
+		b.WriteString("      - " + q(strings.TrimSpace(k)) + "\n")
+	}
+	return b.String(), nil
+}
+
+// WindowsUserData is an EC2Launch v2 first boot: it imports the WinRM
+// certificate the provisioner generated (pinned by the client), creates
+// the WinRM HTTPS listener on 5986 with it, opens the firewall for 5986
+// and sets the admin password.
+type WindowsUserData struct {
+	// PFX is the PKCS#12 bundle of the WinRM server certificate and key; secret.
+	PFX []byte
+	// PFXPassword protects PFX; secret.
+	PFXPassword string
+	// AdminUser is the local administrator, default "Administrator".
+	AdminUser string
+	// AdminPassword is set on AdminUser; secret.
+	AdminPassword string
+}
+
+// psQuote makes a PowerShell single-quoted string literal.
+func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Render returns the <powershell> script. <persist>false</persist>: the
+// script runs on first boot only, so a reboot does not re-run it.
+func (u WindowsUserData) Render() (string, error) {
+	if len(u.PFX) == 0 {
+		return "", errors.New("no WinRM certificate (PFX) given; the node could not serve WinRM over HTTPS")
+	}
+	if u.AdminPassword == "" {
+		return "", errors.New("no admin password given")
+	}
+	user := u.AdminUser
+	if user == "" {
+		user = "Administrator"
+	}
+	var b strings.Builder
+	b.WriteString("<powershell>\n")
+	b.WriteString("$ErrorActionPreference = 'Stop'\n")
+	b.WriteString("$pfxPath = Join-Path $env:TEMP 'mixedk8s-winrm.pfx'\n")
+	b.WriteString("[IO.File]::WriteAllBytes($pfxPath, [Convert]::FromBase64String(" + psQuote(base64.StdEncoding.EncodeToString(u.PFX)) + "))\n")
+	b.WriteString("$pfxPassword = ConvertTo-SecureString -String " + psQuote(u.PFXPassword) + " -AsPlainText -Force\n")
+	b.WriteString("try {\n")
+	b.WriteString("  $cert = Import-PfxCertificate -FilePath $pfxPath -CertStoreLocation Cert:\\LocalMachine\\My -Password $pfxPassword\n")
+	b.WriteString("} finally {\n")
+	b.WriteString("  Remove-Item -Force $pfxPath\n")
+	b.WriteString("}\n")
+	b.WriteString("Get-ChildItem WSMan:\\localhost\\Listener | Where-Object { $_.Keys -contains 'Transport=HTTPS' } | Remove-Item -Recurse -Force\n")
+	b.WriteString("New-Item -Path WSMan:\\localhost\\Listener -Transport HTTPS -Address * -CertificateThumbPrint $cert.Thumbprint -Force | Out-Null\n")
+	b.WriteString("New-NetFirewallRule -Name 'mixedk8s-winrm-https' -DisplayName 'WinRM over HTTPS (mixedk8s)' -Direction Inbound -Protocol TCP -LocalPort 5986 -Action Allow | Out-Null\n")
+	b.WriteString("Set-LocalUser -Name " + psQuote(user) + " -Password (ConvertTo-SecureString -String " + psQuote(u.AdminPassword) + " -AsPlainText -Force)\n")
+	b.WriteString("Restart-Service WinRM\n")
+	b.WriteString("</powershell>\n")
+	b.WriteString("<persist>false</persist>\n")
+	return b.String(), nil
+}
