@@ -595,11 +595,12 @@ func parseTaints(in []string) ([]taint, error) {
 // qualifiedName is a label key: an optional DNS subdomain prefix and "/",
 // then a name of at most 63 characters.
 func qualifiedName(k string) bool {
-	prefix, name, found := strings.Cut(k, "/")
-	if !found {
-		prefix, name = "", k
-	} else if prefix == "" || len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix) {
-		return false
+	name := k
+	if prefix, n, found := strings.Cut(k, "/"); found {
+		if prefix == "" || len(prefix) > 253 || !dns1123Subdomain.MatchString(prefix) {
+			return false
+		}
+		name = n
 	}
 	return len(name) <= 63 && labelNameRE.MatchString(name)
 }
