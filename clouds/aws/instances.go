@@ -313,7 +313,7 @@ func toInstance(in types.Instance) clouds.Instance {
 		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	os := "linux"
-	if in.Platform == types.PlatformValuesWindows {
+	if strings.EqualFold(string(in.Platform), "windows") { // EC2 answers "windows", the SDK enum says "Windows"
 		os = "windows"
 	}
 	state := clouds.StatePending

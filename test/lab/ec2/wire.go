@@ -207,7 +207,9 @@ func newRequestID() string {
 func writeReply(w http.ResponseWriter, action, reqID string, out any) {
 	var inner []byte
 	if out != nil {
-		b, err := xml.Marshal(out)
+		var ob bytes.Buffer
+		err := xml.NewEncoder(&ob).EncodeElement(out, xml.StartElement{Name: xml.Name{Local: "r"}})
+		b := ob.Bytes()
 		if err != nil {
 			writeError(w, reqID, errf(http.StatusInternalServerError, "InternalError", "An internal error has occurred"))
 			return
@@ -234,13 +236,19 @@ func writeError(w http.ResponseWriter, reqID string, e *Error) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	buf.WriteString("<Response><Errors><Error><Code>")
-	_ = xml.EscapeText(&buf, []byte(e.Code))
+	buf.WriteString(escapeText(e.Code))
 	buf.WriteString("</Code><Message>")
-	_ = xml.EscapeText(&buf, []byte(e.Message))
+	buf.WriteString(escapeText(e.Message))
 	buf.WriteString("</Message></Error></Errors><RequestID>")
 	buf.WriteString(reqID)
 	buf.WriteString("</RequestID></Response>")
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// escapeText escapes what XML requires and no more: EC2 writes quotes and
+// apostrophes in messages as they are.
+func escapeText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
