@@ -88,12 +88,41 @@ type InstanceRequest struct {
 	Image string
 	// NestedVirtualization is required for Hyper-V isolated containers.
 	NestedVirtualization bool
-	// UserData is the first-boot payload (cloud-init or EC2Launch/sysprep script).
-	// It carries secrets (host keys, certificates): never log it.
+	// Identity is what the instance's first boot installs so the provisioner
+	// can reach and trust it; the cloud renders it in its own first-boot
+	// format (cloud-init, EC2Launch, custom data, metadata scripts).
+	Identity NodeIdentity
+	// UserData, when set, is used as the first-boot payload as it is instead
+	// of rendering Identity. It carries secrets: never log it.
 	UserData string
 	Network  Network
 	Tags     map[string]string
 }
+
+// NodeIdentity is the identity the provisioner generated for one node: the
+// SSH host key or WinRM certificate it pins, and the admin login it uses.
+// Secrets: the cloud puts it in first-boot data and never logs it.
+type NodeIdentity struct {
+	// AdminUser is the account the provisioner logs in as.
+	AdminUser string
+	// SSHHostKeyPEM is the Linux node's ed25519 host key (OpenSSH PEM). Secret.
+	SSHHostKeyPEM string
+	// SSHAuthorizedKeys may log in as AdminUser on a Linux node.
+	SSHAuthorizedKeys []string
+	// WinRMCertPEM and WinRMKeyPEM are the Windows node's WinRM HTTPS listener certificate; the key is secret.
+	WinRMCertPEM string
+	WinRMKeyPEM  string
+	// AdminPassword is AdminUser's password on a Windows node. Secret.
+	AdminPassword string
+}
+
+// String redacts the secrets, so an identity printed by accident leaks nothing.
+func (id NodeIdentity) String() string {
+	return fmt.Sprintf("NodeIdentity{AdminUser: %q, SSHAuthorizedKeys: %d, secrets redacted}", id.AdminUser, len(id.SSHAuthorizedKeys))
+}
+
+// GoString redacts %#v too.
+func (id NodeIdentity) GoString() string { return id.String() }
 
 // Instance states, normalised across clouds.
 const (

@@ -427,9 +427,9 @@ func (r *run) ensureInstance(ctx context.Context, name string) error {
 	if network == nil {
 		return fmt.Errorf("failed to create instance %s: the cluster has no network yet", name)
 	}
-	userData, err := r.opts.Provisioner.UserData(ctx, Target{Spec: r.spec, Node: n})
+	identity, err := r.opts.Provisioner.Identity(ctx, Target{Spec: r.spec, Node: n})
 	if err != nil {
-		return fmt.Errorf("failed to prepare the first-boot data of %s: %w", name, err)
+		return fmt.Errorf("failed to prepare the identity of %s: %w", name, err)
 	}
 	in, err := r.opts.Cloud.EnsureInstance(ctx, clouds.InstanceRequest{
 		Cluster:              r.spec.Name,
@@ -442,7 +442,7 @@ func (r *run) ensureInstance(ctx context.Context, name string) error {
 		DiskGB:               n.DiskGB,
 		Image:                n.Image,
 		NestedVirtualization: n.Isolation == IsolationHyperV,
-		UserData:             userData,
+		Identity:             identity,
 		Network:              *network,
 		Tags: map[string]string{
 			clouds.TagCluster: r.spec.Name,

@@ -12,8 +12,9 @@ import (
 // WinRM; clustertest.Provisioner is an in-memory double. Every method is
 // idempotent: Apply calls them again after any failure.
 type Provisioner interface {
-	// UserData returns a node's first-boot payload; the node gets the same identity on every call.
-	UserData(ctx context.Context, t Target) (string, error)
+	// Identity returns what a node's first boot installs (host key or certificate, admin login);
+	// the cloud renders it as user data. Every call for a node returns what the provisioner will pin.
+	Identity(ctx context.Context, t Target) (clouds.NodeIdentity, error)
 	// Bootstrap creates the cluster on the first control-plane node, or reads it back when it exists.
 	Bootstrap(ctx context.Context, t Target) (JoinInfo, error)
 	// Join makes the node part of the cluster.

@@ -18,7 +18,7 @@ import (
 
 // Operations, as counted and as named to Latency and Fault.
 const (
-	OpUserData   = "UserData"
+	OpIdentity   = "Identity"
 	OpBootstrap  = "Bootstrap"
 	OpJoin       = "Join"
 	OpAddons     = "Addons"
@@ -80,12 +80,12 @@ func (p *Provisioner) enter(ctx context.Context, op, node string) error {
 	return nil
 }
 
-// UserData implements cluster.Provisioner.
-func (p *Provisioner) UserData(ctx context.Context, t cluster.Target) (string, error) {
-	if err := p.enter(ctx, OpUserData, t.Node.Name); err != nil {
-		return "", err
+// Identity implements cluster.Provisioner.
+func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.NodeIdentity, error) {
+	if err := p.enter(ctx, OpIdentity, t.Node.Name); err != nil {
+		return clouds.NodeIdentity{}, err
 	}
-	return "#userdata " + t.Node.Name, nil
+	return clouds.NodeIdentity{AdminUser: "clustertest"}, nil
 }
 
 // Bootstrap implements cluster.Provisioner.
