@@ -1,0 +1,143 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
+)
+
+// lookupModel names an existing cluster: by name, on the cloud given here
+// or, when none is, on the one the provider configures.
+type lookupModel struct {
+	Name  types.String `tfsdk:"name"`
+	AWS   types.Object `tfsdk:"aws"`
+	Azure types.Object `tfsdk:"azure"`
+	GCP   types.Object `tfsdk:"gcp"`
+}
+
+// spec is the cluster.Spec of the looked-up cluster: name and cloud only.
+func (l lookupModel) spec(ctx context.Context) (cluster.Spec, diag.Diagnostics) {
+	m := clusterModel{Name: l.Name, AWS: l.AWS, Azure: l.Azure, GCP: l.GCP}
+	s, _, diags := m.toSpec(ctx)
+	return s, diags
+}
+
+// lookupDescriptions are shared by the data source and the ephemeral resource.
+const (
+	lookupNameDescription  = "Name of the cluster (the value of its `mixedk8s.io/cluster` tag)."
+	lookupCloudDescription = "Where the cluster is, as on the `mixedk8s_cluster` resource. Optional when the provider configures exactly one cloud with its default location."
+)
+
+type clusterDataSource struct {
+	data *providerData
+}
+
+var _ datasource.DataSourceWithConfigure = (*clusterDataSource)(nil)
+
+func newClusterDataSource() datasource.DataSource { return &clusterDataSource{} }
+
+func (d *clusterDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_cluster"
+}
+
+func (d *clusterDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	data, ok := req.ProviderData.(*providerData)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected provider data", fmt.Sprintf("expected *providerData, got %T; this is a bug in the provider", req.ProviderData))
+		return
+	}
+	d.data = data
+}
+
+type clusterDataModel struct {
+	Name          types.String `tfsdk:"name"`
+	AWS           types.Object `tfsdk:"aws"`
+	Azure         types.Object `tfsdk:"azure"`
+	GCP           types.Object `tfsdk:"gcp"`
+	APIEndpoint   types.String `tfsdk:"api_endpoint"`
+	CACertificate types.String `tfsdk:"ca_certificate"`
+	Nodes         types.List   `tfsdk:"nodes"`
+}
+
+func dataCloudAttributes() map[string]schema.Attribute {
+	str := func(desc string) schema.StringAttribute { return schema.StringAttribute{Required: true, Description: desc} }
+	return map[string]schema.Attribute{
+		"aws": schema.SingleNestedAttribute{Optional: true, Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"region": str("Region code, such as `eu-west-1`."),
+			"zones":  schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Ignored by lookups; accepted so a resource's `aws` value can be passed as is."},
+		}},
+		"azure": schema.SingleNestedAttribute{Optional: true, Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"subscription_id": str("Subscription ID."), "location": str("Region name."), "resource_group": str("Resource group."),
+		}},
+		"gcp": schema.SingleNestedAttribute{Optional: true, Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"project": str("Project ID."), "region": str("Region."), "zone": str("Zone."),
+		}},
+	}
+}
+
+func (d *clusterDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	attrs := dataCloudAttributes()
+	attrs["name"] = schema.StringAttribute{Required: true, Description: lookupNameDescription}
+	attrs["api_endpoint"] = schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."}
+	attrs["ca_certificate"] = schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."}
+	attrs["nodes"] = schema.ListNestedAttribute{
+		Computed:    true,
+		Description: "The cluster's instances, by name.",
+		NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+			"name":        schema.StringAttribute{Computed: true, Description: "Node name."},
+			"pool":        schema.StringAttribute{Computed: true, Description: "Pool name; `control-plane` for control-plane nodes."},
+			"os":          schema.StringAttribute{Computed: true, Description: "`linux` or `windows`."},
+			"private_ip":  schema.StringAttribute{Computed: true, Description: "Private IP address."},
+			"instance_id": schema.StringAttribute{Computed: true, Description: "The cloud's instance ID."},
+			"ready":       schema.BoolAttribute{Computed: true, Description: "Whether the Kubernetes node is Ready."},
+		}},
+	}
+	resp.Schema = schema.Schema{
+		Description: "Reads an existing mixedk8s cluster by name: its API endpoint, CA certificate and nodes. It does not issue credentials; use the `mixedk8s_kubeconfig` ephemeral resource for that.",
+		Attributes:  attrs,
+	}
+}
+
+func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	ctx = withLogMasking(ctx)
+	var m clusterDataModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec, diags := lookupModel{Name: m.Name, AWS: m.AWS, Azure: m.Azure, GCP: m.GCP}.spec(ctx)
+	resp.Diagnostics.Append(diags...)
+	if diags.HasError() || d.data == nil {
+		return
+	}
+	opts, err := d.data.backend.Options(ctx, spec)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
+		return
+	}
+	observed, err := cluster.Observe(ctx, spec, opts)
+	if err != nil {
+		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read cluster %q", spec.Name), err.Error())
+		return
+	}
+	if observed.Network == nil && len(observed.Instances) == 0 {
+		resp.Diagnostics.AddAttributeError(pathName, fmt.Sprintf("Cluster %q not found", spec.Name),
+			fmt.Sprintf("No network and no instance tagged mixedk8s.io/cluster = %q exists there.\n\nFix: check the name and the cloud location.", spec.Name))
+		return
+	}
+	m.Nodes = nodesValue(observed)
+	m.APIEndpoint, m.CACertificate = types.StringNull(), types.StringNull()
+	if ep := observed.Endpoint; ep != nil {
+		m.APIEndpoint, m.CACertificate = types.StringValue(ep.APIEndpoint), types.StringValue(ep.CACertPEM)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
