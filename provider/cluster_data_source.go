@@ -69,7 +69,9 @@ type clusterDataModel struct {
 }
 
 func dataCloudAttributes() map[string]schema.Attribute {
-	str := func(desc string) schema.StringAttribute { return schema.StringAttribute{Required: true, Description: desc} }
+	str := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Required: true, Description: desc}
+	}
 	return map[string]schema.Attribute{
 		"aws": schema.SingleNestedAttribute{Optional: true, Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 			"region": str("Region code, such as `eu-west-1`."),

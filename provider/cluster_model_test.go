@@ -35,10 +35,16 @@ func TestSpecRoundTripsThroughTheModel(t *testing.T) {
 		Artifacts: cluster.ArtifactsSpec{MirrorBaseURL: "https://mirror.example.com/k8s"},
 	}
 	clouds := map[string]func(*cluster.Spec){
-		"aws":   func(s *cluster.Spec) { s.AWS = &cluster.AWSSpec{Region: "eu-west-1", Zones: []string{"eu-west-1a", "eu-west-1b"}} },
-		"azure": func(s *cluster.Spec) { s.Azure = &cluster.AzureSpec{SubscriptionID: "x", Location: "westeurope", ResourceGroup: "rg"} },
-		"gcp":   func(s *cluster.Spec) { s.GCP = &cluster.GCPSpec{Project: "p", Region: "europe-west4", Zone: "europe-west4-a"} },
-		"bare":  func(s *cluster.Spec) {},
+		"aws": func(s *cluster.Spec) {
+			s.AWS = &cluster.AWSSpec{Region: "eu-west-1", Zones: []string{"eu-west-1a", "eu-west-1b"}}
+		},
+		"azure": func(s *cluster.Spec) {
+			s.Azure = &cluster.AzureSpec{SubscriptionID: "x", Location: "westeurope", ResourceGroup: "rg"}
+		},
+		"gcp": func(s *cluster.Spec) {
+			s.GCP = &cluster.GCPSpec{Project: "p", Region: "europe-west4", Zone: "europe-west4-a"}
+		},
+		"bare": func(s *cluster.Spec) {},
 	}
 	for name, set := range clouds {
 		for _, base := range []cluster.Spec{full, {Name: "min", ControlPlane: cluster.ControlPlaneSpec{Count: 1}}} {

@@ -51,7 +51,9 @@ func (e *kubeconfigEphemeral) Configure(_ context.Context, req ephemeral.Configu
 }
 
 func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp *ephemeral.SchemaResponse) {
-	str := func(desc string) schema.StringAttribute { return schema.StringAttribute{Required: true, Description: desc} }
+	str := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Required: true, Description: desc}
+	}
 	resp.Schema = schema.Schema{
 		Description: "Issues a cluster-admin kubeconfig for an existing cluster without storing it in the plan or the state. " +
 			"Use it to configure the kubernetes and helm providers. Requires Terraform 1.10 or later, or OpenTofu 1.11 or later.",
