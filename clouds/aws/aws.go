@@ -61,6 +61,10 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 	// MaxAttempts per API call, retries included; default 10.
 	MaxAttempts int
+	// RetryMode is "adaptive" (default: backoff plus client-side rate
+	// limiting after throttling, as AWS recommends for bursty callers) or
+	// "standard" (backoff only).
+	RetryMode string
 	// MaxBackoff between retried attempts; default 20s (the SDK's).
 	MaxBackoff time.Duration
 	// PollInterval between DescribeInstances calls while waiting for an
@@ -88,6 +92,9 @@ var _ clouds.Cloud = (*Cloud)(nil)
 
 // New builds the EC2 and SSM clients. It makes no API call.
 func New(ctx context.Context, cfg Config) (*Cloud, error) {
+	if cfg.RetryMode != "" && cfg.RetryMode != "adaptive" && cfg.RetryMode != "standard" {
+		return nil, fmt.Errorf("aws: Config.RetryMode %q is unknown; use \"adaptive\" or \"standard\"", cfg.RetryMode)
+	}
 	if cfg.Region == "" {
 		return nil, errors.New("aws: Config.Region is empty; set the region, e.g. \"us-east-1\"")
 	}
@@ -149,22 +156,26 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	return c, nil
 }
 
-// newRetryer is the SDK's adaptive mode, except that capacity errors are not
-// retried: the same type in the same zone seconds later rarely helps, and
-// the user has to choose.
+// newRetryer is the SDK's adaptive (or standard) mode, except that
+// capacity errors are not retried: the same type in the same zone seconds
+// later rarely helps, and the user has to choose.
 func newRetryer(cfg Config) aws.Retryer {
+	standard := func(so *retry.StandardOptions) {
+		so.MaxAttempts = cfg.MaxAttempts
+		so.MaxBackoff = cfg.MaxBackoff
+		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			var ae smithy.APIError
+			if errors.As(err, &ae) && kindOfCode(ae.ErrorCode()) == clouds.KindCapacity {
+				return aws.FalseTernary
+			}
+			return aws.UnknownTernary
+		})}, so.Retryables...)
+	}
+	if cfg.RetryMode == "standard" {
+		return retry.NewStandard(standard)
+	}
 	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-			so.MaxAttempts = cfg.MaxAttempts
-			so.MaxBackoff = cfg.MaxBackoff
-			so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-				var ae smithy.APIError
-				if errors.As(err, &ae) && kindOfCode(ae.ErrorCode()) == clouds.KindCapacity {
-					return aws.FalseTernary
-				}
-				return aws.UnknownTernary
-			})}, so.Retryables...)
-		})
+		o.StandardOptions = append(o.StandardOptions, standard)
 	})
 }
 
