@@ -1,0 +1,174 @@
+package provider_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
+)
+
+// These tests speak the plugin protocol directly, without a Terraform CLI:
+// the CLIs built here (terraform 1.8.5, tofu 1.6.3) predate ephemeral
+// resources, and validation must be covered without TF_ACC too.
+
+func TestKubeconfigEphemeralResourceOpensAKubeconfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	b.applyDemo(t, "eph")
+	srv, schemas := b.server(t)
+	s := schemas.EphemeralResourceSchemas["mixedk8s_kubeconfig"]
+	if s == nil {
+		t.Fatal("no mixedk8s_kubeconfig ephemeral resource")
+	}
+	for _, a := range s.Block.Attributes {
+		if a.Name == "kubeconfig" && !a.Sensitive {
+			t.Error("kubeconfig is not sensitive")
+		}
+	}
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("eph"), "aws": awsValue(s, "eu-west-1")})
+	v, err := srv.ValidateEphemeralResourceConfig(ctx, &tfprotov6.ValidateEphemeralResourceConfigRequest{TypeName: "mixedk8s_kubeconfig", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "ValidateEphemeralResourceConfig", v.Diagnostics)
+
+	resp, err := srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "OpenEphemeralResource", resp.Diagnostics)
+	got := attrs(t, s, resp.Result)
+	kc := asString(t, got["kubeconfig"])
+	ep := asString(t, got["api_endpoint"])
+	if ep == "" || !strings.Contains(kc, "server: https://"+ep) || !strings.Contains(kc, "kind: Config") {
+		t.Errorf("endpoint %q, kubeconfig:\n%s", ep, kc)
+	}
+	if !strings.Contains(asString(t, got["ca_certificate"]), "BEGIN CERTIFICATE") {
+		t.Errorf("no CA certificate: %v", got["ca_certificate"])
+	}
+
+	// A cluster that does not exist is an error at the name, not an empty kubeconfig.
+	missing := dynamicValue(t, s, map[string]tftypes.Value{"name": str("nosuch"), "aws": awsValue(s, "eu-west-1")})
+	resp, err = srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Severity != tfprotov6.DiagnosticSeverityError ||
+		!strings.Contains(resp.Diagnostics[0].Summary, `"nosuch"`) || resp.Diagnostics[0].Attribute == nil {
+		t.Errorf("missing cluster: diagnostics %+v", resp.Diagnostics)
+	}
+}
+
+func TestClusterDataSourceReadsAnExistingCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	b.applyDemo(t, "ds")
+	srv, schemas := b.server(t)
+	s := schemas.DataSourceSchemas["mixedk8s_cluster"]
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("ds"), "aws": awsValue(s, "eu-west-1")})
+	resp, err := srv.ReadDataSource(ctx, &tfprotov6.ReadDataSourceRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "ReadDataSource", resp.Diagnostics)
+	got := attrs(t, s, resp.State)
+	if asString(t, got["api_endpoint"]) == "" {
+		t.Error("no api_endpoint")
+	}
+	var nodes []tftypes.Value
+	if err := got["nodes"].As(&nodes); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range nodes {
+		var m map[string]tftypes.Value
+		if err := n.As(&m); err != nil {
+			t.Fatal(err)
+		}
+		var ready bool
+		_ = m["ready"].As(&ready)
+		names = append(names, asString(t, m["name"])+"/"+asString(t, m["os"]))
+		if !ready || asString(t, m["instance_id"]) == "" || asString(t, m["private_ip"]) == "" {
+			t.Errorf("node %v is incomplete", m)
+		}
+	}
+	if want := "ds-cp-0/linux ds-linux-0/linux ds-win-0/windows"; strings.Join(names, " ") != want {
+		t.Errorf("nodes %v, want %s", names, want)
+	}
+}
+
+// The resource's ValidateResourceConfig reports each cluster.Validate
+// problem at its attribute path, with the fix, and unknown values silence
+// only what they could explain.
+func TestValidateResourceConfigPutsProblemsAtTheirAttributes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	srv, schemas := b.server(t)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	typ := s.ValueType().(tftypes.Object)
+	poolsType := typ.AttributeTypes["node_pools"].(tftypes.Map)
+	poolType := poolsType.ElementType.(tftypes.Object)
+	pool := func(set map[string]tftypes.Value) tftypes.Value {
+		vals := map[string]tftypes.Value{}
+		for n, at := range poolType.AttributeTypes {
+			vals[n] = tftypes.NewValue(at, nil)
+		}
+		for n, v := range set {
+			vals[n] = v
+		}
+		return tftypes.NewValue(poolType, vals)
+	}
+	accessType := typ.AttributeTypes["access"].(tftypes.Object)
+	cidrs := tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{str("203.0.113.0/24"), str("10.0.0.1/8")})
+	access := tftypes.NewValue(accessType, map[string]tftypes.Value{
+		"admin_cidrs": cidrs, "ssh_public_keys": tftypes.NewValue(accessType.AttributeTypes["ssh_public_keys"], nil),
+		"bastion": tftypes.NewValue(accessType.AttributeTypes["bastion"], nil),
+	})
+	num := func(n int) tftypes.Value { return tftypes.NewValue(tftypes.Number, n) }
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{
+		"name": str("demo"), "aws": awsValue(s, "eu-west-1"), "access": access,
+		"node_pools": tftypes.NewValue(poolsType, map[string]tftypes.Value{
+			"linux": pool(map[string]tftypes.Value{"count": num(1)}),
+			"win":   pool(map[string]tftypes.Value{"os": str("windows"), "isolation": str("vm"), "count": num(1)}),
+		}),
+	})
+	resp, err := srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		`AttributeName("node_pools").ElementKeyString("win").AttributeName("isolation")`: `Invalid node_pools["win"].isolation`,
+		`AttributeName("access").AttributeName("admin_cidrs").ElementKeyInt(1)`:          `Invalid access.admin_cidrs[1]`,
+	}
+	if len(resp.Diagnostics) != len(want) {
+		t.Errorf("got %d diagnostics, want %d", len(resp.Diagnostics), len(want))
+	}
+	for _, d := range resp.Diagnostics {
+		if d.Attribute == nil {
+			t.Errorf("diagnostic without attribute: %s", d.Summary)
+			continue
+		}
+		if want[d.Attribute.String()] != d.Summary || !strings.Contains(d.Detail, "Fix: ") {
+			t.Errorf("diagnostic at %s: %q / %q", d.Attribute, d.Summary, d.Detail)
+		}
+	}
+
+	// The same mistakes with the win pool's count unknown (from another
+	// resource): the isolation problem is still certain, the pool count is not judged.
+	cfg = dynamicValue(t, s, map[string]tftypes.Value{
+		"name": str("demo"), "aws": awsValue(s, "eu-west-1"),
+		"node_pools": tftypes.NewValue(poolsType, map[string]tftypes.Value{
+			"win": pool(map[string]tftypes.Value{"os": str("windows"), "count": tftypes.NewValue(tftypes.Number, tftypes.UnknownValue)}),
+		}),
+	})
+	resp, err = srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "ValidateResourceConfig with an unknown count", resp.Diagnostics)
+}
