@@ -24,12 +24,15 @@ const (
 	OpInstances      = "Instances"
 	OpDeleteInstance = "DeleteInstance"
 	OpDeleteNetwork  = "DeleteNetwork"
+	OpEnsureSecret   = "EnsureSecret"
+	OpSecret         = "Secret"
+	OpDeleteSecrets  = "DeleteSecrets"
 )
 
 // Mutating reports whether an operation changes the cloud when it acts.
 func Mutating(op string) bool {
 	switch op {
-	case OpEnsureNetwork, OpEnsureInstance, OpDeleteInstance, OpDeleteNetwork:
+	case OpEnsureNetwork, OpEnsureInstance, OpDeleteInstance, OpDeleteNetwork, OpDeleteSecrets:
 		return true
 	}
 	return false
@@ -45,17 +48,21 @@ type Cloud struct {
 	// FaultAfter, when set, is asked after a mutating call took effect; a
 	// non-nil error is returned as if the reply was lost.
 	FaultAfter func(op, object string) error
+	// OnCreate, when set, is called once for every instance created, with its
+	// request: the lab turns it into a virtual host from req.Identity.
+	OnCreate func(req clouds.InstanceRequest, in clouds.Instance) error
 
 	mu        sync.Mutex
 	networks  map[string]clouds.Network
 	instances map[string]*clouds.Instance // by ID
 	nextID    int
 	calls     map[string]int
+	secrets   map[string]map[string][]byte // by cluster, then name
 }
 
 // New makes an empty cloud.
 func New() *Cloud {
-	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, calls: map[string]int{}}
+	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, calls: map[string]int{}, secrets: map[string]map[string][]byte{}}
 }
 
 var _ clouds.Cloud = (*Cloud)(nil)
@@ -164,6 +171,11 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 	c.instances[in.ID] = in
 	out := clone(in)
 	c.mu.Unlock()
+	if c.OnCreate != nil {
+		if err := c.OnCreate(req, out); err != nil {
+			return clouds.Instance{}, err
+		}
+	}
 	return out, c.leave(OpEnsureInstance, req.Name)
 }
 
@@ -212,6 +224,46 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	return c.leave(OpDeleteNetwork, cluster)
 }
 
+// EnsureSecret stores value under the cluster's name unless one is there,
+// and returns the stored value.
+func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
+	if err := c.enter(ctx, OpEnsureSecret, cluster+"/"+name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets[cluster] == nil {
+		c.secrets[cluster] = map[string][]byte{}
+	}
+	if v, ok := c.secrets[cluster][name]; ok {
+		return slices.Clone(v), nil
+	}
+	c.secrets[cluster][name] = slices.Clone(value)
+	return slices.Clone(value), nil
+}
+
+// Secret returns a stored secret.
+func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
+	if err := c.enter(ctx, OpSecret, cluster+"/"+name); err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.secrets[cluster][name]
+	return slices.Clone(v), ok, nil
+}
+
+// DeleteSecrets deletes every secret of the cluster.
+func (c *Cloud) DeleteSecrets(ctx context.Context, cluster string) error {
+	if err := c.enter(ctx, OpDeleteSecrets, cluster); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.secrets, cluster)
+	return nil
+}
+
 // Terminate removes an instance behind the library's back, as a user in the
 // cloud console would: drift for the next Plan to see.
 func (c *Cloud) Terminate(name string) bool {
@@ -251,8 +303,8 @@ func (c *Cloud) ResetCalls() {
 	c.calls = map[string]int{}
 }
 
-// Objects lists every object that exists for a cluster, as "network/<id>" and
-// "instance/<name>", sorted: what a leak check compares with nothing.
+// Objects lists every object that exists for a cluster, as "network/<id>",
+// "instance/<name>" and "secret/<name>", sorted: what a leak check compares with nothing.
 func (c *Cloud) Objects(cluster string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -264,6 +316,9 @@ func (c *Cloud) Objects(cluster string) []string {
 		if in.Tags[clouds.TagCluster] == cluster {
 			out = append(out, "instance/"+in.Name)
 		}
+	}
+	for name := range c.secrets[cluster] {
+		out = append(out, "secret/"+name)
 	}
 	slices.Sort(out)
 	return out

@@ -1,0 +1,144 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/pem"
+	"fmt"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Names in the cluster's secret store.
+const (
+	secretSeed           = "seed"
+	secretCA             = "ca"
+	secretInitToken      = "init-token"
+	secretCertificateKey = "certificate-key"
+)
+
+func secretWinRM(node string) string { return "node/" + node + "/winrm" }
+
+// AdminUser is the account the provisioner logs in as on every node.
+const AdminUser = "mixedk8s"
+
+// Secrets keeps the cluster's own secrets where any machine with the cloud
+// credentials finds them again: usually the cloud's secret store.
+type Secrets interface {
+	// EnsureSecret stores value under name unless a value is already there,
+	// and returns the stored value, so concurrent and repeated calls agree.
+	EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error)
+	// Secret returns a stored secret, and false when there is none.
+	Secret(ctx context.Context, cluster, name string) ([]byte, bool, error)
+}
+
+// seed is the root of every derived node identity: SSH host keys, the
+// provisioner's client key and Windows admin passwords. Deriving them means a
+// crash between creating an instance and recording its identity loses
+// nothing: the pins can always be computed again.
+func (p *Provisioner) seed(ctx context.Context, cluster string) ([]byte, error) {
+	p.mu.Lock()
+	if s, ok := p.seeds[cluster]; ok {
+		p.mu.Unlock()
+		return s, nil
+	}
+	p.mu.Unlock()
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("failed to generate the seed of cluster %q: %w", cluster, err)
+	}
+	s, err := p.cfg.Secrets.EnsureSecret(ctx, cluster, secretSeed, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("failed to store the seed of cluster %q in the cloud's secret store: %w", cluster, err)
+	}
+	if len(s) != 32 {
+		return nil, fmt.Errorf("the seed of cluster %q in the secret store is %d bytes, not 32; fix: delete the secret %q of the cluster only if no node exists yet", cluster, len(s), secretSeed)
+	}
+	p.mu.Lock()
+	p.seeds[cluster] = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+func derive(seed []byte, purpose, node string, n int) []byte {
+	out, err := hkdf.Key(sha256.New, seed, nil, "mixedk8s.io/"+purpose+"/"+node, n)
+	if err != nil {
+		// hkdf.Key fails only for lengths over 255*32 bytes, which we never ask.
+		panic(err)
+	}
+	return out
+}
+
+// hostKey is a Linux node's SSH host key.
+func hostKey(seed []byte, node string) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(derive(seed, "ssh-host-key", node, ed25519.SeedSize))
+}
+
+// clientKey is the provisioner's own SSH key for the cluster's nodes.
+func clientKey(seed []byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(derive(seed, "ssh-client-key", "", ed25519.SeedSize))
+}
+
+// adminPassword meets Windows' complexity rules: upper, lower, digit and
+// symbol, 24 characters.
+func adminPassword(seed []byte, node string) string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+	b := derive(seed, "admin-password", node, 20)
+	var buf bytes.Buffer
+	buf.WriteString("Mk8-")
+	for _, c := range b {
+		buf.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return buf.String()
+}
+
+func hostKeyPEM(key ed25519.PrivateKey) (string, error) {
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(block)), nil
+}
+
+// ClientSigner returns the provisioner's SSH key for a cluster, for tools
+// that reach the nodes the same way (the lab's bastion, diagnostics).
+func (p *Provisioner) ClientSigner(ctx context.Context, cluster string) (ssh.Signer, error) {
+	seed, err := p.seed(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewSignerFromKey(clientKey(seed))
+}
+
+// identity is what a node's first boot installs.
+func (p *Provisioner) identity(ctx context.Context, cluster, node string, windows bool, extraKeys []string) (clouds.NodeIdentity, error) {
+	seed, err := p.seed(ctx, cluster)
+	if err != nil {
+		return clouds.NodeIdentity{}, err
+	}
+	client, err := ssh.NewSignerFromKey(clientKey(seed))
+	if err != nil {
+		return clouds.NodeIdentity{}, err
+	}
+	id := clouds.NodeIdentity{AdminUser: AdminUser}
+	if windows {
+		certPEM, keyPEM, err := p.winrmCert(ctx, cluster, node)
+		if err != nil {
+			return clouds.NodeIdentity{}, err
+		}
+		id.WinRMCertPEM, id.WinRMKeyPEM = string(certPEM), string(keyPEM)
+		id.AdminPassword = adminPassword(seed, node)
+		return id, nil
+	}
+	if id.SSHHostKeyPEM, err = hostKeyPEM(hostKey(seed, node)); err != nil {
+		return clouds.NodeIdentity{}, fmt.Errorf("failed to encode the host key of %s: %w", node, err)
+	}
+	id.SSHAuthorizedKeys = append([]string{string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(client.PublicKey())))}, extraKeys...)
+	return id, nil
+}

@@ -1,0 +1,198 @@
+// Package provision is the cluster.Provisioner that turns instances into
+// Kubernetes nodes by pushing the node agent: over SSH to Linux nodes and
+// over WinRM (HTTPS) to Windows nodes, directly or through the spec's SSH
+// bastion. It pins every node's identity, streams the agent's progress, and
+// survives the Windows reboot by reconnecting and reading the agent's status.
+//
+// Identities come from one random seed per cluster kept in the cloud's
+// secret store, with the cluster CA and each Windows node's certificate, so
+// any machine with the cloud credentials can resume, import or destroy the
+// cluster, and a crash between creating an instance and recording its
+// identity loses nothing.
+//
+// Kubernetes-level operations (join tokens, drain, node removal) run kubeadm
+// and kubectl on the first control-plane node over SSH.
+package provision
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+	"github.com/mixedk8s/mixedk8s/transport"
+)
+
+// Config sets up a Provisioner.
+type Config struct {
+	// Cloud finds the cluster's instances for Kubernetes-level work.
+	Cloud clouds.Cloud
+	// Secrets keeps the cluster's seed, CA and node certificates; usually the Cloud.
+	Secrets Secrets
+	// Agents returns the agent binary for a platform; nil means the embedded bundle.
+	Agents func(goos, goarch string) (bundle.Binary, error)
+	// Dial, when set, reaches node addresses instead of the spec's bastion or a direct connection.
+	Dial transport.DialFunc
+	// Manifest overrides the agent's built-in versions manifest (a mirror with its own builds, the lab).
+	Manifest *contract.Manifest
+	// RebootWait is how long to wait before reconnecting to a rebooting node; 0 means 20s.
+	RebootWait time.Duration
+	// StatusPoll is how often to ask a rebooting or joining node's agent for its status; 0 means 10s.
+	StatusPoll time.Duration
+	// ConnectTimeout bounds reaching one node, boot included; 0 means 15m.
+	ConnectTimeout time.Duration
+}
+
+// Provisioner implements cluster.Provisioner by pushing the node agent.
+type Provisioner struct {
+	cfg Config
+
+	mu       sync.Mutex
+	seeds    map[string][]byte
+	bastions map[string]*bastion
+}
+
+var _ cluster.Provisioner = (*Provisioner)(nil)
+
+// New makes a Provisioner.
+func New(cfg Config) (*Provisioner, error) {
+	if cfg.Cloud == nil || cfg.Secrets == nil {
+		return nil, errors.New("provision: Config.Cloud and Config.Secrets are required; fix: pass the cloud for both (it lists instances and keeps the cluster's secrets)")
+	}
+	if cfg.Agents == nil {
+		cfg.Agents = bundle.Agent
+	}
+	if cfg.RebootWait <= 0 {
+		cfg.RebootWait = 20 * time.Second
+	}
+	if cfg.StatusPoll <= 0 {
+		cfg.StatusPoll = 10 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 15 * time.Minute
+	}
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, bastions: map[string]*bastion{}}, nil
+}
+
+// Close drops the bastion connections.
+func (p *Provisioner) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, b := range p.bastions {
+		b.close()
+		delete(p.bastions, k)
+	}
+	return nil
+}
+
+// Identity implements cluster.Provisioner.
+func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.NodeIdentity, error) {
+	return p.identity(ctx, t.Spec.Name, t.Node.Name, t.Node.OS == cluster.Windows, t.Spec.Access.SSHPublicKeys)
+}
+
+// Bootstrap implements cluster.Provisioner: it runs the agent with the init
+// role on the first control-plane node, then issues a fresh join token.
+func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.JoinInfo, error) {
+	ca, err := p.ca(ctx, t.Spec.Name)
+	if err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	token, err := p.initToken(ctx, t.Spec.Name)
+	if err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	certKey, err := p.certificateKey(ctx, t.Spec.Name)
+	if err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	keyPEM, err := ca.KeyPEM()
+	if err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	cfg := p.agentConfig(t)
+	cfg.Node.Role = contract.RoleInit
+	cfg.Init = &contract.Init{
+		CACertPEM:         string(ca.CertPEM()),
+		CAKeyPEM:          string(keyPEM),
+		BootstrapToken:    token,
+		BootstrapTokenTTL: "2h",
+		CertificateKey:    certKey,
+		APIServerSANs:     sans(t.Instance),
+	}
+	if err := p.runAgent(ctx, t, cfg); err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	fresh, err := p.joinToken(ctx, t)
+	if err != nil {
+		return cluster.JoinInfo{}, err
+	}
+	return p.joinInfo(t.Instance, ca, fresh, certKey), nil
+}
+
+// Join implements cluster.Provisioner.
+func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.JoinInfo) error {
+	cfg := p.agentConfig(t)
+	cfg.Cluster.APIEndpoint = j.APIEndpoint
+	cfg.Node.Role = contract.RoleWorker
+	cfg.Join = &contract.Join{BootstrapToken: j.BootstrapToken, CACertHashes: j.CACertHashes, CACertPEM: j.CACertPEM}
+	if t.Node.Role == clouds.RoleControlPlane {
+		cfg.Node.Role = contract.RoleControlPlane
+		cfg.Join.CertificateKey = j.CertificateKey
+	}
+	return p.runAgent(ctx, t, cfg)
+}
+
+// Addons implements cluster.Provisioner. The first control-plane node's
+// agent installs the CNI for both OSes and a RuntimeClass for every
+// supported Windows build and isolation when it creates the cluster, so
+// nothing here depends on the pools.
+func (p *Provisioner) Addons(ctx context.Context, spec cluster.Spec, j cluster.JoinInfo) error {
+	return ctx.Err()
+}
+
+// agentConfig is the part of a node's agent config every role shares.
+func (p *Provisioner) agentConfig(t cluster.Target) contract.Config {
+	s := t.Spec
+	n := t.Node
+	cfg := contract.Config{
+		APIVersion: contract.APIVersion,
+		Node: contract.Node{
+			Name:      n.Name,
+			OS:        string(n.OS),
+			Pool:      n.Pool,
+			PrivateIP: t.Instance.PrivateIP,
+			Labels:    n.Labels,
+			Taints:    n.Taints,
+		},
+		Cluster: contract.Cluster{
+			Name:              s.Name,
+			KubernetesVersion: s.KubernetesVersion,
+			CNI:               string(s.Network.CNI),
+			NodeCIDR:          s.Network.NodeCIDR,
+			PodCIDR:           s.Network.PodCIDR,
+			ServiceCIDR:       s.Network.ServiceCIDR,
+		},
+		Artifacts: contract.Artifacts{MirrorBaseURL: s.Artifacts.MirrorBaseURL, Manifest: p.cfg.Manifest},
+	}
+	if n.OS == cluster.Windows {
+		cfg.Node.WindowsVersion, cfg.Node.Isolation = n.WindowsVersion, string(n.Isolation)
+	}
+	if t.Instance.PrivateIP != "" {
+		cfg.Cluster.APIEndpoint = t.Instance.PrivateIP + ":6443"
+	}
+	return cfg
+}
+
+func sans(in clouds.Instance) []string {
+	var out []string
+	for _, a := range []string{in.PrivateIP, in.PublicIP, in.Name} {
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,299 @@
+package provision_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/memory"
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/cluster/provision"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
+	"github.com/mixedk8s/mixedk8s/test/lab/node"
+)
+
+// world is a cloud whose instances become virtual nodes that run the agent.
+type world struct {
+	t     *testing.T
+	cloud *memory.Cloud
+	prov  *provision.Provisioner
+	mu    sync.Mutex
+	nodes map[string]*node.Node // by private IP
+	agent bundle.Binary
+}
+
+// testAgent stands in for the built agent: the nodes run the agent in
+// process, so only the bytes' digest matters.
+func testAgent(goos, goarch string) (bundle.Binary, error) {
+	data := []byte("nodeagent for " + goos + "/" + goarch)
+	sum := sha256.Sum256(data)
+	return bundle.Binary{Name: "nodeagent-" + goos + "-" + goarch, Data: data, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// newWorld starts an artifact mirror for the spec's version and points the
+// spec at it.
+func newWorld(t *testing.T, spec *cluster.Spec) *world {
+	t.Helper()
+	m, err := manifest.Builtin(spec.KubernetesVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr, err := mirror.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, stop, err := mirror.Serve(mr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	spec.Artifacts.MirrorBaseURL = base
+	w := &world{t: t, cloud: memory.New(), nodes: map[string]*node.Node{}}
+	w.agent, _ = testAgent("linux", "amd64")
+	root := t.TempDir()
+	w.cloud.OnCreate = func(req clouds.InstanceRequest, in clouds.Instance) error {
+		ip := netip.MustParseAddr(in.PrivateIP).As4()
+		n, err := node.Start(node.Config{
+			Name:           req.Name,
+			OS:             req.OS,
+			WindowsVersion: req.WindowsVersion,
+			Addr:           netip.AddrFrom4([4]byte{127, 10, ip[2], ip[3]}),
+			Root:           filepath.Join(root, req.Name),
+			Identity:       req.Identity,
+		})
+		if err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.nodes[in.PrivateIP] = n
+		w.mu.Unlock()
+		t.Cleanup(n.Close)
+		return nil
+	}
+	w.prov, err = provision.New(provision.Config{
+		Cloud:      w.cloud,
+		Secrets:    w.cloud,
+		Agents:     testAgent,
+		Dial:       w.dial,
+		RebootWait: 50 * time.Millisecond,
+		StatusPoll: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.prov.Close() })
+	return w
+}
+
+// dial reaches a node's port in process, as the lab's bastion does.
+func (w *world) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	n := w.nodes[h]
+	w.mu.Unlock()
+	if n == nil {
+		return nil, fmt.Errorf("dial %s: no such node", addr)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: bad port: %w", addr, err)
+	}
+	return n.Host.Dial(ctx, port)
+}
+
+func (w *world) node(name string) *node.Node {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.nodes {
+		if n.Host.Name == name {
+			return n
+		}
+	}
+	w.t.Fatalf("no node %s", name)
+	return nil
+}
+
+func (w *world) opts(events *[]cluster.Event, mu *sync.Mutex) cluster.Options {
+	return cluster.Options{Cloud: w.cloud, Provisioner: w.prov, BaseBackoff: 10 * time.Millisecond, Progress: func(e cluster.Event) {
+		mu.Lock()
+		*events = append(*events, e)
+		mu.Unlock()
+	}}
+}
+
+func mixedSpec() cluster.Spec {
+	return cluster.Spec{
+		Name:              "lab",
+		KubernetesVersion: "1.36.3",
+		AWS:               &cluster.AWSSpec{Region: "eu-west-1"},
+		Network:           cluster.NetworkSpec{CNI: cluster.CNIFlannel},
+		ControlPlane:      cluster.ControlPlaneSpec{Count: 1},
+		NodePools: map[string]cluster.PoolSpec{
+			"lin": {OS: cluster.Linux, Count: 1},
+			"win": {OS: cluster.Windows, WindowsVersion: "2022", Count: 2},
+		},
+	}
+}
+
+func kinds(effects []sandbox.Effect, kind string) []string {
+	var out []string
+	for _, e := range effects {
+		if e.Kind == kind {
+			out = append(out, e.Target)
+		}
+	}
+	return out
+}
+
+func TestApplyPushesTheAgentToEveryNode(t *testing.T) {
+	spec := mixedSpec()
+	w := newWorld(t, &spec)
+	var events []cluster.Event
+	var mu sync.Mutex
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := cluster.Apply(ctx, spec, w.opts(&events, &mu))
+	if err != nil {
+		mu.Lock()
+		for _, e := range events {
+			t.Log(e)
+		}
+		mu.Unlock()
+		t.Fatalf("Apply: %v", err)
+	}
+	if res.Endpoint.APIEndpoint == "" || !strings.Contains(res.Endpoint.CACertPEM, "BEGIN CERTIFICATE") {
+		t.Errorf("endpoint %+v", res.Endpoint)
+	}
+	for _, n := range res.Nodes {
+		if !n.Ready {
+			t.Errorf("node %s not ready", n.Name)
+		}
+		vn := w.node(n.Name)
+		digests := vn.AgentDigests()
+		goos := "linux"
+		if n.OS == cluster.Windows {
+			goos = "windows"
+		}
+		want, _ := testAgent(goos, "amd64")
+		if len(digests) == 0 || slices.ContainsFunc(digests, func(d string) bool { return d != want.SHA256 }) {
+			t.Errorf("%s ran agents %q, want only %s", n.Name, digests, want.SHA256)
+		}
+		effects, err := vn.Sandbox.Effects()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := vn.Sandbox.Machine()
+		switch n.OS {
+		case cluster.Windows:
+			if m.Reboots != 1 {
+				t.Errorf("%s rebooted %d times, want 1; boot log:\n%s", n.Name, m.Reboots, vn.BootLog())
+			}
+			if _, ok := m.HNSNetworks["flannel.4096"]; !ok {
+				t.Errorf("%s has HNS networks %v, want flannel.4096", n.Name, m.HNSNetworks)
+			}
+			if !strings.EqualFold(m.ComputerName, n.Name) {
+				t.Errorf("%s computer name is %q", n.Name, m.ComputerName)
+			}
+			for _, svc := range []string{"kubelet", "kube-proxy", "containerd"} {
+				if s := m.Services[svc]; s == nil || !s.Running {
+					t.Errorf("%s: service %s not running", n.Name, svc)
+				}
+			}
+		case cluster.Linux:
+			if m.Reboots != 0 {
+				t.Errorf("%s rebooted %d times, want 0", n.Name, m.Reboots)
+			}
+			cmds := strings.Join(kinds(effects, sandbox.KindCommand), "\n")
+			want := "kubeadm join"
+			if n.Pool == clouds.ControlPlanePool {
+				want = "kubeadm init"
+			}
+			if !strings.Contains(cmds, want) {
+				t.Errorf("%s ran no %q; commands:\n%s", n.Name, want, cmds)
+			}
+		}
+	}
+	mu.Lock()
+	for _, e := range events {
+		if strings.Contains(e.String(), "BEGIN") || strings.Contains(e.String(), "PRIVATE KEY") {
+			t.Errorf("event leaks key material: %s", e)
+		}
+	}
+	mu.Unlock()
+
+	// Converged: the next Apply plans nothing and changes nothing.
+	w.cloud.ResetCalls()
+	res, err = cluster.Apply(ctx, spec, w.opts(&events, &mu))
+	if err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	if !res.Changes.Empty() || w.cloud.MutatingCalls() != 0 {
+		t.Errorf("second Apply planned %q and made %d mutating calls", res.Changes.Summary(), w.cloud.MutatingCalls())
+	}
+	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(&events, &mu))
+	if err != nil || !strings.Contains(string(kc), "https://"+res.Endpoint.APIEndpoint) {
+		t.Errorf("Kubeconfig: %v\n%s", err, kc)
+	}
+}
+
+func TestAgentFailureNamesTheStepAndTheFix(t *testing.T) {
+	spec := mixedSpec()
+	spec.NodePools = map[string]cluster.PoolSpec{"lin": {OS: cluster.Linux, Count: 1}}
+	w := newWorld(t, &spec)
+	// The Linux worker's machine refuses to register the kubelet service.
+	w.cloud.OnCreate = wrapCreate(w.cloud.OnCreate, func(n *node.Node) {
+		if !strings.Contains(n.Host.Name, "-lin-") {
+			return
+		}
+		n.Sandbox.SetHooks(sandbox.Hooks{Fault: func(e sandbox.Effect) error {
+			if e.Kind == sandbox.KindServiceInstall && strings.Contains(e.Target, "kubelet") {
+				return fmt.Errorf("injected: the kubelet service cannot be registered")
+			}
+			return nil
+		}})
+	}, w)
+	var events []cluster.Event
+	var mu sync.Mutex
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := cluster.Apply(ctx, spec, w.opts(&events, &mu))
+	if err == nil {
+		t.Fatal("Apply succeeded with a failing kubelet service")
+	}
+	for _, want := range []string{"lab-lin-0", "failed", "diagnose", "injected"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+// wrapCreate runs then after the world has made a node.
+func wrapCreate(inner func(clouds.InstanceRequest, clouds.Instance) error, then func(*node.Node), w *world) func(clouds.InstanceRequest, clouds.Instance) error {
+	return func(req clouds.InstanceRequest, in clouds.Instance) error {
+		if err := inner(req, in); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		n := w.nodes[in.PrivateIP]
+		w.mu.Unlock()
+		then(n)
+		return nil
+	}
+}
