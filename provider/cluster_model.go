@@ -101,15 +101,6 @@ type artifactsModel struct {
 	MirrorBaseURL types.String `tfsdk:"mirror_base_url"`
 }
 
-type nodeModel struct {
-	Name       types.String `tfsdk:"name"`
-	Pool       types.String `tfsdk:"pool"`
-	OS         types.String `tfsdk:"os"`
-	PrivateIP  types.String `tfsdk:"private_ip"`
-	InstanceID types.String `tfsdk:"instance_id"`
-	Ready      types.Bool   `tfsdk:"ready"`
-}
-
 // Attribute types of the nested objects, shared by the schema and the model.
 var (
 	stringList  = types.ListType{ElemType: types.StringType}

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -158,6 +157,3 @@ func unknownFilter(unknown []string) func(cluster.Problem) bool {
 		return false
 	}
 }
-
-// String forms used in messages that name the resource.
-func resourceName(name string) string { return fmt.Sprintf("mixedk8s_cluster %q", name) }

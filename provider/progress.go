@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"regexp"
+	"sync"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -43,7 +44,12 @@ func withLogMasking(ctx context.Context) context.Context {
 // to call from the engine's goroutines and returns at once.
 func progressLogger(ctx context.Context, clusterName string) func(cluster.Event) {
 	ctx = tflog.SetField(withLogMasking(ctx), "cluster", clusterName)
+	// Masking rewrites the context's field map in place (terraform-plugin-log
+	// v0.11 ApplyMask), so calls that share ctx must not run at once.
+	var mu sync.Mutex
 	return func(e cluster.Event) {
+		mu.Lock()
+		defer mu.Unlock()
 		fields := map[string]any{"event": string(e.Kind)}
 		if e.Step != "" {
 			fields["step"] = e.Step

@@ -3,7 +3,9 @@ package provider
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -56,5 +58,31 @@ func TestProgressLogsEventsAndMasksSecrets(t *testing.T) {
 	failed := entries[2]
 	if failed["@level"] != "warn" || failed["step"] != "join/demo-win-0" || !strings.Contains(failed["error"].(string), "failed") {
 		t.Errorf("failure entry: %v", failed)
+	}
+}
+
+// The engine reports from many goroutines at once; masking rewrites shared
+// field maps, so the logger must serialise (run with -race to see it).
+func TestProgressIsSafeFromManyGoroutines(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	ctx := tflogtest.RootLogger(context.Background(), &out)
+	ctx = tflog.SetField(ctx, "tf_req_id", "r1")
+	progress := progressLogger(ctx, "demo")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				progress(cluster.Event{Kind: cluster.StepFinished, Step: fmt.Sprintf("join/demo-win-%d-%d", g, i)})
+			}
+		})
+	}
+	wg.Wait()
+	entries, err := tflogtest.MultilineJSONDecode(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 400 {
+		t.Errorf("got %d entries, want 400", len(entries))
 	}
 }

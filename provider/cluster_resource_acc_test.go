@@ -1,0 +1,296 @@
+package provider_test
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/memory"
+)
+
+// Acceptance tests: real terraform (or tofu) commands against the provider
+// served in-process with the in-memory cloud and provisioner. They run with
+// TF_ACC=1 and TF_ACC_TERRAFORM_PATH; the framework skips them otherwise.
+
+const addr = "mixedk8s_cluster.demo"
+
+// clusterConfig renders a cluster with a Linux pool, a Windows pool and,
+// optionally, more pools given as HCL map entries.
+func clusterConfig(name string, linux, win int, extraPools ...string) string {
+	return fmt.Sprintf(`
+resource "mixedk8s_cluster" "demo" {
+  name               = %q
+  kubernetes_version = "1.36.3"
+  aws                = { region = "eu-west-1" }
+  control_plane      = { count = 1, instance_type = "m6i.large" }
+  node_pools = {
+    linux = { os = "linux", count = %d, instance_type = "m6i.large" }
+    win   = { os = "windows", windows_version = "2022", isolation = "process", count = %d, instance_type = "m6i.xlarge" }
+    %s
+  }
+  access   = { admin_cidrs = ["203.0.113.0/24"] }
+  timeouts = { create = "60m" }
+}
+`, name, linux, win, strings.Join(extraPools, "\n    "))
+}
+
+// objects checks what exists in the memory cloud for the cluster.
+func objects(b *memBackend, name string, want ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got := b.cloud.Objects(name)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("cloud objects of %s:\n got %v\nwant %v", name, got, want)
+		}
+		return nil
+	}
+}
+
+func nothingLeft(b *memBackend, name string) func(*terraform.State) error {
+	return func(*terraform.State) error {
+		if left := b.cloud.Objects(name); len(left) > 0 {
+			return fmt.Errorf("destroy left %v", left)
+		}
+		return nil
+	}
+}
+
+func TestAccClusterLifecycle(t *testing.T) {
+	b := newMemBackend()
+	base := []string{"network/net-lc", "instance/lc-cp-0", "instance/lc-linux-0", "instance/lc-linux-1"}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		CheckDestroy:             nothingLeft(b, "lc"),
+		Steps: []resource.TestStep{
+			{
+				// Create: defaults appear in state, the plan after apply is empty.
+				Config: clusterConfig("lc", 2, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "id", "lc"),
+					resource.TestCheckResourceAttr(addr, "network.cni", "calico"),
+					resource.TestCheckResourceAttr(addr, "network.pod_cidr", "10.244.0.0/16"),
+					resource.TestCheckResourceAttr(addr, "control_plane.disk_gb", "50"),
+					resource.TestCheckResourceAttr(addr, "node_pools.win.disk_gb", "128"),
+					resource.TestCheckResourceAttr(addr, "nodes.#", "5"),
+					resource.TestCheckResourceAttr(addr, "nodes.3.name", "lc-win-0"),
+					resource.TestCheckResourceAttr(addr, "nodes.3.os", "windows"),
+					resource.TestCheckResourceAttr(addr, "nodes.3.ready", "true"),
+					resource.TestCheckResourceAttrSet(addr, "nodes.3.instance_id"),
+					resource.TestCheckResourceAttrSet(addr, "api_endpoint"),
+					resource.TestMatchResourceAttr(addr, "ca_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
+					resource.TestMatchResourceAttr(addr, "kubeconfig", regexp.MustCompile(`server: https://`)),
+					objects(b, "lc", append(base, "instance/lc-win-0", "instance/lc-win-1")...),
+				),
+			},
+			{
+				// Scale the Windows pool up: an in-place update.
+				Config: clusterConfig("lc", 2, 3),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "nodes.#", "6"),
+					objects(b, "lc", append(base, "instance/lc-win-0", "instance/lc-win-1", "instance/lc-win-2")...),
+				),
+			},
+			{
+				// Scale it down: the highest ordinals are drained, then deleted.
+				Config: clusterConfig("lc", 2, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "nodes.#", "4"),
+					objects(b, "lc", append(base, "instance/lc-win-0")...),
+					func(*terraform.State) error {
+						if got := b.prov.Drained(); !slices.Equal(got, []string{"lc-win-2", "lc-win-1"}) {
+							return fmt.Errorf("drained %v, want lc-win-2 then lc-win-1", got)
+						}
+						return nil
+					},
+				),
+			},
+			{
+				// Add a pool.
+				Config: clusterConfig("lc", 2, 1, `batch = { count = 2 }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "node_pools.batch.os", "linux"),
+					resource.TestCheckResourceAttr(addr, "node_pools.batch.instance_type", "m6i.large"),
+					resource.TestCheckResourceAttr(addr, "nodes.#", "6"),
+					objects(b, "lc", append(base, "instance/lc-win-0", "instance/lc-batch-0", "instance/lc-batch-1")...),
+				),
+			},
+			{
+				// Remove it again: its nodes are drained and deleted.
+				Config: clusterConfig("lc", 2, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "nodes.#", "4"),
+					objects(b, "lc", append(base, "instance/lc-win-0")...),
+				),
+			},
+			{
+				// Import by name: what the instances tell is verified, what
+				// only the configuration knows is ignored.
+				ResourceName:      addr,
+				ImportState:       true,
+				ImportStateId:     "lc",
+				ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig",
+					"control_plane.disk_gb",
+					"node_pools.linux.disk_gb", "node_pools.win.disk_gb", "node_pools.win.windows_version", "node_pools.win.isolation",
+				},
+			},
+			{
+				// A node terminated outside Terraform: the plan is an update
+				// that recreates it.
+				PreConfig: func() {
+					if !b.cloud.Terminate("lc-linux-1") {
+						t.Fatal("lc-linux-1 did not exist")
+					}
+				},
+				Config: clusterConfig("lc", 2, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "nodes.#", "4"),
+					resource.TestCheckResourceAttr(addr, "nodes.2.name", "lc-linux-1"),
+					objects(b, "lc", append(base, "instance/lc-win-0")...),
+				),
+			},
+		},
+	})
+}
+
+// Every mistake is reported at plan time, at its attribute, with the fix,
+// and nothing is created.
+func TestAccClusterPlanTimeErrors(t *testing.T) {
+	b := newMemBackend()
+	bad := func(replace ...string) string {
+		c := clusterConfig("bad", 1, 1)
+		for i := 0; i+1 < len(replace); i += 2 {
+			c = strings.Replace(c, replace[i], replace[i+1], 1)
+		}
+		return c
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:      bad(`isolation = "process"`, `isolation = "container"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid node_pools\["win"\]\.isolation.*Fix:`),
+			},
+			{
+				Config:      bad(`windows_version = "2022"`, `windows_version = "2016"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid node_pools\["win"\]\.windows_version.*Fix:`),
+			},
+			{
+				Config:      bad(`["203.0.113.0/24"]`, `["203.0.113.0/24", "10.0.0.1/8"]`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid access\.admin_cidrs\[1\].*host bits.*Fix:`),
+			},
+			{
+				// Several mistakes at once: all are reported.
+				Config:      bad(`name               = "bad"`, `name = "Bad_Name"`, `aws                = { region = "eu-west-1" }`, ``, `count = 1, instance_type = "m6i.large"`, `count = 2`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid cloud.*Fix:.*Invalid control_plane\.count.*Fix:.*Invalid name.*Fix:`),
+			},
+		},
+	})
+	if left := b.cloud.Objects("bad"); len(left) > 0 {
+		t.Errorf("a failed plan created %v", left)
+	}
+	if n := b.cloud.MutatingCalls(); n > 0 {
+		t.Errorf("a failed plan made %d mutating cloud calls: %v", n, b.cloud.Calls())
+	}
+	if n := b.prov.MutatingCalls(); n > 0 {
+		t.Errorf("a failed plan made %d mutating provisioner calls", n)
+	}
+}
+
+// A create that fails half-way (no capacity for one Windows instance) keeps
+// what it made; the next apply adopts it and finishes the same cluster.
+func TestAccClusterFailedCreateResumes(t *testing.T) {
+	b := newMemBackend()
+	capacity := true
+	b.cloud.Fault = func(op, object string) error {
+		if capacity && op == memory.OpEnsureInstance && object == "fc-win-1" {
+			return &clouds.Error{Kind: clouds.KindCapacity, Code: "InsufficientInstanceCapacity", Op: "RunInstances", Object: `instance "fc-win-1"`,
+				Fix: "choose another instance type or zone"}
+		}
+		return nil
+	}
+	ids := map[string]string{}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		CheckDestroy:             nothingLeft(b, "fc"),
+		Steps: []resource.TestStep{
+			{
+				Config:      clusterConfig("fc", 1, 2),
+				ExpectError: regexp.MustCompile(`(?s)Failed to create cluster "fc".*InsufficientInstanceCapacity.*terraform\s+apply\s+again`),
+			},
+			{
+				PreConfig: func() {
+					ins, err := b.cloud.Instances(t.Context(), "fc")
+					if err != nil || len(ins) == 0 {
+						t.Fatalf("the failed create left nothing to resume (%v)", err)
+					}
+					for _, in := range ins {
+						ids[in.Name] = in.ID
+					}
+					if _, ok := ids["fc-win-1"]; ok {
+						t.Fatal("fc-win-1 exists although its creation failed")
+					}
+					capacity = false
+				},
+				Config: clusterConfig("fc", 1, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "nodes.#", "4"),
+					objects(b, "fc", "network/net-fc", "instance/fc-cp-0", "instance/fc-linux-0", "instance/fc-win-0", "instance/fc-win-1"),
+					func(*terraform.State) error {
+						// The same cluster: every instance made before the failure was adopted, not replaced.
+						ins, err := b.cloud.Instances(t.Context(), "fc")
+						if err != nil {
+							return err
+						}
+						for _, in := range ins {
+							if old, ok := ids[in.Name]; ok && old != in.ID {
+								return fmt.Errorf("%s was replaced: %s, then %s", in.Name, old, in.ID)
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
