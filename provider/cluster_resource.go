@@ -489,14 +489,20 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 }
 
 func countsLine(c cluster.Changes) string {
+	nodes := func(n int) string {
+		if n == 1 {
+			return "1 node"
+		}
+		return fmt.Sprintf("%d nodes", n)
+	}
 	add, remove := c.Counts()
 	switch {
 	case add > 0 && remove > 0:
-		return fmt.Sprintf("%d nodes to add, %d to drain and delete", add, remove)
+		return fmt.Sprintf("%s to add, %d to drain and delete", nodes(add), remove)
 	case add > 0:
-		return fmt.Sprintf("%d nodes to add", add)
+		return nodes(add) + " to add"
 	case remove > 0:
-		return fmt.Sprintf("%d nodes to drain and delete", remove)
+		return nodes(remove) + " to drain and delete"
 	}
 	return "nodes to finish"
 }
