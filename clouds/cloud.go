@@ -50,6 +50,16 @@ type Cloud interface {
 	DeleteInstance(ctx context.Context, inst Instance) error
 	// DeleteNetwork deletes every network object tagged with the cluster.
 	DeleteNetwork(ctx context.Context, cluster string) error
+
+	// EnsureSecret stores value under the cluster and name unless a value is
+	// already there, and returns the stored value, so concurrent and repeated
+	// calls agree. The cluster's seed, CA and node certificates live here, so
+	// any machine with the cloud credentials can resume or destroy it.
+	EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error)
+	// Secret returns a stored secret, and false when there is none.
+	Secret(ctx context.Context, cluster, name string) ([]byte, bool, error)
+	// DeleteSecrets deletes every secret of the cluster.
+	DeleteSecrets(ctx context.Context, cluster string) error
 }
 
 // NetworkRequest is the cluster's network as the cloud must build it.

@@ -137,9 +137,9 @@ func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	return &Result{Changes: changes, Nodes: r.nodeInfos(), Endpoint: r.endpoint()}, wrapRunError(spec.Name, "apply", err)
 }
 
-// Destroy deletes every instance and network object tagged with the
-// cluster's name, without draining: the whole cluster goes. It converges
-// like Apply: call it again after a failure.
+// Destroy deletes every instance, network object and secret of the
+// cluster, without draining: the whole cluster goes. It converges like
+// Apply: call it again after a failure.
 func Destroy(ctx context.Context, spec Spec, opts Options) error {
 	if err := opts.check(); err != nil {
 		return err
@@ -161,6 +161,10 @@ func Destroy(ctx context.Context, spec Spec, opts Options) error {
 	}
 	steps = append(steps, engine.Step{ID: "delete/network", After: deletes, Run: func(ctx context.Context) error {
 		return opts.Cloud.DeleteNetwork(ctx, name)
+	}})
+	// Secrets go last: a Destroy that stops early can still reach the nodes it left.
+	steps = append(steps, engine.Step{ID: "delete/secrets", After: []string{"delete/network"}, Run: func(ctx context.Context) error {
+		return opts.Cloud.DeleteSecrets(ctx, name)
 	}})
 	return wrapRunError(name, "destroy", engine.Run(ctx, steps, r.engineOptions()))
 }

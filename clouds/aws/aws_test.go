@@ -482,7 +482,7 @@ func TestUserData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"<powershell>\n", "Cert:\\LocalMachine\\My", "-Transport HTTPS", "-CertificateThumbPrint $cert.Thumbprint", "-LocalPort 5986",
-		"'p''fx'", "'it''s secret'", "Set-LocalUser -Name 'Administrator'", "</powershell>\n<persist>false</persist>\n", "AQID"} {
+		"'p''fx'", "'it''s secret'", "$adminUser = 'Administrator'", "LocalAccountTokenFilterPolicy", "</powershell>\n<persist>false</persist>\n", "AQID"} {
 		if !strings.Contains(win, want) {
 			t.Errorf("EC2Launch script lacks %q:\n%s", want, win)
 		}

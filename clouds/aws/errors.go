@@ -93,7 +93,7 @@ func (k call) fix(ce *clouds.Error) string {
 		return fmt.Sprintf("raise the %s quota in Service Quotas for the region, or ask for fewer or smaller instances", ce.Code)
 	case clouds.KindAuth:
 		service := "ec2"
-		if k.op == "GetParameter" {
+		if strings.Contains(k.op, "Parameter") {
 			service = "ssm"
 		}
 		return fmt.Sprintf("allow %s:%s for the credentials in use (IAM policy), and check that they are valid for the region", service, k.op)

@@ -76,9 +76,16 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 
 func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string, error) {
 	object := fmt.Sprintf("instance %q", req.Name)
-	if len(req.UserData) > maxUserData {
+	userData := req.UserData
+	if userData == "" && req.Identity.AdminUser != "" {
+		var err error
+		if userData, err = renderIdentity(req.OS, req.Identity); err != nil {
+			return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object, Err: fmt.Errorf("failed to write the first-boot data: %w", err)}
+		}
+	}
+	if len(userData) > maxUserData {
 		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object,
-			Err: fmt.Errorf("user data is %d bytes, more than EC2's %d", len(req.UserData), maxUserData), Fix: "shorten the node's first-boot data (fewer files or keys in user data)"}
+			Err: fmt.Errorf("user data is %d bytes, more than EC2's %d", len(userData), maxUserData), Fix: "shorten the node's first-boot data (fewer files or keys in user data)"}
 	}
 	subnet := c.subnetFor(req)
 	if subnet == "" {
@@ -108,7 +115,7 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 		MinCount:          aws.Int32(1),
 		MaxCount:          aws.Int32(1),
 		SubnetId:          aws.String(subnet),
-		UserData:          aws.String(base64.StdEncoding.EncodeToString([]byte(req.UserData))),
+		UserData:          aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),
 		TagSpecifications: tagSpec(types.ResourceTypeInstance, tags, req.Cluster, req.Name),
 	}
 	if group != "" {

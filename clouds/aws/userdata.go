@@ -80,7 +80,9 @@ type WindowsUserData struct {
 func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Render returns the <powershell> script. <persist>false</persist>: the
-// script runs on first boot only, so a reboot does not re-run it.
+// script runs on first boot only, so a reboot does not re-run it. Each
+// secret sits on a line of its own ($pfxBase64, $pfxPassword, $adminUser,
+// $adminPassword), which IdentityFromUserData reads back.
 func (u WindowsUserData) Render() (string, error) {
 	if len(u.PFX) == 0 {
 		return "", errors.New("no WinRM certificate (PFX) given; the node could not serve WinRM over HTTPS")
@@ -95,9 +97,10 @@ func (u WindowsUserData) Render() (string, error) {
 	var b strings.Builder
 	b.WriteString("<powershell>\n")
 	b.WriteString("$ErrorActionPreference = 'Stop'\n")
-	b.WriteString("$pfxPath = Join-Path $env:TEMP 'mixedk8s-winrm.pfx'\n")
-	b.WriteString("[IO.File]::WriteAllBytes($pfxPath, [Convert]::FromBase64String(" + psQuote(base64.StdEncoding.EncodeToString(u.PFX)) + "))\n")
+	b.WriteString("$pfxBase64 = " + psQuote(base64.StdEncoding.EncodeToString(u.PFX)) + "\n")
 	b.WriteString("$pfxPassword = ConvertTo-SecureString -String " + psQuote(u.PFXPassword) + " -AsPlainText -Force\n")
+	b.WriteString("$pfxPath = Join-Path $env:TEMP 'mixedk8s-winrm.pfx'\n")
+	b.WriteString("[IO.File]::WriteAllBytes($pfxPath, [Convert]::FromBase64String($pfxBase64))\n")
 	b.WriteString("try {\n")
 	b.WriteString("  $cert = Import-PfxCertificate -FilePath $pfxPath -CertStoreLocation Cert:\\LocalMachine\\My -Password $pfxPassword\n")
 	b.WriteString("} finally {\n")
@@ -106,7 +109,16 @@ func (u WindowsUserData) Render() (string, error) {
 	b.WriteString("Get-ChildItem WSMan:\\localhost\\Listener | Where-Object { $_.Keys -contains 'Transport=HTTPS' } | Remove-Item -Recurse -Force\n")
 	b.WriteString("New-Item -Path WSMan:\\localhost\\Listener -Transport HTTPS -Address * -CertificateThumbPrint $cert.Thumbprint -Force | Out-Null\n")
 	b.WriteString("New-NetFirewallRule -Name 'mixedk8s-winrm-https' -DisplayName 'WinRM over HTTPS (mixedk8s)' -Direction Inbound -Protocol TCP -LocalPort 5986 -Action Allow | Out-Null\n")
-	b.WriteString("Set-LocalUser -Name " + psQuote(user) + " -Password (ConvertTo-SecureString -String " + psQuote(u.AdminPassword) + " -AsPlainText -Force)\n")
+	b.WriteString("$adminUser = " + psQuote(user) + "\n")
+	b.WriteString("$adminPassword = ConvertTo-SecureString -String " + psQuote(u.AdminPassword) + " -AsPlainText -Force\n")
+	b.WriteString("if (Get-LocalUser -Name $adminUser -ErrorAction SilentlyContinue) {\n")
+	b.WriteString("  Set-LocalUser -Name $adminUser -Password $adminPassword\n")
+	b.WriteString("} else {\n")
+	b.WriteString("  New-LocalUser -Name $adminUser -Password $adminPassword -PasswordNeverExpires | Out-Null\n")
+	b.WriteString("  Add-LocalGroupMember -Group 'Administrators' -Member $adminUser\n")
+	b.WriteString("}\n")
+	// Without it, remote logons of local administrators other than the built-in one get a filtered token.
+	b.WriteString("Set-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System' -Name LocalAccountTokenFilterPolicy -Value 1 -Type DWord\n")
 	b.WriteString("Restart-Service WinRM\n")
 	b.WriteString("</powershell>\n")
 	b.WriteString("<persist>false</persist>\n")

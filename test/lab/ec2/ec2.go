@@ -293,7 +293,8 @@ func (s *Server) faultFor(ctx context.Context, action string, params url.Values)
 }
 
 func serviceOf(action string) string {
-	if action == "GetParameter" {
+	switch action {
+	case "GetParameter", "PutParameter", "GetParametersByPath", "DeleteParameter", "DeleteParameters":
 		return "ssm"
 	}
 	return "ec2"
@@ -306,6 +307,7 @@ var mutating = map[string]bool{
 	"CreateRouteTable": true, "CreateRoute": true, "AssociateRouteTable": true, "DisassociateRouteTable": true, "DeleteRouteTable": true,
 	"CreateSecurityGroup": true, "AuthorizeSecurityGroupIngress": true, "DeleteSecurityGroup": true,
 	"CreateTags": true, "DeleteTags": true, "RunInstances": true, "TerminateInstances": true,
+	"PutParameter": true, "DeleteParameter": true, "DeleteParameters": true,
 }
 
 // Mutating reports whether an action changes the emulated cloud.

@@ -112,6 +112,7 @@ type state struct {
 	reservations map[string]*reservation
 	tokens       map[string]*reservation // ClientToken -> reservation; kept for the server's life (EC2: at least 24h after termination)
 	images       map[string]*image
+	params       map[string]*parameter // SSM parameters clients stored, by name
 }
 
 func newState(region string) state {
@@ -120,6 +121,7 @@ func newState(region string) state {
 		routeTables: map[string]*routeTable{}, groups: map[string]*securityGroup{},
 		instances: map[string]*Instance{}, reservations: map[string]*reservation{},
 		tokens: map[string]*reservation{}, images: map[string]*image{},
+		params: map[string]*parameter{},
 	}
 	for _, im := range publicImages {
 		im := im
@@ -203,6 +205,9 @@ func (s *Server) Objects(cluster string) []string {
 		if o.State != "terminated" {
 			add("instance", id, o.Tags)
 		}
+	}
+	for _, name := range s.parametersOf(cluster) {
+		out = append(out, "parameter"+name)
 	}
 	sort.Strings(out)
 	return out
