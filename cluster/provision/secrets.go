@@ -13,6 +13,9 @@ import (
 
 // ca returns the cluster CA, making and storing it on first use.
 func (p *Provisioner) ca(ctx context.Context, cluster string) (*pki.CA, error) {
+	if ca, ok, err := p.storedCA(ctx, cluster); err != nil || ok {
+		return ca, err
+	}
 	fresh, err := pki.NewCA(cluster, time.Now())
 	if err != nil {
 		return nil, err
@@ -64,13 +67,20 @@ func (p *Provisioner) certificateKey(ctx context.Context, cluster string) (strin
 // winrmCert is a Windows node's WinRM listener certificate, made once and
 // kept, because its key cannot be derived again from the seed.
 func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (certPEM, keyPEM []byte, err error) {
-	certPEM, keyPEM, _, err = winrm.GenerateCertificate(node, nil)
+	// Look first: an RSA key takes long to make, and most calls only read.
+	stored, ok, err := p.cfg.Secrets.Secret(ctx, cluster, secretWinRM(node))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("failed to read the WinRM certificate of %s: %w", node, err)
 	}
-	stored, err := p.cfg.Secrets.EnsureSecret(ctx, cluster, secretWinRM(node), append(certPEM, keyPEM...))
-	if err != nil {
-		return nil, nil, fmt.Errorf("failed to store the WinRM certificate of %s: %w", node, err)
+	if !ok {
+		certPEM, keyPEM, _, err = winrm.GenerateCertificate(node, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		stored, err = p.cfg.Secrets.EnsureSecret(ctx, cluster, secretWinRM(node), append(certPEM, keyPEM...))
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to store the WinRM certificate of %s: %w", node, err)
+		}
 	}
 	certPEM, keyPEM = splitPEM(stored)
 	if certPEM == nil || keyPEM == nil {
