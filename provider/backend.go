@@ -44,5 +44,5 @@ func (b cloudBackend) Options(_ context.Context, spec cluster.Spec) (cluster.Opt
 	if name == "" {
 		return cluster.Options{}, fmt.Errorf("cluster %q names no cloud; fix: set one of the aws, azure or gcp attributes on the resource, or configure exactly one of them on the provider", spec.Name)
 	}
-	return cluster.Options{}, fmt.Errorf("the %s backend is not available in this build yet: this provider build can plan and validate clusters but cannot create them on %s; fix: use a provider build with %s support, or the lab (examples/lab) once it ships", name, name, name)
+	return cluster.Options{}, fmt.Errorf("the %s backend is not available in this build yet: this provider build validates cluster configurations but cannot plan, create or read clusters on %s; fix: use a provider build with %s support, or the lab (examples/lab) once it ships", name, name, name)
 }

@@ -1,0 +1,18 @@
+# Terraform 1.10 or later: a cluster-admin kubeconfig that is never stored
+# in the plan or the state. Provider blocks may use ephemeral values, so the
+# kubernetes provider can be configured from it.
+ephemeral "mixedk8s_kubeconfig" "admin" {
+  name = mixedk8s_cluster.demo.name
+  aws  = mixedk8s_cluster.demo.aws
+}
+
+locals {
+  admin = yamldecode(ephemeral.mixedk8s_kubeconfig.admin.kubeconfig)
+}
+
+provider "kubernetes" {
+  host                   = "https://${ephemeral.mixedk8s_kubeconfig.admin.api_endpoint}"
+  cluster_ca_certificate = ephemeral.mixedk8s_kubeconfig.admin.ca_certificate
+  client_certificate     = base64decode(local.admin.users[0].user["client-certificate-data"])
+  client_key             = base64decode(local.admin.users[0].user["client-key-data"])
+}

@@ -1,0 +1,61 @@
+# A mixed cluster on the lab: the EC2 emulator, the SSH bastion and the
+# virtual hosts run in one process on 127.0.0.1, so no cloud account is
+# needed. The lab writes an env file with everything this configuration
+# reads; source it, then apply:
+#
+#   set -a; . .lab/env; set +a
+#   terraform init && terraform apply
+#
+# The env file sets the variables below as TF_VAR_* and the emulator's
+# credentials as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, which the AWS
+# SDK's default chain picks up (see README.md beside this file).
+
+terraform {
+  required_providers {
+    mixedk8s = {
+      source = "mixedk8s/mixedk8s"
+    }
+  }
+}
+
+provider "mixedk8s" {
+  aws = {
+    region    = var.region
+    endpoint  = var.ec2_endpoint
+    ca_bundle = file(var.ca_bundle_file)
+  }
+
+  bastion = {
+    address     = var.bastion_address
+    user        = var.bastion_user
+    host_key    = var.bastion_host_key
+    private_key = file(var.bastion_private_key_file)
+  }
+}
+
+resource "mixedk8s_cluster" "lab" {
+  name               = var.cluster_name
+  kubernetes_version = "1.36.3"
+  aws                = { region = var.region }
+
+  control_plane = { count = 1 }
+
+  node_pools = {
+    linux = { os = "linux", count = var.linux_nodes }
+    win   = { os = "windows", windows_version = "2022", count = var.windows_nodes }
+  }
+
+  # The lab's hosts live in 127.0.0.0/8 and download from its mirror.
+  access    = { admin_cidrs = ["127.0.0.0/8"] }
+  artifacts = { mirror_base_url = var.mirror_base_url }
+
+  timeouts = { create = "20m" }
+}
+
+output "api_endpoint" {
+  value = mixedk8s_cluster.lab.api_endpoint
+}
+
+output "nodes" {
+  value = { for n in mixedk8s_cluster.lab.nodes : n.name => n.ready }
+}
