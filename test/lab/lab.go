@@ -1,0 +1,511 @@
+// Package lab runs the whole lab in one process, so the library's AWS code
+// paths build a real-shaped mixed cluster without a cloud account:
+//
+//   - the EC2+SSM emulator (test/lab/ec2) on 127.0.0.1 with its own CA and
+//     static credentials, driven by the unchanged aws-sdk-go-v2 clients;
+//   - an SSH bastion on 127.0.0.1 (test/lab/bastion) with a generated user
+//     key and a pinned host key;
+//   - an artifact mirror on 127.0.0.1 serving the stand-in files of every
+//     supported Kubernetes version's manifest, with matching checksums;
+//   - a virtual node (test/lab/node) for every running instance, made from
+//     the identity in the instance's user data and reached only through the
+//     bastion, by the instance's private address;
+//   - an inspection and fault-injection API, in Go (Lab) and over HTTP on
+//     127.0.0.1 for other processes.
+//
+// Start writes lab.env (KEY='value' lines a shell can source) and lab.json
+// (the same, as JSON) into the lab folder; see Env. Nothing in the lab opens
+// a socket to an address other than 127.0.0.1: node addresses, private
+// (10.x) and virtual (127.x) alike, are resolved in process.
+package lab
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/aws"
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
+	"github.com/mixedk8s/mixedk8s/test/lab/bastion"
+	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
+	"github.com/mixedk8s/mixedk8s/test/lab/host"
+	"github.com/mixedk8s/mixedk8s/test/lab/node"
+)
+
+// Config configures a lab. The zero value is usable except for Dir.
+type Config struct {
+	// Dir holds the env files, the CA bundle, the bastion key and the nodes'
+	// sandboxes. Required; created when missing. Sandboxes of an earlier lab
+	// in the same folder are removed.
+	Dir string
+	// Region of the emulated EC2; default "us-east-1".
+	Region string
+	// AccessKeyID and SecretAccessKey are the only credentials the emulator
+	// accepts; default a random pair.
+	AccessKeyID, SecretAccessKey string
+	// BastionUser is the bastion login; default "mixedk8s".
+	BastionUser string
+	// PendingDelay and ShuttingDownDelay: how long instances stay pending and
+	// shutting-down; defaults as in ec2.Options.
+	PendingDelay, ShuttingDownDelay time.Duration
+	// Hooks, when set, returns the sandbox hooks of a new node (fault
+	// injection on the node, a real control plane).
+	Hooks func(name string) sandbox.Hooks
+	// Logf receives the lab's own log lines (nodes started and stopped,
+	// instances that could not become nodes); nil discards them.
+	Logf func(format string, args ...any)
+	// APILogf, when set, receives one line per emulated API request.
+	APILogf func(format string, args ...any)
+}
+
+// Lab is a running lab. Its fields are the parts, for tests that steer them
+// directly; the methods cover what other processes reach over HTTP.
+type Lab struct {
+	// EC2 is the EC2+SSM emulator: fault injection (Inject, SetLatency,
+	// NoCapacity, Deny, Fault) and call counts.
+	EC2 *ec2.Server
+	// Bastion is the jump host every node is reached through.
+	Bastion *bastion.Bastion
+	// Mirror serves the artifacts; its Hits show what nodes downloaded.
+	Mirror *mirror.Mirror
+
+	cfg       Config
+	env       Env
+	images    map[string]image // AMI ID -> what it boots
+	stopHTTP  []func()
+	closeOnce sync.Once
+
+	fmu         sync.Mutex
+	rates       []*rate
+	capacityOff []string
+	denied      []string
+
+	mu       sync.Mutex
+	nodes    map[string]*Node // by instance ID
+	gone     map[string]bool  // instance IDs terminated, so a late start is undone
+	problems []string
+	starting sync.WaitGroup
+}
+
+// Node is a virtual node of the lab: the instance it stands for and the
+// running node.Node.
+type Node struct {
+	*node.Node
+	InstanceID string
+	// Name is the instance's mixedk8s.io/node tag (its ID when untagged).
+	Name string
+	// PrivateIP is the instance's address the bastion resolves.
+	PrivateIP netip.Addr
+	Tags      map[string]string
+}
+
+// image is what an AMI boots, for the node that runs it.
+type image struct {
+	os, windowsVersion string
+}
+
+// Start starts every part of the lab and writes its env files. Close it
+// (or cancel ctx) to stop it.
+func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("start lab: Config.Dir is empty; fix: pass the folder for the env files and the node sandboxes")
+	}
+	if cfg.AccessKeyID == "" || cfg.SecretAccessKey == "" {
+		cfg.AccessKeyID, cfg.SecretAccessKey = "AKIALAB"+strings.ToUpper(randomHex(6)), randomHex(20)
+	}
+	if cfg.BastionUser == "" {
+		cfg.BastionUser = "mixedk8s"
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	cfg.Dir = dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("start lab: create the lab folder: %w", err)
+	}
+	// Sandboxes of an earlier lab belong to instances that no longer exist.
+	if err := os.RemoveAll(filepath.Join(dir, "nodes")); err != nil {
+		return nil, fmt.Errorf("start lab: remove the old node sandboxes: %w", err)
+	}
+	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+
+	l.EC2, err = ec2.New(ec2.Options{
+		Region:            cfg.Region,
+		Credentials:       map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
+		PendingDelay:      cfg.PendingDelay,
+		ShuttingDownDelay: cfg.ShuttingDownDelay,
+		OnRunning:         l.onRunning,
+		OnTerminated:      l.onTerminated,
+		Logf:              cfg.APILogf,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	l.images = knownImages(l.EC2)
+	// The standing rate faults; a test that installs its own Fault hook replaces them.
+	l.EC2.Fault(l.fault)
+
+	mirrorURL, err := l.startMirror()
+	if err != nil {
+		return nil, err
+	}
+	bastionKeyFile, err := l.startBastion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	apiURL, err := l.serveAPI()
+	if err != nil {
+		return nil, err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, l.EC2.CACertPEM(), 0o644); err != nil {
+		return nil, fmt.Errorf("start lab: write the CA bundle: %w", err)
+	}
+	l.env = Env{
+		Dir:                   dir,
+		AWSEndpoint:           l.EC2.URL(),
+		AWSRegion:             l.EC2.Region(),
+		AWSAccessKeyID:        cfg.AccessKeyID,
+		AWSSecretAccessKey:    cfg.SecretAccessKey,
+		AWSCABundle:           caFile,
+		BastionAddress:        l.Bastion.Addr(),
+		BastionUser:           cfg.BastionUser,
+		BastionHostKey:        strings.TrimSpace(string(ssh.MarshalAuthorizedKey(l.Bastion.HostKey()))),
+		BastionPrivateKeyFile: bastionKeyFile,
+		MirrorBaseURL:         mirrorURL,
+		API:                   apiURL,
+	}
+	if err := l.env.write(dir); err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	l.stopHTTP = append(l.stopHTTP, func() { stop() })
+	return l, nil
+}
+
+// knownImages maps the emulator's public AMIs to the OS and Windows version
+// they boot, from the SSM parameters that name them.
+func knownImages(srv *ec2.Server) map[string]image {
+	out := map[string]image{}
+	for _, v := range []string{"2019", "2022", "2025"} {
+		for _, edition := range []string{"Core", "Full"} {
+			if id, ok := srv.ImageID("/aws/service/ami-windows-latest/Windows_Server-" + v + "-English-" + edition + "-Base"); ok {
+				out[id] = image{os: host.Windows, windowsVersion: v}
+			}
+		}
+	}
+	for _, p := range []string{
+		"/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+		"/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id",
+	} {
+		if id, ok := srv.ImageID(p); ok {
+			out[id] = image{os: host.Linux}
+		}
+	}
+	return out
+}
+
+// startMirror serves the stand-in artifacts of every supported version, so a
+// spec of any supported Kubernetes version downloads from the same mirror.
+func (l *Lab) startMirror() (string, error) {
+	all := &contract.Manifest{KubernetesVersion: "all"}
+	seen := map[string]bool{}
+	for _, v := range manifest.Versions() {
+		m, err := manifest.Builtin(v)
+		if err != nil {
+			return "", fmt.Errorf("start lab mirror: %w", err)
+		}
+		for _, a := range m.Artifacts {
+			if !seen[a.URL] {
+				seen[a.URL] = true
+				all.Artifacts = append(all.Artifacts, a)
+			}
+		}
+	}
+	mr, err := mirror.New(all)
+	if err != nil {
+		return "", fmt.Errorf("start lab mirror: %w", err)
+	}
+	base, stop, err := mirror.Serve(mr)
+	if err != nil {
+		return "", fmt.Errorf("start lab mirror: %w", err)
+	}
+	l.Mirror = mr
+	l.stopHTTP = append(l.stopHTTP, stop)
+	return base, nil
+}
+
+// startBastion generates the bastion user's key (written owner-only for
+// clients in other processes) and starts the jump host.
+func (l *Lab) startBastion(ctx context.Context) (string, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("start lab bastion: generate the user key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return "", fmt.Errorf("start lab bastion: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "mixedk8s lab bastion user")
+	if err != nil {
+		return "", fmt.Errorf("start lab bastion: encode the user key: %w", err)
+	}
+	keyFile := filepath.Join(l.cfg.Dir, "bastion_ed25519")
+	// Remove first: WriteFile keeps the mode of a file that exists.
+	_ = os.Remove(keyFile)
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", fmt.Errorf("start lab bastion: write the user key: %w", err)
+	}
+	if err := os.WriteFile(keyFile+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		return "", fmt.Errorf("start lab bastion: write the user key: %w", err)
+	}
+	l.Bastion, err = bastion.Start(ctx, bastion.Config{User: l.cfg.BastionUser, AuthorizedKey: signer.PublicKey(), Resolve: l.resolve})
+	if err != nil {
+		return "", err
+	}
+	return keyFile, nil
+}
+
+// Env is what other processes need to use the lab.
+func (l *Lab) Env() Env { return l.env }
+
+// EnvFile is the path of lab.env.
+func (l *Lab) EnvFile() string { return filepath.Join(l.cfg.Dir, EnvFileName) }
+
+// Close stops the nodes, the emulator, the bastion, the mirror and the API.
+// The lab folder stays for inspection.
+func (l *Lab) Close() {
+	l.closeOnce.Do(func() {
+		if l.EC2 != nil {
+			// First, so no instance becomes a node while the rest stops.
+			l.EC2.Close()
+		}
+		l.starting.Wait()
+		l.mu.Lock()
+		nodes := slices.Collect(maps.Values(l.nodes))
+		l.nodes = map[string]*Node{}
+		l.mu.Unlock()
+		for _, n := range nodes {
+			n.Close()
+		}
+		if l.Bastion != nil {
+			l.Bastion.Close()
+		}
+		for _, stop := range l.stopHTTP {
+			stop()
+		}
+	})
+}
+
+// onRunning turns a running instance into a virtual node. An instance that
+// cannot become one (no identity in its user data, an unknown image) stays
+// unreachable, as a real one whose first boot failed, and is recorded in
+// Problems.
+func (l *Lab) onRunning(in ec2.Instance) {
+	l.starting.Add(1)
+	defer l.starting.Done()
+	n, err := l.startNode(in)
+	if err != nil {
+		l.problem("instance %s (%s): %v", in.ID, nameOf(in), err)
+		return
+	}
+	l.mu.Lock()
+	if l.gone[in.ID] {
+		// Terminated while it booted.
+		l.mu.Unlock()
+		n.Close()
+		return
+	}
+	l.nodes[in.ID] = n
+	l.mu.Unlock()
+	l.cfg.Logf("node %s up: instance %s, %s, private %s, virtual %s", n.Name, in.ID, n.Host.OS, n.PrivateIP, n.Host.Addr)
+}
+
+func (l *Lab) startNode(in ec2.Instance) (*Node, error) {
+	im, ok := l.images[in.ImageID]
+	if !ok {
+		return nil, fmt.Errorf("image %s is not one of the lab's public images; fix: leave the pool's image empty, or use an AMI from the lab's SSM parameters", in.ImageID)
+	}
+	priv, err := netip.ParseAddr(in.PrivateIP)
+	if err != nil || !priv.Is4() {
+		return nil, fmt.Errorf("private address %q is not IPv4", in.PrivateIP)
+	}
+	id, err := aws.IdentityFromUserData(string(in.UserData))
+	if err != nil {
+		return nil, fmt.Errorf("first boot: %w", err)
+	}
+	name := nameOf(in)
+	l.mu.Lock()
+	for _, other := range l.nodes {
+		if other.PrivateIP == priv {
+			l.mu.Unlock()
+			return nil, fmt.Errorf("private address %s is taken by node %s (%s); fix: give clusters that share a lab distinct node_cidr", priv, other.Name, other.InstanceID)
+		}
+	}
+	addr, err := l.virtualAddr(priv)
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var hooks sandbox.Hooks
+	if l.cfg.Hooks != nil {
+		hooks = l.cfg.Hooks(name)
+	}
+	vn, err := node.Start(node.Config{
+		Name:                 name,
+		OS:                   im.os,
+		WindowsVersion:       im.windowsVersion,
+		NestedVirtualization: in.NestedVirtualization,
+		Addr:                 addr,
+		Root:                 filepath.Join(l.cfg.Dir, "nodes", in.ID+"-"+name),
+		Identity:             id,
+		Hooks:                hooks,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Node: vn, InstanceID: in.ID, Name: name, PrivateIP: priv, Tags: maps.Clone(in.Tags)}, nil
+}
+
+// virtualAddr derives 127.10.x.y from a private address 10.a.x.y, moving to
+// 127.11.x.y and on when another node holds it. Called with l.mu held.
+func (l *Lab) virtualAddr(priv netip.Addr) (netip.Addr, error) {
+	b := priv.As4()
+	for second := 10; second < 255; second++ {
+		a := netip.AddrFrom4([4]byte{127, byte(second), b[2], b[3]})
+		taken := false
+		for _, n := range l.nodes {
+			taken = taken || n.Host.Addr == a
+		}
+		if !taken {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no free virtual address for %s", priv)
+}
+
+func nameOf(in ec2.Instance) string {
+	if n := in.Tags[clouds.TagNode]; n != "" {
+		return n
+	}
+	return in.ID
+}
+
+// onTerminated stops a terminated instance's node and forgets it; its
+// sandbox goes with it, as the instance's disk does.
+func (l *Lab) onTerminated(in ec2.Instance) {
+	l.mu.Lock()
+	l.gone[in.ID] = true
+	n := l.nodes[in.ID]
+	delete(l.nodes, in.ID)
+	l.mu.Unlock()
+	if n == nil {
+		return
+	}
+	n.Close()
+	if err := os.RemoveAll(n.Host.Root); err != nil {
+		l.problem("node %s: remove its sandbox: %v", n.Name, err)
+	}
+	l.cfg.Logf("node %s down: instance %s terminated", n.Name, in.ID)
+}
+
+// resolve is the bastion's view of the node network: a node's private
+// address (what the provisioner dials) or its virtual one.
+func (l *Lab) resolve(addr netip.Addr) *host.Host {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.nodes {
+		if n.PrivateIP == addr || n.Host.Addr == addr {
+			return n.Host
+		}
+	}
+	return nil
+}
+
+func (l *Lab) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.mu.Lock()
+	l.problems = append(l.problems, msg)
+	l.mu.Unlock()
+	l.cfg.Logf("problem: %s", msg)
+}
+
+// Problems lists what went wrong inside the lab: instances that could not
+// become nodes, sandboxes that could not be removed.
+func (l *Lab) Problems() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.problems)
+}
+
+// Nodes lists the live nodes, by name. Filter by cluster with "" for all.
+func (l *Lab) Nodes(cluster string) []*Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*Node
+	for _, n := range l.nodes {
+		if cluster == "" || n.Tags[clouds.TagCluster] == cluster {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Node returns the live node with the name, or nil.
+func (l *Lab) Node(name string) *Node {
+	for _, n := range l.Nodes("") {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Objects lists everything of a cluster that exists: the emulator's objects
+// by tag (network, instances, SSM parameters holding the cluster's secrets)
+// and the live nodes as "node/<name>". Empty after a complete Destroy.
+func (l *Lab) Objects(cluster string) []string {
+	out := l.EC2.Objects(cluster)
+	for _, n := range l.Nodes(cluster) {
+		out = append(out, "node/"+n.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
