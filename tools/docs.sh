@@ -38,7 +38,7 @@ if [[ ! -x "$cache/tfplugindocs" ]]; then
 	mv -f "$cache/tfplugindocs.tmp" "$cache/tfplugindocs"
 fi
 
-(cd "$repo" && "$GO" run ./provider/internal/schemajson) >"$tmp/schema.json"
+(cd "$repo" && "$GO" run ./provider/internal/schemajson -address mixedk8s) >"$tmp/schema.json"
 
 target=$repo
 if $check; then

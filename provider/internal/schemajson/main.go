@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 
@@ -17,8 +18,10 @@ import (
 	"github.com/mixedk8s/mixedk8s/provider"
 )
 
-// providerAddress is the source address the docs are generated for.
-const providerAddress = "registry.terraform.io/mixedk8s/mixedk8s"
+// address is the key the schemas are listed under: Terraform uses the
+// source address; tfplugindocs --providers-schema looks the provider up by
+// its short name.
+var address = flag.String("address", "registry.terraform.io/mixedk8s/mixedk8s", "key of the provider in provider_schemas")
 
 type schemasJSON struct {
 	FormatVersion   string                         `json:"format_version"`
@@ -201,10 +204,11 @@ func run() error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(schemasJSON{FormatVersion: "1.0", ProviderSchemas: map[string]providerSchemasJSON{providerAddress: p}})
+	return enc.Encode(schemasJSON{FormatVersion: "1.0", ProviderSchemas: map[string]providerSchemasJSON{*address: p}})
 }
 
 func main() {
+	flag.Parse()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "schemajson:", err)
 		os.Exit(1)
