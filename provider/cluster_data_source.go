@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/mixedk8s/mixedk8s/cluster"
@@ -26,6 +29,19 @@ func (l lookupModel) spec(ctx context.Context) (cluster.Spec, diag.Diagnostics) 
 	m := clusterModel{Name: l.Name, AWS: l.AWS, Azure: l.Azure, GCP: l.GCP}
 	s, _, diags := m.toSpec(ctx)
 	return s, diags
+}
+
+// oneCloud keeps a lookup to at most one cloud attribute. The resource has
+// no such validator: cluster.Validate reports the same there, with its fix;
+// lookups do not run Validate.
+func oneCloud(self string) []validator.Object {
+	var others []path.Expression
+	for _, c := range []string{"aws", "azure", "gcp"} {
+		if c != self {
+			others = append(others, path.MatchRoot(c))
+		}
+	}
+	return []validator.Object{objectvalidator.ConflictsWith(others...)}
 }
 
 // lookupDescriptions are shared by the data source and the ephemeral resource.
@@ -73,14 +89,14 @@ func dataCloudAttributes() map[string]schema.Attribute {
 		return schema.StringAttribute{Required: true, Description: desc}
 	}
 	return map[string]schema.Attribute{
-		"aws": schema.SingleNestedAttribute{Optional: true, Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+		"aws": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("aws"), Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 			"region": str("Region code, such as `eu-west-1`."),
 			"zones":  schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Ignored by lookups; accepted so a resource's `aws` value can be passed as is."},
 		}},
-		"azure": schema.SingleNestedAttribute{Optional: true, Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+		"azure": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("azure"), Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 			"subscription_id": str("Subscription ID."), "location": str("Region name."), "resource_group": str("Resource group."),
 		}},
-		"gcp": schema.SingleNestedAttribute{Optional: true, Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+		"gcp": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("gcp"), Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 			"project": str("Project ID."), "region": str("Region."), "zone": str("Zone."),
 		}},
 	}

@@ -59,14 +59,14 @@ func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaReques
 			"Use it to configure the kubernetes and helm providers. Requires Terraform 1.10 or later, or OpenTofu 1.11 or later.",
 		Attributes: map[string]schema.Attribute{
 			"name": schema.StringAttribute{Required: true, Description: lookupNameDescription},
-			"aws": schema.SingleNestedAttribute{Optional: true, Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"aws": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("aws"), Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 				"region": str("Region code."),
 				"zones":  schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Ignored; accepted so a resource's `aws` value can be passed as is."},
 			}},
-			"azure": schema.SingleNestedAttribute{Optional: true, Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"azure": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("azure"), Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 				"subscription_id": str("Subscription ID."), "location": str("Region name."), "resource_group": str("Resource group."),
 			}},
-			"gcp": schema.SingleNestedAttribute{Optional: true, Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
+			"gcp": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("gcp"), Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
 				"project": str("Project ID."), "region": str("Region."), "zone": str("Zone."),
 			}},
 			"api_endpoint":   schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."},

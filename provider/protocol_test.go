@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
+	"github.com/mixedk8s/mixedk8s/provider"
 )
 
 // These tests speak the plugin protocol directly, without a Terraform CLI:
@@ -171,4 +174,61 @@ func TestValidateResourceConfigPutsProblemsAtTheirAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	noDiags(t, "ValidateResourceConfig with an unknown count", resp.Diagnostics)
+}
+
+func TestLookupsTakeAtMostOneCloud(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, schemas := newMemBackend().server(t)
+	s := schemas.DataSourceSchemas["mixedk8s_cluster"]
+	gcpType := s.ValueType().(tftypes.Object).AttributeTypes["gcp"].(tftypes.Object)
+	gcp := tftypes.NewValue(gcpType, map[string]tftypes.Value{"project": str("p"), "region": str("europe-west4"), "zone": str("europe-west4-a")})
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("x"), "aws": awsValue(s, "eu-west-1"), "gcp": gcp})
+	resp, err := srv.ValidateDataResourceConfig(ctx, &tfprotov6.ValidateDataResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Diagnostics) == 0 || resp.Diagnostics[0].Severity != tfprotov6.DiagnosticSeverityError {
+		t.Errorf("aws and gcp together were accepted: %+v", resp.Diagnostics)
+	}
+}
+
+// The provider as released builds its backend from the provider block. A
+// cloud whose backend is not in the build says so at plan time, before
+// anything is attempted, instead of pretending.
+func TestCloudWithoutBackendFailsThePlanHonestly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := providerserver.NewProtocol6WithError(provider.New("test")())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptyp := schemas.Provider.ValueType().(tftypes.Object).AttributeTypes["aws"].(tftypes.Object)
+	awsCfg := map[string]tftypes.Value{}
+	for n, at := range ptyp.AttributeTypes {
+		awsCfg[n] = tftypes.NewValue(at, nil)
+	}
+	awsCfg["region"] = str("eu-west-1")
+	conf, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{
+		Config: dynamicValue(t, schemas.Provider, map[string]tftypes.Value{"aws": tftypes.NewValue(ptyp, awsCfg)}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "ConfigureProvider", conf.Diagnostics)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	typ := s.ValueType().(tftypes.Object)
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("real"), "aws": awsValue(s, "eu-west-1")})
+	null, _ := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, nil))
+	resp, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: "mixedk8s_cluster", PriorState: &null, ProposedNewState: cfg, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Diagnostics) != 1 || !strings.Contains(resp.Diagnostics[0].Detail, "the aws backend is not available in this build yet") {
+		t.Errorf("diagnostics %+v", resp.Diagnostics)
+	}
 }
