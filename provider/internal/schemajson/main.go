@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/mixedk8s/mixedk8s/provider"
 )
@@ -97,15 +98,65 @@ func attributes(in []*tfprotov6.SchemaAttribute) (map[string]*attributeJSON, err
 			}
 			j.NestedType = &nestedTypeJSON{Attributes: attrs, NestingMode: nesting(a.NestedType.Nesting)}
 		} else {
-			t, err := a.Type.MarshalJSON()
+			t, err := ctyType(a.Type)
 			if err != nil {
 				return nil, fmt.Errorf("attribute %s: %w", a.Name, err)
 			}
-			j.Type = t
+			j.Type, err = json.Marshal(t)
+			if err != nil {
+				return nil, fmt.Errorf("attribute %s: %w", a.Name, err)
+			}
 		}
 		out[a.Name] = j
 	}
 	return out, nil
+}
+
+// ctyType is a type in Terraform's JSON notation: "string",
+// ["list","string"], ["object",{"a":"number"}].
+func ctyType(t tftypes.Type) (any, error) {
+	switch {
+	case t.Is(tftypes.String):
+		return "string", nil
+	case t.Is(tftypes.Number):
+		return "number", nil
+	case t.Is(tftypes.Bool):
+		return "bool", nil
+	case t.Is(tftypes.DynamicPseudoType):
+		return "dynamic", nil
+	}
+	switch tt := t.(type) {
+	case tftypes.List:
+		e, err := ctyType(tt.ElementType)
+		return []any{"list", e}, err
+	case tftypes.Set:
+		e, err := ctyType(tt.ElementType)
+		return []any{"set", e}, err
+	case tftypes.Map:
+		e, err := ctyType(tt.ElementType)
+		return []any{"map", e}, err
+	case tftypes.Object:
+		attrs := map[string]any{}
+		for name, at := range tt.AttributeTypes {
+			e, err := ctyType(at)
+			if err != nil {
+				return nil, err
+			}
+			attrs[name] = e
+		}
+		return []any{"object", attrs}, nil
+	case tftypes.Tuple:
+		var elems []any
+		for _, et := range tt.ElementTypes {
+			e, err := ctyType(et)
+			if err != nil {
+				return nil, err
+			}
+			elems = append(elems, e)
+		}
+		return []any{"tuple", elems}, nil
+	}
+	return nil, fmt.Errorf("unsupported type %s", t)
 }
 
 func nesting(m tfprotov6.SchemaObjectNestingMode) string {
