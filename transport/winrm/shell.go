@@ -42,7 +42,7 @@ func (c *Conn) openShell(ctx context.Context) (string, error) {
 func (c *Conn) closeShell(ctx context.Context, shellID string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	c.send(dctx, winrm.NewDeleteShellRequest(c.url, shellID, &c.params))
+	_, _ = c.send(dctx, winrm.NewDeleteShellRequest(c.url, shellID, &c.params))
 }
 
 // startCommand starts line in the shell. skipCmd runs it without cmd.exe
@@ -185,7 +185,7 @@ func (c *Conn) receive(ctx context.Context, shellID, commandID string, stdout, s
 func (c *Conn) terminate(ctx context.Context, shellID, commandID string) {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	c.send(tctx, winrm.NewSignalRequest(c.url, shellID, commandID, &c.params))
+	_, _ = c.send(tctx, winrm.NewSignalRequest(c.url, shellID, commandID, &c.params))
 }
 
 // lost reports whether err means the shell or its connection died (reboot,

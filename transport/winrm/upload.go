@@ -253,7 +253,7 @@ type limitedWriter struct {
 func (l *limitedWriter) Write(p []byte) (int, error) {
 	k := min(len(p), l.n)
 	if k > 0 {
-		l.w.Write(p[:k])
+		_, _ = l.w.Write(p[:k])
 		l.n -= k
 	}
 	return len(p), nil

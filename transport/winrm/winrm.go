@@ -321,10 +321,10 @@ func (t *pinnedTransport) post(ctx context.Context, body []byte) (string, error)
 	if err != nil {
 		return "", c.classify(ctx, err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
+	switch resp.StatusCode {
+	case http.StatusOK:
 		return string(data), nil
-	case resp.StatusCode == http.StatusUnauthorized:
+	case http.StatusUnauthorized:
 		return "", fmt.Errorf("authenticate to WinRM at %s as %q with %s: %w; check the account and password the node was provisioned with, and that the listener allows %s",
 			c.cfg.Addr, c.cfg.User, c.cfg.Auth, transport.ErrAuth, c.cfg.Auth)
 	}

@@ -310,14 +310,14 @@ func TestRunStreamsOutputAsProduced(t *testing.T) {
 	release := make(chan struct{})
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<17) // 2 MB: several Receives
 	l.h.Handle("progress", func(ctx context.Context, h *host.Host, p *host.Process) int {
-		io.WriteString(p.Stdout, "first line\r\n")
+		_, _ = io.WriteString(p.Stdout, "first line\r\n")
 		select {
 		case <-release: // only the caller, having seen the first line, releases us.
 		case <-ctx.Done():
 			return 1
 		}
-		p.Stdout.Write(big)
-		io.WriteString(p.Stderr, "warning\r\n")
+		_, _ = p.Stdout.Write(big)
+		_, _ = io.WriteString(p.Stderr, "warning\r\n")
 		return 5
 	})
 	c := l.connect(t, l.config(NTLM))

@@ -161,7 +161,7 @@ func (b *Bastion) serve(nc net.Conn) {
 	defer cancel()
 	go func() {
 		for req := range reqs {
-			req.Reply(req.Type == "keepalive@openssh.com", nil)
+			_ = req.Reply(req.Type == "keepalive@openssh.com", nil)
 		}
 	}()
 	var wg sync.WaitGroup
@@ -169,7 +169,7 @@ func (b *Bastion) serve(nc net.Conn) {
 	defer cancel()
 	for nch := range chans {
 		if nch.ChannelType() != "direct-tcpip" {
-			nch.Reject(ssh.Prohibited, "the lab bastion only forwards TCP (direct-tcpip)")
+			_ = nch.Reject(ssh.Prohibited, "the lab bastion only forwards TCP (direct-tcpip)")
 			continue
 		}
 		wg.Add(1)
@@ -189,22 +189,22 @@ func (b *Bastion) forward(ctx context.Context, nch ssh.NewChannel) {
 		OrigPort uint32
 	}
 	if err := ssh.Unmarshal(nch.ExtraData(), &to); err != nil {
-		nch.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		_ = nch.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
 		return
 	}
 	addr, err := netip.ParseAddr(to.Host)
 	if err != nil {
-		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("%s is not a lab address (virtual hosts have IPv4 addresses in 127.0.0.0/8)", to.Host))
+		_ = nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("%s is not a lab address (virtual hosts have IPv4 addresses in 127.0.0.0/8)", to.Host))
 		return
 	}
 	h := b.cfg.Resolve(addr)
 	if h == nil {
-		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("no lab host at %s", addr))
+		_ = nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("no lab host at %s", addr))
 		return
 	}
 	hc, err := h.Dial(ctx, int(to.Port))
 	if err != nil {
-		nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("lab host %s: %v", h.Name, err))
+		_ = nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("lab host %s: %v", h.Name, err))
 		return
 	}
 	ch, reqs, err := nch.Accept()
@@ -217,14 +217,14 @@ func (b *Bastion) forward(ctx context.Context, nch ssh.NewChannel) {
 	defer stop()
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(hc, ch)
+		_, _ = io.Copy(hc, ch)
 		// net.Pipe has no half close: the client ending its side ends both.
 		hc.Close()
 		done <- struct{}{}
 	}()
 	go func() {
-		io.Copy(ch, hc)
-		ch.CloseWrite()
+		_, _ = io.Copy(ch, hc)
+		_ = ch.CloseWrite()
 		ch.Close()
 		done <- struct{}{}
 	}()

@@ -34,7 +34,7 @@ func TestBastion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Listen(7, func(c net.Conn) { io.Copy(c, c) })
+	h.Listen(7, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	t.Cleanup(h.Reboot)
 	userKey := key(t)
 	b, err := Start(t.Context(), Config{
@@ -78,7 +78,7 @@ func TestBastion(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.Write([]byte("ping"))
+		_, _ = conn.Write([]byte("ping"))
 		buf := make([]byte, 4)
 		if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "ping" {
 			t.Fatalf("echo through the bastion: %q %v", buf, err)

@@ -124,7 +124,7 @@ func TestDialReachesServicesAndRebootDropsThem(t *testing.T) {
 	if _, err := h.Dial(t.Context(), 22); !errors.Is(err, ErrConnRefused) {
 		t.Fatalf("dial with no service: want ErrConnRefused, got %v", err)
 	}
-	h.Listen(22, func(c net.Conn) { io.Copy(c, c) })
+	h.Listen(22, func(c net.Conn) { _, _ = io.Copy(c, c) })
 	c, err := h.Dial(t.Context(), 22)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestDialReachesServicesAndRebootDropsThem(t *testing.T) {
 		t.Fatalf("echo: %q %v", buf, err)
 	}
 	h.Reboot()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Read(buf); !errors.Is(err, io.EOF) {
 		t.Fatalf("after reboot: want EOF, got %v", err)
 	}

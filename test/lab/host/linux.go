@@ -115,7 +115,7 @@ func cmdCat(_ context.Context, h *Host, p *Process) int {
 	code := 0
 	for _, name := range files {
 		if name == "-" {
-			io.Copy(p.Stdout, p.Stdin)
+			_, _ = io.Copy(p.Stdout, p.Stdin)
 			continue
 		}
 		real, ok := sandbox(h, p, name)
@@ -128,7 +128,7 @@ func cmdCat(_ context.Context, h *Host, p *Process) int {
 			code = failf(p, 1, "%s: %s", name, errText(err))
 			continue
 		}
-		io.Copy(p.Stdout, f)
+		_, _ = io.Copy(p.Stdout, f)
 		f.Close()
 	}
 	return code
@@ -215,7 +215,7 @@ func cmdRm(_ context.Context, h *Host, p *Process) int {
 		} else {
 			err = os.Remove(real)
 		}
-		if err != nil && !(set['f'] && errors.Is(err, fs.ErrNotExist)) {
+		if err != nil && (!set['f'] || !errors.Is(err, fs.ErrNotExist)) {
 			code = failf(p, 1, "cannot remove '%s': %s", name, errText(err))
 		}
 	}

@@ -59,7 +59,7 @@ func UserFrom(ctx context.Context) string {
 func InstallWindowsCommands(h *Host) {
 	// Every Windows machine has its temporary folder; clients write there.
 	if tmp, err := h.Path(TempDir); err == nil {
-		os.MkdirAll(tmp, 0o755)
+		_ = os.MkdirAll(tmp, 0o755)
 	}
 	h.Handle("powershell", powershell)
 	h.Handle("cmd", cmdExe)
@@ -167,7 +167,7 @@ func splitRedirect(line string) (cmd, target string, appendTo bool, err error) {
 			}
 			words := splitWindows(strings.TrimSpace(rest))
 			if len(words) == 0 {
-				return "", "", false, errors.New("The syntax of the command is incorrect.")
+				return "", "", false, errors.New("The syntax of the command is incorrect.") //nolint:staticcheck // cmd.exe's own words, as a client sees them
 			}
 			return cmd, words[0], appendTo, nil
 		}

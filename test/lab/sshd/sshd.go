@@ -117,7 +117,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 		for req := range reqs {
 			// OpenSSH answers unknown global requests with a failure; any
 			// answer proves liveness, keepalives get a success.
-			req.Reply(req.Type == "keepalive@openssh.com", nil)
+			_ = req.Reply(req.Type == "keepalive@openssh.com", nil)
 		}
 	}()
 	var wg sync.WaitGroup
@@ -125,7 +125,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	defer cancel()
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
-			nch.Reject(ssh.UnknownChannelType, "this lab host accepts session channels only")
+			_ = nch.Reject(ssh.UnknownChannelType, "this lab host accepts session channels only")
 			continue
 		}
 		ch, chReqs, err := nch.Accept()
@@ -167,13 +167,13 @@ func (s *Server) session(ctx context.Context, user string, ch ssh.Channel, reqs 
 		case "exec", "subsystem":
 			var payload struct{ Value string }
 			if started || ssh.Unmarshal(req.Payload, &payload) != nil {
-				req.Reply(false, nil)
+				_ = req.Reply(false, nil)
 				continue
 			}
 			run := s.exec
 			if req.Type == "subsystem" {
 				if payload.Value != "sftp" {
-					req.Reply(false, nil)
+					_ = req.Reply(false, nil)
 					continue
 				}
 				run = s.sftpSubsystem
@@ -182,24 +182,24 @@ func (s *Server) session(ctx context.Context, user string, ch ssh.Channel, reqs 
 				run = s.sftpSubsystem
 			}
 			started = true
-			req.Reply(true, nil)
+			_ = req.Reply(true, nil)
 			go func() {
 				defer close(done)
 				code := run(ctx, user, payload.Value, ch)
-				ch.CloseWrite()
-				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
+				_ = ch.CloseWrite()
+				_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
 			}()
 		case "signal":
 			// Only KILL-like semantics: the command is cancelled.
 			cancel()
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 		case "env":
-			req.Reply(true, nil)
+			_ = req.Reply(true, nil)
 		case "pty-req", "shell":
 			fmt.Fprintf(ch.Stderr(), "lab host %s: %s is not supported; run commands with exec\r\n", s.h.Name, req.Type)
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 		default:
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 		}
 	}
 }

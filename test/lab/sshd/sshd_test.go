@@ -142,7 +142,7 @@ func TestSFTPServesTheSandboxAndRefusesLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte("data"))
+	_, _ = f.Write([]byte("data"))
 	f.Close()
 	real, _ := h.Path("/var/lib/x/f")
 	if b, err := os.ReadFile(real); err != nil || string(b) != "data" {

@@ -69,8 +69,8 @@ func ntlmChallenge(machine string) (msg, serverChallenge []byte, err error) {
 	target := utf16le(strings.ToUpper(machine))
 	var info bytes.Buffer
 	av := func(id uint16, v []byte) {
-		binary.Write(&info, binary.LittleEndian, id)
-		binary.Write(&info, binary.LittleEndian, uint16(len(v)))
+		_ = binary.Write(&info, binary.LittleEndian, id)
+		_ = binary.Write(&info, binary.LittleEndian, uint16(len(v)))
 		info.Write(v)
 	}
 	av(2, target) // MsvAvNbDomainName
@@ -85,17 +85,17 @@ func ntlmChallenge(machine string) (msg, serverChallenge []byte, err error) {
 	const header = 48
 	var m bytes.Buffer
 	m.WriteString(ntlmSignature)
-	binary.Write(&m, binary.LittleEndian, uint32(2))
-	binary.Write(&m, binary.LittleEndian, uint16(len(target)))
-	binary.Write(&m, binary.LittleEndian, uint16(len(target)))
-	binary.Write(&m, binary.LittleEndian, uint32(header))
-	binary.Write(&m, binary.LittleEndian, uint32(flagUnicode|flagRequestTarget|flagNTLM|flagAlwaysSign|
+	_ = binary.Write(&m, binary.LittleEndian, uint32(2))
+	_ = binary.Write(&m, binary.LittleEndian, uint16(len(target)))
+	_ = binary.Write(&m, binary.LittleEndian, uint16(len(target)))
+	_ = binary.Write(&m, binary.LittleEndian, uint32(header))
+	_ = binary.Write(&m, binary.LittleEndian, uint32(flagUnicode|flagRequestTarget|flagNTLM|flagAlwaysSign|
 		flagTargetTypeServer|flagExtendedSessionSec|flagTargetInfo|flag128|flag56))
 	m.Write(serverChallenge)
 	m.Write(make([]byte, 8))
-	binary.Write(&m, binary.LittleEndian, uint16(info.Len()))
-	binary.Write(&m, binary.LittleEndian, uint16(info.Len()))
-	binary.Write(&m, binary.LittleEndian, uint32(header+len(target)))
+	_ = binary.Write(&m, binary.LittleEndian, uint16(info.Len()))
+	_ = binary.Write(&m, binary.LittleEndian, uint16(info.Len()))
+	_ = binary.Write(&m, binary.LittleEndian, uint32(header+len(target)))
 	m.Write(target)
 	m.Write(info.Bytes())
 	return m.Bytes(), serverChallenge, nil

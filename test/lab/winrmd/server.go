@@ -130,7 +130,7 @@ func New(h *host.Host, cfg Config) (*Server, error) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	s.pipe = &pipeListener{conns: make(chan net.Conn), done: s.done}
-	go s.http.Serve(tls.NewListener(s.pipe, s.tls))
+	go func() { _ = s.http.Serve(tls.NewListener(s.pipe, s.tls)) }()
 	h.Listen(cfg.Port, s.serveConn)
 	go s.reaper()
 	return s, nil
@@ -146,7 +146,7 @@ func (s *Server) ListenLocal() (string, error) {
 	s.mu.Lock()
 	s.tcp = append(s.tcp, l)
 	s.mu.Unlock()
-	go s.http.Serve(tls.NewListener(&countingListener{Listener: l, n: &s.wire}, s.tls))
+	go func() { _ = s.http.Serve(tls.NewListener(&countingListener{Listener: l, n: &s.wire}, s.tls)) }()
 	return l.Addr().String(), nil
 }
 
@@ -232,7 +232,7 @@ func (s *Server) challengeHeaders(w http.ResponseWriter) {
 }
 
 func unauthorized(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, r.Body) // keep the connection: NTLM state lives on it.
+	_, _ = io.Copy(io.Discard, r.Body) // keep the connection: NTLM state lives on it.
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusUnauthorized)
 }
@@ -563,7 +563,7 @@ func (s *Server) send(w http.ResponseWriter, user string, env *envelope) *Fault 
 		}
 		if len(data) > 0 {
 			// A process that ended or was killed discards its input, as on Windows.
-			c.stdinW.Write(data)
+			_, _ = c.stdinW.Write(data)
 		}
 		if st.End == "true" || st.End == "1" {
 			c.stdinW.Close()

@@ -115,7 +115,7 @@ func parseEnvelope(body []byte) (*envelope, error) {
 // if it is plain text (no entities, no CDATA).
 func bigStreamText(body []byte) (start, end int, ok bool) {
 	i := bytes.Index(body, []byte("Stream "))
-	if i < 0 || bytes.Index(body[i+1:], []byte("Stream ")) >= 0 {
+	if i < 0 || bytes.Contains(body[i+1:], []byte("Stream ")) {
 		return 0, 0, false
 	}
 	gt := bytes.IndexByte(body[i:], '>')
@@ -179,7 +179,7 @@ func parseDuration(s string) (time.Duration, bool) {
 
 func xmlText(s string) string {
 	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
+	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
 
