@@ -13,6 +13,7 @@ import (
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/memory"
+	"github.com/mixedk8s/mixedk8s/cluster"
 )
 
 // Acceptance tests: real terraform (or tofu) commands against the provider
@@ -180,6 +181,22 @@ func TestAccClusterLifecycle(t *testing.T) {
 					resource.TestCheckResourceAttr(addr, "nodes.2.name", "lc-linux-1"),
 					objects(b, "lc", append(base, "instance/lc-win-0")...),
 				),
+			},
+			{
+				// The whole cluster deleted outside Terraform: Read removes it
+				// from the state and the plan creates it again.
+				PreConfig: func() {
+					opts, _ := b.Options(t.Context(), cluster.Spec{})
+					if err := cluster.Destroy(t.Context(), cluster.Spec{Name: "lc"}, opts); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: clusterConfig("lc", 2, 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: objects(b, "lc", append(base, "instance/lc-win-0")...),
 			},
 		},
 	})
