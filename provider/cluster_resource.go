@@ -270,7 +270,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 					},
 				},
 			},
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Read: true, Update: true, Delete: true}),
+			"timeouts": timeoutsAttribute(ctx),
 			"api_endpoint": schema.StringAttribute{
 				Computed:      true,
 				Description:   "The API server as `host:port`.",
@@ -304,6 +304,21 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 		},
 	}
+}
+
+// timeoutsAttribute is the timeouts package's attribute with our defaults in its descriptions.
+func timeoutsAttribute(ctx context.Context) schema.Attribute {
+	const unit = ` A duration such as "30s" or "2h45m".`
+	minutes := func(d time.Duration) string { return fmt.Sprintf("%q", fmt.Sprintf("%dm", int(d.Minutes()))) }
+	a, _ := timeouts.Attributes(ctx, timeouts.Opts{
+		Create: true, Read: true, Update: true, Delete: true,
+		CreateDescription: "How long a create may take: network, instances, bootstrap, joins and Ready. Defaults to " + minutes(defaultCreateTimeout) + "." + unit,
+		ReadDescription:   "How long reading the cluster (every refresh and plan) may take. Defaults to " + minutes(defaultReadTimeout) + "." + unit,
+		UpdateDescription: "How long an update (scaling, pools added or removed, drains) may take. Defaults to " + minutes(defaultUpdateTimeout) + "." + unit,
+		DeleteDescription: "How long a destroy may take. Defaults to " + minutes(defaultDeleteTimeout) + "." + unit,
+	}).(schema.SingleNestedAttribute)
+	a.Description = "Time limits per operation. A timed-out apply stops where it is; applying again resumes it."
+	return a
 }
 
 // effectiveSpec is the spec Apply acts on: the resource's, with the
