@@ -459,9 +459,21 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !known || r.data == nil || resp.Diagnostics.HasError() {
 		return
 	}
+	own := spec.Access.Bastion != nil
 	spec = r.effectiveSpec(spec)
-	if cluster.Validate(spec) != nil {
-		return // ValidateConfig (or Create) reports the problems at their paths
+	if err := cluster.Validate(spec); err != nil {
+		// ValidateConfig reported the resource's own problems at their paths;
+		// what is left comes from the provider's default bastion.
+		var ps cluster.Problems
+		if !own && errors.As(err, &ps) {
+			for _, p := range ps {
+				if strings.HasPrefix(p.Path, "access.bastion") {
+					resp.Diagnostics.AddError("Invalid provider bastion."+strings.TrimPrefix(p.Path, "access.bastion."),
+						"The provider's bastion is used because this cluster sets no access.bastion: "+problemDetail(p))
+				}
+			}
+		}
+		return
 	}
 	opts, err := r.data.backend.Options(ctx, spec)
 	if err != nil {

@@ -232,3 +232,39 @@ func TestCloudWithoutBackendFailsThePlanHonestly(t *testing.T) {
 		t.Errorf("diagnostics %+v", resp.Diagnostics)
 	}
 }
+
+// A bad default bastion on the provider is reported at plan time as the
+// provider's, since the resource has no attribute to point at.
+func TestPlanReportsAProviderBastionProblem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := providerserver.NewProtocol6WithError(provider.NewWithBackend("test", newMemBackend())())()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, err := srv.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	btyp := schemas.Provider.ValueType().(tftypes.Object).AttributeTypes["bastion"].(tftypes.Object)
+	bastion := tftypes.NewValue(btyp, map[string]tftypes.Value{
+		"address": str("bastion.example.com"), "user": tftypes.NewValue(tftypes.String, nil),
+		"host_key": str("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"), "private_key": tftypes.NewValue(tftypes.String, nil),
+	})
+	conf, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: dynamicValue(t, schemas.Provider, map[string]tftypes.Value{"bastion": bastion})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "ConfigureProvider", conf.Diagnostics)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	typ := s.ValueType().(tftypes.Object)
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("pb"), "aws": awsValue(s, "eu-west-1")})
+	null, _ := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, nil))
+	resp, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: "mixedk8s_cluster", PriorState: &null, ProposedNewState: cfg, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Summary != "Invalid provider bastion.address" || !strings.Contains(resp.Diagnostics[0].Detail, "Fix: ") {
+		t.Errorf("diagnostics %+v", resp.Diagnostics)
+	}
+}
