@@ -89,7 +89,7 @@ for n in "${names[@]}"; do
 			"$GO" install -p "$jobs" -trimpath -ldflags="$ldflags" "$pkg"); then
 			die "building $n failed (output above); fix: check that the Go module proxy is reachable and that $pkg builds with $($GO env GOVERSION)"
 		fi
-		mv -f "$tmpdir/$n" "$bin"
+		mv -f "$tmpdir/$n" "$bin" || die "cannot move the built $n into $cache"
 		echo "$key" >"$cache/.$n.key"
 		echo "terraform.sh: built $n $version in $((SECONDS - start))s ($(du -h "$bin" | cut -f1))"
 		exit 10
