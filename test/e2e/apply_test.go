@@ -1,0 +1,215 @@
+package e2e_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/aws"
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
+)
+
+// TestMixedClusterEndToEnd builds the cluster, checks every instance and
+// every node's sandbox, re-applies without a mutating call, and destroys
+// it leaving nothing.
+func TestMixedClusterEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	spec := w.spec("e2e", "10.0.0.0/16")
+
+	before := w.lab.EC2.Calls()
+	start := time.Now()
+	res := w.apply(spec, 2*time.Minute)
+	applyTime := time.Since(start)
+	applyCalls := callsSince(w.lab.EC2, before)
+
+	w.checkInstances(spec)
+	w.checkNodes(spec, res)
+	if p := w.lab.Problems(); len(p) > 0 {
+		t.Errorf("lab problems: %q", p)
+	}
+
+	// Converged: the next Apply plans nothing and changes nothing in the cloud.
+	before = w.lab.EC2.Calls()
+	start = time.Now()
+	res = w.apply(spec, time.Minute)
+	reapplyTime := time.Since(start)
+	reapplyCalls := callsSince(w.lab.EC2, before)
+	if !res.Changes.Empty() {
+		t.Errorf("second Apply planned %s", res.Changes.Summary())
+	}
+	if n := mutating(reapplyCalls); n != 0 {
+		t.Errorf("second Apply made %d mutating API calls: %s", n, formatCalls(reapplyCalls))
+	}
+
+	// One Observe through the real provisioner: the cloud's share, and the nodes' status.
+	before = w.lab.EC2.Calls()
+	start = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	obs, err := cluster.Observe(ctx, spec, w.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	observeCalls := callsSince(w.lab.EC2, before)
+	for _, n := range res.Nodes {
+		if !obs.Nodes[n.Name].Ready {
+			t.Errorf("Observe: %s not ready", n.Name)
+		}
+	}
+	t.Logf("FIGURE one Observe of the 5-node cluster with the agent provisioner: %s in %s", formatCalls(observeCalls), time.Since(start).Round(time.Millisecond))
+
+	t.Logf("FIGURE apply wall time (1 cp, 2 Linux, 2 Windows 2022 workers): %s", applyTime.Round(time.Millisecond))
+	t.Logf("FIGURE API calls per Apply: %s", formatCalls(applyCalls))
+	t.Logf("FIGURE re-Apply wall time: %s", reapplyTime.Round(time.Millisecond))
+	t.Logf("FIGURE API calls per re-Apply: %s", formatCalls(reapplyCalls))
+
+	w.destroy(spec)
+}
+
+// checkInstances reads the instances back from the emulator: one per node,
+// with the cluster's tags, the spec's type and the image for its OS.
+func (w *world) checkInstances(spec cluster.Spec) {
+	t := w.t
+	t.Helper()
+	want := map[string]cluster.Node{}
+	for _, n := range spec.WithDefaults().Nodes() {
+		want[n.Name] = n
+	}
+	seen := map[string]int{}
+	for _, in := range w.lab.EC2.Instances() {
+		if in.Tags[clouds.TagCluster] != spec.Name || in.State == "terminated" {
+			continue
+		}
+		name := in.Tags[clouds.TagNode]
+		seen[name]++
+		n, ok := want[name]
+		if !ok {
+			t.Errorf("instance %s has node tag %q, which is not in the spec", in.ID, name)
+			continue
+		}
+		if in.State != "running" {
+			t.Errorf("%s: state %s, want running", name, in.State)
+		}
+		if in.Tags[clouds.TagPool] != n.Pool || in.Tags[clouds.TagRole] != n.Role {
+			t.Errorf("%s: tags %v, want pool %q role %q", name, in.Tags, n.Pool, n.Role)
+		}
+		if in.InstanceType != n.InstanceType {
+			t.Errorf("%s: instance type %s, want %s", name, in.InstanceType, n.InstanceType)
+		}
+		param, err := aws.ImageParameter(string(n.OS), n.WindowsVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ami, _ := w.lab.EC2.ImageID(param); in.ImageID != ami {
+			t.Errorf("%s: image %s, want %s (%s)", name, in.ImageID, ami, param)
+		}
+		if wantPlatform := map[cluster.OS]string{cluster.Windows: "windows"}[n.OS]; in.Platform != wantPlatform {
+			t.Errorf("%s: platform %q, want %q", name, in.Platform, wantPlatform)
+		}
+	}
+	for name := range want {
+		if seen[name] != 1 {
+			t.Errorf("node %s has %d instances, want 1", name, seen[name])
+		}
+	}
+}
+
+// checkNodes checks what each virtual node received and did.
+func (w *world) checkNodes(spec cluster.Spec, res *cluster.Result) {
+	t := w.t
+	t.Helper()
+	if len(res.Nodes) != 5 {
+		t.Errorf("Apply reported %d nodes, want 5", len(res.Nodes))
+	}
+	for _, ni := range res.Nodes {
+		if !ni.Ready {
+			t.Errorf("node %s not reported ready", ni.Name)
+		}
+		n := w.lab.Node(ni.Name)
+		if n == nil {
+			t.Errorf("node %s has no lab node", ni.Name)
+			continue
+		}
+		goos := map[cluster.OS]string{cluster.Linux: "linux", cluster.Windows: "windows"}[ni.OS]
+		agent, err := bundle.Agent(goos, "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := n.AgentDigests(); len(d) == 0 || slices.ContainsFunc(d, func(s string) bool { return s != agent.SHA256 }) {
+			t.Errorf("%s ran agents %q, want only the bundle's %s", ni.Name, d, agent.SHA256)
+		}
+		effects, err := n.Sandbox.Effects()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := n.Sandbox.Machine()
+		// Windows runs kubelet and kube-proxy as services; on Linux kubeadm
+		// starts the installed kubelet unit and kube-proxy is a DaemonSet.
+		running, installed := []string{"containerd", "kubelet", "kube-proxy"}, []string(nil)
+		if ni.OS == cluster.Linux {
+			running, installed = []string{"containerd"}, []string{"kubelet"}
+		}
+		for _, svc := range running {
+			if s := m.Services[svc]; s == nil || !s.Running {
+				t.Errorf("%s: service %s is not running; services: %q", ni.Name, svc, keys(m.Services))
+			}
+		}
+		for _, svc := range installed {
+			if m.Services[svc] == nil {
+				t.Errorf("%s: service %s is not installed; services: %q", ni.Name, svc, keys(m.Services))
+			}
+		}
+		commands := strings.Join(targets(effects, sandbox.KindCommand), "\n")
+		writes := targets(effects, sandbox.KindFileWrite)
+		switch ni.OS {
+		case cluster.Windows:
+			if m.Reboots > 1 {
+				t.Errorf("%s rebooted %d times, want at most 1; boot log:\n%s", ni.Name, m.Reboots, n.BootLog())
+			}
+			if _, ok := m.HNSNetworks["flannel.4096"]; !ok {
+				t.Errorf("%s: HNS networks %v, want flannel.4096", ni.Name, keys(m.HNSNetworks))
+			}
+			if !strings.EqualFold(m.ComputerName, ni.Name) {
+				t.Errorf("%s: computer name %q", ni.Name, m.ComputerName)
+			}
+			if !slices.Contains(writes, `C:\k\bootstrap-kubelet.conf`) {
+				t.Errorf("%s wrote no bootstrap kubeconfig; files written: %q", ni.Name, writes)
+			}
+		case cluster.Linux:
+			if m.Reboots != 0 {
+				t.Errorf("%s rebooted %d times, want 0", ni.Name, m.Reboots)
+			}
+			want := "kubeadm join"
+			if ni.Pool == clouds.ControlPlanePool {
+				want = "kubeadm init"
+			}
+			if !strings.Contains(commands, want) {
+				t.Errorf("%s ran no %q; commands:\n%s", ni.Name, want, commands)
+			}
+		}
+	}
+}
+
+func targets(effects []sandbox.Effect, kind string) []string {
+	var out []string
+	for _, e := range effects {
+		if e.Kind == kind {
+			out = append(out, e.Target)
+		}
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

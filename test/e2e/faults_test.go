@@ -1,0 +1,172 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/test/lab"
+)
+
+// TestApplyConvergesUnderThrottlingAnd5xx fails every second call of every
+// EC2 and SSM action with RequestLimitExceeded and every third of the rest
+// with a 500, for the whole Apply.
+func TestApplyConvergesUnderThrottlingAnd5xx(t *testing.T) {
+	w := newWorld(t)
+	spec := w.spec("faulty", "10.1.0.0/16")
+	for _, f := range []lab.Fault{
+		{Kind: lab.FaultThrottle, Action: "*", Every: 2},
+		{Kind: lab.Fault5xx, Action: "*", Every: 3},
+	} {
+		if err := w.lab.Inject(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := w.lab.EC2.Calls()
+	start := time.Now()
+	res := w.apply(spec, 2*time.Minute)
+	calls := callsSince(w.lab.EC2, before)
+	t.Logf("FIGURE apply under faults: %s, %s", time.Since(start).Round(time.Millisecond), formatCalls(calls))
+	for _, n := range res.Nodes {
+		if !n.Ready {
+			t.Errorf("node %s not ready", n.Name)
+		}
+	}
+	for name, k := range w.instancesByNode(spec.Name) {
+		if k != 1 {
+			t.Errorf("node %s has %d instances, want 1", name, k)
+		}
+	}
+	// Destroy under the same faults leaves nothing either.
+	w.destroy(spec)
+}
+
+// TestCapacityErrorNamesThePoolAndType takes the Windows pool's instance
+// type out of capacity: Apply fails saying which pool and type, the rest of
+// the cluster still comes up, and once capacity is back Apply completes.
+func TestCapacityErrorNamesThePoolAndType(t *testing.T) {
+	w := newWorld(t)
+	spec := w.spec("capacity", "10.2.0.0/16")
+	winType := spec.WithDefaults().NodePools["win"].InstanceType
+	if err := w.lab.Inject(lab.Fault{Kind: lab.FaultCapacity, InstanceType: winType}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := cluster.Apply(ctx, spec, w.opts())
+	if err == nil {
+		t.Fatal("Apply succeeded without capacity for the Windows pool's instance type")
+	}
+	for _, want := range []string{`node_pools["win"].instance_type`, winType, "InsufficientInstanceCapacity"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %q:\n%v", want, err)
+		}
+	}
+	t.Logf("capacity error: %v", err)
+
+	// Nothing else broke: the control plane and the Linux pool joined.
+	obs, err := cluster.Observe(ctx, spec, w.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"capacity-cp-0", "capacity-lin-0", "capacity-lin-1"} {
+		if !obs.Nodes[name].Ready {
+			t.Errorf("%s is not ready after the Windows pool failed: %+v", name, obs.Nodes[name])
+		}
+	}
+	if got := w.instancesByNode(spec.Name); got["capacity-win-0"]+got["capacity-win-1"] != 0 {
+		t.Errorf("Windows instances exist without capacity: %v", got)
+	}
+
+	if err := w.lab.Inject(lab.Fault{Kind: lab.FaultCapacity, InstanceType: winType, Off: true}); err != nil {
+		t.Fatal(err)
+	}
+	res := w.apply(spec, 2*time.Minute)
+	for _, n := range res.Nodes {
+		if !n.Ready {
+			t.Errorf("node %s not ready once capacity is back", n.Name)
+		}
+	}
+	w.destroy(spec)
+}
+
+// TestCancelledAppliesConverge cuts Apply at 20 random points. Each cut
+// lands in a fresh build (the cluster of the previous round was destroyed),
+// so every cut interrupts real work; after each, Apply is run again and must
+// converge with exactly one instance per node, and Destroy must leave
+// nothing. One lab, one cluster at a time: a cluster name per round keeps
+// EC2's client tokens of destroyed rounds out of the way.
+func TestCancelledAppliesConverge(t *testing.T) {
+	w := newWorld(t)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MIXEDK8S_E2E_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("MIXEDK8S_E2E_SEED=%q is not a number", s)
+		}
+	}
+	t.Logf("seed %d (replay with MIXEDK8S_E2E_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	// A whole Apply takes about a second here: cuts fall anywhere in it.
+	const span = 1200 * time.Millisecond
+	cut := 0
+	for i := range 20 {
+		spec := w.spec(fmt.Sprintf("cancel-%02d", i), "10.3.0.0/16")
+		d := time.Duration(rng.Int64N(int64(span)))
+		w.resetEvents()
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		_, err := cluster.Apply(ctx, spec, w.opts())
+		cancel()
+		switch {
+		case err == nil:
+			t.Logf("round %2d: the deadline %s came after Apply finished", i, d)
+		case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), context.DeadlineExceeded.Error()):
+			cut++
+			t.Logf("round %2d: cut at %s after %d finished steps", i, d, w.finishedSteps())
+		default:
+			w.logEvents()
+			t.Fatalf("round %d: Apply cut at %s failed other than by its deadline: %v", i, d, err)
+		}
+		for name, k := range w.instancesByNode(spec.Name) {
+			if k > 1 {
+				t.Fatalf("round %d: after the cut, node %s has %d instances", i, name, k)
+			}
+		}
+		reapply := time.Now()
+		res := w.apply(spec, 2*time.Minute)
+		t.Logf("round %2d: re-applied in %s", i, time.Since(reapply).Round(time.Millisecond))
+		for _, n := range res.Nodes {
+			if !n.Ready {
+				t.Errorf("round %d: node %s not ready after re-applying", i, n.Name)
+			}
+		}
+		got := w.instancesByNode(spec.Name)
+		if len(got) != 5 {
+			t.Errorf("round %d: instances by node %v, want one for each of 5 nodes", i, got)
+		}
+		for name, k := range got {
+			if k != 1 {
+				t.Errorf("round %d: node %s has %d instances, want 1", i, name, k)
+			}
+		}
+		destroy := time.Now()
+		w.destroy(spec)
+		t.Logf("round %2d: destroyed in %s", i, time.Since(destroy).Round(time.Millisecond))
+		if t.Failed() {
+			return
+		}
+	}
+	if cut < 15 {
+		t.Errorf("only %d of 20 Applies were cut short; the deadlines miss the work", cut)
+	}
+	if p := w.lab.Problems(); len(p) > 0 {
+		t.Errorf("lab problems: %q", p)
+	}
+}
