@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/memory"
@@ -307,6 +308,90 @@ func TestAccClusterFailedCreateResumes(t *testing.T) {
 						return nil
 					},
 				),
+			},
+		},
+	})
+}
+
+// Values known only after another resource is applied: the plan cannot
+// judge them, so it neither reports a problem nor fills defaults; the apply
+// does both, and a bad value still stops the apply before anything exists.
+func TestAccClusterValuesKnownOnlyAtApply(t *testing.T) {
+	b := newMemBackend()
+	config := func(count string) string {
+		return fmt.Sprintf(`
+resource "terraform_data" "size" {
+  input = %s
+}
+
+resource "mixedk8s_cluster" "demo" {
+  name = "uk"
+  aws  = { region = "eu-west-1" }
+  node_pools = {
+    linux = { count = 1 }
+    win   = { os = "windows", count = terraform_data.size.output }
+  }
+}
+`, count)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		CheckDestroy:             nothingLeft(b, "uk"),
+		Steps: []resource.TestStep{
+			{
+				// 501 is over the pool limit: found at apply, nothing created.
+				Config:      config("501"),
+				ExpectError: regexp.MustCompile(`(?s)Invalid node_pools\["win"\]\.count.*Fix:`),
+			},
+			{
+				PreConfig: func() {
+					if left := b.cloud.Objects("uk"); len(left) > 0 || b.cloud.MutatingCalls() > 0 {
+						t.Fatalf("the refused apply created %v (%d mutating calls)", left, b.cloud.MutatingCalls())
+					}
+				},
+				Config: config("2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectUnknownValue(addr, tfjsonpath.New("node_pools").AtMapKey("win").AtMapKey("windows_version"))},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "node_pools.win.windows_version", "2022"),
+					resource.TestCheckResourceAttr(addr, "nodes.#", "4"),
+				),
+			},
+		},
+	})
+}
+
+// The data source reads a cluster that something else created.
+func TestAccClusterDataSource(t *testing.T) {
+	b := newMemBackend()
+	b.applyDemo(t, "ds")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config: `
+data "mixedk8s_cluster" "shared" {
+  name = "ds"
+  aws  = { region = "eu-west-1" }
+}
+`,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttrSet("data.mixedk8s_cluster.shared", "api_endpoint"),
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.shared", "nodes.#", "3"),
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.shared", "nodes.2.name", "ds-win-0"),
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.shared", "nodes.2.os", "windows"),
+				),
+			},
+			{
+				Config: `
+data "mixedk8s_cluster" "missing" {
+  name = "nosuch"
+  aws  = { region = "eu-west-1" }
+}
+`,
+				ExpectError: regexp.MustCompile(`Cluster "nosuch" not found`),
 			},
 		},
 	})
