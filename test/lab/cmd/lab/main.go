@@ -1,0 +1,66 @@
+// Command lab runs the mixedk8s lab (package test/lab) until SIGINT or
+// SIGTERM: the EC2+SSM emulator, the bastion, the artifact mirror and a
+// virtual node for every running instance, all on 127.0.0.1.
+//
+//	go run ./test/lab/cmd/lab [--dir DIR] [--region REGION] [--pending-delay D] [-v]
+//
+// It prints the path of the env file (lab.env in DIR; default
+// $MIXEDK8S_LAB_DIR or ./.lab) on the first line and a one-line summary on
+// the second, then logs nodes as instances start and stop. On exit it
+// removes the env files, so a stale lab is never used by mistake.
+// hack/lab.sh runs it in the background.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/test/lab"
+)
+
+func main() {
+	defaultDir := os.Getenv("MIXEDK8S_LAB_DIR")
+	if defaultDir == "" {
+		defaultDir = ".lab"
+	}
+	dir := flag.String("dir", defaultDir, "lab folder: env files, CA bundle, bastion key, node sandboxes")
+	region := flag.String("region", "us-east-1", "region the EC2 emulator answers for")
+	pending := flag.Duration("pending-delay", time.Second, "how long instances stay pending (and shutting-down)")
+	verbose := flag.Bool("v", false, "log every emulated API request")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "lab: unexpected arguments %q; usage: lab [--dir DIR] [--region REGION] [--pending-delay D] [-v]\n", flag.Args())
+		os.Exit(2)
+	}
+	logger := log.New(os.Stderr, "lab: ", log.LstdFlags)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := lab.Config{Dir: *dir, Region: *region, PendingDelay: *pending, ShuttingDownDelay: *pending, Logf: logger.Printf}
+	if *verbose {
+		cfg.APILogf = logger.Printf
+	}
+	l, err := lab.Start(ctx, cfg)
+	if err != nil {
+		logger.Fatal(err)
+	}
+	env := l.Env()
+	fmt.Println(l.EnvFile())
+	fmt.Printf("lab up: EC2+SSM %s (%s), bastion %s as %s, mirror %s, API %s; stop with Ctrl-C or SIGTERM\n",
+		env.AWSEndpoint, env.AWSRegion, env.BastionAddress, env.BastionUser, env.MirrorBaseURL, env.API)
+
+	<-ctx.Done()
+	logger.Print("stopping")
+	l.Close()
+	for _, name := range []string{lab.EnvFileName, lab.JSONFileName} {
+		_ = os.Remove(filepath.Join(env.Dir, name))
+	}
+	logger.Print("stopped")
+}
