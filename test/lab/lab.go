@@ -425,7 +425,6 @@ func (l *Lab) onTerminated(in ec2.Instance) {
 	l.mu.Lock()
 	l.gone[in.ID] = true
 	n := l.nodes[in.ID]
-	delete(l.nodes, in.ID)
 	l.mu.Unlock()
 	if n == nil {
 		return
@@ -434,6 +433,10 @@ func (l *Lab) onTerminated(in ec2.Instance) {
 	if err := os.RemoveAll(n.Host.Root); err != nil {
 		l.problem("node %s: remove its sandbox: %v", n.Name, err)
 	}
+	// Forgotten last, so a node listed is never half gone.
+	l.mu.Lock()
+	delete(l.nodes, in.ID)
+	l.mu.Unlock()
 	l.cfg.Logf("node %s down: instance %s terminated", n.Name, in.ID)
 }
 
