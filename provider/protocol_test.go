@@ -207,29 +207,26 @@ func TestCloudWithoutBackendFailsThePlanHonestly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ptyp := schemas.Provider.ValueType().(tftypes.Object).AttributeTypes["aws"].(tftypes.Object)
-	awsCfg := map[string]tftypes.Value{}
-	for n, at := range ptyp.AttributeTypes {
-		awsCfg[n] = tftypes.NewValue(at, nil)
-	}
-	awsCfg["region"] = str("eu-west-1")
-	conf, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{
-		Config: dynamicValue(t, schemas.Provider, map[string]tftypes.Value{"aws": tftypes.NewValue(ptyp, awsCfg)}),
-	})
+	conf, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: dynamicValue(t, schemas.Provider, map[string]tftypes.Value{})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	noDiags(t, "ConfigureProvider", conf.Diagnostics)
 	s := schemas.ResourceSchemas["mixedk8s_cluster"]
 	typ := s.ValueType().(tftypes.Object)
-	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("real"), "aws": awsValue(s, "eu-west-1")})
+	gtyp := typ.AttributeTypes["gcp"].(tftypes.Object)
+	gcp := tftypes.NewValue(gtyp, map[string]tftypes.Value{"project": str("my-project"), "region": str("europe-west4"), "zone": str("europe-west4-a")})
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("real"), "gcp": gcp})
 	null, _ := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, nil))
 	resp, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: "mixedk8s_cluster", PriorState: &null, ProposedNewState: cfg, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Diagnostics) != 1 || !strings.Contains(resp.Diagnostics[0].Detail, "the aws backend is not available in this build yet") {
-		t.Errorf("diagnostics %+v", resp.Diagnostics)
+	if len(resp.Diagnostics) != 1 || !strings.Contains(resp.Diagnostics[0].Detail, "the gcp backend is not available in this build yet") {
+		for _, d := range resp.Diagnostics {
+			t.Logf("diagnostic: %s: %s", d.Summary, d.Detail)
+		}
+		t.Errorf("want exactly one diagnostic saying the gcp backend is not available")
 	}
 }
 

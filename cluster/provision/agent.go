@@ -87,6 +87,7 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) er
 		return ctx.Err()
 	case <-timer.C:
 	}
+	poll := time.Second
 	for {
 		st, err := p.agentStatus(ctx, t)
 		switch {
@@ -102,7 +103,8 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) er
 		default:
 			report(t, "agent %s (%d steps done)", st.Phase, len(st.StepsDone))
 		}
-		wait := time.NewTimer(p.cfg.StatusPoll)
+		wait := time.NewTimer(min(poll, p.cfg.StatusPoll))
+		poll *= 2
 		select {
 		case <-ctx.Done():
 			wait.Stop()

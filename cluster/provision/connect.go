@@ -77,6 +77,9 @@ func (p *Provisioner) dialer(ctx context.Context, spec cluster.Spec) (transport.
 // bastionSigner is the key for the bastion: the spec's key file, or the
 // provisioner's own cluster key when the bastion trusts that.
 func (p *Provisioner) bastionSigner(ctx context.Context, spec cluster.Spec) (ssh.Signer, error) {
+	if p.cfg.BastionSigner != nil {
+		return p.cfg.BastionSigner, nil
+	}
 	path := spec.Access.Bastion.PrivateKeyFile
 	if path == "" {
 		return p.ClientSigner(ctx, spec.Name)

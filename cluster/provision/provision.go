@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"golang.org/x/crypto/ssh"
+
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
@@ -37,11 +39,15 @@ type Config struct {
 	Agents func(goos, goarch string) (bundle.Binary, error)
 	// Dial, when set, reaches node addresses instead of the spec's bastion or a direct connection.
 	Dial transport.DialFunc
+	// BastionSigner, when set, authenticates to the spec's bastion instead of
+	// access.bastion.private_key_file (a key held in memory, e.g. Terraform's).
+	BastionSigner ssh.Signer
 	// Manifest overrides the agent's built-in versions manifest (a mirror with its own builds, the lab).
 	Manifest *contract.Manifest
-	// RebootWait is how long to wait before reconnecting to a rebooting node; 0 means 20s.
+	// RebootWait is how long to wait before reconnecting to a rebooting node; 0 means 5s.
 	RebootWait time.Duration
-	// StatusPoll is how often to ask a rebooting or joining node's agent for its status; 0 means 10s.
+	// StatusPoll is the longest wait between asking a rebooting or joining
+	// node's agent for its status; waits grow from 1s to it. 0 means 10s.
 	StatusPoll time.Duration
 	// ConnectTimeout bounds reaching one node, boot included; 0 means 15m.
 	ConnectTimeout time.Duration
@@ -67,7 +73,7 @@ func New(cfg Config) (*Provisioner, error) {
 		cfg.Agents = bundle.Agent
 	}
 	if cfg.RebootWait <= 0 {
-		cfg.RebootWait = 20 * time.Second
+		cfg.RebootWait = 5 * time.Second
 	}
 	if cfg.StatusPoll <= 0 {
 		cfg.StatusPoll = 10 * time.Second
