@@ -144,7 +144,8 @@ type ArtifactsSpec struct {
 
 // Defaults, in one place. WithDefaults applies them; Validate checks the result.
 const (
-	DefaultCNI               = CNICalico
+	// DefaultCNI is flannel: the only CNI whose every artifact can be verified today.
+	DefaultCNI               = CNIFlannel
 	DefaultNodeCIDR          = "10.0.0.0/16"
 	DefaultPodCIDR           = "10.244.0.0/16"
 	DefaultServiceCIDR       = "10.96.0.0/12"

@@ -195,8 +195,11 @@ func TestValidate(t *testing.T) {
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2016" })
 		}, wantPaths: []string{`node_pools["win"].windows_version`}},
 		{name: "given Windows Server 2025 with Calico, then windows_version is refused with flannel as the fix", given: func(s *Spec) {
+			s.Network.CNI = CNICalico
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2025" })
-		}, wantPaths: []string{`node_pools["win"].windows_version`}, wantText: "flannel"},
+		}, wantPaths: []string{"network.cni", `node_pools["win"].windows_version`}, wantText: "flannel"},
+		{name: "given Calico, then cni is refused until its operator manifest can be verified", given: func(s *Spec) { s.Network.CNI = CNICalico },
+			wantPaths: []string{"network.cni"}, wantText: "checksum"},
 		{name: "given windows_version and isolation on a Linux pool, then both are refused", given: func(s *Spec) {
 			setPool(s, "lin", func(p *PoolSpec) { p.WindowsVersion = "2022"; p.Isolation = IsolationProcess })
 		}, wantPaths: []string{`node_pools["lin"].isolation`, `node_pools["lin"].windows_version`}},

@@ -160,7 +160,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Attributes: map[string]schema.Attribute{
 					"cni": schema.StringAttribute{
 						Optional: true, Computed: true,
-						Description:   fmt.Sprintf("Pod network with a Linux and a Windows side: `calico` or `flannel`, both VXLAN (VNI 4096, UDP 4789). Defaults to `%s`. Calico does not support Windows Server 2025 yet.", cluster.DefaultCNI),
+						Description:   fmt.Sprintf("Pod network with a Linux and a Windows side, VXLAN (VNI 4096, UDP 4789). Defaults to `%s`. `calico` is refused at plan time until its operator manifest's digest is pinned (its publisher has no checksum file, and every download is verified).", cluster.DefaultCNI),
 						PlanModifiers: []planmodifier.String{replaceStringWhenSet("Changing the CNI replaces the cluster.")},
 					},
 					"node_cidr": schema.StringAttribute{

@@ -80,7 +80,7 @@ func TestAccClusterLifecycle(t *testing.T) {
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(addr, "id", "lc"),
-					resource.TestCheckResourceAttr(addr, "network.cni", "calico"),
+					resource.TestCheckResourceAttr(addr, "network.cni", "flannel"),
 					resource.TestCheckResourceAttr(addr, "network.pod_cidr", "10.244.0.0/16"),
 					resource.TestCheckResourceAttr(addr, "control_plane.disk_gb", "50"),
 					resource.TestCheckResourceAttr(addr, "node_pools.win.disk_gb", "128"),

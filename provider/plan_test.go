@@ -63,7 +63,7 @@ func TestPlanShowsDefaultsAndTheNodePlan(t *testing.T) {
 	t.Parallel()
 	got, diags := planCreate(t, newMemBackend(), "pp", 2)
 	network := objectAttrs(t, got["network"])
-	if asString(t, network["cni"]) != "calico" || asString(t, network["service_cidr"]) != "10.96.0.0/12" {
+	if asString(t, network["cni"]) != "flannel" || asString(t, network["service_cidr"]) != "10.96.0.0/12" {
 		t.Errorf("network defaults not planned: %v", network)
 	}
 	win := objectAttrs(t, objectAttrs(t, got["node_pools"])["win"])

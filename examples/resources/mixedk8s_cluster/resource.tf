@@ -5,7 +5,7 @@ resource "mixedk8s_cluster" "demo" {
   aws                = { region = "eu-west-1" } # exactly one of aws, azure, gcp
 
   network = {
-    cni          = "calico"
+    cni          = "flannel"
     node_cidr    = "10.0.0.0/16"
     pod_cidr     = "10.244.0.0/16"
     service_cidr = "10.96.0.0/12"
