@@ -57,5 +57,13 @@ output "api_endpoint" {
 }
 
 output "nodes" {
-  value = { for n in mixedk8s_cluster.lab.nodes : n.name => n.ready }
+  description = "Every node with its OS, pool, address and status, one a line."
+  value = join("\n", [for n in mixedk8s_cluster.lab.nodes :
+    format("%-12s %-8s %-14s %-15s %s", n.name, n.os, n.pool, n.private_ip, n.ready ? "Ready" : "NotReady")
+  ])
+}
+
+output "kubeconfig" {
+  value     = mixedk8s_cluster.lab.kubeconfig
+  sensitive = true
 }

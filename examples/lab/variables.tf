@@ -49,10 +49,10 @@ variable "cluster_name" {
 
 variable "linux_nodes" {
   type    = number
-  default = 1
+  default = 2
 }
 
 variable "windows_nodes" {
   type    = number
-  default = 1
+  default = 2
 }
