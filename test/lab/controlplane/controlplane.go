@@ -1,0 +1,708 @@
+// Package controlplane runs a real Kubernetes control plane for one lab
+// cluster on 127.0.0.1: etcd, kube-apiserver and kube-controller-manager,
+// built from the sources pinned in test/lab/k8s (hack/k8s-bins.sh), on the
+// PKI of the cluster's first control-plane node.
+//
+// Start takes what the node agent left in that node's sandbox when it ran
+// `kubeadm init --config FILE`: the provisioner's cluster CA in
+// /etc/kubernetes/pki/ca.{crt,key} and the kubeadm configuration FILE. It then
+// runs the real kubeadm on a copy of that configuration whose
+// certificatesDir is the sandbox's /etc/kubernetes/pki and whose
+// controlPlaneEndpoint is the API server's 127.0.0.1 address:
+//
+//   - `kubeadm init phase certs all` writes the rest of the PKI into the
+//     sandbox, as on a real node: API server serving certificate (the
+//     node's names and addresses, certSANs, the original controlPlaneEndpoint
+//     host and 127.0.0.1), apiserver-kubelet-client, front-proxy CA and
+//     client, service-account key pair, etcd CA, server, peer and clients.
+//     Certificates already there are reused.
+//   - `kubeadm init phase kubeconfig all` writes admin.conf (group
+//     kubeadm:cluster-admins), super-admin.conf (system:masters),
+//     controller-manager.conf, scheduler.conf and kubelet.conf into the work
+//     folder, with https://127.0.0.1:PORT as server.
+//   - `kubeadm init phase etcd local` and `control-plane apiserver` /
+//     `controller-manager` with --dry-run render the static Pod manifests
+//     into the work folder; their command lines are what the processes run,
+//     with the lab's addresses, ports and paths substituted (see
+//     etcdArgs, apiserverArgs, controllerManagerArgs).
+//   - once the API server is ready, `kubeadm init phase bootstrap-token`
+//     creates the bootstrap tokens of the InitConfiguration as Secrets, the
+//     TLS-bootstrap RBAC (kubeadm:kubelet-bootstrap,
+//     kubeadm:node-autoapprove-bootstrap,
+//     kubeadm:node-autoapprove-certificate-rotation, kubeadm:get-nodes) and
+//     the cluster-info ConfigMap in kube-public. The one object kubeadm init
+//     makes outside that phase, the kubeadm:cluster-admins
+//     ClusterRoleBinding that admin.conf relies on, is created here with one
+//     POST as super-admin, as kubeadm's EnsureAdminClusterRoleBinding does.
+//
+// kube-controller-manager runs kubeadm's controller set
+// (*,bootstrapsigner,tokencleaner) and signs kubelet CSRs with the cluster
+// CA, so kubelets join through the real TLS bootstrap.
+//
+// Everything listens on 127.0.0.1 only. The API server still advertises the
+// node's private address (the kubernetes Service's endpoint), as on a real
+// node: no lab process dials it. kube-controller-manager serves no HTTPS
+// (--secure-port=0); its readiness is its leader lease.
+//
+// Requests to the API server in this package are plain net/http with the
+// super-admin client certificate: kubeadm makes every object but one, and
+// the rest is readiness polling, so neither client-go in the root module nor
+// a kubectl build is worth it here.
+//
+// Processes run in their own process groups with Pdeathsig (package proc):
+// Close stops them; a killed test leaves none behind. Logs go to
+// WORK/logs/<process>.log.
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/proc"
+)
+
+// Binaries are what Start runs, from Config.BinDir.
+var Binaries = []string{"kubeadm", "etcd", "kube-apiserver", "kube-controller-manager"}
+
+// Config says which cluster to run.
+type Config struct {
+	// SandboxRoot is the sandbox folder of the first control-plane node. Its
+	// CA (certificatesDir/ca.crt and ca.key, mapped into the sandbox) must be
+	// there; the rest of the PKI is written next to it.
+	SandboxRoot string
+	// KubeadmConfig is the content of the file the agent passed to
+	// `kubeadm init --config` (InitConfiguration, ClusterConfiguration, ...).
+	// The agent removes that file after kubeadm returns, so read it while the
+	// command runs.
+	KubeadmConfig []byte
+	// WorkDir holds the processes' data, logs, kubeconfigs and manifests. The
+	// caller owns it (e.g. t.TempDir()); Close leaves it in place.
+	WorkDir string
+	// BinDir holds the binaries; empty: <repo>/bin (proc.BinDir).
+	BinDir string
+	// StartTimeout bounds each process's wait for readiness; 0 means 90s.
+	StartTimeout time.Duration
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	port       int
+	caPEM      []byte
+	admin      []byte
+	superAdmin *client
+	adminCl    *client
+	work       string
+	procs      []*proc.Process // in start order; Close stops them in reverse
+}
+
+// Endpoint is the API server's host:port on 127.0.0.1.
+func (c *ControlPlane) Endpoint() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
+
+// URL is the API server's https URL.
+func (c *ControlPlane) URL() string { return "https://" + c.Endpoint() }
+
+// CACertPEM is the cluster CA certificate the API server's certificate chains to.
+func (c *ControlPlane) CACertPEM() []byte { return slices.Clone(c.caPEM) }
+
+// AdminKubeconfig is kubeadm's admin.conf: group kubeadm:cluster-admins
+// (through RBAC), server https://127.0.0.1:PORT. It is a secret.
+func (c *ControlPlane) AdminKubeconfig() []byte { return slices.Clone(c.admin) }
+
+// AdminKubeconfigPath is the file AdminKubeconfig was read from.
+func (c *ControlPlane) AdminKubeconfigPath() string {
+	return filepath.Join(c.work, "kubeconfig", "admin.conf")
+}
+
+// Processes are etcd, kube-apiserver and kube-controller-manager.
+func (c *ControlPlane) Processes() []*proc.Process { return slices.Clone(c.procs) }
+
+// Do sends one request to the API server as the admin user (RBAC applies)
+// and returns the status and body. path is e.g. "/api/v1/nodes".
+func (c *ControlPlane) Do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return c.adminCl.do(ctx, method, path, body)
+}
+
+// Close stops the processes (SIGTERM, then SIGKILL after 5s) and waits for
+// them. It removes no file.
+func (c *ControlPlane) Close() error {
+	for _, p := range slices.Backward(c.procs) {
+		p.Stop(5 * time.Second)
+	}
+	c.procs = nil
+	return nil
+}
+
+// kubeadm's certificate directory on the node, unless the configuration sets another.
+const defaultCertificatesDir = "/etc/kubernetes/pki"
+
+// Start runs the control plane and returns when the API server is ready,
+// the bootstrap objects exist and kube-controller-manager holds its lease.
+func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
+	if cfg.SandboxRoot == "" || cfg.WorkDir == "" || len(cfg.KubeadmConfig) == 0 {
+		return nil, errors.New("control plane: SandboxRoot, WorkDir and KubeadmConfig are required; fix: pass the init node's sandbox folder, a work folder and the kubeadm init configuration")
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 90 * time.Second
+	}
+	if cfg.BinDir == "" {
+		if cfg.BinDir, err = proc.BinDir(Binaries...); err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+	} else if err := proc.CheckBins(cfg.BinDir, Binaries...); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	c := &ControlPlane{work: cfg.WorkDir}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
+
+	docs, err := parseKubeadmConfig(cfg.KubeadmConfig)
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(path.Clean(docs.certificatesDir())))
+	if c.caPEM, err = os.ReadFile(filepath.Join(certDir, "ca.crt")); err != nil {
+		return nil, fmt.Errorf("control plane: read the cluster CA: %w; fix: the agent writes ca.crt and ca.key into the sandbox's %s before it runs kubeadm init", err, docs.certificatesDir())
+	}
+	if _, err := os.Stat(filepath.Join(certDir, "ca.key")); err != nil {
+		return nil, fmt.Errorf("control plane: the cluster CA key: %w; fix: the agent writes ca.key next to ca.crt before it runs kubeadm init", err)
+	}
+
+	ports := map[string]int{}
+	for _, name := range []string{"apiserver", "etcd-client", "etcd-peer", "etcd-metrics"} {
+		if ports[name], err = proc.FreePort(); err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+	}
+	c.port = ports["apiserver"]
+
+	dirs := map[string]string{}
+	for _, d := range []string{"kubeadm", "kubeconfig", "manifests", "etcd", "logs"} {
+		dirs[d] = filepath.Join(cfg.WorkDir, d)
+	}
+	// The kubeconfigs name this run's port; kubeadm refuses to overwrite a
+	// kubeconfig that names another, so start from none.
+	if err := os.RemoveAll(dirs["kubeconfig"]); err != nil {
+		return nil, fmt.Errorf("control plane: clear %s: %w", dirs["kubeconfig"], err)
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("control plane: create the work folder: %w", err)
+		}
+	}
+
+	confPath := filepath.Join(dirs["kubeadm"], "init.yaml")
+	conf, err := docs.rewrite(certDir, c.port)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
+		return nil, fmt.Errorf("control plane: write %s: %w", confPath, err)
+	}
+
+	kubeadmBin := filepath.Join(cfg.BinDir, "kubeadm")
+	kubeadmLog := filepath.Join(dirs["logs"], "kubeadm.log")
+	kubeadm := func(args ...string) error {
+		// The dry runs write their manifests here instead of under /etc/kubernetes.
+		return proc.Run(ctx, "kubeadm "+strings.Join(args[:3], " "), kubeadmBin, args, kubeadmLog, "KUBEADM_INIT_DRYRUN_DIR="+dirs["manifests"])
+	}
+	for _, args := range [][]string{
+		{"init", "phase", "certs", "all", "--config", confPath},
+		{"init", "phase", "kubeconfig", "all", "--config", confPath, "--kubeconfig-dir", dirs["kubeconfig"]},
+		{"init", "phase", "etcd", "local", "--config", confPath, "--dry-run"},
+		{"init", "phase", "control-plane", "apiserver", "--config", confPath, "--dry-run"},
+		{"init", "phase", "control-plane", "controller-manager", "--config", confPath, "--dry-run"},
+	} {
+		if err := kubeadm(args...); err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+	}
+	// kubeadm points the components' kubeconfigs at the node's own address
+	// (localAPIEndpoint); in the lab everything dials 127.0.0.1.
+	if err := pointKubeconfigs(dirs["kubeconfig"], c.URL()); err != nil {
+		return nil, err
+	}
+	if c.admin, err = os.ReadFile(filepath.Join(dirs["kubeconfig"], "admin.conf")); err != nil {
+		return nil, fmt.Errorf("control plane: kubeadm wrote no admin.conf: %w", err)
+	}
+	if c.adminCl, err = newClient(c.admin); err != nil {
+		return nil, err
+	}
+	superAdminConf := filepath.Join(dirs["kubeconfig"], "super-admin.conf")
+	sa, err := os.ReadFile(superAdminConf)
+	if err != nil {
+		return nil, fmt.Errorf("control plane: kubeadm wrote no super-admin.conf: %w", err)
+	}
+	if c.superAdmin, err = newClient(sa); err != nil {
+		return nil, err
+	}
+
+	manifest := func(name string) ([]string, error) {
+		return manifestCommand(filepath.Join(dirs["manifests"], name+".yaml"))
+	}
+	etcdCmd, err := manifest("etcd")
+	if err != nil {
+		return nil, err
+	}
+	apiCmd, err := manifest("kube-apiserver")
+	if err != nil {
+		return nil, err
+	}
+	kcmCmd, err := manifest("kube-controller-manager")
+	if err != nil {
+		return nil, err
+	}
+
+	start := func(name string, args []string) (*proc.Process, error) {
+		p, err := proc.Start(name, filepath.Join(cfg.BinDir, name), args, filepath.Join(dirs["logs"], name+".log"))
+		if err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+		c.procs = append(c.procs, p)
+		return p, nil
+	}
+
+	etcd, err := start("etcd", etcdArgs(etcdCmd, ports, dirs["etcd"]))
+	if err != nil {
+		return nil, err
+	}
+	plain := &http.Client{Timeout: 2 * time.Second}
+	etcdHealth := fmt.Sprintf("http://127.0.0.1:%d/health", ports["etcd-metrics"])
+	if err := waitFor(ctx, etcd, cfg.StartTimeout, "GET "+etcdHealth, func(ctx context.Context) error {
+		return httpOK(ctx, plain, etcdHealth)
+	}); err != nil {
+		return nil, err
+	}
+
+	api, err := start("kube-apiserver", apiserverArgs(apiCmd, ports))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, api, cfg.StartTimeout, "GET "+c.URL()+"/readyz", func(ctx context.Context) error {
+		return c.superAdmin.expect(ctx, http.MethodGet, "/readyz", nil, http.StatusOK)
+	}); err != nil {
+		return nil, err
+	}
+
+	if err := kubeadm("init", "phase", "bootstrap-token", "--config", confPath, "--kubeconfig", superAdminConf); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	if err := c.superAdmin.expect(ctx, http.MethodPost, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", clusterAdminsBinding, http.StatusCreated, http.StatusConflict); err != nil {
+		return nil, fmt.Errorf("control plane: create ClusterRoleBinding kubeadm:cluster-admins: %w", err)
+	}
+
+	kcm, err := start("kube-controller-manager", controllerManagerArgs(kcmCmd, filepath.Join(dirs["kubeconfig"], "controller-manager.conf")))
+	if err != nil {
+		return nil, err
+	}
+	lease := "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
+	if err := waitFor(ctx, kcm, cfg.StartTimeout, "its leader lease kube-system/kube-controller-manager", func(ctx context.Context) error {
+		return c.superAdmin.expect(ctx, http.MethodGet, lease, nil, http.StatusOK)
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// clusterAdminsBinding is what kubeadm's EnsureAdminClusterRoleBinding creates.
+var clusterAdminsBinding = []byte(`{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
+"metadata":{"name":"kubeadm:cluster-admins"},
+"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},
+"subjects":[{"apiGroup":"rbac.authorization.k8s.io","kind":"Group","name":"kubeadm:cluster-admins"}]}`)
+
+// waitFor polls ready until it succeeds, p exits, or timeout passes; errors
+// name the process, what was awaited and the end of its log.
+func waitFor(ctx context.Context, p *proc.Process, timeout time.Duration, what string, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if exited, _ := p.Exited(); exited {
+			return fmt.Errorf("control plane: %w", p.ExitError())
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		last = ready(rctx)
+		rcancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("control plane: %s is not ready after %s (waited for %s: %v); fix: read its log %s, which ends:\n%s", p.Name, timeout, what, last, p.Log, p.Tail(20))
+		case <-p.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+func httpOK(ctx context.Context, hc *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("HTTP %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// kubeadmDocs is the kubeadm configuration, one map per YAML document.
+type kubeadmDocs []map[string]any
+
+func parseKubeadmConfig(data []byte) (kubeadmDocs, error) {
+	var docs kubeadmDocs
+	for i, part := range splitYAML(data) {
+		var m map[string]any
+		if err := yaml.Unmarshal(part, &m); err != nil {
+			return nil, fmt.Errorf("control plane: kubeadm configuration document %d does not parse: %w; fix: pass the file the agent gave `kubeadm init --config`", i+1, err)
+		}
+		if m != nil {
+			docs = append(docs, m)
+		}
+	}
+	if docs.kind("InitConfiguration") == nil || docs.kind("ClusterConfiguration") == nil {
+		return nil, errors.New("control plane: the kubeadm configuration lacks an InitConfiguration or a ClusterConfiguration; fix: pass the file the agent gave `kubeadm init --config` (nodeagent/kubeadm.InitConfig)")
+	}
+	return docs, nil
+}
+
+// splitYAML splits a multi-document YAML stream at "---" lines.
+func splitYAML(data []byte) [][]byte {
+	var out [][]byte
+	var cur bytes.Buffer
+	for line := range bytes.Lines(data) {
+		if t := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(t, []byte("---")) {
+			out = append(out, slices.Clone(cur.Bytes()))
+			cur.Reset()
+			continue
+		}
+		cur.Write(line)
+	}
+	return append(out, cur.Bytes())
+}
+
+func (d kubeadmDocs) kind(k string) map[string]any {
+	for _, m := range d {
+		if m["kind"] == k {
+			return m
+		}
+	}
+	return nil
+}
+
+func (d kubeadmDocs) certificatesDir() string {
+	if s, _ := d.kind("ClusterConfiguration")["certificatesDir"].(string); s != "" {
+		return s
+	}
+	return defaultCertificatesDir
+}
+
+// rewrite returns the configuration with certificatesDir in the sandbox
+// and controlPlaneEndpoint 127.0.0.1:port. The original controlPlaneEndpoint
+// host and 127.0.0.1 join certSANs, so the serving certificate holds every
+// name a real node's would plus the address the lab dials. The node's
+// localAPIEndpoint stays: kubeadm refuses a loopback advertise address.
+func (d kubeadmDocs) rewrite(certDir string, port int) ([]byte, error) {
+	d = cloneDocs(d)
+	cc := d.kind("ClusterConfiguration")
+	cc["certificatesDir"] = certDir
+	sans := []string{"127.0.0.1"}
+	if ep, _ := cc["controlPlaneEndpoint"].(string); ep != "" {
+		host, _, err := net.SplitHostPort(ep)
+		if err != nil {
+			host = ep
+		}
+		sans = append(sans, host)
+	}
+	api, _ := cc["apiServer"].(map[string]any)
+	if api == nil {
+		api = map[string]any{}
+		cc["apiServer"] = api
+	}
+	list, _ := api["certSANs"].([]any)
+	for _, s := range sans {
+		if !slices.Contains(list, any(s)) {
+			list = append(list, s)
+		}
+	}
+	api["certSANs"] = list
+	cc["controlPlaneEndpoint"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var b bytes.Buffer
+	for i, m := range d {
+		y, err := yaml.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("control plane: write the kubeadm configuration: %w", err)
+		}
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.Write(y)
+	}
+	return b.Bytes(), nil
+}
+
+// pointKubeconfigs sets the server of every kubeconfig in dir.
+func pointKubeconfigs(dir, server string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.conf"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		}
+		out, err := SetServer(data, server)
+		if err != nil {
+			return fmt.Errorf("control plane: kubeconfig %s: %w", f, err)
+		}
+		if err := os.WriteFile(f, out, 0o600); err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetServer returns kubeconfig with every cluster's server set to server.
+func SetServer(kubeconfig []byte, server string) ([]byte, error) {
+	var kc map[string]any
+	if err := yaml.Unmarshal(kubeconfig, &kc); err != nil {
+		return nil, fmt.Errorf("the kubeconfig does not parse: %w", err)
+	}
+	clusters, _ := kc["clusters"].([]any)
+	if len(clusters) == 0 {
+		return nil, errors.New("the kubeconfig has no cluster")
+	}
+	for _, c := range clusters {
+		m, _ := c.(map[string]any)
+		cl, _ := m["cluster"].(map[string]any)
+		if cl == nil {
+			return nil, errors.New("the kubeconfig has a cluster entry without cluster")
+		}
+		cl["server"] = server
+	}
+	return yaml.Marshal(kc)
+}
+
+// cloneDocs deep-copies the documents through JSON.
+func cloneDocs(d kubeadmDocs) kubeadmDocs {
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic(err) // maps that came from YAML always marshal
+	}
+	var out kubeadmDocs
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// manifestCommand reads the command line of a static Pod manifest kubeadm rendered.
+func manifestCommand(file string) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("control plane: kubeadm's dry run wrote no manifest: %w; fix: read WORK/logs/kubeadm.log", err)
+	}
+	var pod struct {
+		Spec struct {
+			Containers []struct {
+				Command []string `json:"command"`
+			} `json:"containers"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &pod); err != nil || len(pod.Spec.Containers) == 0 || len(pod.Spec.Containers[0].Command) == 0 {
+		return nil, fmt.Errorf("control plane: manifest %s has no container command (%v); fix: report this with the file", file, err)
+	}
+	return pod.Spec.Containers[0].Command, nil
+}
+
+// withFlags returns cmd's flags (cmd[0] is the program) with set applied:
+// a flag in set replaces the manifest's value, "" removes it, a new one is
+// appended. Output is sorted, as kubeadm writes it.
+func withFlags(cmd []string, set map[string]string) []string {
+	flags := map[string]string{}
+	for _, a := range cmd[1:] {
+		k, v, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		flags[k] = v
+	}
+	for k, v := range set {
+		if v == "" {
+			delete(flags, k)
+			continue
+		}
+		flags[k] = v
+	}
+	out := make([]string, 0, len(flags))
+	for k, v := range flags {
+		out = append(out, "--"+k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func etcdArgs(cmd []string, ports map[string]int, dataDir string) []string {
+	client := fmt.Sprintf("https://127.0.0.1:%d", ports["etcd-client"])
+	peer := fmt.Sprintf("https://127.0.0.1:%d", ports["etcd-peer"])
+	name := "default"
+	for _, a := range cmd {
+		if v, ok := strings.CutPrefix(a, "--name="); ok {
+			name = v
+		}
+	}
+	return withFlags(cmd, map[string]string{
+		"advertise-client-urls":       client,
+		"listen-client-urls":          client,
+		"initial-advertise-peer-urls": peer,
+		"listen-peer-urls":            peer,
+		"initial-cluster":             name + "=" + peer,
+		"listen-metrics-urls":         fmt.Sprintf("http://127.0.0.1:%d", ports["etcd-metrics"]),
+		"data-dir":                    dataDir,
+		// The lab's data dies with the test; fsync only slows a shared disk.
+		"unsafe-no-fsync": "true",
+	})
+}
+
+func apiserverArgs(cmd []string, ports map[string]int) []string {
+	return withFlags(cmd, map[string]string{
+		"bind-address": "127.0.0.1",
+		"secure-port":  strconv.Itoa(ports["apiserver"]),
+		"etcd-servers": fmt.Sprintf("https://127.0.0.1:%d", ports["etcd-client"]),
+	})
+}
+
+func controllerManagerArgs(cmd []string, kubeconfig string) []string {
+	return withFlags(cmd, map[string]string{
+		"kubeconfig":                kubeconfig,
+		"authentication-kubeconfig": kubeconfig,
+		"authorization-kubeconfig":  kubeconfig,
+		// No HTTPS endpoint: one socket fewer, and no port to collide with
+		// another lab cluster's; readiness is the leader lease instead.
+		"secure-port": "0",
+	})
+}
+
+// client talks to the API server with a kubeconfig's client certificate,
+// trusting only the kubeconfig's CA.
+type client struct {
+	server string
+	hc     *http.Client
+}
+
+func newClient(kubeconfig []byte) (*client, error) {
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `json:"server"`
+				CA     string `json:"certificate-authority-data"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+		Users []struct {
+			User struct {
+				Cert string `json:"client-certificate-data"`
+				Key  string `json:"client-key-data"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	if err := yaml.Unmarshal(kubeconfig, &kc); err != nil || len(kc.Clusters) == 0 || len(kc.Users) == 0 {
+		return nil, fmt.Errorf("control plane: a kubeconfig kubeadm wrote does not parse (%v); fix: read WORK/kubeconfig", err)
+	}
+	dec := func(s string) []byte { b, _ := base64.StdEncoding.DecodeString(s); return b }
+	pair, err := tls.X509KeyPair(dec(kc.Users[0].User.Cert), dec(kc.Users[0].User.Key))
+	if err != nil {
+		return nil, fmt.Errorf("control plane: the client certificate in a kubeconfig kubeadm wrote: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(dec(kc.Clusters[0].Cluster.CA)) {
+		return nil, errors.New("control plane: a kubeconfig kubeadm wrote has no CA certificate")
+	}
+	return &client{server: kc.Clusters[0].Cluster.Server, hc: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}},
+	}}, nil
+}
+
+func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+// expect sends a request and wants one of the statuses.
+func (c *client) expect(ctx context.Context, method, path string, body []byte, want ...int) error {
+	code, data, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(want, code) {
+		var st struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &st) != nil || st.Message == "" {
+			st.Message = string(bytes.TrimSpace(data))
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, code, st.Message)
+	}
+	return nil
+}
+
+// CAPool is a cert pool holding the cluster CA, for callers that verify
+// certificates the cluster issued.
+func (c *ControlPlane) CAPool() (*x509.CertPool, error) {
+	block, _ := pem.Decode(c.caPEM)
+	if block == nil {
+		return nil, errors.New("control plane: the cluster CA is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("control plane: the cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool, nil
+}
