@@ -1,0 +1,299 @@
+// Package hollow runs lab nodes as hollow kubelets: `kubemark
+// --morph=kubelet`, the real kubelet code on a fake container runtime and a
+// fake cAdvisor, one process per node, built from the sources pinned in
+// test/lab/k8s (hack/k8s-bins.sh kubemark).
+//
+// A hollow kubelet joins the way a real one does: with a bootstrap
+// kubeconfig (bootstrap token, cluster CA, server) it creates a
+// CertificateSigningRequest as system:bootstrap:<token id>;
+// kube-controller-manager approves it (the kubeadm:node-autoapprove-bootstrap
+// binding) and signs it with the cluster CA; the kubelet writes its client
+// certificate and kubeconfig, then registers its Node with the labels and
+// taints it was given and reports it Ready.
+//
+// What it reports that a real node of the lab would not:
+//
+//   - kubernetes.io/os=linux and kubernetes.io/arch=<the lab's GOARCH> on
+//     every node, Windows ones included: the kubelet sets them from the
+//     platform it runs on, and kubemark runs on Linux. A Windows node is
+//     recognisable by the labels and taints the agent set (e.g.
+//     node.kubernetes.io/windows-build, an os=windows taint), not by
+//     kubernetes.io/os. ReportedLabels says what a node will carry.
+//   - no pods run for real, no container images, no networking.
+//   - the kubelet API listens on 0.0.0.0:PORT over plain HTTP without
+//     authentication: kubemark hard-codes the address and gives the hollow
+//     kubelet no TLS. PORT is a free port; the read-only port is off.
+//     Listening on 127.0.0.1 only needs a hollow-kubelet main in
+//     test/lab/k8s that sets the kubelet's address; there is none yet.
+//
+// The process runs in its own process group with Pdeathsig (package
+// test/lab/controlplane/proc); Close kills it. Its files (certificates,
+// kubeconfig, kubelet root, log) live under Config.WorkDir.
+package hollow
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/proc"
+)
+
+// ReportedOS is the kubernetes.io/os every hollow kubelet reports.
+const ReportedOS = "linux"
+
+// ErrTokenRejected is wrapped by StartKubelet's error when the API server
+// answered the bootstrap token with 401 Unauthorized.
+var ErrTokenRejected = errors.New("the API server rejected the bootstrap token (HTTP 401 Unauthorized)")
+
+// Config describes one node.
+type Config struct {
+	// Name is the Node name (and the CSR's system:node:<name>).
+	Name string
+	// BootstrapKubeconfig holds the bootstrap token, the cluster CA and the
+	// server: e.g. what the agent wrote to the node's bootstrap-kubelet.conf.
+	// A secret.
+	BootstrapKubeconfig []byte
+	// Server, when set, replaces the kubeconfig's server (the node's file
+	// names the API endpoint as nodes see it; the hollow kubelet dials
+	// https://127.0.0.1:PORT).
+	Server string
+	// Labels and Taints ("key=value:Effect" or "key:Effect") the node registers with.
+	Labels map[string]string
+	Taints []string
+	// MaxPods is the node's pod capacity; 0 means the kubelet's 110.
+	MaxPods int
+	// WorkDir holds the node's files; the caller owns it.
+	WorkDir string
+	// BinDir holds kubemark; empty: <repo>/bin.
+	BinDir string
+	// JoinTimeout bounds the TLS bootstrap; 0 means 60s.
+	JoinTimeout time.Duration
+}
+
+// Kubelet is a running hollow kubelet.
+type Kubelet struct {
+	name    string
+	labels  map[string]string
+	certDir string
+	port    int
+	p       *proc.Process
+}
+
+// Files under WorkDir.
+const (
+	bootstrapFile  = "bootstrap-kubelet.conf"
+	kubeconfigFile = "kubelet.conf"
+	certDirName    = "pki"
+	// clientCertFile is where the kubelet's certificate store keeps the issued pair.
+	clientCertFile = "kubelet-client-current.pem"
+)
+
+// StartKubelet starts the node and returns once its TLS bootstrap is done:
+// its client certificate has been issued. Registration and Ready follow
+// within seconds; watch the Node through the API server for them. A rejected
+// token ends the wait at once with ErrTokenRejected.
+func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
+	if cfg.Name == "" || cfg.WorkDir == "" || len(cfg.BootstrapKubeconfig) == 0 {
+		return nil, errors.New("hollow kubelet: Name, WorkDir and BootstrapKubeconfig are required; fix: pass the node name, a work folder and the node's bootstrap kubeconfig")
+	}
+	if cfg.JoinTimeout == 0 {
+		cfg.JoinTimeout = 60 * time.Second
+	}
+	if cfg.BinDir == "" {
+		if cfg.BinDir, err = proc.BinDir("kubemark"); err != nil {
+			return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
+		}
+	} else if err := proc.CheckBins(cfg.BinDir, "kubemark"); err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
+	}
+	taints, err := checkTaints(cfg.Taints)
+	if err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
+	}
+	labels, err := labelFlag(cfg.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
+	}
+
+	boot := cfg.BootstrapKubeconfig
+	if cfg.Server != "" {
+		if boot, err = controlplane.SetServer(boot, cfg.Server); err != nil {
+			return nil, fmt.Errorf("hollow kubelet %s: bootstrap kubeconfig: %w; fix: pass a kubeconfig with a cluster, its CA and a token", cfg.Name, err)
+		}
+	}
+	tmp := filepath.Join(cfg.WorkDir, "tmp")
+	k := &Kubelet{name: cfg.Name, certDir: filepath.Join(cfg.WorkDir, certDirName)}
+	for _, d := range []string{k.certDir, tmp} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("hollow kubelet %s: create its work folder: %w", cfg.Name, err)
+		}
+	}
+	bootPath := filepath.Join(cfg.WorkDir, bootstrapFile)
+	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: write its bootstrap kubeconfig: %w", cfg.Name, err)
+	}
+	if k.port, err = proc.FreePort(); err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
+	}
+	k.labels = ReportedLabels(cfg.Name, cfg.Labels)
+
+	args := []string{
+		"--morph=kubelet",
+		// The fake image service: there is no containerd in the lab.
+		"--use-host-image-service=false",
+		"--name=" + cfg.Name,
+		"--bootstrap-kubeconfig=" + bootPath,
+		"--kubeconfig=" + filepath.Join(cfg.WorkDir, kubeconfigFile),
+		"--cert-dir=" + k.certDir,
+		"--kubelet-port=" + strconv.Itoa(k.port),
+		// Off: one unauthenticated listener fewer.
+		"--kubelet-read-only-port=0",
+	}
+	if labels != "" {
+		args = append(args, "--node-labels="+labels)
+	}
+	if len(taints) > 0 {
+		args = append(args, "--register-with-taints="+strings.Join(taints, ","))
+	}
+	if cfg.MaxPods > 0 {
+		args = append(args, "--max-pods="+strconv.Itoa(cfg.MaxPods))
+	}
+	// kubemark makes its kubelet root and pod folders in TMPDIR.
+	k.p, err = proc.Start("hollow kubelet "+cfg.Name, filepath.Join(cfg.BinDir, "kubemark"), args, filepath.Join(cfg.WorkDir, "kubemark.log"), "TMPDIR="+tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = k.Close()
+		}
+	}()
+	return k, k.waitJoined(ctx, cfg.JoinTimeout)
+}
+
+// waitJoined waits for the issued client certificate, a 401 in the log, the
+// process's exit, or the timeout.
+func (k *Kubelet) waitJoined(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(filepath.Join(k.certDir, clientCertFile)); err == nil {
+			return nil
+		}
+		if exited, _ := k.p.Exited(); exited {
+			return fmt.Errorf("hollow kubelet %s: its TLS bootstrap failed: %w", k.name, k.p.ExitError())
+		}
+		// kubemark retries a rejected token for a minute before it gives up;
+		// the first 401 is already the answer.
+		if k.rejected() {
+			return fmt.Errorf("hollow kubelet %s: %w; fix: use a token that exists as Secret kube-system/bootstrap-token-<id>, has not expired and has usage-bootstrap-authentication; the end of its log %s:\n%s", k.name, ErrTokenRejected, k.p.Log, k.p.Tail(5))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hollow kubelet %s: no client certificate after %s (is kube-controller-manager approving and signing CSRs?); fix: read its log %s, which ends:\n%s", k.name, timeout, k.p.Log, k.p.Tail(10))
+		case <-tick.C:
+		}
+	}
+}
+
+// rejected says whether the log shows a 401, as client-go words it.
+func (k *Kubelet) rejected() bool {
+	return k.p.LogContains(`err="Unauthorized"`) || k.p.LogContains("the server has asked for the client to provide credentials")
+}
+
+// Name is the node name.
+func (k *Kubelet) Name() string { return k.name }
+
+// Labels are the labels the Node carries: the ones given plus what the
+// kubelet sets itself, kubernetes.io/os=linux included.
+func (k *Kubelet) Labels() map[string]string { return maps.Clone(k.labels) }
+
+// Port is the kubelet API's port (on 0.0.0.0; see the package doc).
+func (k *Kubelet) Port() int { return k.port }
+
+// Process is the kubemark process (log, memory).
+func (k *Kubelet) Process() *proc.Process { return k.p }
+
+// ClientCertificate is the certificate the cluster issued in the TLS bootstrap.
+func (k *Kubelet) ClientCertificate() (*x509.Certificate, error) {
+	data, err := os.ReadFile(filepath.Join(k.certDir, clientCertFile))
+	if err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: read its client certificate: %w", k.name, err)
+	}
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, fmt.Errorf("hollow kubelet %s: %s holds no certificate", k.name, clientCertFile)
+		}
+		if block.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(block.Bytes)
+		}
+	}
+}
+
+// Close kills the kubelet and waits for it. Its Node stays registered (and
+// turns NotReady), as when a machine is switched off.
+func (k *Kubelet) Close() error {
+	k.p.Stop(2 * time.Second)
+	return nil
+}
+
+// ReportedLabels are the labels a hollow kubelet named name registers with
+// when given labels: those plus the kubelet's own kubernetes.io/hostname,
+// kubernetes.io/os (always linux) and kubernetes.io/arch, and their beta twins.
+func ReportedLabels(name string, labels map[string]string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out["kubernetes.io/hostname"] = name
+	out["kubernetes.io/os"] = ReportedOS
+	out["kubernetes.io/arch"] = runtime.GOARCH
+	out["beta.kubernetes.io/os"] = ReportedOS
+	out["beta.kubernetes.io/arch"] = runtime.GOARCH
+	return out
+}
+
+// labelFlag is --node-labels: "k=v" sorted by key. kubernetes.io/os may not
+// be overridden: the kubelet would replace it anyway, and a caller who tries
+// expects a Windows node this cannot be.
+func labelFlag(labels map[string]string) (string, error) {
+	keys := slices.Sorted(maps.Keys(labels))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k == "kubernetes.io/os" || k == "beta.kubernetes.io/os" {
+			return "", fmt.Errorf("label %s=%s: a hollow kubelet always reports %s=%s; fix: mark Windows nodes with their own labels and taints (node.kubernetes.io/windows-build, an os=windows taint)", k, labels[k], k, ReportedOS)
+		}
+		if strings.ContainsAny(k+labels[k], ",= ") {
+			return "", fmt.Errorf("label %q=%q contains ',', '=' or a space; fix: use a valid label", k, labels[k])
+		}
+		parts = append(parts, k+"="+labels[k])
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// checkTaints accepts "key=value:Effect" and "key:Effect".
+func checkTaints(taints []string) ([]string, error) {
+	for _, t := range taints {
+		kv, effect, ok := strings.Cut(t, ":")
+		if !ok || kv == "" || strings.Contains(t, ",") || (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
+			return nil, fmt.Errorf("taint %q: fix: write \"key=value:Effect\" or \"key:Effect\" with NoSchedule, PreferNoSchedule or NoExecute", t)
+		}
+	}
+	return taints, nil
+}

@@ -1,0 +1,217 @@
+package hollow_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/proc"
+	"github.com/mixedk8s/mixedk8s/test/lab/hollow"
+)
+
+type node struct {
+	Metadata struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Taints []struct {
+			Key, Value, Effect string
+		} `json:"taints"`
+	} `json:"spec"`
+	Status struct {
+		Conditions []struct {
+			Type, Status string
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+func (n node) ready() bool {
+	return slices.ContainsFunc(n.Status.Conditions, func(c struct{ Type, Status string }) bool {
+		return c.Type == "Ready" && c.Status == "True"
+	})
+}
+
+// TestJoin joins a Linux-like and a Windows-like hollow node through TLS
+// bootstrap with the bootstrap kubeconfig the agent writes, and checks that a
+// wrong token fails fast with a clear error.
+func TestJoin(t *testing.T) {
+	cptest.Bins(t, append(slices.Clone(controlplane.Binaries), "kubemark")...)
+	cl := cptest.Sandbox(t)
+	began := time.Now()
+	cp := cptest.Start(t, cl)
+	t.Logf("control plane ready in %s", time.Since(began).Round(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
+	defer cancel()
+	pool, err := cp.CAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bootstrap := func(name, os, token string) []byte {
+		t.Helper()
+		b, err := kubeadm.BootstrapKubeconfig(cl.JoinConfig(name, os, token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []hollow.Config{
+		{Name: "demo-linux-0", Labels: map[string]string{"mixedk8s.io/pool": "linux"}},
+		{
+			Name:   "demo-win-0",
+			Labels: map[string]string{"node.kubernetes.io/windows-build": "10.0.20348", "mixedk8s.io/pool": "win"},
+			Taints: []string{"os=windows:NoSchedule"},
+		},
+	}
+	kubelets := make([]*hollow.Kubelet, len(cases))
+	joined := make([]time.Duration, len(cases))
+	started := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(cases))
+	for i, c := range cases {
+		os := "linux"
+		if c.Taints != nil {
+			os = "windows"
+		}
+		c.BootstrapKubeconfig = bootstrap(c.Name, os, cptest.Token)
+		c.Server = cp.URL()
+		c.WorkDir = t.TempDir()
+		wg.Go(func() {
+			start := time.Now()
+			kubelets[i], errs[i] = hollow.StartKubelet(ctx, c)
+			joined[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = kubelets[i].Close() })
+	}
+
+	for i, k := range kubelets {
+		c := cases[i]
+		cert, err := k.ClientCertificate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s: its client certificate is not signed by the cluster CA: %v", k.Name(), err)
+		}
+		if cert.Subject.CommonName != "system:node:"+k.Name() || !slices.Equal(cert.Subject.Organization, []string{"system:nodes"}) {
+			t.Errorf("%s: client certificate subject %s, want CN=system:node:%s, O=system:nodes", k.Name(), cert.Subject, k.Name())
+		}
+
+		var n node
+		for {
+			code, body, err := cp.Do(ctx, http.MethodGet, "/api/v1/nodes/"+k.Name(), nil)
+			if err == nil && code == http.StatusOK {
+				if err := json.Unmarshal(body, &n); err != nil {
+					t.Fatal(err)
+				}
+				if n.ready() {
+					break
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: not Ready (HTTP %d, %v); its log %s ends:\n%s", k.Name(), code, err, k.Process().Log, k.Process().Tail(10))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Logf("%s: TLS bootstrap done in %s, Ready %s after StartKubelet", k.Name(), joined[i].Round(100*time.Millisecond), time.Since(started).Round(100*time.Millisecond))
+		for key, v := range k.Labels() {
+			if got, ok := n.Metadata.Labels[key]; !ok || got != v {
+				t.Errorf("%s: label %s = %q, want %q (labels: %v)", k.Name(), key, got, v, n.Metadata.Labels)
+			}
+		}
+		if n.Metadata.Labels["kubernetes.io/os"] != hollow.ReportedOS {
+			t.Errorf("%s: kubernetes.io/os = %q; the package doc says hollow kubelets report %s", k.Name(), n.Metadata.Labels["kubernetes.io/os"], hollow.ReportedOS)
+		}
+		var taints []string
+		for _, tn := range n.Spec.Taints {
+			taints = append(taints, fmt.Sprintf("%s=%s:%s", tn.Key, tn.Value, tn.Effect))
+		}
+		for _, want := range c.Taints {
+			if !slices.Contains(taints, want) {
+				t.Errorf("%s: taints %v lack %s", k.Name(), taints, want)
+			}
+		}
+		if c.Taints == nil && slices.Contains(taints, "os=windows:NoSchedule") {
+			t.Errorf("%s: has the Windows taint it was not given", k.Name())
+		}
+
+		rss, err := k.Process().RSS()
+		if err != nil {
+			t.Error(err)
+		}
+		t.Logf("%s: RSS %d MiB", k.Name(), rss>>20)
+		socks, err := k.Process().Sockets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The one known exception (package doc): kubemark's kubelet API on 0.0.0.0.
+		for _, s := range proc.OffLoopback(socks) {
+			known := s.Listen && s.Local.Addr().IsUnspecified() && int(s.Local.Port()) == k.Port()
+			if !known {
+				t.Errorf("%s: socket off 127.0.0.1: %+v", k.Name(), s)
+			}
+		}
+	}
+	for _, p := range cp.Processes() {
+		if rss, err := p.RSS(); err == nil {
+			t.Logf("%s: RSS %d MiB with 2 nodes", p.Name, rss>>20)
+		}
+	}
+
+	t.Run("wrong token", func(t *testing.T) {
+		start := time.Now()
+		k, err := hollow.StartKubelet(ctx, hollow.Config{
+			Name:                "demo-bad-0",
+			BootstrapKubeconfig: bootstrap("demo-bad-0", "linux", "abcdef.0123456789abcdef"),
+			Server:              cp.URL(),
+			WorkDir:             t.TempDir(),
+			JoinTimeout:         30 * time.Second,
+		})
+		if err == nil {
+			_ = k.Close()
+			t.Fatal("a kubelet with a token the cluster does not have joined")
+		}
+		if !errors.Is(err, hollow.ErrTokenRejected) {
+			t.Fatalf("err = %v, want ErrTokenRejected", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("the rejected token took %s to report, want under 10s", d)
+		}
+		t.Logf("rejected in %s: %v", time.Since(start).Round(100*time.Millisecond), err)
+	})
+}
+
+// TestStartKubeletErrors checks the refusals that need no cluster.
+func TestStartKubeletErrors(t *testing.T) {
+	bins := cptest.Bins(t, "kubemark")
+	for _, c := range []struct {
+		name string
+		cfg  hollow.Config
+	}{
+		{"windows os label", hollow.Config{Labels: map[string]string{"kubernetes.io/os": "windows"}}},
+		{"bad taint", hollow.Config{Taints: []string{"os=windows"}}},
+	} {
+		c.cfg.Name, c.cfg.WorkDir, c.cfg.BinDir, c.cfg.BootstrapKubeconfig = "n", t.TempDir(), bins, []byte("x")
+		if _, err := hollow.StartKubelet(context.Background(), c.cfg); err == nil {
+			t.Errorf("%s: StartKubelet succeeded", c.name)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+}
