@@ -19,7 +19,9 @@
 //   - `kubeadm init phase kubeconfig all` writes admin.conf (group
 //     kubeadm:cluster-admins), super-admin.conf (system:masters),
 //     controller-manager.conf, scheduler.conf and kubelet.conf into the work
-//     folder, with https://127.0.0.1:PORT as server.
+//     folder. kubeadm points the last three at the node's own address
+//     (localAPIEndpoint, which it refuses to set to a loopback address);
+//     Start then sets every server to https://127.0.0.1:PORT.
 //   - `kubeadm init phase etcd local` and `control-plane apiserver` /
 //     `controller-manager` with --dry-run render the static Pod manifests
 //     into the work folder; their command lines are what the processes run,
@@ -149,6 +151,11 @@ func (c *ControlPlane) Close() error {
 		p.Stop(5 * time.Second)
 	}
 	c.procs = nil
+	for _, cl := range []*client{c.superAdmin, c.adminCl} {
+		if cl != nil {
+			cl.hc.CloseIdleConnections()
+		}
+	}
 	return nil
 }
 

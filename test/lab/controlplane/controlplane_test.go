@@ -105,20 +105,30 @@ func TestStart(t *testing.T) {
 		}
 	}
 
-	want := map[string]string{
-		"kubeadm:kubelet-bootstrap":                     "system:node-bootstrapper",
-		"kubeadm:node-autoapprove-bootstrap":            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-		"kubeadm:node-autoapprove-certificate-rotation": "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-		"kubeadm:cluster-admins":                        "cluster-admin",
+	// Each binding kubeadm's bootstrap-token phase (and, for cluster-admins,
+	// Start) creates: its ClusterRole and the group it is for.
+	want := map[string][2]string{
+		"kubeadm:kubelet-bootstrap":                     {"system:node-bootstrapper", "system:bootstrappers:kubeadm:default-node-token"},
+		"kubeadm:node-autoapprove-bootstrap":            {"system:certificates.k8s.io:certificatesigningrequests:nodeclient", "system:bootstrappers:kubeadm:default-node-token"},
+		"kubeadm:node-autoapprove-certificate-rotation": {"system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
+		"kubeadm:get-nodes":                             {"kubeadm:get-nodes", "system:bootstrappers:kubeadm:default-node-token"},
+		"kubeadm:cluster-admins":                        {"cluster-admin", "kubeadm:cluster-admins"},
 	}
-	for name, role := range want {
+	for name, w := range want {
 		var crb struct {
 			RoleRef struct {
 				Name string `json:"name"`
 			} `json:"roleRef"`
+			Subjects []struct {
+				Kind string `json:"kind"`
+				Name string `json:"name"`
+			} `json:"subjects"`
 		}
-		if err := json.Unmarshal(get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/"+name), &crb); err != nil || crb.RoleRef.Name != role {
-			t.Errorf("ClusterRoleBinding %s binds %q (%v), want %s", name, crb.RoleRef.Name, err, role)
+		if err := json.Unmarshal(get("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/"+name), &crb); err != nil || crb.RoleRef.Name != w[0] {
+			t.Errorf("ClusterRoleBinding %s binds %q (%v), want %s", name, crb.RoleRef.Name, err, w[0])
+		}
+		if len(crb.Subjects) != 1 || crb.Subjects[0].Kind != "Group" || crb.Subjects[0].Name != w[1] {
+			t.Errorf("ClusterRoleBinding %s is for %+v, want group %s", name, crb.Subjects, w[1])
 		}
 	}
 

@@ -1,0 +1,82 @@
+package proc
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseProcAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0100007F:1F90":                         "127.0.0.1:8080",
+		"00000000:0050":                         "0.0.0.0:80",
+		"00000000000000000000000001000000:0016": "[::1]:22",
+		"0000000000000000FFFF00000100007F:0016": "127.0.0.1:22",
+	} {
+		got, err := parseProcAddr(in)
+		if err != nil || got != netip.MustParseAddrPort(want) {
+			t.Errorf("parseProcAddr(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := parseProcAddr("zz:1"); err == nil {
+		t.Error("parseProcAddr accepted garbage")
+	}
+}
+
+// TestStopKillsGroup checks that Stop also ends what the process started.
+func TestStopKillsGroup(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("process groups and /proc are Linux here")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	// The shell ignores SIGTERM, so only the group SIGKILL ends it and its child.
+	p, err := Start("sh", "/bin/sh", []string{"-c", "trap '' TERM; sleep 300 & echo $! > " + pidFile + "; wait"}, filepath.Join(dir, "sh.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	for deadline := time.Now().Add(5 * time.Second); child == 0; {
+		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		} else if time.Now().After(deadline) {
+			t.Fatal("the shell did not start its child")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Stop(200 * time.Millisecond)
+	if exited, _ := p.Exited(); !exited {
+		t.Fatal("Stop returned before the process exited")
+	}
+	// Dead means gone or a zombie waiting for init to reap it.
+	alive := func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(child) + "/stat")
+		if err != nil {
+			return false
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+	}
+	for deadline := time.Now().Add(2 * time.Second); alive(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("the child %d outlived Stop", child)
+		}
+	}
+	if !strings.Contains(p.ExitError().Error(), "killed") {
+		t.Errorf("ExitError = %v, want the kill named", p.ExitError())
+	}
+}
+
+func TestCheckBins(t *testing.T) {
+	err := CheckBins(t.TempDir(), "etcd", "kubemark")
+	if err == nil || !strings.Contains(err.Error(), "hack/k8s-bins.sh etcd kubemark") {
+		t.Errorf("CheckBins on an empty folder: %v, want the build command", err)
+	}
+}
