@@ -170,3 +170,67 @@ func TestCancelledAppliesConverge(t *testing.T) {
 		t.Errorf("lab problems: %q", p)
 	}
 }
+
+// TestApplySurvivesDroppedConnectionsAndHostReboots drops every bastion
+// connection and reboots a node's host (all its connections drop) every
+// 250ms for the first seconds of the Apply: it still converges, and the
+// Windows nodes still reboot only for their own reason, at most once.
+func TestApplySurvivesDroppedConnectionsAndHostReboots(t *testing.T) {
+	w := newWorld(t)
+	spec := w.spec("drops", "10.5.0.0/16")
+	done := make(chan struct{})
+	injected := make(chan int)
+	go func() {
+		n := 0
+		defer func() { injected <- n }()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		stop := time.After(3 * time.Second)
+		for {
+			select {
+			case <-done:
+				return
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			n++
+			if n%2 == 1 {
+				w.lab.DropConnections()
+				continue
+			}
+			if nodes := w.lab.Nodes(spec.Name); len(nodes) > 0 {
+				_ = w.lab.RebootHost(nodes[n%len(nodes)].Name)
+			}
+		}
+	}()
+	start := time.Now()
+	// Bounded: a step can wait on a bastion connection that is gone until its
+	// deadline; the next Apply connects afresh.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	res, err := cluster.Apply(ctx, spec, w.opts())
+	cancel()
+	close(done)
+	t.Logf("%d connection faults; Apply took %s", <-injected, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		// A drop that interrupts an agent's run fails that node's step (the
+		// provisioner reads the interrupted run as failed); the next Apply
+		// resumes the node and must finish.
+		t.Logf("first Apply under connection faults: %v", err)
+		res = w.apply(spec, 2*time.Minute)
+	}
+	for _, n := range res.Nodes {
+		if !n.Ready {
+			t.Errorf("node %s not ready", n.Name)
+		}
+		if ln := w.lab.Node(n.Name); ln != nil && ln.Sandbox.Machine().Reboots > 1 {
+			t.Errorf("%s rebooted itself %d times, want at most 1", n.Name, ln.Sandbox.Machine().Reboots)
+		}
+	}
+	for name, k := range w.instancesByNode(spec.Name) {
+		if k != 1 {
+			t.Errorf("node %s has %d instances, want 1", name, k)
+		}
+	}
+	w.destroy(spec)
+}
