@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // requireBundle skips (or fails, when asked to) without the built agents.
-func requireBundle(t *testing.T) {
+func requireBundle(t testing.TB) {
 	t.Helper()
 	if err := bundle.Check(); err != nil {
 		if os.Getenv("MIXEDK8S_REQUIRE_BUNDLE") == "1" {
@@ -56,7 +56,7 @@ func requireBundle(t *testing.T) {
 // world is one lab and the library pointed at it, as another process
 // would point it: from the lab's env only.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	lab   *lab.Lab
 	env   lab.Env
 	cloud *aws.Cloud
@@ -74,7 +74,7 @@ const (
 	maxBackoff   = 200 * time.Millisecond
 )
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	requireBundle(t)
 	l, err := lab.Start(context.Background(), lab.Config{
