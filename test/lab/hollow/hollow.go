@@ -20,6 +20,9 @@
 //     node.kubernetes.io/windows-build, an os=windows taint), not by
 //     kubernetes.io/os. ReportedLabels says what a node will carry.
 //   - no pods run for real, no container images, no networking.
+//   - kubemark's fake container runtime listens on
+//     /tmp/kubelet_remote_<random>.sock, a path it hard-codes and never
+//     logs, and leaves the (empty) socket file behind.
 //   - the kubelet API listens on 0.0.0.0:PORT over plain HTTP without
 //     authentication: kubemark hard-codes the address and gives the hollow
 //     kubelet no TLS. PORT is a free port; the read-only port is off.
@@ -40,6 +43,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -246,12 +250,27 @@ func (k *Kubelet) ClientCertificate() (*x509.Certificate, error) {
 	}
 }
 
-// Close kills the kubelet and waits for it. Its Node stays registered (and
-// turns NotReady), as when a machine is switched off.
+// Close kills the kubelet, waits for it, and removes the kubelet root
+// folder kubemark makes in /tmp whatever TMPDIR says (its log names it).
+// Its Node stays registered (and turns NotReady), as when a machine is
+// switched off.
 func (k *Kubelet) Close() error {
 	k.p.Stop(2 * time.Second)
+	data, err := os.ReadFile(k.p.Log)
+	if err != nil {
+		return nil // no log, no root folder to find
+	}
+	if m := rootDirLog.FindSubmatch(data); m != nil {
+		if err := os.RemoveAll(string(m[1])); err != nil {
+			return fmt.Errorf("hollow kubelet %s: remove its root folder: %w", k.name, err)
+		}
+	}
 	return nil
 }
+
+// rootDirLog finds the folder of kubemark's
+// test/utils.MakeTempDirOrDie("hollow-kubelet.", ""), which ignores TMPDIR.
+var rootDirLog = regexp.MustCompile(`Using (/tmp/hollow-kubelet\.[0-9]+) as root dir for hollow-kubelet`)
 
 // ReportedLabels are the labels a hollow kubelet named name registers with
 // when given labels: those plus the kubelet's own kubernetes.io/hostname,
