@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mixedk8s/mixedk8s/transport"
 )
 
-// errBastionClosed is final for a DialFunc: the caller must dial the bastion
-// again, waiting on this one changes nothing.
-var errBastionClosed = errors.New("bastion connection is closed")
+// ErrBastionClosed is final for one bastion connection's DialFunc: the
+// caller must connect to the bastion again; waiting on this one changes nothing.
+var ErrBastionClosed = errors.New("bastion connection is closed")
 
 // Bastion connects to a jump host and returns it with the DialFunc that
 // opens TCP connections from it (direct-tcpip), for Config.Dial here and for
@@ -32,7 +33,7 @@ func Bastion(ctx context.Context, cfg Config) (*Conn, transport.DialFunc, error)
 // wrapping transport.ErrNotReady.
 func (c *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if !c.Alive() {
-		return nil, fmt.Errorf("dial %s via bastion %s: %w; fix: connect to the bastion again", addr, c.cfg.Addr, errBastionClosed)
+		return nil, fmt.Errorf("dial %s via bastion %s: %w; fix: connect to the bastion again", addr, c.cfg.Addr, ErrBastionClosed)
 	}
 	nc, err := c.client.DialContext(ctx, network, addr)
 	if err == nil {
@@ -47,8 +48,9 @@ func (c *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn,
 		return nil, fmt.Errorf("dial %s via bastion %s: %w: %w", addr, c.cfg.Addr, transport.ErrNotReady, err)
 	case errors.As(err, &oce) && oce.Reason == ssh.Prohibited:
 		return nil, fmt.Errorf("dial %s via bastion %s: the bastion forbids forwarding there: %w; fix: allow TCP forwarding to the node subnet on the bastion (AllowTcpForwarding, PermitOpen)", addr, c.cfg.Addr, err)
-	case !c.Alive():
-		return nil, fmt.Errorf("dial %s via bastion %s: %w (%w); fix: connect to the bastion again", addr, c.cfg.Addr, errBastionClosed, err)
+	// A forward that fails as the bastion connection goes down races its teardown.
+	case !c.Alive() || c.diedWithin(time.Second):
+		return nil, fmt.Errorf("dial %s via bastion %s: %w (%w); fix: connect to the bastion again", addr, c.cfg.Addr, ErrBastionClosed, err)
 	default:
 		return nil, fmt.Errorf("dial %s via bastion %s: %w", addr, c.cfg.Addr, err)
 	}

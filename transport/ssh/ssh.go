@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mixedk8s/mixedk8s/transport"
@@ -272,7 +273,9 @@ func isDropped(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.ErrClosedPipe)
+		errors.Is(err, io.ErrClosedPipe) ||
+		// pkg/sftp's word for the channel dying under an open request.
+		errors.Is(err, sftp.ErrSSHFxConnectionLost)
 }
 
 // isPermanentDialError is a dial failure that waiting cannot fix: a bastion
@@ -285,7 +288,7 @@ func isPermanentDialError(err error) bool {
 		return oce.Reason == ssh.Prohibited || oce.Reason == ssh.UnknownChannelType
 	}
 	var ae *net.AddrError
-	return errors.As(err, &ae) || errors.Is(err, errBastionClosed)
+	return errors.As(err, &ae) || errors.Is(err, ErrBastionClosed)
 }
 
 // keepAlive declares the peer dead, and closes the connection, when a
@@ -372,7 +375,8 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	}()
 	select {
 	case r := <-ch:
-		if r.err != nil && !c.Alive() {
+		// A channel open that fails as the connection goes down races its teardown.
+		if r.err != nil && (!c.Alive() || c.diedWithin(time.Second)) {
 			return nil, fmt.Errorf("%w: connection is closed: %w", transport.ErrRebooting, r.err)
 		}
 		return r.s, r.err
