@@ -233,14 +233,40 @@ func isSFTPServer(line, osName string) bool {
 
 func (s *Server) sftpSubsystem(ctx context.Context, _ string, _ string, ch ssh.Channel) int {
 	fsys := &sandboxFS{h: s.h}
-	srv := sftp.NewRequestServer(ch, sftp.Handlers{FileGet: fsys, FilePut: fsys, FileCmd: fsys, FileList: fsys},
+	g := &gatedChannel{Channel: ch}
+	srv := sftp.NewRequestServer(g, sftp.Handlers{FileGet: fsys, FilePut: fsys, FileCmd: fsys, FileList: fsys},
 		sftp.WithRSMaxTxPacket(128<<10))
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 	err := srv.Serve()
 	srv.Close()
+	// pkg/sftp may still flush replies after Serve returns; none may race the session's CloseWrite.
+	g.shut()
 	if err != nil && err != io.EOF {
 		return 1
 	}
 	return 0
+}
+
+// gatedChannel lets writes through until shut, then refuses them, so that
+// nothing writes to the channel once the session starts closing it.
+type gatedChannel struct {
+	ssh.Channel
+	mu     sync.Mutex
+	closed bool
+}
+
+func (g *gatedChannel) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, io.ErrClosedPipe
+	}
+	return g.Channel.Write(p)
+}
+
+func (g *gatedChannel) shut() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
