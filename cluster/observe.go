@@ -12,7 +12,7 @@ import (
 type Observed struct {
 	// Network is nil when the cluster has none yet.
 	Network *clouds.Network
-	// Instances are the cluster's instances that are not terminated, by name.
+	// Instances are the cluster's instances that are neither terminated nor shutting down.
 	Instances []clouds.Instance
 	// Nodes is the Kubernetes state by node name; nodes that never joined are absent.
 	Nodes map[string]NodeStatus
@@ -46,8 +46,15 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if ok {
 		o.Network = &n
 	}
-	if o.Instances, err = opts.Cloud.Instances(ctx, spec.Name); err != nil {
+	all, err := opts.Cloud.Instances(ctx, spec.Name)
+	if err != nil {
 		return Observed{}, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
+	}
+	// An instance already shutting down is gone as far as the cluster goes.
+	for _, in := range all {
+		if in.State != clouds.StateDeleting {
+			o.Instances = append(o.Instances, in)
+		}
 	}
 	if len(o.Instances) == 0 {
 		return o, nil

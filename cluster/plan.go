@@ -208,7 +208,7 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 	// highest ordinal first, after every new node is Ready.
 	byPool := map[string][]clouds.Instance{}
 	for _, in := range observed.Instances {
-		if wanted[in.Name] {
+		if wanted[in.Name] || in.State == clouds.StateDeleting {
 			continue
 		}
 		if in.Role == clouds.RoleControlPlane || in.Pool == clouds.ControlPlanePool {

@@ -226,3 +226,24 @@ func TestPlanIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanIgnoresInstancesAlreadyShuttingDown(t *testing.T) {
+	t.Parallel()
+	base := demoSpec()
+	win3 := base.NodePools["win"]
+	win3.Count = 3
+	o := converged(withPool(base, "win", &win3))
+	for i := range o.Instances {
+		if o.Instances[i].Name == "demo-win-2" {
+			o.Instances[i].State = clouds.StateDeleting
+		}
+	}
+	delete(o.Nodes, "demo-win-2")
+	got, err := cluster.Plan(base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Empty() {
+		t.Errorf("plan %q, want nothing: demo-win-2 is already on its way out", got.Summary())
+	}
+}

@@ -32,30 +32,72 @@ func agentPaths(os cluster.OS) (agent, config, goos string) {
 	return linuxAgent, linuxConfig, "linux"
 }
 
+// agentSessions bounds how often one step runs `apply` on a node: a run cut
+// by a dropped connection, or a boot-time resume that failed, is run again
+// (apply resumes where the node is), and the last run's failure is reported.
+const agentSessions = 3
+
 // runAgent pushes the agent and its config to a node, runs `apply`, streams
 // its progress to t.Report, and sees the node through a reboot.
 func (p *Provisioner) runAgent(ctx context.Context, t cluster.Target, cfg contract.Config) error {
+	var err error
+	for session := 1; session <= agentSessions; session++ {
+		var rebooting bool
+		rebooting, err = p.agentSession(ctx, t, cfg)
+		switch {
+		case err == nil && !rebooting:
+			return nil
+		case err == nil:
+			var st contract.Status
+			st, err = p.awaitAfterReboot(ctx, t)
+			if err == nil && st.Phase == contract.NodeReady {
+				report(t, "configured after %d reboot(s)", st.Reboots)
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("the node agent on %s failed after its reboot: %s", t.Node.Name, st.LastError)
+				report(t, "resume at boot failed (%s); running apply again", st.LastError)
+			}
+		case errors.Is(err, errSessionDropped) && ctx.Err() == nil:
+			report(t, "%v; running apply again", err)
+		default:
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// errSessionDropped: the connection died while the agent ran and the agent
+// had not announced a reboot, so the run was cut short, not finished.
+var errSessionDropped = errors.New("the connection dropped while the node agent ran")
+
+// agentSession uploads the agent and its config and runs `apply` once. It
+// reports whether the node is rebooting to finish.
+func (p *Provisioner) agentSession(ctx context.Context, t cluster.Target, cfg contract.Config) (rebooting bool, err error) {
 	agentPath, configPath, goos := agentPaths(t.Node.OS)
 	bin, err := p.cfg.Agents(goos, agentArch)
 	if err != nil {
-		return fmt.Errorf("failed to load the node agent for %s/%s: %w", goos, agentArch, err)
+		return false, fmt.Errorf("failed to load the node agent for %s/%s: %w", goos, agentArch, err)
 	}
 	conn, err := p.connect(ctx, t.Spec, t.Node, t.Instance)
 	if err != nil {
-		return fmt.Errorf("failed to connect to %s: %w", t.Node.Name, err)
+		return false, fmt.Errorf("failed to connect to %s: %w", t.Node.Name, err)
 	}
 	defer conn.Close()
 
 	data, err := json.Marshal(cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := conn.Upload(ctx, agentPath, bytes.NewReader(bin.Data), int64(len(bin.Data)), 0o755); err != nil {
-		return fmt.Errorf("failed to upload the node agent to %s: %w", t.Node.Name, err)
+		return false, fmt.Errorf("failed to upload the node agent to %s: %w", t.Node.Name, err)
 	}
 	// The config holds tokens and keys: owner-only.
 	if err := conn.Upload(ctx, configPath, bytes.NewReader(data), int64(len(data)), 0o600); err != nil {
-		return fmt.Errorf("failed to upload the agent config to %s: %w", t.Node.Name, err)
+		return false, fmt.Errorf("failed to upload the agent config to %s: %w", t.Node.Name, err)
 	}
 	report(t, "agent %s uploaded (sha256 %s)", bin.Name, short(bin.SHA256))
 
@@ -64,27 +106,31 @@ func (p *Provisioner) runAgent(ctx context.Context, t cluster.Target, cfg contra
 	code, err := conn.Run(ctx, agentPath+" apply --config "+configPath+" --output json", events, &stderr)
 	events.flush()
 	switch {
-	case errors.Is(err, transport.ErrRebooting) || (err == nil && code == contract.ExitRebooting):
+	case err == nil && code == contract.ExitRebooting,
+		errors.Is(err, transport.ErrRebooting) && events.sawReboot:
 		report(t, "rebooting; the agent resumes at boot")
-		return p.awaitAfterReboot(ctx, t)
+		return true, nil
+	case errors.Is(err, transport.ErrRebooting):
+		return false, fmt.Errorf("%w on %s: %w", errSessionDropped, t.Node.Name, transport.ErrNotReady)
 	case err != nil:
-		return fmt.Errorf("failed to run the node agent on %s: %w", t.Node.Name, err)
+		return false, fmt.Errorf("failed to run the node agent on %s: %w", t.Node.Name, err)
 	case code == contract.ExitOK:
-		return nil
+		return false, nil
 	case code == contract.ExitUsage:
-		return fmt.Errorf("the node agent on %s refused its config (exit %d): %s", t.Node.Name, code, strings.TrimSpace(stderr.String()))
+		return false, fmt.Errorf("the node agent on %s refused its config (exit %d): %s", t.Node.Name, code, strings.TrimSpace(stderr.String()))
 	}
-	return events.failure(code, agentPath)
+	return false, events.failure(code, agentPath)
 }
 
 // awaitAfterReboot reconnects to a rebooting node and polls the agent's
-// status until it is configured or has failed.
-func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) error {
+// status, from every second up to StatusPoll, until it is configured or
+// has failed.
+func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) (contract.Status, error) {
 	timer := time.NewTimer(p.cfg.RebootWait)
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return contract.Status{}, ctx.Err()
 	case <-timer.C:
 	}
 	poll := time.Second
@@ -92,14 +138,11 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) er
 		st, err := p.agentStatus(ctx, t)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("waiting for %s to come back from its reboot: %w", t.Node.Name, ctx.Err())
+			return contract.Status{}, fmt.Errorf("waiting for %s to come back from its reboot: %w", t.Node.Name, ctx.Err())
 		case err != nil:
 			report(t, "not back yet: %v", err)
-		case st.Phase == contract.NodeReady:
-			report(t, "configured after %d reboot(s)", st.Reboots)
-			return nil
-		case st.Phase == contract.NodeFailed:
-			return fmt.Errorf("the node agent on %s failed after its reboot: %s; fix: run `nodeagent diagnose --out diag.tar.gz` on the node and read agent.log", t.Node.Name, st.LastError)
+		case st.Phase == contract.NodeReady || st.Phase == contract.NodeFailed:
+			return st, nil
 		default:
 			report(t, "agent %s (%d steps done)", st.Phase, len(st.StepsDone))
 		}
@@ -108,7 +151,7 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) er
 		select {
 		case <-ctx.Done():
 			wait.Stop()
-			return fmt.Errorf("waiting for %s to finish after its reboot: %w", t.Node.Name, ctx.Err())
+			return contract.Status{}, fmt.Errorf("waiting for %s to finish after its reboot: %w", t.Node.Name, ctx.Err())
 		case <-wait.C:
 		}
 	}
@@ -140,9 +183,10 @@ func (p *Provisioner) agentStatus(ctx context.Context, t cluster.Target) (contra
 // eventStream turns the agent's JSON lines into node-phase reports and keeps
 // the last failure. Lines that are not events are passed on as they are.
 type eventStream struct {
-	t       cluster.Target
-	buf     bytes.Buffer
-	lastErr *contract.Event
+	t         cluster.Target
+	buf       bytes.Buffer
+	lastErr   *contract.Event
+	sawReboot bool
 }
 
 func (e *eventStream) Write(b []byte) (int, error) {
@@ -181,9 +225,11 @@ func (e *eventStream) line(line []byte) {
 	if ev.Error != "" {
 		msg += ": " + ev.Error
 	}
-	if ev.Phase == contract.PhaseFailed {
-		ev := ev
+	switch ev.Phase {
+	case contract.PhaseFailed:
 		e.lastErr = &ev
+	case contract.PhaseReboot:
+		e.sawReboot = true
 	}
 	report(e.t, "%s", msg)
 }

@@ -23,7 +23,6 @@ import (
 type bastion struct {
 	mu   sync.Mutex
 	conn *mkssh.Conn
-	dial transport.DialFunc
 }
 
 func (b *bastion) close() {
@@ -36,28 +35,49 @@ func (b *bastion) close() {
 }
 
 // dialer returns how to reach node addresses for a spec: the configured
-// Dial, the spec's bastion, or a direct connection.
+// Dial, the spec's bastion, or a direct connection. A bastion connection that
+// drops is made again on the next dial, so one lost jump-host session costs a
+// retry, not the step.
 func (p *Provisioner) dialer(ctx context.Context, spec cluster.Spec) (transport.DialFunc, error) {
 	if p.cfg.Dial != nil {
 		return p.cfg.Dial, nil
 	}
-	bs := spec.Access.Bastion
-	if bs == nil {
+	if spec.Access.Bastion == nil {
 		return nil, nil
 	}
 	p.mu.Lock()
-	b, ok := p.bastions[bs.Address]
+	b, ok := p.bastions[spec.Access.Bastion.Address]
 	if !ok {
 		b = &bastion{}
-		p.bastions[bs.Address] = b
+		p.bastions[spec.Access.Bastion.Address] = b
 	}
 	p.mu.Unlock()
+	// Connect now, so a wrong bastion address or key fails here, once.
+	if _, err := p.liveBastion(ctx, spec, b); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := p.liveBastion(ctx, spec, b)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := conn.DialContext(ctx, network, addr)
+		if errors.Is(err, mkssh.ErrBastionClosed) {
+			// The next dial connects to the bastion again.
+			return nil, fmt.Errorf("dial %s: the bastion connection dropped: %w", addr, transport.ErrNotReady)
+		}
+		return nc, err
+	}, nil
+}
 
+// liveBastion returns the bastion connection, making it again when it dropped.
+func (p *Provisioner) liveBastion(ctx context.Context, spec cluster.Spec, b *bastion) (*mkssh.Conn, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn != nil && b.conn.Alive() {
-		return b.dial, nil
+		return b.conn, nil
 	}
+	bs := spec.Access.Bastion
 	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(bs.HostKey))
 	if err != nil {
 		return nil, fmt.Errorf("access.bastion.host_key does not parse: %w; fix: paste the bastion's public host key in authorized_keys form", err)
@@ -66,12 +86,15 @@ func (p *Provisioner) dialer(ctx context.Context, spec cluster.Spec) (transport.
 	if err != nil {
 		return nil, err
 	}
-	conn, dial, err := mkssh.Bastion(ctx, mkssh.Config{Addr: bs.Address, User: bs.User, Signer: signer, HostKey: hostKey})
+	conn, _, err := mkssh.Bastion(ctx, mkssh.Config{Addr: bs.Address, User: bs.User, Signer: signer, HostKey: hostKey})
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to the bastion %s: %w", bs.Address, err)
 	}
-	b.conn, b.dial = conn, dial
-	return dial, nil
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	b.conn = conn
+	return conn, nil
 }
 
 // bastionSigner is the key for the bastion: the spec's key file, or the

@@ -43,6 +43,9 @@ type Secrets interface {
 // crash between creating an instance and recording its identity loses
 // nothing: the pins can always be computed again.
 func (p *Provisioner) seed(ctx context.Context, cluster string) ([]byte, error) {
+	// One store round trip per cluster, however many nodes ask at once.
+	p.seedMu.Lock()
+	defer p.seedMu.Unlock()
 	p.mu.Lock()
 	if s, ok := p.seeds[cluster]; ok {
 		p.mu.Unlock()

@@ -26,14 +26,16 @@ func firstControlPlane(spec cluster.Spec, instances []clouds.Instance) (cluster.
 	name := cluster.NodeName(spec.Name, clouds.ControlPlanePool, 0)
 	for _, in := range instances {
 		if in.Name == name && in.State == clouds.StateRunning {
-			for _, n := range spec.Nodes() {
-				if n.Name == name {
-					return cluster.Target{Spec: spec, Node: n, Instance: in}, nil
-				}
-			}
+			return cluster.Target{Spec: spec, Node: nodeOf(in), Instance: in}, nil
 		}
 	}
 	return cluster.Target{}, fmt.Errorf("%w (%s)", errNoControlPlane, name)
+}
+
+// nodeOf is what reaching a node needs, read from its instance's tags and
+// platform, so that a cluster known only by name (an import) can be read.
+func nodeOf(in clouds.Instance) cluster.Node {
+	return cluster.Node{Name: in.Name, Pool: in.Pool, Role: in.Role, OS: cluster.OS(in.OS)}
 }
 
 // onControlPlane runs a command as root on the first control-plane node.
@@ -99,19 +101,15 @@ func (p *Provisioner) joinInfo(cp0 clouds.Instance, ca *pki.CA, token, certKey s
 // Status implements cluster.Provisioner: each running node's agent reports
 // whether it finished. A node that cannot be reached counts as not joined.
 func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (map[string]cluster.NodeStatus, error) {
-	nodes := map[string]cluster.Node{}
-	for _, n := range spec.Nodes() {
-		nodes[n.Name] = n
-	}
 	out := map[string]cluster.NodeStatus{}
 	var g errgroup.Group
 	g.SetLimit(statusConcurrency)
 	results := make([]contract.Status, len(instances))
 	for i, in := range instances {
-		n, ok := nodes[in.Name]
-		if !ok || in.State != clouds.StateRunning {
+		if in.Name == "" || in.State != clouds.StateRunning {
 			continue
 		}
+		n := nodeOf(in)
 		g.Go(func() error {
 			// A short bound: Observe must not wait for a node that is still booting.
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -57,8 +57,10 @@ type Config struct {
 type Provisioner struct {
 	cfg Config
 
+	seedMu   sync.Mutex
 	mu       sync.Mutex
 	seeds    map[string][]byte
+	certs    map[string][]byte // WinRM certificate and key by cluster/node
 	bastions map[string]*bastion
 }
 
@@ -81,7 +83,7 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 15 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, bastions: map[string]*bastion{}}, nil
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}}, nil
 }
 
 // Close drops the bastion connections.

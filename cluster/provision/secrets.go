@@ -67,8 +67,14 @@ func (p *Provisioner) certificateKey(ctx context.Context, cluster string) (strin
 // winrmCert is a Windows node's WinRM listener certificate, made once and
 // kept, because its key cannot be derived again from the seed.
 func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (certPEM, keyPEM []byte, err error) {
-	// Look first: an RSA key takes long to make, and most calls only read.
-	stored, ok, err := p.cfg.Secrets.Secret(ctx, cluster, secretWinRM(node))
+	key := cluster + "/" + node
+	p.mu.Lock()
+	stored, ok := p.certs[key]
+	p.mu.Unlock()
+	if !ok {
+		// Look first: an RSA key takes long to make, and most calls only read.
+		stored, ok, err = p.cfg.Secrets.Secret(ctx, cluster, secretWinRM(node))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to read the WinRM certificate of %s: %w", node, err)
 	}
@@ -82,6 +88,9 @@ func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (cert
 			return nil, nil, fmt.Errorf("failed to store the WinRM certificate of %s: %w", node, err)
 		}
 	}
+	p.mu.Lock()
+	p.certs[key] = stored
+	p.mu.Unlock()
 	certPEM, keyPEM = splitPEM(stored)
 	if certPEM == nil || keyPEM == nil {
 		return nil, nil, fmt.Errorf("the WinRM certificate of %s in the secret store is damaged; fix: delete the instance and its secret %q, then apply again", node, secretWinRM(node))
