@@ -17,18 +17,11 @@ tf="$repo/bin/terraform"
 [[ -x "$repo/bin/terraform-provider-mixedk8s" ]] || { echo "demo: the provider is not built; fix: make build" >&2; exit 1; }
 [[ -f "$envfile" ]] || { echo "demo: no running lab ($envfile is missing); fix: hack/lab.sh start" >&2; exit 1; }
 
+# The lab's env file carries the example's TF_VAR_* and the emulator's credentials.
 set -a
 # shellcheck disable=SC1090 # written by the lab
 . "$envfile"
 set +a
-export TF_VAR_ec2_endpoint="$AWS_ENDPOINT_URL"
-export TF_VAR_region="$AWS_REGION"
-export TF_VAR_ca_bundle_file="$AWS_CA_BUNDLE"
-export TF_VAR_bastion_address="$MIXEDK8S_LAB_BASTION_ADDRESS"
-export TF_VAR_bastion_user="$MIXEDK8S_LAB_BASTION_USER"
-export TF_VAR_bastion_host_key="$MIXEDK8S_LAB_BASTION_HOST_KEY"
-export TF_VAR_bastion_private_key_file="$MIXEDK8S_LAB_BASTION_PRIVATE_KEY_FILE"
-export TF_VAR_mirror_base_url="$MIXEDK8S_LAB_MIRROR_BASE_URL"
 
 # The locally built provider, without a registry: dev_overrides.
 mkdir -p "$work"

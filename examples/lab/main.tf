@@ -1,10 +1,10 @@
 # A mixed cluster on the lab: the EC2 emulator, the SSH bastion and the
 # virtual hosts run in one process on 127.0.0.1, so no cloud account is
-# needed. The lab writes an env file with everything this configuration
-# reads; source it, then apply:
+# needed. `make demo` applies it. By hand: start the lab (hack/lab.sh start),
+# then
 #
-#   set -a; . .lab/env; set +a
-#   terraform init && terraform apply
+#   set -a; . .lab/lab.env; set +a
+#   terraform apply
 #
 # The env file sets the variables below as TF_VAR_* and the emulator's
 # credentials as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, which the AWS

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -45,6 +46,12 @@ func (n node) ready() bool {
 // bootstrap with the bootstrap kubeconfig the agent writes, and checks that a
 // wrong token fails fast with a clear error.
 func TestJoin(t *testing.T) {
+	// kubemark binds the hollow kubelet's port on 0.0.0.0, and tests here
+	// listen on 127.0.0.1 only; until the lab builds a hollow kubelet bound
+	// to loopback, this runs on request.
+	if os.Getenv("MIXEDK8S_ALLOW_WILDCARD_LISTEN") != "1" {
+		t.Skip("kubemark's kubelet listens on 0.0.0.0; set MIXEDK8S_ALLOW_WILDCARD_LISTEN=1 to run it on an isolated machine")
+	}
 	cptest.Bins(t, append(slices.Clone(controlplane.Binaries), "kubemark")...)
 	cl := cptest.Sandbox(t)
 	began := time.Now()
