@@ -250,21 +250,25 @@ func (t *pinnedTransport) Transport(ep *winrm.Endpoint) error {
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
+	// The node's own self-signed certificate is the only root trusted, under
+	// the name it was issued for: Go's standard chain and name checks then
+	// accept exactly that certificate (its key included), and
+	// VerifyConnection also compares the bytes on every handshake, resumed
+	// ones included.
+	roots := x509.NewCertPool()
+	roots.AddCert(cfg.Certificate)
+	serverName := ep.Host
+	if len(cfg.Certificate.DNSNames) > 0 {
+		serverName = cfg.Certificate.DNSNames[0]
+	}
 	t.http = &http.Transport{
 		// Never an environment proxy: nodes are reached directly or through the bastion.
 		Proxy:       nil,
 		DialContext: dial,
 		TLSClientConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
-			ServerName: ep.Host,
-			// The provisioner generated the node's self-signed certificate and
-			// holds it, so the right check is "exactly this certificate", which
-			// is stronger than any CA chain plus hostname match. InsecureSkipVerify
-			// only turns off Go's chain and name checks, which a self-signed
-			// certificate cannot pass; VerifyConnection still runs on every
-			// handshake, resumed ones included, and refuses any other
-			// certificate, so no connection is left unverified.
-			InsecureSkipVerify: true, //nolint:gosec // replaced by the pin in VerifyConnection.
+			ServerName: serverName,
+			RootCAs:    roots,
 			VerifyConnection: func(cs tls.ConnectionState) error {
 				if len(cs.PeerCertificates) == 0 {
 					return &identityError{addr: cfg.Addr, want: pin}
@@ -365,6 +369,11 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	var id *identityError
 	if errors.As(err, &id) {
 		return id
+	}
+	// Another certificate fails Go's own checks before VerifyConnection runs.
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
+		return &identityError{addr: c.cfg.Addr, want: c.cfg.Certificate.Raw, got: cve.UnverifiedCertificates[0].Raw}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
