@@ -601,21 +601,38 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 	return observed, nil
 }
 
+// applyPlan resolves the planned cluster and runs cluster.Apply on it. ran
+// is false when diags already say why nothing ran; err is Apply's own
+// failure, which Create and Update word differently.
+func (r *clusterResource) applyPlan(ctx context.Context, config, plan clusterModel, diags *diag.Diagnostics) (clusterModel, cluster.Spec, cluster.Options, error, bool) {
+	plan, spec, known, d := resolvePlan(ctx, config, plan)
+	diags.Append(d...)
+	if d.HasError() {
+		return plan, spec, cluster.Options{}, nil, false
+	}
+	if !known {
+		diags.AddError("Unknown values at apply time", "Some attributes of the cluster are still unknown at apply time; this is a bug in the provider or Terraform.")
+		return plan, spec, cluster.Options{}, nil, false
+	}
+	spec = r.effectiveSpec(spec)
+	opts, err := r.options(ctx, spec)
+	if err != nil {
+		diags.AddError("Cannot reach the cluster's cloud", err.Error())
+		return plan, spec, opts, nil, false
+	}
+	_, err = cluster.Apply(ctx, spec, opts)
+	if err != nil && addProblems(diags, err, nil) {
+		return plan, spec, opts, nil, false
+	}
+	return plan, spec, opts, err, true
+}
+
 func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	ctx = withLogMasking(ctx)
 	var config, plan clusterModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
-		return
-	}
-	plan, spec, known, diags := resolvePlan(ctx, config, plan)
-	resp.Diagnostics.Append(diags...)
-	if diags.HasError() {
-		return
-	}
-	if !known {
-		resp.Diagnostics.AddError("Unknown values at apply time", "Some attributes of the cluster are still unknown at apply time; this is a bug in the provider or Terraform.")
 		return
 	}
 	timeout, diags := plan.Timeouts.Create(ctx, defaultCreateTimeout)
@@ -626,16 +643,11 @@ func (r *clusterResource) Create(ctx context.Context, req resource.CreateRequest
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	spec = r.effectiveSpec(spec)
-	opts, err := r.options(ctx, spec)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
+	plan, spec, opts, err, ran := r.applyPlan(ctx, config, plan, &resp.Diagnostics)
+	if !ran {
 		return
 	}
-	if _, err := cluster.Apply(ctx, spec, opts); err != nil {
-		if addProblems(&resp.Diagnostics, err, nil) {
-			return
-		}
+	if err != nil {
 		// No state is saved for a failed create, on purpose. The framework
 		// taints any resource whose Create returns an error together with
 		// state, and Terraform replaces a tainted resource on the next apply:
@@ -722,15 +734,6 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan, spec, known, diags := resolvePlan(ctx, config, plan)
-	resp.Diagnostics.Append(diags...)
-	if diags.HasError() {
-		return
-	}
-	if !known {
-		resp.Diagnostics.AddError("Unknown values at apply time", "Some attributes of the cluster are still unknown at apply time; this is a bug in the provider or Terraform.")
-		return
-	}
 	timeout, diags := plan.Timeouts.Update(ctx, defaultUpdateTimeout)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
@@ -739,16 +742,11 @@ func (r *clusterResource) Update(ctx context.Context, req resource.UpdateRequest
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	spec = r.effectiveSpec(spec)
-	opts, err := r.options(ctx, spec)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
+	plan, spec, opts, err, ran := r.applyPlan(ctx, config, plan, &resp.Diagnostics)
+	if !ran {
 		return
 	}
-	if _, err := cluster.Apply(ctx, spec, opts); err != nil {
-		if addProblems(&resp.Diagnostics, err, nil) {
-			return
-		}
+	if err != nil {
 		// The prior state stays (the framework keeps it when Update fails):
 		// the next plan shows the same change again, and its apply resumes.
 		resp.Diagnostics.AddError(fmt.Sprintf("Failed to update cluster %q", spec.Name),
