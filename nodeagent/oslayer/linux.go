@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
@@ -129,6 +131,10 @@ func (l *Linux) KernelModuleLoaded(ctx context.Context, name string) (bool, erro
 		return true, nil
 	}
 	mods, err := os.ReadFile("/proc/modules")
+	if errors.Is(err, fs.ErrNotExist) {
+		// A kernel built without loadable modules has no /proc/modules: nothing is loaded.
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("failed to read /proc/modules: %w", err)
 	}
