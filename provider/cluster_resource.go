@@ -601,6 +601,28 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 	return observed, nil
 }
 
+// optionsFor returns the spec as the backend sees it (provider defaults
+// filled in) and what the library acts through; ok is false when diags say why not.
+func (r *clusterResource) optionsFor(ctx context.Context, spec cluster.Spec, diags *diag.Diagnostics) (cluster.Spec, cluster.Options, bool) {
+	spec = r.effectiveSpec(spec)
+	opts, err := r.options(ctx, spec)
+	if err != nil {
+		diags.AddError("Cannot reach the cluster's cloud", err.Error())
+		return spec, opts, false
+	}
+	return spec, opts, true
+}
+
+// stateOptions is optionsFor the cluster recorded in state.
+func (r *clusterResource) stateOptions(ctx context.Context, state clusterModel, diags *diag.Diagnostics) (cluster.Spec, cluster.Options, bool) {
+	spec, _, d := state.toSpec(ctx)
+	diags.Append(d...)
+	if d.HasError() {
+		return spec, cluster.Options{}, false
+	}
+	return r.optionsFor(ctx, spec, diags)
+}
+
 // applyPlan resolves the planned cluster and runs cluster.Apply on it. ran
 // is false when diags already say why nothing ran; err is Apply's own
 // failure, which Create and Update word differently.
@@ -614,13 +636,11 @@ func (r *clusterResource) applyPlan(ctx context.Context, config, plan clusterMod
 		diags.AddError("Unknown values at apply time", "Some attributes of the cluster are still unknown at apply time; this is a bug in the provider or Terraform.")
 		return plan, spec, cluster.Options{}, nil, false
 	}
-	spec = r.effectiveSpec(spec)
-	opts, err := r.options(ctx, spec)
-	if err != nil {
-		diags.AddError("Cannot reach the cluster's cloud", err.Error())
+	spec, opts, ok := r.optionsFor(ctx, spec, diags)
+	if !ok {
 		return plan, spec, opts, nil, false
 	}
-	_, err = cluster.Apply(ctx, spec, opts)
+	_, err := cluster.Apply(ctx, spec, opts)
 	if err != nil && addProblems(diags, err, nil) {
 		return plan, spec, opts, nil, false
 	}
@@ -686,15 +706,8 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	spec, _, diags := state.toSpec(ctx)
-	resp.Diagnostics.Append(diags...)
-	if diags.HasError() {
-		return
-	}
-	spec = r.effectiveSpec(spec)
-	opts, err := r.options(ctx, spec)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
+	spec, opts, ok := r.stateOptions(ctx, state, &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	imported := state.ControlPlane.IsNull()
@@ -776,15 +789,8 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	spec, _, diags := state.toSpec(ctx)
-	resp.Diagnostics.Append(diags...)
-	if diags.HasError() {
-		return
-	}
-	spec = r.effectiveSpec(spec)
-	opts, err := r.options(ctx, spec)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
+	spec, opts, ok := r.stateOptions(ctx, state, &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	if err := cluster.Destroy(ctx, spec, opts); err != nil {
