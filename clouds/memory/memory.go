@@ -11,9 +11,9 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/internal/double"
 )
 
 // Operations, as counted and as named to Latency and Fault.
@@ -40,11 +40,9 @@ func Mutating(op string) bool {
 
 // Cloud is the in-memory cloud. The zero value is not usable; call New.
 type Cloud struct {
-	// Latency, when set, is slept at the start of every call (honouring ctx).
-	Latency func(op, object string) time.Duration
-	// Fault, when set, is asked before every call; a non-nil error fails the
-	// call before it has any effect.
-	Fault func(op, object string) error
+	// Simulation gives the cloud Latency and Fault hooks per operation and
+	// object (the node name, the cluster), and counts calls.
+	double.Simulation
 	// FaultAfter, when set, is asked after a mutating call took effect; a
 	// non-nil error is returned as if the reply was lost.
 	FaultAfter func(op, object string) error
@@ -56,43 +54,18 @@ type Cloud struct {
 	networks  map[string]clouds.Network
 	instances map[string]*clouds.Instance // by ID
 	nextID    int
-	calls     map[string]int
 	secrets   map[string]map[string][]byte // by cluster, then name
 }
 
 // New makes an empty cloud.
 func New() *Cloud {
-	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, calls: map[string]int{}, secrets: map[string]map[string][]byte{}}
+	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, secrets: map[string]map[string][]byte{}}
 }
 
 var _ clouds.Cloud = (*Cloud)(nil)
 
 // Name implements clouds.Cloud.
 func (c *Cloud) Name() string { return "memory" }
-
-func (c *Cloud) enter(ctx context.Context, op, object string) error {
-	c.mu.Lock()
-	c.calls[op]++
-	c.mu.Unlock()
-	if c.Latency != nil {
-		if d := c.Latency(op, object); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if c.Fault != nil {
-		return c.Fault(op, object)
-	}
-	return nil
-}
 
 func (c *Cloud) leave(op, object string) error {
 	if c.FaultAfter != nil {
@@ -103,7 +76,7 @@ func (c *Cloud) leave(op, object string) error {
 
 // EnsureNetwork implements clouds.Cloud.
 func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
-	if err := c.enter(ctx, OpEnsureNetwork, req.Cluster); err != nil {
+	if err := c.Enter(ctx, OpEnsureNetwork, req.Cluster); err != nil {
 		return clouds.Network{}, err
 	}
 	c.mu.Lock()
@@ -123,7 +96,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 
 // FindNetwork implements clouds.Cloud.
 func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network, bool, error) {
-	if err := c.enter(ctx, OpFindNetwork, cluster); err != nil {
+	if err := c.Enter(ctx, OpFindNetwork, cluster); err != nil {
 		return clouds.Network{}, false, err
 	}
 	c.mu.Lock()
@@ -135,7 +108,7 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 // EnsureInstance implements clouds.Cloud; the node name is the idempotency
 // key, as a client token is on a real cloud.
 func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) (clouds.Instance, error) {
-	if err := c.enter(ctx, OpEnsureInstance, req.Name); err != nil {
+	if err := c.Enter(ctx, OpEnsureInstance, req.Name); err != nil {
 		return clouds.Instance{}, err
 	}
 	c.mu.Lock()
@@ -181,7 +154,7 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 
 // Instances implements clouds.Cloud.
 func (c *Cloud) Instances(ctx context.Context, cluster string) ([]clouds.Instance, error) {
-	if err := c.enter(ctx, OpInstances, cluster); err != nil {
+	if err := c.Enter(ctx, OpInstances, cluster); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -198,7 +171,7 @@ func (c *Cloud) Instances(ctx context.Context, cluster string) ([]clouds.Instanc
 
 // DeleteInstance implements clouds.Cloud.
 func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error {
-	if err := c.enter(ctx, OpDeleteInstance, inst.Name); err != nil {
+	if err := c.Enter(ctx, OpDeleteInstance, inst.Name); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -209,7 +182,7 @@ func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error 
 
 // DeleteNetwork implements clouds.Cloud.
 func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
-	if err := c.enter(ctx, OpDeleteNetwork, cluster); err != nil {
+	if err := c.Enter(ctx, OpDeleteNetwork, cluster); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -227,7 +200,7 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 // EnsureSecret stores value under the cluster's name unless one is there,
 // and returns the stored value.
 func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
-	if err := c.enter(ctx, OpEnsureSecret, cluster+"/"+name); err != nil {
+	if err := c.Enter(ctx, OpEnsureSecret, cluster+"/"+name); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -244,7 +217,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 
 // Secret returns a stored secret.
 func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
-	if err := c.enter(ctx, OpSecret, cluster+"/"+name); err != nil {
+	if err := c.Enter(ctx, OpSecret, cluster+"/"+name); err != nil {
 		return nil, false, err
 	}
 	c.mu.Lock()
@@ -255,7 +228,7 @@ func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool,
 
 // DeleteSecrets deletes every secret of the cluster.
 func (c *Cloud) DeleteSecrets(ctx context.Context, cluster string) error {
-	if err := c.enter(ctx, OpDeleteSecrets, cluster); err != nil {
+	if err := c.Enter(ctx, OpDeleteSecrets, cluster); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -278,13 +251,6 @@ func (c *Cloud) Terminate(name string) bool {
 	return false
 }
 
-// Calls returns how many times each operation was called.
-func (c *Cloud) Calls() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.calls)
-}
-
 // MutatingCalls counts calls of operations that change the cloud.
 func (c *Cloud) MutatingCalls() int {
 	n := 0
@@ -294,13 +260,6 @@ func (c *Cloud) MutatingCalls() int {
 		}
 	}
 	return n
-}
-
-// ResetCalls zeroes the counters.
-func (c *Cloud) ResetCalls() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = map[string]int{}
 }
 
 // Objects lists every object that exists for a cluster, as "network/<id>",

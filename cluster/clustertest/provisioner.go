@@ -10,10 +10,10 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/internal/double"
 )
 
 // Operations, as counted and as named to Latency and Fault.
@@ -35,54 +35,28 @@ const caPEM = "-----BEGIN CERTIFICATE-----\nclustertest\n-----END CERTIFICATE---
 
 // Provisioner is an in-memory cluster.Provisioner.
 type Provisioner struct {
-	// Latency, when set, is slept at the start of every call (honouring ctx).
-	Latency func(op, node string) time.Duration
-	// Fault, when set, is asked before every call; a non-nil error fails it.
-	Fault func(op, node string) error
+	// Simulation gives the provisioner Latency and Fault hooks per operation
+	// and node, and counts calls.
+	double.Simulation
 
 	mu           sync.Mutex
 	bootstrapped bool
 	endpoint     string
 	joined       map[string]bool
-	calls        map[string]int
 	drained      []string
 	removed      []string
 }
 
 // NewProvisioner makes a provisioner with no cluster yet.
 func NewProvisioner() *Provisioner {
-	return &Provisioner{joined: map[string]bool{}, calls: map[string]int{}}
+	return &Provisioner{joined: map[string]bool{}}
 }
 
 var _ cluster.Provisioner = (*Provisioner)(nil)
 
-func (p *Provisioner) enter(ctx context.Context, op, node string) error {
-	p.mu.Lock()
-	p.calls[op]++
-	p.mu.Unlock()
-	if p.Latency != nil {
-		if d := p.Latency(op, node); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if p.Fault != nil {
-		return p.Fault(op, node)
-	}
-	return nil
-}
-
 // Identity implements cluster.Provisioner.
 func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.NodeIdentity, error) {
-	if err := p.enter(ctx, OpIdentity, t.Node.Name); err != nil {
+	if err := p.Enter(ctx, OpIdentity, t.Node.Name); err != nil {
 		return clouds.NodeIdentity{}, err
 	}
 	return clouds.NodeIdentity{AdminUser: "clustertest"}, nil
@@ -90,7 +64,7 @@ func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.No
 
 // Bootstrap implements cluster.Provisioner.
 func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.JoinInfo, error) {
-	if err := p.enter(ctx, OpBootstrap, t.Node.Name); err != nil {
+	if err := p.Enter(ctx, OpBootstrap, t.Node.Name); err != nil {
 		return cluster.JoinInfo{}, err
 	}
 	if t.Instance.State != clouds.StateRunning {
@@ -107,7 +81,7 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 
 // Join implements cluster.Provisioner.
 func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.JoinInfo) error {
-	if err := p.enter(ctx, OpJoin, t.Node.Name); err != nil {
+	if err := p.Enter(ctx, OpJoin, t.Node.Name); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -122,12 +96,12 @@ func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.Join
 
 // Addons implements cluster.Provisioner.
 func (p *Provisioner) Addons(ctx context.Context, spec cluster.Spec, j cluster.JoinInfo) error {
-	return p.enter(ctx, OpAddons, "")
+	return p.Enter(ctx, OpAddons, "")
 }
 
 // WaitReady implements cluster.Provisioner: every named node must have joined.
 func (p *Provisioner) WaitReady(ctx context.Context, spec cluster.Spec, names []string) error {
-	if err := p.enter(ctx, OpWaitReady, ""); err != nil {
+	if err := p.Enter(ctx, OpWaitReady, ""); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -142,7 +116,7 @@ func (p *Provisioner) WaitReady(ctx context.Context, spec cluster.Spec, names []
 
 // Drain implements cluster.Provisioner.
 func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string) error {
-	if err := p.enter(ctx, OpDrain, name); err != nil {
+	if err := p.Enter(ctx, OpDrain, name); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -153,7 +127,7 @@ func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string)
 
 // Remove implements cluster.Provisioner.
 func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string) error {
-	if err := p.enter(ctx, OpRemove, name); err != nil {
+	if err := p.Enter(ctx, OpRemove, name); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -166,7 +140,7 @@ func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string
 // Status implements cluster.Provisioner. A node whose instance is gone keeps
 // its Node object, NotReady, as in a real cluster.
 func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (map[string]cluster.NodeStatus, error) {
-	if err := p.enter(ctx, OpStatus, ""); err != nil {
+	if err := p.Enter(ctx, OpStatus, ""); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -184,7 +158,7 @@ func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances [
 
 // Endpoint implements cluster.Provisioner.
 func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (cluster.Endpoint, bool, error) {
-	if err := p.enter(ctx, OpEndpoint, ""); err != nil {
+	if err := p.Enter(ctx, OpEndpoint, ""); err != nil {
 		return cluster.Endpoint{}, false, err
 	}
 	p.mu.Lock()
@@ -198,7 +172,7 @@ func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances
 // AdminKubeconfig implements cluster.Provisioner with a kubeconfig that names
 // the endpoint and a placeholder credential.
 func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) ([]byte, error) {
-	if err := p.enter(ctx, OpKubeconfig, ""); err != nil {
+	if err := p.Enter(ctx, OpKubeconfig, ""); err != nil {
 		return nil, err
 	}
 	p.mu.Lock()
@@ -207,13 +181,6 @@ func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, in
 		return nil, fmt.Errorf("cluster %q has no control plane yet; fix: apply it first", spec.Name)
 	}
 	return fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nclusters:\n- name: %s\n  cluster:\n    server: https://%s\nusers:\n- name: admin\n  user:\n    token: clustertest-admin-token\n", spec.Name, p.endpoint), nil
-}
-
-// Calls returns how many times each operation was called.
-func (p *Provisioner) Calls() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return maps.Clone(p.calls)
 }
 
 // MutatingCalls counts the calls that change nodes.
@@ -225,13 +192,6 @@ func (p *Provisioner) MutatingCalls() int {
 		}
 	}
 	return n
-}
-
-// ResetCalls zeroes the counters.
-func (p *Provisioner) ResetCalls() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.calls = map[string]int{}
 }
 
 // Drained lists drained nodes in the order they were drained.
