@@ -222,21 +222,31 @@ func cmdRm(_ context.Context, h *Host, p *Process) int {
 	return code
 }
 
-func cmdMv(_ context.Context, h *Host, p *Process) int {
+// sourceDest reads `[-f] SOURCE DEST` as mv and cp do: a DEST that is a
+// folder receives SOURCE's base name. code is -1 when the arguments are good.
+func sourceDest(h *Host, p *Process) (args []string, src, dst string, code int) {
 	_, args, ok := flags(p, "f")
 	if !ok {
-		return 2
+		return nil, "", "", 2
 	}
 	if len(args) != 2 {
-		return failf(p, 1, "expects SOURCE DEST")
+		return nil, "", "", failf(p, 1, "expects SOURCE DEST")
 	}
 	src, ok1 := sandbox(h, p, args[0])
 	dst, ok2 := sandbox(h, p, args[1])
 	if !ok1 || !ok2 {
-		return 1
+		return nil, "", "", 1
 	}
 	if st, err := os.Stat(dst); err == nil && st.IsDir() {
 		dst = filepath.Join(dst, filepath.Base(src))
+	}
+	return args, src, dst, -1
+}
+
+func cmdMv(_ context.Context, h *Host, p *Process) int {
+	args, src, dst, code := sourceDest(h, p)
+	if code >= 0 {
+		return code
 	}
 	if err := os.Rename(src, dst); err != nil {
 		return failf(p, 1, "cannot move '%s' to '%s': %s", args[0], args[1], errText(err))
@@ -245,20 +255,9 @@ func cmdMv(_ context.Context, h *Host, p *Process) int {
 }
 
 func cmdCp(_ context.Context, h *Host, p *Process) int {
-	_, args, ok := flags(p, "f")
-	if !ok {
-		return 2
-	}
-	if len(args) != 2 {
-		return failf(p, 1, "expects SOURCE DEST")
-	}
-	src, ok1 := sandbox(h, p, args[0])
-	dst, ok2 := sandbox(h, p, args[1])
-	if !ok1 || !ok2 {
-		return 1
-	}
-	if st, err := os.Stat(dst); err == nil && st.IsDir() {
-		dst = filepath.Join(dst, filepath.Base(src))
+	args, src, dst, code := sourceDest(h, p)
+	if code >= 0 {
+		return code
 	}
 	in, err := os.Open(src)
 	if err != nil {
