@@ -10,6 +10,7 @@ import (
 	"sort"
 	"text/template"
 
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
@@ -32,15 +33,15 @@ type runtimeClass struct{ Name, Handler, Build, Isolation string }
 // runtimeClasses: one per Windows build and isolation, named windows-<version>[-hyperv].
 func runtimeClasses() []runtimeClass {
 	var out []runtimeClass
-	versions := make([]string, 0, len(windowsBuilds))
-	for v := range windowsBuilds {
+	versions := make([]string, 0, len(contract.WindowsBuilds))
+	for v := range contract.WindowsBuilds {
 		versions = append(versions, v)
 	}
 	sort.Strings(versions)
 	for _, v := range versions {
 		out = append(out,
-			runtimeClass{Name: "windows-" + v, Handler: "runhcs-wcow-process", Build: windowsBuilds[v], Isolation: "process"},
-			runtimeClass{Name: "windows-" + v + "-hyperv", Handler: "runhcs-wcow-hypervisor", Build: windowsBuilds[v], Isolation: "hyperv"})
+			runtimeClass{Name: "windows-" + v, Handler: "runhcs-wcow-process", Build: contract.WindowsBuilds[v], Isolation: "process"},
+			runtimeClass{Name: "windows-" + v + "-hyperv", Handler: "runhcs-wcow-hypervisor", Build: contract.WindowsBuilds[v], Isolation: "hyperv"})
 	}
 	return out
 }

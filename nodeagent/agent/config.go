@@ -78,7 +78,7 @@ func Validate(cfg contract.Config) error {
 			add("node.windowsVersion/node.isolation: set on a Linux node; fix: remove them")
 		}
 	case "windows":
-		if _, ok := windowsBuilds[n.WindowsVersion]; !ok {
+		if _, ok := contract.WindowsBuilds[n.WindowsVersion]; !ok {
 			add("node.windowsVersion: %q is not supported; fix: use 2019, 2022 or 2025", n.WindowsVersion)
 		}
 		if n.Isolation != "process" && n.Isolation != "hyperv" {

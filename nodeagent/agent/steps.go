@@ -16,9 +16,6 @@ import (
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
 
-// windowsBuilds maps a Windows Server version to the build its nodes report.
-var windowsBuilds = map[string]string{"2019": "10.0.17763", "2022": "10.0.20348", "2025": "10.0.26100"}
-
 // paths are where the agent keeps its own files on the node.
 type paths struct {
 	dir, state, log, config, downloads, agentBinary string

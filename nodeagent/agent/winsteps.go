@@ -91,7 +91,7 @@ func planWindowsPreflight(ctx context.Context, r *run) ([]change, error) {
 	if r.id.GOOS != "windows" {
 		return nil, fmt.Errorf("node.os is windows but this machine runs %s; fix: run the Windows agent on a Windows Server VM", r.id.GOOS)
 	}
-	want := windowsBuilds[n.WindowsVersion]
+	want := contract.WindowsBuilds[n.WindowsVersion]
 	if r.id.Build != want && !strings.HasPrefix(r.id.Build, want+".") {
 		return nil, fmt.Errorf("node.windowsVersion is %s (build %s) but this machine runs build %s; fix: use the image of Windows Server %s or set windowsVersion to this machine's version", n.WindowsVersion, want, r.id.Build, n.WindowsVersion)
 	}
@@ -348,9 +348,9 @@ func windowsNodeConfig(cfg contract.Config) contract.Config {
 	for k, v := range cfg.Node.Labels {
 		labels[k] = v
 	}
-	labels["node.kubernetes.io/windows-build"] = windowsBuilds[cfg.Node.WindowsVersion]
+	labels["node.kubernetes.io/windows-build"] = contract.WindowsBuilds[cfg.Node.WindowsVersion]
 	labels["mixedk8s.io/pool"] = cfg.Node.Pool
-	labels["mixedk8s.io/isolation"] = cfg.Node.Isolation
+	labels[contract.LabelIsolation] = cfg.Node.Isolation
 	cfg.Node.Labels = labels
 	hasOS := false
 	for _, t := range cfg.Node.Taints {

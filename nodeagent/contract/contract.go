@@ -27,6 +27,18 @@ const (
 	ExitRebooting = 3
 )
 
+// WindowsBuilds maps each supported Windows Server version to the build its
+// nodes report as node.kubernetes.io/windows-build, which a Windows
+// container's base image must match. The agent labels Windows nodes with it
+// and the provisioner makes the RuntimeClasses that select them from it, so
+// both read this one map. Never write to it.
+var WindowsBuilds = map[string]string{"2019": "10.0.17763", "2022": "10.0.20348", "2025": "10.0.26100"}
+
+// LabelIsolation is the label the agent puts on Windows nodes with their
+// container isolation ("process" or "hyperv"); the Hyper-V RuntimeClasses
+// select nodes by it.
+const LabelIsolation = "mixedk8s.io/isolation"
+
 // Role is what the node does in the cluster.
 type Role string
 
