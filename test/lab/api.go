@@ -15,6 +15,7 @@ import (
 //	GET  /objects?cluster=NAME  {"cluster": NAME, "objects": ["instance/i-...", "node/demo-cp-0", "parameter/mixedk8s/demo/seed", ...]}
 //	GET  /nodes[?cluster=NAME]  the live nodes: name, instance, OS, addresses, reboots, agent digests
 //	GET  /calls                 {"calls": {"RunInstances": 5, ...}, "mutating": 12, "read": 40}
+//	GET  /clusters/NAME/api-endpoint  {"cluster": NAME, "api_endpoint": "127.0.0.1:PORT"}: the API server for kubectl on this machine
 //	POST /calls/reset           zero the call counts
 //	POST /faults                inject a Fault (JSON body; see Fault)
 //	GET  /problems              instances that could not become nodes, and other lab errors
@@ -41,6 +42,15 @@ func (l *Lab) serveAPI() (string, error) {
 	mux.HandleFunc("GET /objects", l.apiObjects)
 	mux.HandleFunc("GET /nodes", l.apiNodes)
 	mux.HandleFunc("GET /calls", l.apiCalls)
+	mux.HandleFunc("GET /clusters/{name}/api-endpoint", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		ep, ok := l.APIEndpoint(name)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Errorf("cluster %q runs no control plane in this lab; fix: apply the cluster first (its first control-plane node runs kubeadm init)", name))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"cluster": name, "api_endpoint": ep})
+	})
 	mux.HandleFunc("POST /calls/reset", func(w http.ResponseWriter, _ *http.Request) {
 		l.EC2.ResetCalls()
 		w.WriteHeader(http.StatusNoContent)

@@ -104,6 +104,8 @@ type Lab struct {
 	gone     map[string]bool  // instance IDs terminated, so a late start is undone
 	problems []string
 	starting sync.WaitGroup
+
+	kube *kube
 }
 
 // Node is a virtual node of the lab: the instance it stands for and the
@@ -146,11 +148,13 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("start lab: create the lab folder: %w", err)
 	}
-	// Sandboxes of an earlier lab belong to instances that no longer exist.
-	if err := os.RemoveAll(filepath.Join(dir, "nodes")); err != nil {
-		return nil, fmt.Errorf("start lab: remove the old node sandboxes: %w", err)
+	// Sandboxes and clusters of an earlier lab belong to instances that no longer exist.
+	for _, d := range []string{"nodes", "clusters"} {
+		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+			return nil, fmt.Errorf("start lab: remove the old %s: %w", d, err)
+		}
 	}
-	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}}
+	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}, kube: newKube(dir)}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -309,6 +313,7 @@ func (l *Lab) Close() {
 			l.EC2.Close()
 		}
 		l.starting.Wait()
+		l.kube.close()
 		l.mu.Lock()
 		nodes := slices.Collect(maps.Values(l.nodes))
 		l.nodes = map[string]*Node{}
@@ -379,6 +384,7 @@ func (l *Lab) startNode(in ec2.Instance) (*Node, error) {
 	if l.cfg.Hooks != nil {
 		hooks = l.cfg.Hooks(name)
 	}
+	hooks = l.kube.hooks(l, name, hooks)
 	vn, err := node.Start(node.Config{
 		Name:                 name,
 		OS:                   im.os,
@@ -429,6 +435,7 @@ func (l *Lab) onTerminated(in ec2.Instance) {
 	if n == nil {
 		return
 	}
+	l.kube.nodeGone(n)
 	n.Close()
 	if err := os.RemoveAll(n.Host.Root); err != nil {
 		l.problem("node %s: remove its sandbox: %v", n.Name, err)
@@ -494,16 +501,24 @@ func (l *Lab) Node(name string) *Node {
 }
 
 // Objects lists everything of a cluster that exists: the emulator's objects
-// by tag (network, instances, SSM parameters holding the cluster's secrets)
-// and the live nodes as "node/<name>". Empty after a complete Destroy.
+// by tag (network, instances, SSM parameters holding the cluster's secrets),
+// the live nodes as "node/<name>", its control plane as
+// "control-plane/<cluster>" and its hollow kubelets as "kubelet/<node>".
+// Empty after a complete Destroy.
 func (l *Lab) Objects(cluster string) []string {
-	out := l.EC2.Objects(cluster)
+	out := append(l.EC2.Objects(cluster), l.kube.objects(cluster)...)
 	for _, n := range l.Nodes(cluster) {
 		out = append(out, "node/"+n.Name)
 	}
 	sort.Strings(out)
 	return out
 }
+
+// APIEndpoint is the host:port on 127.0.0.1 where the cluster's API server
+// listens, for clients on this machine (kubectl, tests); false until its
+// first control-plane node has run kubeadm init. Its serving certificate
+// holds 127.0.0.1. Inside the lab network the API is port 6443 of that node.
+func (l *Lab) APIEndpoint(cluster string) (string, bool) { return l.kube.apiEndpoint(cluster) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

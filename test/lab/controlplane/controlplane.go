@@ -109,6 +109,7 @@ type Config struct {
 // ControlPlane is a running control plane.
 type ControlPlane struct {
 	port       int
+	bin        string // the folder holding kubeadm
 	caPEM      []byte
 	admin      []byte
 	superAdmin *client
@@ -133,6 +134,30 @@ func (c *ControlPlane) AdminKubeconfig() []byte { return slices.Clone(c.admin) }
 // AdminKubeconfigPath is the file AdminKubeconfig was read from.
 func (c *ControlPlane) AdminKubeconfigPath() string {
 	return filepath.Join(c.work, "kubeconfig", "admin.conf")
+}
+
+// KubeletKubeconfig is the kubelet.conf kubeadm wrote for the init node
+// (user system:node:<name>, server https://127.0.0.1:PORT). A secret.
+func (c *ControlPlane) KubeletKubeconfig() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(c.work, "kubeconfig", "kubelet.conf"))
+	if err != nil {
+		return nil, fmt.Errorf("control plane: kubeadm wrote no kubelet.conf: %w", err)
+	}
+	return b, nil
+}
+
+// MarkControlPlane runs `kubeadm init phase mark-control-plane` on the
+// configuration Start ran with: the init node gets the control-plane label
+// and the taints of its nodeRegistration, as at the end of a real kubeadm
+// init. kubeadm waits for the Node to register, within ctx.
+func (c *ControlPlane) MarkControlPlane(ctx context.Context) error {
+	args := []string{"init", "phase", "mark-control-plane",
+		"--config", filepath.Join(c.work, "kubeadm", "init.yaml"),
+		"--kubeconfig", filepath.Join(c.work, "kubeconfig", "super-admin.conf")}
+	if err := proc.Run(ctx, "kubeadm init phase mark-control-plane", filepath.Join(c.bin, "kubeadm"), args, filepath.Join(c.work, "logs", "kubeadm.log")); err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	return nil
 }
 
 // Processes are etcd, kube-apiserver and kube-controller-manager.
@@ -178,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	} else if err := proc.CheckBins(cfg.BinDir, Binaries...); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	c := &ControlPlane{work: cfg.WorkDir}
+	c := &ControlPlane{work: cfg.WorkDir, bin: cfg.BinDir}
 	defer func() {
 		if err != nil {
 			_ = c.Close()

@@ -6,21 +6,17 @@
 // and runs the agent's registered resume command afterwards, as a real
 // boot-time task would.
 //
-// Until the lab runs a real control plane, Linux nodes answer the few
-// kubeadm and kubectl commands the provisioner sends to the first
-// control-plane node with a stand-in: `kubeadm token create` prints a fresh
-// token, `kubectl drain` and `kubectl delete node` report success.
+// The Kubernetes side (the kubeadm and kubectl the agent runs, the kubelet
+// service it starts) reaches the lab through Config.Hooks.
 package node
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"os"
 	"slices"
@@ -114,8 +110,6 @@ func Start(cfg Config) (*Node, error) {
 		if err := n.serveSSH(cfg.Identity); err != nil {
 			return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
 		}
-		h.Handle("kubeadm", standInKubeadm)
-		h.Handle("kubectl", standInKubectl)
 	case host.Windows:
 		if err := n.serveWinRM(cfg.Identity); err != nil {
 			return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
@@ -234,46 +228,4 @@ func (n *Node) Close() {
 		n.win.Close()
 	}
 	n.Host.Reboot()
-}
-
-// standInKubeadm answers `kubeadm token create` with a fresh token.
-func standInKubeadm(_ context.Context, _ *host.Host, p *host.Process) int {
-	if len(p.Args) >= 3 && p.Args[1] == "token" && p.Args[2] == "create" {
-		fmt.Fprintln(p.Stdout, token())
-		return 0
-	}
-	fmt.Fprintf(p.Stderr, "kubeadm: the lab's stand-in control plane answers `token create` only, not %q\n", strings.Join(p.Args[1:], " "))
-	return 1
-}
-
-// standInKubectl answers drain and node deletion as a cluster without pods would.
-func standInKubectl(_ context.Context, _ *host.Host, p *host.Process) int {
-	args := slices.DeleteFunc(slices.Clone(p.Args[1:]), func(a string) bool { return strings.HasPrefix(a, "-") })
-	// `--kubeconfig FILE` leaves FILE behind once flags are dropped.
-	if len(args) > 0 && strings.HasSuffix(args[0], ".conf") {
-		args = args[1:]
-	}
-	switch {
-	case len(args) >= 2 && args[0] == "drain":
-		fmt.Fprintf(p.Stdout, "node/%s cordoned\nnode/%s drained\n", args[1], args[1])
-		return 0
-	case len(args) >= 3 && args[0] == "delete" && args[1] == "node":
-		fmt.Fprintf(p.Stdout, "node %q deleted\n", args[2])
-		return 0
-	}
-	fmt.Fprintf(p.Stderr, "kubectl: the lab's stand-in control plane answers drain and delete node only, not %q\n", strings.Join(p.Args[1:], " "))
-	return 1
-}
-
-func token() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, 22)
-	for i := range b {
-		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
-		if err != nil {
-			panic(err)
-		}
-		b[i] = alphabet[k.Int64()]
-	}
-	return string(b[:6]) + "." + string(b[6:])
 }

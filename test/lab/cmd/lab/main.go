@@ -1,6 +1,8 @@
 // Command lab runs the mixedk8s lab (package test/lab) until SIGINT or
 // SIGTERM: the EC2+SSM emulator, the bastion, the artifact mirror and a
-// virtual node for every running instance, all on 127.0.0.1.
+// virtual node for every running instance, and for every cluster a real
+// control plane and hollow kubelets (built by `make lab-bins`), all on
+// 127.0.0.1.
 //
 //	go run ./test/lab/cmd/lab [--dir DIR] [--region REGION] [--pending-delay D] [-v]
 //
@@ -40,6 +42,10 @@ func main() {
 		os.Exit(2)
 	}
 	logger := log.New(os.Stderr, "lab: ", log.LstdFlags)
+	// Without them every cluster would stop at kubeadm init; say so now.
+	if err := lab.CheckBinaries(); err != nil {
+		logger.Fatal(err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
