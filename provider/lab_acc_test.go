@@ -19,6 +19,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/provider"
 	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
 )
 
 // startLab runs a lab for one acceptance test and points the AWS SDK's
@@ -34,6 +35,7 @@ func startLab(t *testing.T) *lab.Lab {
 		}
 		t.Skipf("the provider needs the node agents: %v", err)
 	}
+	cptest.Bins(t, lab.Binaries...)
 	l, err := lab.Start(context.Background(), lab.Config{Dir: t.TempDir(), PendingDelay: 20 * time.Millisecond, ShuttingDownDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)

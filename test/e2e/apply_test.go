@@ -2,10 +2,14 @@ package e2e_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/aws"
@@ -29,6 +33,7 @@ func TestMixedClusterEndToEnd(t *testing.T) {
 
 	w.checkInstances(spec)
 	w.checkNodes(spec, res)
+	w.checkKubernetes(spec)
 	if p := w.lab.Problems(); len(p) > 0 {
 		t.Errorf("lab problems: %q", p)
 	}
@@ -68,7 +73,80 @@ func TestMixedClusterEndToEnd(t *testing.T) {
 	t.Logf("FIGURE re-Apply wall time: %s", reapplyTime.Round(time.Millisecond))
 	t.Logf("FIGURE API calls per re-Apply: %s", formatCalls(reapplyCalls))
 
+	w.checkScaleDownDrains(spec, "win")
+
 	w.destroy(spec)
+}
+
+// checkScaleDownDrains puts an evictable pod on the node a scale-down of
+// pool removes (the highest ordinal), scales the pool down by one, and
+// checks through the API server that the pod was gone before the Node was
+// deleted, and that the Node is gone.
+func (w *world) checkScaleDownDrains(spec cluster.Spec, pool string) {
+	t := w.t
+	t.Helper()
+	ps := spec.NodePools[pool]
+	victim := cluster.NodeName(spec.Name, pool, ps.Count-1)
+	cs := w.kube(spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	grace := int64(1)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "evictee", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			// No scheduler runs in the lab; the pod is bound to the node directly.
+			NodeName:                      victim,
+			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			TerminationGracePeriodSeconds: &grace,
+			Containers:                    []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10.1"}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod on %s: %v", victim, err)
+	}
+	// The pod runs (on the hollow kubelet's fake runtime) before the scale-down.
+	for {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "evictee", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get pod: %v", err)
+		}
+		if p.Status.Phase == corev1.PodRunning {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod evictee on %s never ran: phase %s", victim, p.Status.Phase)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	wctx, stop := context.WithCancel(ctx)
+	d, watching, err := watchDeletions(wctx, cs, "default")
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	ps.Count--
+	spec.NodePools = maps.Clone(spec.NodePools)
+	spec.NodePools[pool] = ps
+	res := w.apply(spec, 2*time.Minute)
+	t.Logf("scale-down of pool %s: %s", pool, res.Changes.Summary())
+	if _, err := cs.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{}); err == nil {
+		t.Errorf("node %s is still registered after the scale-down", victim)
+	}
+	// The deletions arrive on the watches within moments of the Apply.
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	<-watching
+	podGone, nodeGone := d.pods["evictee"], d.nodes[victim]
+	switch {
+	case podGone.IsZero():
+		t.Errorf("pod evictee on %s was never deleted", victim)
+	case nodeGone.IsZero():
+		t.Errorf("node %s was never deleted", victim)
+	case !podGone.Before(nodeGone):
+		t.Errorf("node %s was deleted at %s, before its pod was gone at %s", victim, nodeGone.Format(time.StampMilli), podGone.Format(time.StampMilli))
+	default:
+		t.Logf("FIGURE scale-down: pod evicted %s before node %s was deleted", nodeGone.Sub(podGone).Round(time.Millisecond), victim)
+	}
 }
 
 // checkInstances reads the instances back from the emulator: one per node,

@@ -6,8 +6,10 @@
 // the figures: Apply wall time, API calls per Apply and re-Apply, and what
 // one Observe costs.
 //
-// The node agent bundle must be built (`make agent-bundle`); without it the
-// tests skip, unless MIXEDK8S_REQUIRE_BUNDLE=1 makes that a failure.
+// The node agent bundle must be built (`make agent-bundle`), and so must the
+// lab's Kubernetes binaries (`make lab-bins`); without them the tests skip,
+// unless MIXEDK8S_REQUIRE_BUNDLE=1 or MIXEDK8S_REQUIRE_K8S_BINS=1 makes that
+// a failure.
 // MIXEDK8S_E2E_SEED replays a run of the cancellation test.
 package e2e_test
 
@@ -30,7 +32,9 @@ import (
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
 	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
 )
 
@@ -74,14 +78,20 @@ const (
 	maxBackoff   = 200 * time.Millisecond
 )
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB) *world { return newWorldWith(t, nil) }
+
+// newWorldWith starts the lab with sandbox hooks for its nodes (faults on
+// the nodes themselves).
+func newWorldWith(t testing.TB, hooks func(node string) sandbox.Hooks) *world {
 	t.Helper()
 	requireBundle(t)
+	cptest.Bins(t, lab.Binaries...)
 	l, err := lab.Start(context.Background(), lab.Config{
 		Dir:               t.TempDir(),
 		Region:            "eu-west-1",
 		PendingDelay:      30 * time.Millisecond,
 		ShuttingDownDelay: 30 * time.Millisecond,
+		Hooks:             hooks,
 		Logf:              t.Logf,
 	})
 	if err != nil {

@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
+	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab"
 )
 
@@ -235,3 +240,95 @@ func TestApplySurvivesDroppedConnectionsAndHostReboots(t *testing.T) {
 	}
 	w.destroy(spec)
 }
+
+// TestWrongBootstrapTokenFailsTheJoin gives one Linux and one Windows node
+// a bootstrap token the cluster never issued (the nodes' own copies are
+// rewritten just before kubeadm join reads its configuration and the
+// kubelet service reads its bootstrap kubeconfig). Apply must fail soon,
+// with the agents' errors naming the token, not wait for nodes that cannot
+// join; the rest of the cluster still comes up.
+func TestWrongBootstrapTokenFailsTheJoin(t *testing.T) {
+	const bogus = "abcdef.0123456789abcdef"
+	var w *world
+	spoil := func(name, file string) {
+		n := w.lab.Node(name)
+		if n == nil {
+			return
+		}
+		p, err := n.Sandbox.HostPath(file)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		spoilt := tokenPattern.ReplaceAll(data, []byte(bogus))
+		if err := os.WriteFile(p, spoilt, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	w = newWorldWith(t, func(name string) sandbox.Hooks {
+		if !strings.HasSuffix(name, "-lin-0") && !strings.HasSuffix(name, "-win-0") {
+			return sandbox.Hooks{}
+		}
+		return sandbox.Hooks{
+			OnCommand: func(ctx context.Context, c oslayer.Command) ([]byte, bool, error) {
+				if len(c.Args) > 2 && c.Args[0] == "join" && c.Args[1] == "--config" {
+					spoil(name, c.Args[2])
+				}
+				return nil, false, nil
+			},
+			OnServiceStart: func(ctx context.Context, s oslayer.ServiceSpec) error {
+				if s.Name == "kubelet" {
+					spoil(name, `C:\k\bootstrap-kubelet.conf`)
+				}
+				return nil
+			},
+		}
+	})
+	spec := w.spec("badtoken", "10.6.0.0/16")
+	spec.NodePools = map[string]cluster.PoolSpec{
+		"lin": {OS: cluster.Linux, Count: 2},
+		"win": {OS: cluster.Windows, WindowsVersion: "2022", Count: 1},
+	}
+	opts := w.opts()
+	opts.Attempts = 2
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := cluster.Apply(ctx, spec, opts)
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("Apply succeeded with nodes holding a token the cluster never issued")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Apply waited for its deadline (%s) instead of failing: %v", took.Round(time.Second), err)
+	}
+	msg := err.Error()
+	t.Logf("Apply failed after %s: %v", took.Round(time.Millisecond), err)
+	for _, node := range []string{"badtoken-lin-0", "badtoken-win-0"} {
+		if !strings.Contains(msg, node) {
+			t.Errorf("the error does not name %s: %v", node, err)
+		}
+	}
+	if !hasTokenWords(msg) {
+		t.Errorf("the error does not speak of the token: %v", err)
+	}
+	if strings.Contains(msg, bogus) || strings.Contains(msg, "0123456789abcdef") {
+		t.Errorf("the error shows the token's secret: %v", err)
+	}
+	// The nodes with a good token joined.
+	cs := w.kube(spec)
+	for _, node := range []string{"badtoken-cp-0", "badtoken-lin-1"} {
+		if _, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
+			t.Errorf("node %s with a good token did not join: %v", node, err)
+		}
+	}
+	w.destroy(spec)
+}
+
+// tokenPattern matches a bootstrap token.
+var tokenPattern = regexp.MustCompile(`[a-z0-9]{6}\.[a-z0-9]{16}`)
