@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Builds Kubernetes and etcd binaries from the sources pinned in test/lab/k8s
-# (a module of its own) and links them into <repo>/bin/.
+# (a module of its own), and the lab's hollow-kubelet from that module's
+# cmd/hollow-kubelet, and links them into <repo>/bin/.
 #
 #   hack/k8s-bins.sh [name...]     default: kubeadm
 #
-# Names: kubeadm, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubemark, kubelet, kube-proxy, kubectl, etcd.
+# The lab and its tests need kubeadm, etcd, kube-apiserver,
+# kube-controller-manager, hollow-kubelet and kubectl (`make lab-bins`).
+# Also buildable: kube-scheduler, kubelet, kube-proxy and kubemark (the
+# upstream hollow node, which hollow-kubelet replaced).
 #
 # Each binary is built once into a cache outside the clone,
 #   ${MIXEDK8S_CACHE:-$HOME/.cache/mixedk8s}/k8s-<version>/bin/<name>
 # next to a key file (.<name>.key) holding the Kubernetes version, a hash of
-# test/lab/k8s/go.mod and go.sum, the Go version, the target platform and the
-# build flags. A binary whose key differs (a changed pin, a new Go) is
-# rebuilt; otherwise the run only links it, in well under a second. Builds
+# test/lab/k8s/go.mod and go.sum (and, for hollow-kubelet, of its own
+# sources), the Go version, the target platform and the build flags. A
+# binary whose key differs (a changed pin or source, a new Go) is rebuilt;
+# otherwise the run only links it, in well under a second. Builds
 # are static (CGO_ENABLED=0, as Kubernetes releases them), stripped, with
 # -trimpath, and use the module's go.sum as is (-mod=readonly): after changing
 # a pin, run `go mod tidy` in test/lab/k8s and commit go.mod and go.sum.
@@ -39,19 +43,30 @@ version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$mod/go.mod")
 major=${BASH_REMATCH[1]}
 minor=${BASH_REMATCH[2]}
 
+known="kubeadm etcd kube-apiserver kube-controller-manager hollow-kubelet kubectl kube-scheduler kubelet kube-proxy kubemark"
+
 pkg_of() {
 	case "$1" in
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
+	hollow-kubelet) echo "github.com/mixedk8s/mixedk8s/test/lab/k8s/cmd/$1" ;;
 	kubeadm | kube-apiserver | kube-controller-manager | kube-scheduler | kubemark | kubelet | kube-proxy | kubectl)
 		echo "k8s.io/kubernetes/cmd/$1" ;;
 	*) return 1 ;;
 	esac
 }
 
+# src_of prints a hash of a binary's own sources when they live in this
+# repository (test/lab/k8s/cmd/<name>), and nothing for pinned upstream ones.
+src_of() {
+	local dir="$mod/cmd/$1"
+	[[ -d "$dir" ]] || return 0
+	echo " src=$(find "$dir" -type f -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+}
+
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=(kubeadm)
 for n in "${names[@]}"; do
-	pkg_of "$n" >/dev/null || die "unknown binary '$n'; fix: use one of kubeadm kube-apiserver kube-controller-manager kube-scheduler kubemark kubelet kube-proxy kubectl etcd"
+	pkg_of "$n" >/dev/null || die "unknown binary '$n'; fix: use one of $known"
 done
 
 # Build in the module alone, statically, whatever the caller's environment.
@@ -83,7 +98,8 @@ total_start=$SECONDS
 built=0
 for n in "${names[@]}"; do
 	bin="$cache/$n"
-	if [[ -x "$bin" && -f "$cache/.$n.key" && "$(cat "$cache/.$n.key")" == "$key" ]]; then
+	nkey="$key$(src_of "$n")"
+	if [[ -x "$bin" && -f "$cache/.$n.key" && "$(cat "$cache/.$n.key")" == "$nkey" ]]; then
 		echo "k8s-bins: $n $version is cached ($bin)"
 	else
 		pkg=$(pkg_of "$n")
@@ -94,11 +110,14 @@ for n in "${names[@]}"; do
 		if ! (cd "$mod" && GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 \
 			"$GO" build -p "$jobs" -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"); then
 			rm -f "$tmp"
+			if [[ -d "$mod/cmd/$n" ]]; then
+				die "building $n failed (output above); fix: correct $mod/cmd/$n, or run 'cd $mod && go mod tidy' after changing its imports"
+			fi
 			die "building $n failed (output above); fix: check the pins in $mod/go.mod, or run 'cd $mod && go mod tidy' after changing them"
 		fi
 		mv -f "$tmp" "$bin"
 		tmp=""
-		echo "$key" >"$cache/.$n.key"
+		echo "$nkey" >"$cache/.$n.key"
 		built=$((built + 1))
 		size=$(du -h "$bin" | cut -f1)
 		echo "k8s-bins: built $n in $((SECONDS - start))s ($size)"
