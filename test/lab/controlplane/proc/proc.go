@@ -1,5 +1,5 @@
 // Package proc runs the lab's Kubernetes binaries (etcd, kube-apiserver,
-// kube-controller-manager, kubemark) as child processes that cannot outlive
+// kube-controller-manager, hollow-kubelet) as child processes that cannot outlive
 // the lab: each runs in its own process group, which Stop signals as a
 // whole, and on Linux the kernel kills it when the lab process dies
 // (Pdeathsig), so a test killed by a timeout leaves no orphan listening on
@@ -54,7 +54,7 @@ func Start(name, bin string, args []string, logPath string, env ...string) (*Pro
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s (%s): %w; fix: build it with `hack/k8s-bins.sh %s`", name, bin, err, filepath.Base(bin))
+		return nil, fmt.Errorf("start %s (%s): %w; fix: run `make lab-bins` (or `hack/k8s-bins.sh %s`)", name, bin, err, filepath.Base(bin))
 	}
 	p := &Process{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -192,7 +192,7 @@ func CheckBins(dir string, names ...string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w from %s: %s; fix: run `hack/k8s-bins.sh %s`", ErrMissing, dir, strings.Join(missing, ", "), strings.Join(names, " "))
+		return fmt.Errorf("%w from %s: %s; fix: run `make lab-bins` (or `hack/k8s-bins.sh %s`)", ErrMissing, dir, strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 	return nil
 }

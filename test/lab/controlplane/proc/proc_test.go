@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -75,8 +76,8 @@ func TestStopKillsGroup(t *testing.T) {
 }
 
 func TestCheckBins(t *testing.T) {
-	err := CheckBins(t.TempDir(), "etcd", "kubemark")
-	if err == nil || !strings.Contains(err.Error(), "hack/k8s-bins.sh etcd kubemark") {
-		t.Errorf("CheckBins on an empty folder: %v, want the build command", err)
+	err := CheckBins(t.TempDir(), "etcd", "hollow-kubelet")
+	if err == nil || !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "make lab-bins") || !strings.Contains(err.Error(), "hack/k8s-bins.sh etcd hollow-kubelet") {
+		t.Errorf("CheckBins on an empty folder: %v, want ErrMissing and the build commands", err)
 	}
 }
