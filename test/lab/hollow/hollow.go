@@ -1,7 +1,7 @@
-// Package hollow runs lab nodes as hollow kubelets: `kubemark
-// --morph=kubelet`, the real kubelet code on a fake container runtime and a
-// fake cAdvisor, one process per node, built from the sources pinned in
-// test/lab/k8s (hack/k8s-bins.sh kubemark).
+// Package hollow runs lab nodes as hollow kubelets: the real kubelet code on
+// a fake container runtime and a fake cAdvisor, one process per node. The
+// program is hollow-kubelet (test/lab/k8s/cmd/hollow-kubelet, built with
+// `make lab-bins`): what `kubemark --morph=kubelet` runs, bound to 127.0.0.1.
 //
 // A hollow kubelet joins the way a real one does: with a bootstrap
 // kubeconfig (bootstrap token, cluster CA, server) it creates a
@@ -11,27 +11,30 @@
 // certificate and kubeconfig, then registers its Node with the labels and
 // taints it was given and reports it Ready.
 //
+// Its kubelet API listens on 127.0.0.1:PORT only (PORT a free port; URL),
+// over HTTPS with a self-signed certificate for the node name and 127.0.0.1
+// (ServingCertificate). Like a real kubelet's, it takes client certificates
+// signed by the cluster CA and bearer tokens, and asks the API server
+// whether each request is allowed. The read-only port is off. The fake
+// runtime's socket and the kubelet's own sockets are Unix sockets under
+// Config.WorkDir.
+//
 // What it reports that a real node of the lab would not:
 //
 //   - kubernetes.io/os=linux and kubernetes.io/arch=<the lab's GOARCH> on
 //     every node, Windows ones included: the kubelet sets them from the
-//     platform it runs on, and kubemark runs on Linux. A Windows node is
-//     recognisable by the labels and taints the agent set (e.g.
+//     platform it runs on, and the hollow kubelet runs on Linux. A Windows
+//     node is recognisable by the labels and taints the agent set (e.g.
 //     node.kubernetes.io/windows-build, an os=windows taint), not by
 //     kubernetes.io/os. ReportedLabels says what a node will carry.
 //   - no pods run for real, no container images, no networking.
-//   - kubemark's fake container runtime listens on
-//     /tmp/kubelet_remote_<random>.sock, a path it hard-codes and never
-//     logs, and leaves the (empty) socket file behind.
-//   - the kubelet API listens on 0.0.0.0:PORT over plain HTTP without
-//     authentication: kubemark hard-codes the address and gives the hollow
-//     kubelet no TLS. PORT is a free port; the read-only port is off.
-//     Listening on 127.0.0.1 only needs a hollow-kubelet main in
-//     test/lab/k8s that sets the kubelet's address; there is none yet.
+//   - the node's InternalIP is the lab machine's address, where nothing of
+//     the kubelet listens (the kubelet refuses a loopback node IP), so the
+//     API server cannot reach the kubelet API (kubectl logs, exec).
 //
 // The process runs in its own process group with Pdeathsig (package
-// test/lab/controlplane/proc); Close kills it. Its files (certificates,
-// kubeconfig, kubelet root, log) live under Config.WorkDir.
+// test/lab/controlplane/proc); Close stops it. Its files (certificates,
+// kubeconfig, kubelet root, runtime socket, log) live under Config.WorkDir.
 package hollow
 
 import (
@@ -41,9 +44,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -80,7 +83,7 @@ type Config struct {
 	MaxPods int
 	// WorkDir holds the node's files; the caller owns it.
 	WorkDir string
-	// BinDir holds kubemark; empty: <repo>/bin.
+	// BinDir holds hollow-kubelet; empty: <repo>/bin.
 	BinDir string
 	// JoinTimeout bounds the TLS bootstrap; 0 means 60s.
 	JoinTimeout time.Duration
@@ -95,13 +98,20 @@ type Kubelet struct {
 	p       *proc.Process
 }
 
+// Binary is the program StartKubelet runs, from Config.BinDir.
+const Binary = "hollow-kubelet"
+
 // Files under WorkDir.
 const (
 	bootstrapFile  = "bootstrap-kubelet.conf"
 	kubeconfigFile = "kubelet.conf"
 	certDirName    = "pki"
+	rootDirName    = "root"
+	logFile        = "hollow-kubelet.log"
 	// clientCertFile is where the kubelet's certificate store keeps the issued pair.
 	clientCertFile = "kubelet-client-current.pem"
+	// servingCertFile is the kubelet API's self-signed certificate.
+	servingCertFile = "kubelet.crt"
 )
 
 // StartKubelet starts the node and returns once its TLS bootstrap is done:
@@ -116,10 +126,10 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		cfg.JoinTimeout = 60 * time.Second
 	}
 	if cfg.BinDir == "" {
-		if cfg.BinDir, err = proc.BinDir("kubemark"); err != nil {
+		if cfg.BinDir, err = proc.BinDir(Binary); err != nil {
 			return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
 		}
-	} else if err := proc.CheckBins(cfg.BinDir, "kubemark"); err != nil {
+	} else if err := proc.CheckBins(cfg.BinDir, Binary); err != nil {
 		return nil, fmt.Errorf("hollow kubelet %s: %w", cfg.Name, err)
 	}
 	taints, err := checkTaints(cfg.Taints)
@@ -138,8 +148,9 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		}
 	}
 	tmp := filepath.Join(cfg.WorkDir, "tmp")
+	root := filepath.Join(cfg.WorkDir, rootDirName)
 	k := &Kubelet{name: cfg.Name, certDir: filepath.Join(cfg.WorkDir, certDirName)}
-	for _, d := range []string{k.certDir, tmp} {
+	for _, d := range []string{k.certDir, root, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("hollow kubelet %s: create its work folder: %w", cfg.Name, err)
 		}
@@ -154,16 +165,12 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	k.labels = ReportedLabels(cfg.Name, cfg.Labels)
 
 	args := []string{
-		"--morph=kubelet",
-		// The fake image service: there is no containerd in the lab.
-		"--use-host-image-service=false",
-		"--name=" + cfg.Name,
+		"--node-name=" + cfg.Name,
 		"--bootstrap-kubeconfig=" + bootPath,
 		"--kubeconfig=" + filepath.Join(cfg.WorkDir, kubeconfigFile),
 		"--cert-dir=" + k.certDir,
-		"--kubelet-port=" + strconv.Itoa(k.port),
-		// Off: one unauthenticated listener fewer.
-		"--kubelet-read-only-port=0",
+		"--root-dir=" + root,
+		"--port=" + strconv.Itoa(k.port),
 	}
 	if labels != "" {
 		args = append(args, "--node-labels="+labels)
@@ -174,8 +181,8 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	if cfg.MaxPods > 0 {
 		args = append(args, "--max-pods="+strconv.Itoa(cfg.MaxPods))
 	}
-	// kubemark makes its kubelet root and pod folders in TMPDIR.
-	k.p, err = proc.Start("hollow kubelet "+cfg.Name, filepath.Join(cfg.BinDir, "kubemark"), args, filepath.Join(cfg.WorkDir, "kubemark.log"), "TMPDIR="+tmp)
+	// TMPDIR keeps any temporary file of the kubelet's under WorkDir too.
+	k.p, err = proc.Start("hollow kubelet "+cfg.Name, filepath.Join(cfg.BinDir, Binary), args, filepath.Join(cfg.WorkDir, logFile), "TMPDIR="+tmp)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +208,7 @@ func (k *Kubelet) waitJoined(ctx context.Context, timeout time.Duration) error {
 		if exited, _ := k.p.Exited(); exited {
 			return fmt.Errorf("hollow kubelet %s: its TLS bootstrap failed: %w", k.name, k.p.ExitError())
 		}
-		// kubemark retries a rejected token for a minute before it gives up;
+		// The kubelet retries a rejected token for a minute before it gives up;
 		// the first 401 is already the answer.
 		if k.rejected() {
 			return fmt.Errorf("hollow kubelet %s: %w; fix: use a token that exists as Secret kube-system/bootstrap-token-<id>, has not expired and has usage-bootstrap-authentication; the end of its log %s:\n%s", k.name, ErrTokenRejected, k.p.Log, k.p.Tail(5))
@@ -226,23 +233,39 @@ func (k *Kubelet) Name() string { return k.name }
 // kubelet sets itself, kubernetes.io/os=linux included.
 func (k *Kubelet) Labels() map[string]string { return maps.Clone(k.labels) }
 
-// Port is the kubelet API's port (on 0.0.0.0; see the package doc).
+// Port is the kubelet API's port on 127.0.0.1.
 func (k *Kubelet) Port() int { return k.port }
 
-// Process is the kubemark process (log, memory).
+// URL is the kubelet API's base URL, https://127.0.0.1:PORT.
+func (k *Kubelet) URL() string {
+	return "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(k.port))
+}
+
+// Process is the hollow-kubelet process (log, memory, sockets).
 func (k *Kubelet) Process() *proc.Process { return k.p }
 
 // ClientCertificate is the certificate the cluster issued in the TLS bootstrap.
 func (k *Kubelet) ClientCertificate() (*x509.Certificate, error) {
-	data, err := os.ReadFile(filepath.Join(k.certDir, clientCertFile))
+	return k.certificate(clientCertFile, "client certificate")
+}
+
+// ServingCertificate is the kubelet API's self-signed certificate, for the
+// node name and 127.0.0.1: a client of URL trusts it alone.
+func (k *Kubelet) ServingCertificate() (*x509.Certificate, error) {
+	return k.certificate(servingCertFile, "serving certificate")
+}
+
+// certificate is the first certificate in the PEM file name of the cert folder.
+func (k *Kubelet) certificate(name, what string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(filepath.Join(k.certDir, name))
 	if err != nil {
-		return nil, fmt.Errorf("hollow kubelet %s: read its client certificate: %w", k.name, err)
+		return nil, fmt.Errorf("hollow kubelet %s: read its %s: %w", k.name, what, err)
 	}
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
 		if block == nil {
-			return nil, fmt.Errorf("hollow kubelet %s: %s holds no certificate", k.name, clientCertFile)
+			return nil, fmt.Errorf("hollow kubelet %s: %s holds no certificate", k.name, name)
 		}
 		if block.Type == "CERTIFICATE" {
 			return x509.ParseCertificate(block.Bytes)
@@ -250,27 +273,14 @@ func (k *Kubelet) ClientCertificate() (*x509.Certificate, error) {
 	}
 }
 
-// Close kills the kubelet, waits for it, and removes the kubelet root
-// folder kubemark makes in /tmp whatever TMPDIR says (its log names it).
-// Its Node stays registered (and turns NotReady), as when a machine is
-// switched off.
+// Close stops the kubelet (SIGTERM: it removes its runtime socket and
+// exits; SIGKILL after 2s) and waits for it. Its files stay in WorkDir,
+// which the caller owns. Its Node stays registered (and turns NotReady), as
+// when a machine is switched off.
 func (k *Kubelet) Close() error {
 	k.p.Stop(2 * time.Second)
-	data, err := os.ReadFile(k.p.Log)
-	if err != nil {
-		return nil // no log, no root folder to find
-	}
-	if m := rootDirLog.FindSubmatch(data); m != nil {
-		if err := os.RemoveAll(string(m[1])); err != nil {
-			return fmt.Errorf("hollow kubelet %s: remove its root folder: %w", k.name, err)
-		}
-	}
 	return nil
 }
-
-// rootDirLog finds the folder of kubemark's
-// test/utils.MakeTempDirOrDie("hollow-kubelet.", ""), which ignores TMPDIR.
-var rootDirLog = regexp.MustCompile(`Using (/tmp/hollow-kubelet\.[0-9]+) as root dir for hollow-kubelet`)
 
 // ReportedLabels are the labels a hollow kubelet named name registers with
 // when given labels: those plus the kubelet's own kubernetes.io/hostname,

@@ -2,12 +2,13 @@ package hollow_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/proc"
 	"github.com/mixedk8s/mixedk8s/test/lab/hollow"
+	"sigs.k8s.io/yaml"
 )
 
 type node struct {
@@ -43,16 +45,11 @@ func (n node) ready() bool {
 }
 
 // TestJoin joins a Linux-like and a Windows-like hollow node through TLS
-// bootstrap with the bootstrap kubeconfig the agent writes, and checks that a
-// wrong token fails fast with a clear error.
+// bootstrap with the bootstrap kubeconfig the agent writes, checks that
+// each holds no socket off 127.0.0.1 and serves an authenticated kubelet
+// API there, and that a wrong token fails fast with a clear error.
 func TestJoin(t *testing.T) {
-	// kubemark binds the hollow kubelet's port on 0.0.0.0, and tests here
-	// listen on 127.0.0.1 only; until the lab builds a hollow kubelet bound
-	// to loopback, this runs on request.
-	if os.Getenv("MIXEDK8S_ALLOW_WILDCARD_LISTEN") != "1" {
-		t.Skip("kubemark's kubelet listens on 0.0.0.0; set MIXEDK8S_ALLOW_WILDCARD_LISTEN=1 to run it on an isolated machine")
-	}
-	cptest.Bins(t, append(slices.Clone(controlplane.Binaries), "kubemark")...)
+	cptest.Bins(t, append(slices.Clone(controlplane.Binaries), hollow.Binary)...)
 	cl := cptest.Sandbox(t)
 	began := time.Now()
 	cp := cptest.Start(t, cl)
@@ -167,19 +164,32 @@ func TestJoin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The one known exception (package doc): kubemark's kubelet API on 0.0.0.0.
 		for _, s := range proc.OffLoopback(socks) {
-			known := s.Listen && s.Local.Addr().IsUnspecified() && int(s.Local.Port()) == k.Port()
-			if !known {
-				t.Errorf("%s: socket off 127.0.0.1: %+v", k.Name(), s)
-			}
+			t.Errorf("%s: socket off 127.0.0.1: %+v", k.Name(), s)
 		}
+		if !slices.ContainsFunc(socks, func(s proc.Socket) bool {
+			return s.Listen && s.Local == netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(k.Port()))
+		}) {
+			t.Errorf("%s: not listening on 127.0.0.1:%d; its sockets: %+v", k.Name(), k.Port(), socks)
+		}
+		checkKubeletAPI(t, ctx, k, cp)
 	}
 	for _, p := range cp.Processes() {
 		if rss, err := p.RSS(); err == nil {
 			t.Logf("%s: RSS %d MiB with 2 nodes", p.Name, rss>>20)
 		}
 	}
+
+	t.Run("close", func(t *testing.T) {
+		k := kubelets[0]
+		if err := k.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// SIGTERM ends the program itself (it stops its fake runtime first).
+		if exited, err := k.Process().Exited(); !exited || err != nil {
+			t.Errorf("%s after Close: exited %t, %v; want a clean exit; its log %s ends:\n%s", k.Name(), exited, err, k.Process().Log, k.Process().Tail(5))
+		}
+	})
 
 	t.Run("wrong token", func(t *testing.T) {
 		start := time.Now()
@@ -204,9 +214,65 @@ func TestJoin(t *testing.T) {
 	})
 }
 
+// checkKubeletAPI checks that the kubelet API at k.URL() is HTTPS with
+// k.ServingCertificate(), refuses an anonymous request, and serves the
+// cluster admin (its client certificate, then the API server's
+// SubjectAccessReview).
+func checkKubeletAPI(t *testing.T, ctx context.Context, k *hollow.Kubelet, cp *controlplane.ControlPlane) {
+	t.Helper()
+	serving, err := k.ServingCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(serving)
+	get := func(certs []tls.Certificate) (int, error) {
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12,
+		}}}
+		defer hc.CloseIdleConnections()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.URL()+"/pods", nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get(nil); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("%s: anonymous GET %s/pods: HTTP %d, %v; want 401", k.Name(), k.URL(), code, err)
+	}
+	admin, err := adminCertificate(cp.AdminKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := get([]tls.Certificate{admin}); err != nil || code != http.StatusOK {
+		t.Errorf("%s: GET %s/pods as the cluster admin: HTTP %d, %v; want 200", k.Name(), k.URL(), code, err)
+	}
+}
+
+// adminCertificate is the client certificate and key of a kubeconfig's first user.
+func adminCertificate(kubeconfig []byte) (tls.Certificate, error) {
+	var kc struct {
+		Users []struct {
+			User struct {
+				Cert []byte `json:"client-certificate-data"`
+				Key  []byte `json:"client-key-data"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	if err := yaml.Unmarshal(kubeconfig, &kc); err != nil || len(kc.Users) == 0 {
+		return tls.Certificate{}, fmt.Errorf("the admin kubeconfig has no user (%v)", err)
+	}
+	return tls.X509KeyPair(kc.Users[0].User.Cert, kc.Users[0].User.Key)
+}
+
 // TestStartKubeletErrors checks the refusals that need no cluster.
 func TestStartKubeletErrors(t *testing.T) {
-	bins := cptest.Bins(t, "kubemark")
+	bins := cptest.Bins(t, hollow.Binary)
 	for _, c := range []struct {
 		name string
 		cfg  hollow.Config
