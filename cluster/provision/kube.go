@@ -1,25 +1,39 @@
 package provision
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
+	"k8s.io/kubectl/pkg/drain"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
-	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 )
 
-// adminConf is the kubeconfig kubeadm writes on control-plane nodes.
-const adminConf = "/etc/kubernetes/admin.conf"
-
-// statusConcurrency bounds how many nodes are asked for their status at once.
-const statusConcurrency = 16
+const (
+	// joinTokenTTL is how long a join token works: one Apply's joins.
+	joinTokenTTL = time.Hour
+	// joinTokenGroup is the group kubeadm's TLS-bootstrap RBAC binds
+	// (kubeadm:kubelet-bootstrap, kubeadm:node-autoapprove-bootstrap).
+	joinTokenGroup = "system:bootstrappers:kubeadm:default-node-token"
+	// statusTimeout bounds Status: Observe must not wait for a control
+	// plane that does not answer.
+	statusTimeout = 20 * time.Second
+	// drainTimeout bounds one drain when the context has no earlier deadline.
+	drainTimeout = 10 * time.Minute
+	// notReadyListed is how many not-Ready nodes an error names.
+	notReadyListed = 10
+)
 
 // firstControlPlane finds the node that holds the cluster's admin credentials.
 func firstControlPlane(spec cluster.Spec, instances []clouds.Instance) (cluster.Target, error) {
@@ -38,59 +52,49 @@ func nodeOf(in clouds.Instance) cluster.Node {
 	return cluster.Node{Name: in.Name, Pool: in.Pool, Role: in.Role, OS: cluster.OS(in.OS)}
 }
 
-// onControlPlane runs a command as root on the first control-plane node.
-func (p *Provisioner) onControlPlane(ctx context.Context, spec cluster.Spec, cmd string) (string, error) {
-	instances, err := p.cfg.Cloud.Instances(ctx, spec.Name)
-	if err != nil {
-		return "", fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
-	}
-	t, err := firstControlPlane(spec, instances)
-	if err != nil {
-		return "", err
-	}
-	return p.runOn(ctx, t, cmd)
-}
-
-func (p *Provisioner) runOn(ctx context.Context, t cluster.Target, cmd string) (string, error) {
-	conn, err := p.connect(ctx, t.Spec, t.Node, t.Instance)
-	if err != nil {
-		return "", fmt.Errorf("failed to connect to %s: %w", t.Node.Name, err)
-	}
-	defer conn.Close()
-	var out bytes.Buffer
-	var stderr limitedBuffer
-	code, err := conn.Run(ctx, cmd, &out, &stderr)
-	if err != nil {
-		return "", fmt.Errorf("failed to run %q on %s: %w", firstWords(cmd), t.Node.Name, err)
-	}
-	if code != 0 {
-		return "", fmt.Errorf("%q on %s exited %d: %s", firstWords(cmd), t.Node.Name, code, strings.TrimSpace(stderr.String()))
-	}
-	return out.String(), nil
-}
-
-// firstWords names a command in errors without its arguments, which may hold secrets.
-func firstWords(cmd string) string {
-	f := strings.Fields(cmd)
-	return strings.Join(f[:min(len(f), 3)], " ")
-}
-
-// joinToken issues a fresh, short-lived bootstrap token on the control plane.
+// joinToken creates a fresh, short-lived bootstrap token through the API
+// server: the Secret `kubeadm token create` makes, so the bootstrap
+// authenticator accepts it for the TLS bootstrap and the bootstrapsigner
+// signs cluster-info with it for kubeadm join's discovery.
 func (p *Provisioner) joinToken(ctx context.Context, t cluster.Target) (string, error) {
-	out, err := p.runOn(ctx, t, "kubeadm token create --ttl 1h --description mixedk8s-join")
+	k, err := p.kube(ctx, t.Spec, []clouds.Instance{t.Instance})
 	if err != nil {
 		return "", fmt.Errorf("failed to create a join token: %w", err)
 	}
-	tok := strings.TrimSpace(out)
-	if !pki.ValidBootstrapToken(tok) {
-		return "", fmt.Errorf("kubeadm token create on %s printed something that is not a bootstrap token", t.Node.Name)
+	for {
+		tok, err := bootstraputil.GenerateBootstrapToken()
+		if err != nil {
+			return "", fmt.Errorf("failed to generate a join token: %w", err)
+		}
+		id, secret, _ := strings.Cut(tok, ".")
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: bootstraputil.BootstrapTokenSecretName(id), Namespace: metav1.NamespaceSystem},
+			Type:       bootstrapapi.SecretTypeBootstrapToken,
+			Data: map[string][]byte{
+				bootstrapapi.BootstrapTokenIDKey:               []byte(id),
+				bootstrapapi.BootstrapTokenSecretKey:           []byte(secret),
+				bootstrapapi.BootstrapTokenExpirationKey:       []byte(time.Now().Add(joinTokenTTL).UTC().Format(time.RFC3339)),
+				bootstrapapi.BootstrapTokenUsageAuthentication: []byte("true"),
+				bootstrapapi.BootstrapTokenUsageSigningKey:     []byte("true"),
+				bootstrapapi.BootstrapTokenExtraGroupsKey:      []byte(joinTokenGroup),
+				bootstrapapi.BootstrapTokenDescriptionKey:      []byte("mixedk8s: nodes joining cluster " + t.Spec.Name),
+			},
+		}
+		_, err = k.cs.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+		if apierrors.IsAlreadyExists(err) {
+			continue // another token has this id: draw again
+		}
+		if err != nil {
+			// The Secret's name holds the token id, which is public; the secret half never appears.
+			return "", k.fail("create the join token Secret kube-system/"+s.Name, err)
+		}
+		return tok, nil
 	}
-	return tok, nil
 }
 
 func (p *Provisioner) joinInfo(cp0 clouds.Instance, ca *pki.CA, token, certKey string) cluster.JoinInfo {
 	return cluster.JoinInfo{
-		APIEndpoint:    cp0.PrivateIP + ":6443",
+		APIEndpoint:    cp0.PrivateIP + ":" + apiPort,
 		BootstrapToken: token,
 		CACertHashes:   []string{pki.CACertHash(ca.Cert)},
 		CACertPEM:      string(ca.CertPEM()),
@@ -98,81 +102,242 @@ func (p *Provisioner) joinInfo(cp0 clouds.Instance, ca *pki.CA, token, certKey s
 	}
 }
 
-// Status implements cluster.Provisioner: each running node's agent reports
-// whether it finished. A node that cannot be reached counts as not joined.
+// Status implements cluster.Provisioner with one listing of the cluster's
+// Nodes: a node joined when its Node object exists, and is Ready when its
+// Ready condition is True. A cluster whose API server cannot be reached
+// (never bootstrapped, control plane down) has no joined node; an API
+// server that answers with an error (403, a certificate from another CA)
+// fails Status.
 func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (map[string]cluster.NodeStatus, error) {
-	out := map[string]cluster.NodeStatus{}
-	var g errgroup.Group
-	g.SetLimit(statusConcurrency)
-	results := make([]contract.Status, len(instances))
-	for i, in := range instances {
-		if in.Name == "" || in.State != clouds.StateRunning {
-			continue
-		}
-		n := nodeOf(in)
-		g.Go(func() error {
-			// A short bound: Observe must not wait for a node that is still booting.
-			sctx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			st, err := p.agentStatus(sctx, cluster.Target{Spec: spec, Node: n, Instance: in})
-			if err == nil {
-				results[i] = st
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	nodes, err := p.nodes(sctx, spec, instances)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, errAPIUnreachable), errors.Is(err, errNoControlPlane), errors.Is(err, errNotBootstrapped):
+		return map[string]cluster.NodeStatus{}, nil
+	default:
 		return nil, err
 	}
-	for i, st := range results {
-		if st.Phase == contract.NodeReady {
-			out[instances[i].Name] = cluster.NodeStatus{Joined: true, Ready: true}
+	want := make(map[string]bool, len(instances))
+	for _, in := range instances {
+		want[in.Name] = true
+	}
+	out := map[string]cluster.NodeStatus{}
+	for name, n := range nodes {
+		if want[name] {
+			out[name] = cluster.NodeStatus{Joined: true, Ready: readyCondition(n).Status == corev1.ConditionTrue}
 		}
 	}
 	return out, nil
 }
 
-// WaitReady implements cluster.Provisioner by polling the nodes' agents.
+// nodes lists the cluster's Node objects by name.
+func (p *Provisioner) nodes(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (map[string]*corev1.Node, error) {
+	k, err := p.kube(ctx, spec, instances)
+	if err != nil {
+		return nil, err
+	}
+	list, err := k.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, k.fail("list the nodes", err)
+	}
+	out := make(map[string]*corev1.Node, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out, nil
+}
+
+// readyCondition is the node's Ready condition; Unknown when it has none.
+func readyCondition(n *corev1.Node) corev1.NodeCondition {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c
+		}
+	}
+	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NoReadyCondition", Message: "the kubelet has not reported yet"}
+}
+
+// WaitReady implements cluster.Provisioner: it lists the Nodes every second,
+// then less often up to Config.StatusPoll, until every named node is Ready.
+// An API server that cannot be reached yet is waited for; when ctx ends, the
+// error names the nodes still not Ready and why.
 func (p *Provisioner) WaitReady(ctx context.Context, spec cluster.Spec, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	var (
+		instances []clouds.Instance
+		nodes     map[string]*corev1.Node
+		lastErr   error
+	)
+	poll := min(time.Second, p.cfg.StatusPoll)
 	for {
-		instances, err := p.cfg.Cloud.Instances(ctx, spec.Name)
-		if err != nil {
-			return err
-		}
-		st, err := p.Status(ctx, spec, instances)
-		if err != nil {
-			return err
-		}
-		var waiting []string
-		for _, n := range names {
-			if !st[n].Ready {
-				waiting = append(waiting, n)
+		var err error
+		if instances == nil {
+			instances, err = p.cfg.Cloud.Instances(ctx, spec.Name)
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
 			}
 		}
-		if len(waiting) == 0 {
-			return nil
+		if err == nil {
+			var got map[string]*corev1.Node
+			got, err = p.nodes(ctx, spec, instances)
+			switch {
+			case err == nil:
+				nodes, lastErr = got, nil
+				if len(notReady(nodes, names)) == 0 {
+					return nil
+				}
+			case ctx.Err() != nil:
+			case errors.Is(err, errAPIUnreachable):
+				// The address may have changed (a replaced instance): look again.
+				instances, lastErr = nil, err
+			default:
+				return err
+			}
 		}
-		t := time.NewTimer(p.cfg.StatusPoll)
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%d nodes are not Ready (%s): %w", len(waiting), strings.Join(waiting[:min(len(waiting), 5)], ", "), ctx.Err())
+			return notReadyError(spec.Name, nodes, names, lastErr, ctx.Err())
 		case <-t.C:
 		}
+		poll = min(poll*2, p.cfg.StatusPoll)
 	}
 }
 
-// Drain implements cluster.Provisioner with kubectl on the control plane.
-func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string) error {
-	_, err := p.onControlPlane(ctx, spec, "kubectl --kubeconfig "+adminConf+" drain "+name+" --ignore-daemonsets --delete-emptydir-data --force --timeout=10m")
-	return err
+// notReady lists the named nodes that are missing or not Ready.
+func notReady(nodes map[string]*corev1.Node, names []string) []string {
+	var out []string
+	for _, name := range names {
+		if n, ok := nodes[name]; !ok || readyCondition(n).Status != corev1.ConditionTrue {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
-// Remove implements cluster.Provisioner with kubectl on the control plane.
+// notReadyError names each waiting node with its Ready condition, or says
+// that it never registered.
+func notReadyError(clusterName string, nodes map[string]*corev1.Node, names []string, lastErr, ctxErr error) error {
+	if nodes == nil {
+		return fmt.Errorf("the nodes of cluster %q were never listed: %w: %w", clusterName, lastErr, ctxErr)
+	}
+	waiting := notReady(nodes, names)
+	var parts []string
+	for _, name := range waiting[:min(len(waiting), notReadyListed)] {
+		n, ok := nodes[name]
+		if !ok {
+			parts = append(parts, name+" (no Node object: its kubelet has not registered)")
+			continue
+		}
+		c := readyCondition(n)
+		what := fmt.Sprintf("%s (Ready=%s", name, c.Status)
+		if c.Reason != "" {
+			what += " " + c.Reason
+		}
+		if c.Message != "" {
+			what += ": " + c.Message
+		}
+		parts = append(parts, what+")")
+	}
+	if more := len(waiting) - len(parts); more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
+	}
+	msg := fmt.Sprintf("%d of %d nodes of cluster %q are not Ready: %s; fix: run `nodeagent diagnose` on them and read the kubelet log; a node without a Node object could not reach the API server or its join token expired (apply again for a fresh one), a NotReady node's reason says what its kubelet lacks (often the CNI)",
+		len(waiting), len(names), clusterName, strings.Join(parts, ", "))
+	if lastErr != nil {
+		return fmt.Errorf("%s; at the last try: %w: %w", msg, lastErr, ctxErr)
+	}
+	return fmt.Errorf("%s: %w", msg, ctxErr)
+}
+
+// Drain implements cluster.Provisioner with kubectl's drain package: it
+// cordons the node, then evicts its pods (DaemonSet pods stay; pods with
+// emptyDir data and pods no controller recreates go too) and waits until
+// they are gone, each with its own grace period. A node that no longer
+// exists is drained.
+func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string) error {
+	k, err := p.kube(ctx, spec, nil)
+	if err != nil {
+		return fmt.Errorf("failed to drain node %s: %w", name, err)
+	}
+	node, err := k.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return k.fail("read node "+name+" to drain it", err)
+	}
+	timeout := drainTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	// kubectl's messages (evictions, warnings) are kept for the error, never printed.
+	var out drainOutput
+	h := &drain.Helper{
+		Ctx:                  ctx,
+		Client:               k.cs,
+		Force:                true,
+		GracePeriodSeconds:   -1,
+		IgnoreAllDaemonSets:  true,
+		DeleteEmptyDirData:   true,
+		Timeout:              timeout,
+		EvictErrorRetryDelay: 5 * time.Second,
+		Out:                  &out,
+		ErrOut:               &out,
+	}
+	if err := drain.RunCordonOrUncordon(h, node, true); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return k.fail("cordon node "+name, err)
+	}
+	if err := drain.RunNodeDrain(h, name); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("failed to drain node %s of cluster %q: %w; kubectl's drain said: %s", name, spec.Name, ctx.Err(), strings.TrimSpace(out.String()))
+		}
+		return fmt.Errorf("failed to drain node %s of cluster %q: %w; kubectl's drain said: %s; fix: a PodDisruptionBudget may forbid the eviction (kubectl get pdb -A); move or delete the pods it protects, then apply again", name, spec.Name, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// drainOutput keeps the start of what kubectl's drain writes; its eviction
+// goroutines write at once.
+type drainOutput struct {
+	mu  sync.Mutex
+	buf limitedBuffer
+}
+
+func (d *drainOutput) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.Write(b)
+}
+
+func (d *drainOutput) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.String()
+}
+
+// Remove implements cluster.Provisioner: it deletes the Node object; one
+// that is already gone is removed.
 func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string) error {
-	_, err := p.onControlPlane(ctx, spec, "kubectl --kubeconfig "+adminConf+" delete node "+name+" --ignore-not-found")
-	return err
+	k, err := p.kube(ctx, spec, nil)
+	if err != nil {
+		return fmt.Errorf("failed to remove node %s: %w", name, err)
+	}
+	err = k.cs.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if err == nil || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return k.fail("delete node "+name, err)
 }
 
 // Endpoint implements cluster.Provisioner from the first control-plane
@@ -186,7 +351,7 @@ func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances
 	if err != nil || !ok {
 		return cluster.Endpoint{}, false, err
 	}
-	return cluster.Endpoint{APIEndpoint: t.Instance.PrivateIP + ":6443", CACertPEM: string(ca.CertPEM())}, true, nil
+	return cluster.Endpoint{APIEndpoint: t.Instance.PrivateIP + ":" + apiPort, CACertPEM: string(ca.CertPEM())}, true, nil
 }
 
 // AdminKubeconfig implements cluster.Provisioner: the provisioner holds the

@@ -10,8 +10,18 @@
 // cluster, and a crash between creating an instance and recording its
 // identity loses nothing.
 //
-// Kubernetes-level operations (join tokens, drain, node removal) run kubeadm
-// and kubectl on the first control-plane node over SSH.
+// Kubernetes-level work goes to the API server with client-go: join tokens
+// (bootstrap token Secrets, as kubeadm makes them), the RuntimeClasses for
+// every Windows build and isolation, node status (one Node listing), waiting
+// for Ready, cordon and drain (kubectl's drain package) before a scale-down
+// deletes an instance, and deleting the Node after. The API server is the
+// first control-plane node's private address on port 6443, reached the way
+// nodes are (Config.Dial, or an SSH direct-tcpip channel through the spec's
+// bastion, which also serves clusters with no public endpoint), trusted by
+// the cluster CA alone. The provisioner authenticates with a client
+// certificate it issues itself from that CA, short-lived and kept in memory,
+// in the group kubeadm binds to cluster-admin. One client is kept per
+// cluster and endpoint until Close.
 package provision
 
 import (
@@ -20,9 +30,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mixedk8s/mixedk8s/clouds"
 	"golang.org/x/crypto/ssh"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
@@ -46,14 +57,16 @@ type Config struct {
 	Manifest *contract.Manifest
 	// RebootWait is how long to wait before reconnecting to a rebooting node; 0 means 5s.
 	RebootWait time.Duration
-	// StatusPoll is the longest wait between asking a rebooting or joining
-	// node's agent for its status; waits grow from 1s to it. 0 means 10s.
+	// StatusPoll is the longest wait between asking a rebooting node's agent
+	// for its status, and between asking the API server whether the nodes
+	// are Ready; waits grow from 1s to it. 0 means 10s.
 	StatusPoll time.Duration
 	// ConnectTimeout bounds reaching one node, boot included; 0 means 15m.
 	ConnectTimeout time.Duration
 }
 
-// Provisioner implements cluster.Provisioner by pushing the node agent.
+// Provisioner implements cluster.Provisioner by pushing the node agent and
+// asking the cluster's API server.
 type Provisioner struct {
 	cfg Config
 
@@ -62,6 +75,10 @@ type Provisioner struct {
 	seeds    map[string][]byte
 	certs    map[string][]byte // WinRM certificate and key by cluster/node
 	bastions map[string]*bastion
+	kubes    map[string]*kubeAPI // API clients by cluster, endpoint and bastion
+
+	// testKube, when set, replaces the API client of a cluster (tests without an API server).
+	testKube func(cluster string) kubernetes.Interface
 }
 
 var _ cluster.Provisioner = (*Provisioner)(nil)
@@ -83,13 +100,17 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 15 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}}, nil
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}}, nil
 }
 
-// Close drops the bastion connections.
+// Close drops the API clients' and the bastions' connections.
 func (p *Provisioner) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for k, c := range p.kubes {
+		c.close()
+		delete(p.kubes, k)
+	}
 	for k, b := range p.bastions {
 		b.close()
 		delete(p.bastions, k)
@@ -103,7 +124,8 @@ func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.No
 }
 
 // Bootstrap implements cluster.Provisioner: it runs the agent with the init
-// role on the first control-plane node, then issues a fresh join token.
+// role on the first control-plane node, then creates a fresh join token
+// through the API server.
 func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.JoinInfo, error) {
 	ca, err := p.ca(ctx, t.Spec.Name)
 	if err != nil {
@@ -152,14 +174,6 @@ func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.Join
 		cfg.Join.CertificateKey = j.CertificateKey
 	}
 	return p.runAgent(ctx, t, cfg)
-}
-
-// Addons implements cluster.Provisioner. The first control-plane node's
-// agent installs the CNI for both OSes and a RuntimeClass for every
-// supported Windows build and isolation when it creates the cluster, so
-// nothing here depends on the pools.
-func (p *Provisioner) Addons(ctx context.Context, spec cluster.Spec, j cluster.JoinInfo) error {
-	return ctx.Err()
 }
 
 // agentConfig is the part of a node's agent config every role shares.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,22 +16,32 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/memory"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
 	"github.com/mixedk8s/mixedk8s/test/lab/node"
 )
 
 // world is a cloud whose instances become virtual nodes that run the agent.
+// Its Kubernetes API is client-go's fake: a node registers, Ready, when
+// its kubelet service starts, as a kubelet would.
 type world struct {
 	t     *testing.T
 	cloud *memory.Cloud
 	prov  *provision.Provisioner
+	kube  *fake.Clientset
 	mu    sync.Mutex
 	nodes map[string]*node.Node // by private IP
 	agent bundle.Binary
@@ -62,7 +73,7 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 	}
 	t.Cleanup(stop)
 	spec.Artifacts.MirrorBaseURL = base
-	w := &world{t: t, cloud: memory.New(), nodes: map[string]*node.Node{}}
+	w := &world{t: t, cloud: memory.New(), kube: fake.NewClientset(), nodes: map[string]*node.Node{}}
 	w.agent, _ = testAgent("linux", "amd64")
 	root := t.TempDir()
 	w.cloud.OnCreate = func(req clouds.InstanceRequest, in clouds.Instance) error {
@@ -74,6 +85,23 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 			Addr:           netip.AddrFrom4([4]byte{127, 10, ip[2], ip[3]}),
 			Root:           filepath.Join(root, req.Name),
 			Identity:       req.Identity,
+			Hooks: sandbox.Hooks{
+				// kubeadm starts the kubelet on Linux; the agent starts its service on Windows.
+				OnCommand: func(ctx context.Context, cmd oslayer.Command) ([]byte, bool, error) {
+					if path.Base(cmd.Path) == "kubeadm" && len(cmd.Args) > 0 && (cmd.Args[0] == "init" || cmd.Args[0] == "join") {
+						if err := w.register(ctx, req.Name); err != nil {
+							return nil, true, err
+						}
+					}
+					return nil, false, nil
+				},
+				OnServiceStart: func(ctx context.Context, svc oslayer.ServiceSpec) error {
+					if svc.Name == "kubelet" {
+						return w.register(ctx, req.Name)
+					}
+					return nil
+				},
+			},
 		})
 		if err != nil {
 			return err
@@ -95,8 +123,22 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	provision.UseKubernetes(w.prov, func(string) kubernetes.Interface { return w.kube })
 	t.Cleanup(func() { w.prov.Close() })
 	return w
+}
+
+// register makes the Node a kubelet registers, Ready.
+func (w *world) register(ctx context.Context, name string) error {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}},
+	}
+	_, err := w.kube.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // dial reaches a node's port in process, as the lab's bastion does.
@@ -229,6 +271,14 @@ func TestApplyPushesTheAgentToEveryNode(t *testing.T) {
 				t.Errorf("%s ran no %q; commands:\n%s", n.Name, want, cmds)
 			}
 		}
+	}
+	rcs, err := w.kube.NodeV1().RuntimeClasses().List(ctx, metav1.ListOptions{})
+	if err != nil || len(rcs.Items) != 6 {
+		t.Errorf("RuntimeClasses: %v, %d of them, want 6 (3 Windows builds, 2 isolations)", err, len(rcs.Items))
+	}
+	tokens, err := w.kube.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil || len(tokens.Items) != 1 || tokens.Items[0].Type != "bootstrap.kubernetes.io/token" {
+		t.Errorf("join token Secrets: %v, %+v", err, tokens)
 	}
 	mu.Lock()
 	for _, e := range events {
