@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -126,7 +125,7 @@ func (l *apiLab) send(t *testing.T, ctx context.Context, method, path string, ob
 // bootstrap accepts, Status and WaitReady, the RuntimeClasses, drain before
 // removal, and an API server that cannot be reached.
 func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
-	cptest.Bins(t, controlplane.Binaries...)
+	cptest.Bins(t, append(slices.Clone(controlplane.Binaries), hollow.Binary)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	l := startAPILab(t, ctx)
@@ -215,9 +214,8 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 	}
 
 	// The worker: a hollow kubelet that joins with the token through the
-	// real TLS bootstrap, or, where one may not run, a Node made by hand.
+	// real TLS bootstrap.
 	var kubelet *hollow.Kubelet
-	withKubelet := os.Getenv("MIXEDK8S_ALLOW_WILDCARD_LISTEN") == "1"
 	kubeletDir := t.TempDir() // the kubelet outlives its subtest
 	t.Cleanup(func() {
 		if kubelet != nil {
@@ -225,11 +223,6 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 		}
 	})
 	t.Run("kubelet joins with the token", func(t *testing.T) {
-		if !withKubelet {
-			// Gated as test/lab/hollow's own test is; the Node below is made by hand instead.
-			t.Skip("kubemark's kubelet listens on 0.0.0.0; set MIXEDK8S_ALLOW_WILDCARD_LISTEN=1 to run it on an isolated machine")
-		}
-		cptest.Bins(t, "kubemark")
 		boot, err := kubeadm.BootstrapKubeconfig(l.cl.JoinConfig(worker.Name, "linux", token))
 		if err != nil {
 			t.Fatal(err)
@@ -244,11 +237,8 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 		}
 		t.Logf("TLS bootstrap with the join token done in %s", time.Since(began).Round(100*time.Millisecond))
 	})
-	if t.Failed() {
-		t.FailNow()
-	}
 	if kubelet == nil {
-		makeReadyNode(t, ctx, l, worker.Name)
+		t.FailNow()
 	}
 
 	t.Run("status and wait ready", func(t *testing.T) {
@@ -256,10 +246,7 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := l.prov.WaitReady(wctx, l.spec, []string{worker.Name}); err != nil {
-			if kubelet != nil {
-				t.Fatalf("%v\nthe kubelet's log %s ends:\n%s", err, kubelet.Process().Log, kubelet.Process().Tail(20))
-			}
-			t.Fatal(err)
+			t.Fatalf("%v\nthe kubelet's log %s ends:\n%s", err, kubelet.Process().Log, kubelet.Process().Tail(20))
 		}
 		t.Logf("%s Ready %s after joining", worker.Name, time.Since(began).Round(100*time.Millisecond))
 		st, err := l.prov.Status(ctx, l.spec, instances)
@@ -328,12 +315,9 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 	})
 
 	t.Run("drain then remove", func(t *testing.T) {
-		// No scheduler runs: the pod is bound to the node directly. Without a
-		// kubelet to confirm its end, a grace period of 0 lets it go at once.
+		// No scheduler runs: the pod is bound to the node directly, and its
+		// kubelet confirms its end after the grace period.
 		grace := int64(1)
-		if kubelet == nil {
-			grace = 0
-		}
 		pod := corev1.Pod{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
@@ -364,9 +348,7 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 		}
 
 		// As Apply does: the instance goes, then its Node.
-		if kubelet != nil {
-			_ = kubelet.Close()
-		}
+		_ = kubelet.Close()
 		if err := l.prov.Remove(ctx, l.spec, worker.Name); err != nil {
 			t.Fatal(err)
 		}
@@ -434,30 +416,4 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 			t.Errorf("Status with another CA: %v does not wrap the TLS verification error", err)
 		}
 	})
-}
-
-// makeReadyNode registers a Node and reports it Ready, as a kubelet would.
-func makeReadyNode(t *testing.T, ctx context.Context, l *apiLab, name string) {
-	t.Helper()
-	t.Logf("no kubelet may run here: %s is a Node made by hand", name)
-	n := corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
-	l.send(t, ctx, http.MethodPost, "/api/v1/nodes", n, http.StatusCreated)
-	// kube-controller-manager updates new Nodes too: read again on a conflict.
-	for {
-		l.get(t, ctx, "/api/v1/nodes/"+name, &n)
-		now := metav1.Now()
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}}
-		body, err := json.Marshal(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, out, err := l.cp.Do(ctx, http.MethodPut, "/api/v1/nodes/"+name+"/status", body)
-		switch {
-		case err == nil && code == http.StatusOK:
-			return
-		case err == nil && code == http.StatusConflict && ctx.Err() == nil:
-			continue
-		}
-		t.Fatalf("PUT /api/v1/nodes/%s/status: HTTP %d, %v: %s", name, code, err, out)
-	}
 }
