@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"sort"
 	"text/template"
 
-	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
@@ -28,24 +26,6 @@ var addonImages = struct{ Flannel, FlannelCNI, FlannelWindows string }{
 	FlannelWindows: "sigwindowstools/flannel:v0.27.4-hostprocess",
 }
 
-type runtimeClass struct{ Name, Handler, Build, Isolation string }
-
-// runtimeClasses: one per Windows build and isolation, named windows-<version>[-hyperv].
-func runtimeClasses() []runtimeClass {
-	var out []runtimeClass
-	versions := make([]string, 0, len(contract.WindowsBuilds))
-	for v := range contract.WindowsBuilds {
-		versions = append(versions, v)
-	}
-	sort.Strings(versions)
-	for _, v := range versions {
-		out = append(out,
-			runtimeClass{Name: "windows-" + v, Handler: "runhcs-wcow-process", Build: contract.WindowsBuilds[v], Isolation: "process"},
-			runtimeClass{Name: "windows-" + v + "-hyperv", Handler: "runhcs-wcow-hypervisor", Build: contract.WindowsBuilds[v], Isolation: "hyperv"})
-	}
-	return out
-}
-
 // renderAddon fills one embedded manifest template.
 func (r *run) renderAddon(name string) ([]byte, error) {
 	host, port, _ := net.SplitHostPort(r.cfg.Cluster.APIEndpoint)
@@ -54,7 +34,6 @@ func (r *run) renderAddon(name string) ([]byte, error) {
 		"VNI": vxlanVNI, "Port": vxlanPort, "WindowsNetwork": hnsNetworkName(r.cfg.Cluster.CNI),
 		"APIHost": host, "APIPort": port,
 		"FlannelImage": addonImages.Flannel, "FlannelCNIImage": addonImages.FlannelCNI, "FlannelWindowsImage": addonImages.FlannelWindows,
-		"RuntimeClasses": runtimeClasses(),
 	}
 	t, err := template.ParseFS(addonFiles, "addons/"+name)
 	if err != nil {
@@ -67,7 +46,9 @@ func (r *run) renderAddon(name string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// planAddons applies the CNI for both OSes, the RuntimeClasses and the Windows RBAC with kubectl.
+// planAddons applies the CNI for both OSes and the Windows RBAC with kubectl.
+// The RuntimeClasses for Windows builds and isolations are the
+// provisioner's: it applies them through the API server (cluster/provision).
 func planAddons(ctx context.Context, r *run) ([]change, error) {
 	dir := linuxKubeadmDir + "/addons"
 	var out []change
