@@ -338,7 +338,7 @@ func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error)
 	if _, err := k.startKubelet(ctx, pl, n, reg, kubeletConf); err != nil {
 		return nil, fmt.Errorf("kubeadm init on %s: the kubelet: %w", n.Name, err)
 	}
-	if err := pl.cp.MarkControlPlane(ctx); err != nil {
+	if err := pl.cp.MarkControlPlane(ctx, reg.name); err != nil {
 		return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
 	}
 	// The files kubeadm leaves on the node, naming the endpoint nodes use.

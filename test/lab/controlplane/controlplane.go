@@ -146,18 +146,29 @@ func (c *ControlPlane) KubeletKubeconfig() ([]byte, error) {
 	return b, nil
 }
 
-// MarkControlPlane runs `kubeadm init phase mark-control-plane` on the
-// configuration Start ran with: the init node gets the control-plane label
-// and the taints of its nodeRegistration, as at the end of a real kubeadm
-// init. kubeadm waits for the Node to register, within ctx.
-func (c *ControlPlane) MarkControlPlane(ctx context.Context) error {
-	args := []string{"init", "phase", "mark-control-plane",
-		"--config", filepath.Join(c.work, "kubeadm", "init.yaml"),
-		"--kubeconfig", filepath.Join(c.work, "kubeconfig", "super-admin.conf")}
-	if err := proc.Run(ctx, "kubeadm init phase mark-control-plane", filepath.Join(c.bin, "kubeadm"), args, filepath.Join(c.work, "logs", "kubeadm.log")); err != nil {
-		return fmt.Errorf("control plane: %w", err)
+// MarkControlPlane labels the init node's Node as kubeadm init's
+// mark-control-plane phase does (node-role.kubernetes.io/control-plane and
+// node.kubernetes.io/exclude-from-external-load-balancers), once the Node
+// has registered, within ctx. The taints of the node's nodeRegistration
+// come from its kubelet, which registers with them. (That kubeadm phase
+// cannot run here: it reads /etc/kubernetes/admin.conf, with no flag to
+// point it elsewhere.)
+func (c *ControlPlane) MarkControlPlane(ctx context.Context, node string) error {
+	patch := []byte(`{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":"","node.kubernetes.io/exclude-from-external-load-balancers":""}}}`)
+	for {
+		code, body, err := c.superAdmin.doContent(ctx, http.MethodPatch, "/api/v1/nodes/"+node, patch, "application/merge-patch+json")
+		switch {
+		case err == nil && code == http.StatusOK:
+			return nil
+		case err == nil && code != http.StatusNotFound:
+			return fmt.Errorf("control plane: label Node %s as control plane: HTTP %d: %s", node, code, bytes.TrimSpace(body))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("control plane: Node %s never registered to be labelled control plane: %w", node, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // Processes are etcd, kube-apiserver and kube-controller-manager.
@@ -684,6 +695,11 @@ func newClient(kubeconfig []byte) (*client, error) {
 }
 
 func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return c.doContent(ctx, method, path, body, "application/json")
+}
+
+// doContent is do with the body's content type (a patch's).
+func (c *client) doContent(ctx context.Context, method, path string, body []byte, contentType string) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -694,7 +710,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte) (int,
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
