@@ -339,7 +339,8 @@ func planWindowsBinaries(ctx context.Context, r *run) ([]change, error) {
 	return out, nil
 }
 
-// windowsNodeConfig adds the Windows labels and the os taint to the node's own.
+// windowsNodeConfig adds the Windows labels and the os taint to the node's
+// own (kubeadm.NodeLabels adds the pool's label, as for every node).
 // The os=windows:NoSchedule taint is added unless node.taints already has an
 // "os" key: the provisioner's explicit choice wins (including none-by-design
 // pools that set e.g. os=windows:PreferNoSchedule).
@@ -349,7 +350,6 @@ func windowsNodeConfig(cfg contract.Config) contract.Config {
 		labels[k] = v
 	}
 	labels["node.kubernetes.io/windows-build"] = contract.WindowsBuilds[cfg.Node.WindowsVersion]
-	labels["mixedk8s.io/pool"] = cfg.Node.Pool
 	labels[contract.LabelIsolation] = cfg.Node.Isolation
 	cfg.Node.Labels = labels
 	hasOS := false

@@ -39,6 +39,10 @@ var WindowsBuilds = map[string]string{"2019": "10.0.17763", "2022": "10.0.20348"
 // select nodes by it.
 const LabelIsolation = "mixedk8s.io/isolation"
 
+// LabelPool is the label the agent puts on every node with its pool's name,
+// so workloads and the cluster's own checks can select a pool.
+const LabelPool = "mixedk8s.io/pool"
+
 // Role is what the node does in the cluster.
 type Role string
 

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
@@ -287,18 +288,22 @@ func BootstrapKubeconfig(cfg contract.Config) ([]byte, error) {
 	return marshalDocs(doc)
 }
 
-// NodeLabels returns the node's labels as the kubelet's --node-labels value
-// ("k1=v1,k2=v2", sorted by key), or "" when there are none. It rejects
-// labels the kubelet may not set on its own Node.
+// NodeLabels returns the node's labels, with contract.LabelPool set to its
+// pool when it has one, as the kubelet's --node-labels value ("k1=v1,k2=v2",
+// sorted by key), or "" when there are none. It rejects labels the kubelet
+// may not set on its own Node.
 func NodeLabels(cfg contract.Config) (string, error) {
-	keys := make([]string, 0, len(cfg.Node.Labels))
-	for k := range cfg.Node.Labels {
-		keys = append(keys, k)
+	labels := maps.Clone(cfg.Node.Labels)
+	if cfg.Node.Pool != "" {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[contract.LabelPool] = cfg.Node.Pool
 	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(labels))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		v := cfg.Node.Labels[k]
+		v := labels[k]
 		if err := checkLabel(k, v); err != nil {
 			return "", err
 		}

@@ -304,6 +304,7 @@ func TestJoinConfigFields(t *testing.T) {
 	cfg.Node.Taints = nil
 	cfg.Node.PrivateIP = ""
 	cfg.Node.Labels = nil
+	cfg.Node.Pool = ""
 	b, err = JoinConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -410,6 +411,7 @@ func TestNodeLabels(t *testing.T) {
 	} {
 		cfg := fixture(contract.RoleWorker, "linux")
 		cfg.Node.Labels = c.labels
+		cfg.Node.Pool = ""
 		got, err := NodeLabels(cfg)
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "fix:") {
@@ -420,6 +422,13 @@ func TestNodeLabels(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("NodeLabels(%v) = %q, %v; want %q", c.labels, got, err, c.want)
 		}
+	}
+	// A node of a pool carries the pool's label, over a label of that key.
+	cfg := fixture(contract.RoleWorker, "linux")
+	cfg.Node.Pool = "gpu"
+	cfg.Node.Labels = map[string]string{"a": "1", contract.LabelPool: "other"}
+	if got, err := NodeLabels(cfg); err != nil || got != "a=1,mixedk8s.io/pool=gpu" {
+		t.Errorf("NodeLabels of pool gpu = %q, %v", got, err)
 	}
 }
 
