@@ -91,11 +91,12 @@ type Config struct {
 
 // Kubelet is a running hollow kubelet.
 type Kubelet struct {
-	name    string
-	labels  map[string]string
-	certDir string
-	port    int
-	p       *proc.Process
+	name      string
+	labels    map[string]string
+	certDir   string
+	port      int
+	p         *proc.Process
+	shortRoot string // the temporary root folder, when WorkDir's was too long
 }
 
 // Binary is the program StartKubelet runs, from Config.BinDir.
@@ -150,10 +151,13 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	tmp := filepath.Join(cfg.WorkDir, "tmp")
 	root := filepath.Join(cfg.WorkDir, rootDirName)
 	k := &Kubelet{name: cfg.Name, certDir: filepath.Join(cfg.WorkDir, certDirName)}
-	for _, d := range []string{k.certDir, root, tmp} {
+	for _, d := range []string{k.certDir, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("hollow kubelet %s: create its work folder: %w", cfg.Name, err)
 		}
+	}
+	if root, err = k.makeRoot(root); err != nil {
+		return nil, fmt.Errorf("hollow kubelet %s: create its root folder: %w", cfg.Name, err)
 	}
 	bootPath := filepath.Join(cfg.WorkDir, bootstrapFile)
 	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
@@ -184,6 +188,7 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	// TMPDIR keeps any temporary file of the kubelet's under WorkDir too.
 	k.p, err = proc.Start("hollow kubelet "+cfg.Name, filepath.Join(cfg.BinDir, Binary), args, filepath.Join(cfg.WorkDir, logFile), "TMPDIR="+tmp)
 	if err != nil {
+		_ = k.Close()
 		return nil, err
 	}
 	defer func() {
@@ -278,8 +283,36 @@ func (k *Kubelet) certificate(name, what string) (*x509.Certificate, error) {
 // which the caller owns. Its Node stays registered (and turns NotReady), as
 // when a machine is switched off.
 func (k *Kubelet) Close() error {
-	k.p.Stop(2 * time.Second)
+	if k.p != nil {
+		k.p.Stop(2 * time.Second)
+	}
+	if k.shortRoot != "" {
+		return os.RemoveAll(k.shortRoot)
+	}
 	return nil
+}
+
+// maxSocketPath leaves room under the kubelet root for its deepest Unix
+// socket (pod-resources/kubelet.sock) within the 107 bytes Linux allows.
+const maxSocketPath = 107 - len("/pod-resources/kubelet.sock")
+
+// makeRoot creates the kubelet's root folder at want, or, when want is too
+// long for the Unix sockets the kubelet and its runtime make in it (deep
+// test folders), in a short temporary folder that want links to.
+func (k *Kubelet) makeRoot(want string) (string, error) {
+	if len(want) <= maxSocketPath {
+		return want, os.MkdirAll(want, 0o700)
+	}
+	short, err := os.MkdirTemp("", "hollow-")
+	if err != nil {
+		return "", err
+	}
+	k.shortRoot = short
+	_ = os.Remove(want)
+	if err := os.Symlink(short, want); err != nil {
+		return "", err
+	}
+	return short, nil
 }
 
 // ReportedLabels are the labels a hollow kubelet named name registers with
