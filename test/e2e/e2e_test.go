@@ -10,7 +10,8 @@
 // lab's Kubernetes binaries (`make lab-bins`); without them the tests skip,
 // unless MIXEDK8S_REQUIRE_BUNDLE=1 or MIXEDK8S_REQUIRE_K8S_BINS=1 makes that
 // a failure.
-// MIXEDK8S_E2E_SEED replays a run of the cancellation test.
+// MIXEDK8S_E2E_SEED replays a run of the cancellation test and
+// MIXEDK8S_E2E_ROUNDS sets its number of cuts (default 8).
 package e2e_test
 
 import (
