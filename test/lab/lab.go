@@ -10,6 +10,11 @@
 //   - a virtual node (test/lab/node) for every running instance, made from
 //     the identity in the instance's user data and reached only through the
 //     bastion, by the instance's private address;
+//   - for every cluster, a real control plane (etcd, kube-apiserver,
+//     kube-controller-manager) started by the agent's kubeadm init on its
+//     first control-plane node and served on that node's port 6443, and a
+//     hollow kubelet per node started by kubeadm join or the Windows kubelet
+//     service (see kube.go; binaries from `make lab-bins`);
 //   - an inspection and fault-injection API, in Go (Lab) and over HTTP on
 //     127.0.0.1 for other processes.
 //
