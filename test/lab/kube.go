@@ -488,9 +488,9 @@ func discover(ctx context.Context, cp *controlplane.ControlPlane, d joinDiscover
 			if !jws.DetachedTokenIsValid(sig, kc, id, secret) {
 				return nil, fmt.Errorf("failed to verify JWS signature of received cluster info object, can't trust this API Server")
 			}
-			caPEM, err := kubeconfigCA([]byte(kc))
-			if err != nil {
-				return nil, err
+			_, caPEM, err := kubeconfigCluster([]byte(kc))
+			if err != nil || len(caPEM) == 0 {
+				return nil, errors.New("cluster-info holds no kubeconfig with a CA")
 			}
 			if err := checkPins(caPEM, d.pins); err != nil {
 				return nil, err
@@ -514,19 +514,20 @@ func discover(ctx context.Context, cp *controlplane.ControlPlane, d joinDiscover
 	}
 }
 
-// kubeconfigCA is the CA of a kubeconfig's first cluster.
-func kubeconfigCA(kc []byte) ([]byte, error) {
+// kubeconfigCluster is the server and CA of a kubeconfig's first cluster.
+func kubeconfigCluster(kc []byte) (server string, caPEM []byte, err error) {
 	var c struct {
 		Clusters []struct {
 			Cluster struct {
-				CA []byte `json:"certificate-authority-data"`
+				Server string `json:"server"`
+				CA     []byte `json:"certificate-authority-data"`
 			} `json:"cluster"`
 		} `json:"clusters"`
 	}
-	if err := yaml.Unmarshal(kc, &c); err != nil || len(c.Clusters) == 0 || len(c.Clusters[0].Cluster.CA) == 0 {
-		return nil, errors.New("cluster-info holds no kubeconfig with a CA")
+	if err := yaml.Unmarshal(kc, &c); err != nil || len(c.Clusters) == 0 {
+		return "", nil, errors.New("it holds no cluster")
 	}
-	return c.Clusters[0].Cluster.CA, nil
+	return c.Clusters[0].Cluster.Server, c.Clusters[0].Cluster.CA, nil
 }
 
 // checkPins compares the CA's public key with the sha256:<hex> pins.
@@ -589,9 +590,9 @@ func (k *kube) windowsKubelet(ctx context.Context, n *Node, spec oslayer.Service
 			return fmt.Errorf("kubelet: %s: %w", file, err)
 		}
 	}
-	server, err := kubeconfigServer(boot)
-	if err != nil {
-		return fmt.Errorf("kubelet: the bootstrap kubeconfig: %w", err)
+	server, _, err := kubeconfigCluster(boot)
+	if err != nil || server == "" {
+		return fmt.Errorf("kubelet: the bootstrap kubeconfig %s names no server", flags["bootstrap-kubeconfig"])
 	}
 	pl, err := k.planeAt(strings.TrimPrefix(server, "https://"))
 	if err != nil {
@@ -612,20 +613,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func kubeconfigServer(kc []byte) (string, error) {
-	var c struct {
-		Clusters []struct {
-			Cluster struct {
-				Server string `json:"server"`
-			} `json:"cluster"`
-		} `json:"clusters"`
-	}
-	if err := yaml.Unmarshal(kc, &c); err != nil || len(c.Clusters) == 0 || c.Clusters[0].Cluster.Server == "" {
-		return "", errors.New("it names no server")
-	}
-	return c.Clusters[0].Cluster.Server, nil
 }
 
 // startKubelet runs the node's hollow kubelet against the cluster's control

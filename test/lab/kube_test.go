@@ -77,12 +77,9 @@ func TestCheckPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := kubeconfigCA(kc)
-	if err != nil || string(got) != string(caPEM) {
-		t.Errorf("the bootstrap kubeconfig's CA does not round-trip: %v", err)
-	}
-	if s, err := kubeconfigServer(kc); err != nil || s != "https://10.0.0.10:6443" {
-		t.Errorf("server %q, %v", s, err)
+	server, got, err := kubeconfigCluster(kc)
+	if err != nil || string(got) != string(caPEM) || server != "https://10.0.0.10:6443" {
+		t.Errorf("the bootstrap kubeconfig does not round-trip: server %q, %v", server, err)
 	}
 	var m map[string]any
 	if err := yaml.Unmarshal(kc, &m); err != nil || m["current-context"] == "" {
