@@ -102,7 +102,8 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 			verb = c.Args[0]
 		}
 		prog := host.ProgramName(strings.ReplaceAll(c.Path, `\`, "/"))
-		if !(prog == "kubeadm" && (verb == "init" || verb == "join")) && prog != "kubectl" {
+		kubeadm := prog == "kubeadm" && (verb == "init" || verb == "join")
+		if !kubeadm && prog != "kubectl" {
 			return nil, false, nil
 		}
 		n, err := node()
@@ -693,10 +694,10 @@ func (k *kube) kubectl(ctx context.Context, n *Node, args []string) ([]byte, err
 		if i > 0 {
 			prev = out[i-1]
 		}
-		switch {
-		case prev == "--kubeconfig":
+		switch prev {
+		case "--kubeconfig":
 			out[i] = pl.cp.AdminKubeconfigPath()
-		case prev == "-f" || prev == "--filename":
+		case "-f", "--filename":
 			if out[i], err = n.Sandbox.HostPath(out[i]); err != nil {
 				return nil, err
 			}
