@@ -87,19 +87,27 @@ resource "mixedk8s_cluster" "lab" {
 
 const labAddr = "mixedk8s_cluster.lab"
 
-// labNodes checks which nodes the lab runs for the cluster.
+// labNodes checks which nodes the lab runs for the cluster. A terminated
+// instance's node stops moments after the apply (its kubelet shuts down
+// first), so a node too many is waited for, briefly.
 func labNodes(l *lab.Lab, want ...string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		var got []string
-		for _, n := range l.Nodes("acc") {
-			got = append(got, n.Name)
-		}
-		slices.Sort(got)
 		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			return fmt.Errorf("lab nodes\n got %v\nwant %v", got, want)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var got []string
+			for _, n := range l.Nodes("acc") {
+				got = append(got, n.Name)
+			}
+			slices.Sort(got)
+			if slices.Equal(got, want) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("lab nodes\n got %v\nwant %v", got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		return nil
 	}
 }
 
@@ -115,6 +123,12 @@ func TestAccLabCluster(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy: func(*terraform.State) error {
+			// A terminated instance's node stops moments later (its control
+			// plane's processes shut down first).
+			deadline := time.Now().Add(15 * time.Second)
+			for len(l.Objects("acc")) > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
 			if left := l.Objects("acc"); len(left) > 0 {
 				return fmt.Errorf("destroy left %v", left)
 			}
