@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -37,7 +38,7 @@ import (
 
 // Binaries are the programs the lab's Kubernetes runs, from <repo>/bin
 // (`make lab-bins`).
-var Binaries = append(slices.Clone(controlplane.Binaries), "hollow-kubelet", "kubectl")
+var Binaries = append(slices.Clone(controlplane.Binaries), hollow.Binary, "kubectl")
 
 // CheckBinaries says which of Binaries are missing, and how to build them.
 func CheckBinaries() error {
@@ -574,7 +575,7 @@ func (k *kube) windowsKubelet(ctx context.Context, n *Node, spec oslayer.Service
 	if err != nil {
 		return fmt.Errorf("kubelet: the bootstrap kubeconfig --bootstrap-kubeconfig=%q: %w", flags["bootstrap-kubeconfig"], err)
 	}
-	reg := registration{name: cmpOr(flags["hostname-override"], n.Name)}
+	reg := registration{name: cmp.Or(flags["hostname-override"], n.Name)}
 	if reg.labels, err = parseLabels(flags["node-labels"]); err != nil {
 		return fmt.Errorf("kubelet: --node-labels: %w", err)
 	}
@@ -607,13 +608,6 @@ func (k *kube) windowsKubelet(ctx context.Context, n *Node, spec oslayer.Service
 		return writeNodeFile(n, file, kl)
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // startKubelet runs the node's hollow kubelet against the cluster's control
