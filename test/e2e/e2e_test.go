@@ -180,6 +180,15 @@ func (w *world) logEvents() {
 	}
 }
 
+// fatal ends the test on err from what: the error first and last, the
+// progress between, so that a log cut at either end still shows it.
+func (w *world) fatal(what string, err error) {
+	w.t.Helper()
+	w.t.Logf("%s failed: %v\nlab problems: %q\nthe progress until then:", what, err, w.lab.Problems())
+	w.logEvents()
+	w.t.Fatalf("%s: %v", what, err)
+}
+
 // spec is the cluster: 1 control-plane node, 2 Linux workers and 2
 // Windows Server 2022 workers, reached through the lab's bastion.
 func (w *world) spec(name, nodeCIDR string) cluster.Spec {
@@ -212,8 +221,7 @@ func (w *world) apply(spec cluster.Spec, within time.Duration) *cluster.Result {
 	defer cancel()
 	res, err := cluster.Apply(ctx, spec, w.opts())
 	if err != nil {
-		w.logEvents()
-		w.t.Fatalf("Apply: %v\nlab problems: %q", err, w.lab.Problems())
+		w.fatal("Apply", err)
 	}
 	return res
 }
@@ -225,8 +233,7 @@ func (w *world) destroy(spec cluster.Spec) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := cluster.Destroy(ctx, spec, w.opts()); err != nil {
-		w.logEvents()
-		w.t.Fatalf("Destroy: %v", err)
+		w.fatal("Destroy", err)
 	}
 	// Terminated instances stop their nodes after the shutting-down delay.
 	deadline := time.Now().Add(10 * time.Second)

@@ -161,8 +161,7 @@ func TestCancelledAppliesConverge(t *testing.T) {
 			cut++
 			t.Logf("round %2d: cut at %s after %d finished steps", i, d, w.finishedSteps())
 		default:
-			w.logEvents()
-			t.Fatalf("round %d: Apply cut at %s failed other than by its deadline: %v", i, d, err)
+			w.fatal(fmt.Sprintf("round %d: Apply cut at %s (failed other than by its deadline)", i, d), err)
 		}
 		for name, k := range w.instancesByNode(spec.Name) {
 			if k > 1 {
