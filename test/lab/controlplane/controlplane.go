@@ -245,10 +245,12 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	for _, d := range []string{"kubeadm", "kubeconfig", "manifests", "etcd", "logs"} {
 		dirs[d] = filepath.Join(cfg.WorkDir, d)
 	}
-	// The kubeconfigs name this run's port; kubeadm refuses to overwrite a
-	// kubeconfig that names another, so start from none.
-	if err := os.RemoveAll(dirs["kubeconfig"]); err != nil {
-		return nil, fmt.Errorf("control plane: clear %s: %w", dirs["kubeconfig"], err)
+	// Start runs only where no control plane runs, so whatever an earlier,
+	// cut start left is stale: a key without its certificate stops kubeadm,
+	// the kubeconfigs name that run's port, etcd's data its members. Only the
+	// agent's CA is kept.
+	if err := clearLeftovers(certDir, dirs["kubeconfig"], dirs["manifests"], dirs["etcd"]); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
 	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -367,6 +369,26 @@ func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// clearLeftovers removes everything in certDir but the CA pair, and the
+// given folders.
+func clearLeftovers(certDir string, dirs ...string) error {
+	entries, err := os.ReadDir(certDir)
+	if err != nil {
+		return fmt.Errorf("clear %s: %w", certDir, err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "ca.crt" && n != "ca.key" {
+			dirs = append(dirs, filepath.Join(certDir, n))
+		}
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("clear %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // clusterAdminsBinding is what kubeadm's EnsureAdminClusterRoleBinding creates.

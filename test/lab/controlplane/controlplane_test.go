@@ -204,3 +204,39 @@ func checkLoopback(t *testing.T, cp *controlplane.ControlPlane) {
 		}
 	}
 }
+
+// TestStartAfterACutStart starts where a cut start stopped: kubeadm killed
+// between writing a key and its certificate, a truncated key, and etcd
+// data of the first try. Start runs only where no control plane runs, so
+// all of that is a leftover, and the agent's re-run must bring one up.
+func TestStartAfterACutStart(t *testing.T) {
+	bins := cptest.Bins(t, controlplane.Binaries...)
+	cl := cptest.Sandbox(t)
+	pki := filepath.Join(cl.Root, "etc/kubernetes/pki")
+	work := t.TempDir()
+	for file, data := range map[string]string{
+		filepath.Join(pki, "apiserver.key"):               "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI",
+		filepath.Join(pki, "front-proxy-client.crt"):      "",
+		filepath.Join(work, "etcd", "member", "wal", "x"): "cut",
+	} {
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: cl.Root, KubeadmConfig: cl.KubeadmConfig, WorkDir: work, BinDir: bins})
+	if err != nil {
+		t.Fatalf("Start after a cut start: %v", err)
+	}
+	defer cp.Close()
+	if string(cp.CACertPEM()) != cl.Config.Init.CACertPEM {
+		t.Error("the restarted control plane does not run on the provisioner's CA")
+	}
+	if code, body, err := cp.Do(ctx, http.MethodGet, "/readyz", nil); err != nil || code != http.StatusOK {
+		t.Errorf("GET /readyz: HTTP %d %v: %s", code, err, body)
+	}
+}
