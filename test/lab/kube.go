@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
 	"sigs.k8s.io/yaml"
 
@@ -50,8 +52,10 @@ func CheckBinaries() error {
 const apiPort = 6443
 
 // signatureWait bounds the wait for kube-controller-manager's bootstrapsigner
-// to sign cluster-info for a new token; it signs within a second.
-const signatureWait = 10 * time.Second
+// to sign cluster-info for a token whose Secret exists: kubeadm's default
+// discovery timeout. It signs a fresh token within about 5 s, later on a
+// loaded machine; a token with no Secret fails at once.
+const signatureWait = 5 * time.Minute
 
 // kube is the lab's Kubernetes. When the agent on a cluster's first
 // control-plane node runs `kubeadm init`, a real control plane starts for
@@ -501,7 +505,7 @@ func discover(ctx context.Context, cp *controlplane.ControlPlane, d joinDiscover
 		}
 		// A token with no signature is unknown or expired, or not signed yet.
 		// The lab, unlike an anonymous client, can tell the first at once.
-		code, _, err = cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/bootstrap-token-"+id, nil)
+		code, _, err = cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/"+bootstrapapi.BootstrapTokenSecretPrefix+id, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -548,6 +552,54 @@ func checkPins(caPEM []byte, pins []string) error {
 		return nil
 	}
 	return fmt.Errorf("cluster CA found in cluster-info ConfigMap is invalid: none of the public keys %q are pinned", got)
+}
+
+// tokenCheck asks the control plane, with a consistent read, whether the
+// bootstrap kubeconfig's token is one its authenticator accepts: a 401 to a
+// kubelet that starts moments after its token was created can come from the
+// API server's Secret cache lagging behind, and a real kubelet retries.
+func tokenCheck(cp *controlplane.ControlPlane, bootstrap []byte) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var kc struct {
+			Users []struct {
+				User struct {
+					Token string `json:"token"`
+				} `json:"user"`
+			} `json:"users"`
+		}
+		if err := yaml.Unmarshal(bootstrap, &kc); err != nil || len(kc.Users) == 0 {
+			return errors.New("the bootstrap kubeconfig holds no user")
+		}
+		id, secret, ok := strings.Cut(kc.Users[0].User.Token, ".")
+		if !ok {
+			return errors.New("the bootstrap kubeconfig's token is not of the form [a-z0-9]{6}.[a-z0-9]{16}")
+		}
+		name := "kube-system/" + bootstrapapi.BootstrapTokenSecretPrefix + id
+		code, body, err := cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/"+bootstrapapi.BootstrapTokenSecretPrefix+id, nil)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("GET Secret %s: HTTP %d", name, code)
+		}
+		var sec struct {
+			Data map[string][]byte `json:"data"`
+		}
+		if err := json.Unmarshal(body, &sec); err != nil {
+			return fmt.Errorf("Secret %s does not parse: %w", name, err)
+		}
+		expiry := sec.Data[bootstrapapi.BootstrapTokenExpirationKey]
+		exp, err := time.Parse(time.RFC3339, string(expiry))
+		switch {
+		case subtle.ConstantTimeCompare(sec.Data[bootstrapapi.BootstrapTokenSecretKey], []byte(secret)) != 1:
+			return fmt.Errorf("Secret %s holds another token-secret", name)
+		case string(sec.Data[bootstrapapi.BootstrapTokenUsageAuthentication]) != "true":
+			return fmt.Errorf("Secret %s lacks usage-bootstrap-authentication", name)
+		case len(expiry) > 0 && (err != nil || time.Now().After(exp)):
+			return fmt.Errorf("Secret %s has expired", name)
+		}
+		return nil
+	}
 }
 
 // bootstrapKubeconfig is what kubeadm writes to bootstrap-kubelet.conf.
@@ -635,6 +687,7 @@ func (k *kube) startKubelet(ctx context.Context, pl *plane, n *Node, reg registr
 		Labels:              reg.labels,
 		Taints:              reg.taints,
 		WorkDir:             work,
+		CheckToken:          tokenCheck(pl.cp, bootstrap),
 	})
 	if err != nil {
 		return nil, err

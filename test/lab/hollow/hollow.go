@@ -53,6 +53,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/proc"
 )
@@ -87,16 +89,23 @@ type Config struct {
 	BinDir string
 	// JoinTimeout bounds the TLS bootstrap; 0 means 60s.
 	JoinTimeout time.Duration
+	// CheckToken, when set, is asked once, at the first 401: nil means the
+	// token is good and the API server's cache had not yet seen its Secret,
+	// so the wait goes on (the kubelet retries); an error says why the
+	// token is bad. Unset, the first 401 ends the wait.
+	CheckToken func(context.Context) error
 }
 
 // Kubelet is a running hollow kubelet.
 type Kubelet struct {
-	name      string
-	labels    map[string]string
-	certDir   string
-	port      int
-	p         *proc.Process
-	shortRoot string // the temporary root folder, when WorkDir's was too long
+	name    string
+	labels  map[string]string
+	certDir string
+	// kubeconfig is the kubelet.conf the kubelet writes after its TLS bootstrap.
+	kubeconfig string
+	port       int
+	p          *proc.Process
+	shortRoot  string // the temporary root folder, when WorkDir's was too long
 }
 
 // Binary is the program StartKubelet runs, from Config.BinDir.
@@ -150,7 +159,7 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	}
 	tmp := filepath.Join(cfg.WorkDir, "tmp")
 	root := filepath.Join(cfg.WorkDir, rootDirName)
-	k := &Kubelet{name: cfg.Name, certDir: filepath.Join(cfg.WorkDir, certDirName)}
+	k := &Kubelet{name: cfg.Name, certDir: filepath.Join(cfg.WorkDir, certDirName), kubeconfig: filepath.Join(cfg.WorkDir, kubeconfigFile)}
 	for _, d := range []string{k.certDir, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("hollow kubelet %s: create its work folder: %w", cfg.Name, err)
@@ -171,7 +180,7 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 	args := []string{
 		"--node-name=" + cfg.Name,
 		"--bootstrap-kubeconfig=" + bootPath,
-		"--kubeconfig=" + filepath.Join(cfg.WorkDir, kubeconfigFile),
+		"--kubeconfig=" + k.kubeconfig,
 		"--cert-dir=" + k.certDir,
 		"--root-dir=" + root,
 		"--port=" + strconv.Itoa(k.port),
@@ -196,27 +205,38 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 			_ = k.Close()
 		}
 	}()
-	return k, k.waitJoined(ctx, cfg.JoinTimeout)
+	return k, k.waitJoined(ctx, cfg.JoinTimeout, cfg.CheckToken)
 }
 
 // waitJoined waits for the issued client certificate, a 401 in the log, the
 // process's exit, or the timeout.
-func (k *Kubelet) waitJoined(ctx context.Context, timeout time.Duration) error {
+func (k *Kubelet) waitJoined(ctx context.Context, timeout time.Duration, checkToken func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	vouched := false
 	for {
-		if _, err := os.Stat(filepath.Join(k.certDir, clientCertFile)); err == nil {
+		if k.joined() {
 			return nil
 		}
 		if exited, _ := k.p.Exited(); exited {
 			return fmt.Errorf("hollow kubelet %s: its TLS bootstrap failed: %w", k.name, k.p.ExitError())
 		}
 		// The kubelet retries a rejected token for a minute before it gives up;
-		// the first 401 is already the answer.
-		if k.rejected() {
-			return fmt.Errorf("hollow kubelet %s: %w; fix: use a token that exists as Secret kube-system/bootstrap-token-<id>, has not expired and has usage-bootstrap-authentication; the end of its log %s:\n%s", k.name, ErrTokenRejected, k.p.Log, k.p.Tail(5))
+		// the first 401 is already the answer, unless checkToken vouches for the token.
+		if !vouched && k.rejected() {
+			why := ""
+			if checkToken != nil {
+				err := checkToken(ctx)
+				vouched = err == nil
+				if err != nil {
+					why = ": " + err.Error()
+				}
+			}
+			if !vouched {
+				return fmt.Errorf("hollow kubelet %s: %w%s; fix: use a token that exists as Secret kube-system/bootstrap-token-<id>, has not expired and has usage-bootstrap-authentication; the end of its log %s:\n%s", k.name, ErrTokenRejected, why, k.p.Log, k.p.Tail(5))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -224,6 +244,26 @@ func (k *Kubelet) waitJoined(ctx context.Context, timeout time.Duration) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// joined says whether the TLS bootstrap is over: the kubelet stores its
+// certificate, then writes kubelet.conf naming it, in two steps.
+func (k *Kubelet) joined() bool {
+	if _, err := os.Stat(filepath.Join(k.certDir, clientCertFile)); err != nil {
+		return false
+	}
+	data, err := os.ReadFile(k.kubeconfig)
+	if err != nil {
+		return false
+	}
+	var kc struct {
+		Users []struct {
+			User struct {
+				Cert string `json:"client-certificate"`
+			} `json:"user"`
+		} `json:"users"`
+	}
+	return yaml.Unmarshal(data, &kc) == nil && len(kc.Users) > 0 && kc.Users[0].User.Cert != ""
 }
 
 // rejected says whether the log shows a 401, as client-go words it.
