@@ -752,3 +752,46 @@ func TestPreflightRefusesWrongMachine(t *testing.T) {
 		})
 	}
 }
+
+// TestACutKubeadmIsResetBeforeItRunsAgain: a kubeadm init or join cut
+// part-way leaves files its preflight refuses (and a key without its
+// certificate); the next apply runs kubeadm reset first, then kubeadm, and
+// the apply after that runs neither. A kubeadm init that got as far as
+// admin.conf is not taken for a finished one.
+func TestACutKubeadmIsResetBeforeItRunsAgain(t *testing.T) {
+	for _, tc := range []struct {
+		role contract.Role
+		verb string
+		left []string
+	}{
+		{contract.RoleInit, "init", []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/apiserver.key", "/etc/kubernetes/manifests/etcd.yaml"}},
+		{contract.RoleWorker, "join", []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/kubelet/config.yaml"}},
+	} {
+		t.Run(tc.verb, func(t *testing.T) {
+			l := newLab(t, linuxConfig(t, tc.role, "flannel"), nil)
+			for _, p := range tc.left {
+				if err := l.sb.WriteFile(p, []byte("left by a cut kubeadm "+tc.verb+"\n"), oslayer.Secret); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			l.converge(ctx)
+			var cmds []string
+			for _, e := range l.effects() {
+				if e.Kind == sandbox.KindCommand && strings.Contains(e.Target, "kubeadm") {
+					cmds = append(cmds, e.Target)
+				}
+			}
+			if len(cmds) != 2 || !strings.Contains(cmds[0], "kubeadm reset --force") || !strings.Contains(cmds[1], "kubeadm "+tc.verb+" --config") {
+				t.Fatalf("kubeadm commands %q, want reset --force, then %s", cmds, tc.verb)
+			}
+			if _, err := l.sb.ReadFile("/etc/kubernetes/pki/apiserver.key"); err == nil {
+				t.Error("the half key pair outlived the reset")
+			}
+			if _, err := l.sb.ReadFile("/etc/kubernetes/mixedk8s/kubeadm-" + tc.verb + ".yaml"); err == nil {
+				t.Error("kubeadm config with the token left on disk")
+			}
+			assertAllSkipped(t, l.apply(ctx, nil))
+		})
+	}
+}

@@ -189,8 +189,65 @@ func (r *run) exists(p string) bool {
 	return err == nil
 }
 
+// kubeadmInitMarker is the state marker set once kubeadm init has
+// succeeded: admin.conf alone cannot say so, kubeadm writes it early.
+const kubeadmInitMarker = "kubeadm-init"
+
+// kubeadmLeftovers are files a kubeadm init or join writes on its way:
+// found before a run, they are what a cut run left, and kubeadm's preflight
+// refuses to start over them (or, for a key without its certificate, its
+// certificates phase does).
+var kubeadmLeftovers = []string{
+	"/etc/kubernetes/admin.conf",
+	"/etc/kubernetes/super-admin.conf",
+	"/etc/kubernetes/bootstrap-kubelet.conf",
+	linuxKubeletCfg,
+	"/etc/kubernetes/manifests/kube-apiserver.yaml",
+	"/etc/kubernetes/manifests/etcd.yaml",
+	"/etc/kubernetes/pki/apiserver.key",
+	"/etc/kubernetes/pki/sa.key",
+	"/var/lib/etcd/member",
+	"/var/lib/kubelet/config.yaml",
+}
+
+// planKubeadm plans running kubeadm (init or join) with its configuration
+// file, first resetting what a cut run left. The file holds the bootstrap
+// token: it is removed however kubeadm ends.
+func (r *run) planKubeadm(file string, conf []byte, before []change, args []string, done func() error) []change {
+	var out []change
+	var left []string
+	for _, p := range kubeadmLeftovers {
+		if r.exists(p) {
+			left = append(left, p)
+		}
+	}
+	if len(left) > 0 {
+		out = append(out, change{what: "run kubeadm reset --force: an earlier kubeadm stopped part-way and left " + strings.Join(left, ", "), do: func(ctx context.Context) error {
+			return r.command(ctx, "/usr/bin/kubeadm", "reset", "--force", "--cri-socket", linuxCRISocket)
+		}})
+	}
+	out = append(out, before...)
+	out = append(out,
+		change{what: "write the kubeadm configuration " + file + " (owner-only)", do: func(ctx context.Context) error {
+			return r.os.WriteFile(file, conf, oslayer.Secret)
+		}},
+		change{what: "run kubeadm " + strings.Join(args, " ") + ", then remove " + file + " (it holds the bootstrap token)", do: func(ctx context.Context) (err error) {
+			defer func() {
+				if rerr := r.os.Remove(file); rerr != nil && err == nil {
+					err = rerr
+				}
+			}()
+			if err := r.command(ctx, "/usr/bin/kubeadm", args...); err != nil {
+				return err
+			}
+			return done()
+		}},
+	)
+	return out
+}
+
 func planKubeadmInit(ctx context.Context, r *run) ([]change, error) {
-	if r.exists(linuxAdminConf) {
+	if r.state.Markers[kubeadmInitMarker] != "" {
 		return nil, nil
 	}
 	conf, err := kubeadm.InitConfig(r.cfg)
@@ -202,25 +259,20 @@ func planKubeadmInit(ctx context.Context, r *run) ([]change, error) {
 	if r.cfg.Init.CertificateKey != "" {
 		args = append(args, "--upload-certs")
 	}
-	return []change{
-		{what: "write the provisioner's cluster CA to /etc/kubernetes/pki/ca.crt and ca.key (owner-only) so kubeadm uses it", do: func(ctx context.Context) error {
-			if err := r.os.WriteFile("/etc/kubernetes/pki/ca.crt", []byte(r.cfg.Init.CACertPEM), oslayer.Public); err != nil {
-				return err
-			}
-			return r.os.WriteFile("/etc/kubernetes/pki/ca.key", []byte(r.cfg.Init.CAKeyPEM), oslayer.Secret)
-		}},
-		{what: "write the kubeadm init configuration " + file + " (owner-only)", do: func(ctx context.Context) error {
-			return r.os.WriteFile(file, conf, oslayer.Secret)
-		}},
-		{what: "run kubeadm " + strings.Join(args, " "), do: func(ctx context.Context) error {
-			return r.command(ctx, "/usr/bin/kubeadm", args...)
-		}},
-		{what: "remove " + file + " (it holds the bootstrap token)", do: func(ctx context.Context) error {
-			return r.os.Remove(file)
-		}},
-	}, nil
+	writeCA := change{what: "write the provisioner's cluster CA to /etc/kubernetes/pki/ca.crt and ca.key (owner-only) so kubeadm uses it", do: func(ctx context.Context) error {
+		if err := r.os.WriteFile("/etc/kubernetes/pki/ca.crt", []byte(r.cfg.Init.CACertPEM), oslayer.Public); err != nil {
+			return err
+		}
+		return r.os.WriteFile("/etc/kubernetes/pki/ca.key", []byte(r.cfg.Init.CAKeyPEM), oslayer.Secret)
+	}}
+	return r.planKubeadm(file, conf, []change{writeCA}, args, func() error {
+		r.state.Markers[kubeadmInitMarker] = r.cfg.Cluster.Name
+		return r.saveState()
+	}), nil
 }
 
+// planKubeadmJoin joins unless the kubelet holds its credentials: kubeadm
+// join writes kubelet.conf once the TLS bootstrap is done.
 func planKubeadmJoin(ctx context.Context, r *run) ([]change, error) {
 	if r.exists(linuxKubeletCfg) {
 		return nil, nil
@@ -230,15 +282,5 @@ func planKubeadmJoin(ctx context.Context, r *run) ([]change, error) {
 		return nil, fmt.Errorf("failed to render the kubeadm join configuration: %w", err)
 	}
 	file := linuxKubeadmDir + "/kubeadm-join.yaml"
-	return []change{
-		{what: "write the kubeadm join configuration " + file + " (owner-only)", do: func(ctx context.Context) error {
-			return r.os.WriteFile(file, conf, oslayer.Secret)
-		}},
-		{what: "run kubeadm join --config " + file, do: func(ctx context.Context) error {
-			return r.command(ctx, "/usr/bin/kubeadm", "join", "--config", file)
-		}},
-		{what: "remove " + file + " (it holds the bootstrap token)", do: func(ctx context.Context) error {
-			return r.os.Remove(file)
-		}},
-	}, nil
+	return r.planKubeadm(file, conf, nil, []string{"join", "--config", file}, func() error { return nil }), nil
 }

@@ -533,8 +533,26 @@ func (s *Sandbox) emulateCommand(c oslayer.Command) ([]byte, error) {
 			return nil, err
 		}
 		return []byte("This node has joined the cluster\n"), nil
+	case "reset":
+		for _, p := range kubeadmResetPaths {
+			hp, err := s.HostPath(p)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.RemoveAll(hp); err != nil {
+				return nil, err
+			}
+		}
+		return []byte("[reset] Deleted contents of the config directories and the kubeconfig files\n"), nil
 	}
 	return nil, nil
+}
+
+// kubeadmResetPaths are what `kubeadm reset` deletes on a node with local etcd.
+var kubeadmResetPaths = []string{
+	"/etc/kubernetes/manifests", "/etc/kubernetes/pki", "/var/lib/kubelet", "/var/lib/etcd",
+	"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
+	"/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf",
 }
 
 func (s *Sandbox) Identity(ctx context.Context) (oslayer.Identity, error) {

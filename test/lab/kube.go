@@ -107,6 +107,15 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 			verb = c.Args[0]
 		}
 		prog := host.ProgramName(strings.ReplaceAll(c.Path, `\`, "/"))
+		if prog == "kubeadm" && verb == "reset" {
+			// What runs for the node stops; the sandbox then deletes kubeadm's files.
+			n, err := node()
+			if err != nil {
+				return nil, true, err
+			}
+			k.nodeGone(n)
+			return nil, false, nil
+		}
 		kubeadm := prog == "kubeadm" && (verb == "init" || verb == "join")
 		if !kubeadm && prog != "kubectl" {
 			return nil, false, nil
@@ -758,8 +767,8 @@ func (k *kube) kubectl(ctx context.Context, n *Node, args []string) ([]byte, err
 	return b, nil
 }
 
-// nodeGone stops what ran for a terminated node: its kubelet, and the
-// cluster's control plane when the node held it.
+// nodeGone stops what ran for a terminated or reset node: its kubelet, and
+// the cluster's control plane when the node held it.
 func (k *kube) nodeGone(n *Node) {
 	k.stopKubelet(n.Name)
 	k.mu.Lock()
