@@ -588,7 +588,11 @@ func tokenCheck(cp *controlplane.ControlPlane, bootstrap []byte) func(context.Co
 		if err != nil {
 			return err
 		}
-		if code != http.StatusOK {
+		switch code {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			return fmt.Errorf("the cluster has no Secret %s: the token was never issued, or was deleted", name)
+		default:
 			return fmt.Errorf("GET Secret %s: HTTP %d", name, code)
 		}
 		var sec struct {
