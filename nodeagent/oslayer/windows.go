@@ -199,7 +199,7 @@ func (w *Windows) StartService(ctx context.Context, name string, restart bool) e
 		}
 	}
 	if err := s.Start(); err != nil {
-		return fmt.Errorf("failed to start service %s: %w; fix: read the service's log and `sc.exe qc %s`", name, err, name)
+		return fmt.Errorf("service %s: %w; fix: read the service's log and `sc.exe qc %s`", name, err, name)
 	}
 	return nil
 }

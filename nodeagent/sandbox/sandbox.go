@@ -598,7 +598,7 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 	hook := s.hooks.OnServiceStart
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("failed to start service %s: it is not installed", name)
+		return fmt.Errorf("service %s is not installed", name)
 	}
 	if running && !restart {
 		return nil
@@ -608,8 +608,9 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 		kind = KindServiceRestart
 	}
 	if hook != nil {
+		// The hook's error is the service's own; the agent names the action.
 		if err := hook(ctx, spec); err != nil {
-			return fmt.Errorf("failed to start service %s: %w", name, err)
+			return err
 		}
 	}
 	return s.record(kind, name, "", func() error {

@@ -336,6 +336,9 @@ func TestWrongBootstrapTokenFailsTheJoin(t *testing.T) {
 	if !hasTokenWords(msg) {
 		t.Errorf("the error does not speak of the token: %v", err)
 	}
+	if n := strings.Count(msg, "start service kubelet"); n != 1 {
+		t.Errorf("the error says %d times that starting the kubelet failed, want once: %v", n, err)
+	}
 	if strings.Contains(msg, bogus) || strings.Contains(msg, "0123456789abcdef") {
 		t.Errorf("the error shows the token's secret: %v", err)
 	}
