@@ -760,14 +760,18 @@ func TestPreflightRefusesWrongMachine(t *testing.T) {
 // admin.conf is not taken for a finished one.
 func TestACutKubeadmIsResetBeforeItRunsAgain(t *testing.T) {
 	for _, tc := range []struct {
-		role contract.Role
-		verb string
-		left []string
+		role  contract.Role
+		verb  string
+		left  []string
+		reset bool
 	}{
-		{contract.RoleInit, "init", []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/apiserver.key", "/etc/kubernetes/manifests/etcd.yaml"}},
-		{contract.RoleWorker, "join", []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/kubelet/config.yaml"}},
+		{contract.RoleInit, "init", []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/apiserver.key", "/etc/kubernetes/manifests/etcd.yaml"}, true},
+		// The agent's own CA, written before kubeadm init ran, is no leftover.
+		{contract.RoleInit, "init", []string{"/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key"}, false},
+		{contract.RoleWorker, "join", []string{"/etc/kubernetes/pki/ca.crt"}, true},
+		{contract.RoleWorker, "join", []string{"/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/kubelet/config.yaml"}, true},
 	} {
-		t.Run(tc.verb, func(t *testing.T) {
+		t.Run(tc.verb+tc.left[0], func(t *testing.T) {
 			l := newLab(t, linuxConfig(t, tc.role, "flannel"), nil)
 			for _, p := range tc.left {
 				if err := l.sb.WriteFile(p, []byte("left by a cut kubeadm "+tc.verb+"\n"), oslayer.Secret); err != nil {
@@ -782,8 +786,12 @@ func TestACutKubeadmIsResetBeforeItRunsAgain(t *testing.T) {
 					cmds = append(cmds, e.Target)
 				}
 			}
-			if len(cmds) != 2 || !strings.Contains(cmds[0], "kubeadm reset --force") || !strings.Contains(cmds[1], "kubeadm "+tc.verb+" --config") {
-				t.Fatalf("kubeadm commands %q, want reset --force, then %s", cmds, tc.verb)
+			want := []string{"kubeadm " + tc.verb + " --config"}
+			if tc.reset {
+				want = append([]string{"kubeadm reset --force"}, want...)
+			}
+			if len(cmds) != len(want) || !strings.Contains(cmds[0], want[0]) || !strings.Contains(cmds[len(cmds)-1], want[len(want)-1]) {
+				t.Fatalf("kubeadm commands %q, want %q", cmds, want)
 			}
 			if _, err := l.sb.ReadFile("/etc/kubernetes/pki/apiserver.key"); err == nil {
 				t.Error("the half key pair outlived the reset")

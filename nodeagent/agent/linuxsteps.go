@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -210,13 +211,17 @@ var kubeadmLeftovers = []string{
 	"/var/lib/kubelet/config.yaml",
 }
 
+// kubeadmJoinLeftovers adds the CA certificate kubeadm join writes; before
+// kubeadm init, the agent writes it itself.
+var kubeadmJoinLeftovers = append(slices.Clone(kubeadmLeftovers), "/etc/kubernetes/pki/ca.crt")
+
 // planKubeadm plans running kubeadm (init or join) with its configuration
 // file, first resetting what a cut run left. The file holds the bootstrap
 // token: it is removed however kubeadm ends.
-func (r *run) planKubeadm(file string, conf []byte, before []change, args []string, done func() error) []change {
+func (r *run) planKubeadm(file string, conf []byte, leftovers []string, before []change, args []string, done func() error) []change {
 	var out []change
 	var left []string
-	for _, p := range kubeadmLeftovers {
+	for _, p := range leftovers {
 		if r.exists(p) {
 			left = append(left, p)
 		}
@@ -265,7 +270,7 @@ func planKubeadmInit(ctx context.Context, r *run) ([]change, error) {
 		}
 		return r.os.WriteFile("/etc/kubernetes/pki/ca.key", []byte(r.cfg.Init.CAKeyPEM), oslayer.Secret)
 	}}
-	return r.planKubeadm(file, conf, []change{writeCA}, args, func() error {
+	return r.planKubeadm(file, conf, kubeadmLeftovers, []change{writeCA}, args, func() error {
 		r.state.Markers[kubeadmInitMarker] = r.cfg.Cluster.Name
 		return r.saveState()
 	}), nil
@@ -282,5 +287,5 @@ func planKubeadmJoin(ctx context.Context, r *run) ([]change, error) {
 		return nil, fmt.Errorf("failed to render the kubeadm join configuration: %w", err)
 	}
 	file := linuxKubeadmDir + "/kubeadm-join.yaml"
-	return r.planKubeadm(file, conf, nil, []string{"join", "--config", file}, func() error { return nil }), nil
+	return r.planKubeadm(file, conf, kubeadmJoinLeftovers, nil, []string{"join", "--config", file}, func() error { return nil }), nil
 }
