@@ -198,9 +198,23 @@ func (c *ControlPlane) Close() error {
 // kubeadm's certificate directory on the node, unless the configuration sets another.
 const defaultCertificatesDir = "/etc/kubernetes/pki"
 
+// errPortTaken marks a start that lost one of its ports to another
+// process between choosing and binding it.
+var errPortTaken = errors.New("a port was taken before the process could listen on it")
+
 // Start runs the control plane and returns when the API server is ready,
 // the bootstrap objects exist and kube-controller-manager holds its lease.
-func Start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
+// A start that loses a port to another process is made again on new ports.
+func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, cfg)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 {
+			return c, err
+		}
+	}
+}
+
+func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if cfg.SandboxRoot == "" || cfg.WorkDir == "" || len(cfg.KubeadmConfig) == 0 {
 		return nil, errors.New("control plane: SandboxRoot, WorkDir and KubeadmConfig are required; fix: pass the init node's sandbox folder, a work folder and the kubeadm init configuration")
 	}
@@ -407,6 +421,9 @@ func waitFor(ctx context.Context, p *proc.Process, timeout time.Duration, what s
 	var last error
 	for {
 		if exited, _ := p.Exited(); exited {
+			if p.PortTaken() {
+				return fmt.Errorf("control plane: %w: %w", errPortTaken, p.ExitError())
+			}
 			return fmt.Errorf("control plane: %w", p.ExitError())
 		}
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)

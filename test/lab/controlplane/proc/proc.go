@@ -14,10 +14,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +90,30 @@ func (p *Process) ExitError() error {
 	if err != nil {
 		status = err.Error()
 	}
+	if causes := p.causes(5); causes != "" {
+		return fmt.Errorf("%s stopped (%s); its log %s says why:\n%s\nand ends:\n%s", p.Name, status, p.Log, causes, p.Tail(10))
+	}
 	return fmt.Errorf("%s stopped (%s); the end of its log %s:\n%s", p.Name, status, p.Log, p.Tail(20))
+}
+
+// fatalLine matches what a Kubernetes program or etcd prints when it gives
+// up: a klog fatal line, cobra's "Error:", or etcd's fatal level. The lines
+// a stopping program prints after it can bury them.
+var fatalLine = regexp.MustCompile(`^(F\d{4} |Error: |\{"level":"fatal")|address already in use`)
+
+// causes is up to n of the log's lines that say why the process gave up.
+func (p *Process) causes(n int) string {
+	data, err := os.ReadFile(p.Log)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for line := range strings.Lines(string(data)) {
+		if fatalLine.MatchString(line) && len(out) < n {
+			out = append(out, strings.TrimRight(line, "\n"))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // Stop asks the process group to end (SIGTERM), kills it after grace, and
@@ -145,10 +170,21 @@ func (p *Process) RSS() (int64, error) {
 	return 0, fmt.Errorf("read the memory of %s: no VmRSS in /proc/%d/status", p.Name, p.Pid())
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may take it before the caller binds it; the caller's start then
-// fails with "address already in use" in its log.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// below the kernel's ephemeral range when there is room: a port from that
+// range can be taken by any outgoing connection before the caller binds it.
+// Another process may still take it first; the caller's start then fails
+// with "address already in use" (see PortTaken).
 func FreePort() (int, error) {
+	if lo := ephemeralLow(); lo > minPort+1000 {
+		for range 100 {
+			port := minPort + rand.IntN(lo-minPort)
+			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				l.Close()
+				return port, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
@@ -156,6 +192,27 @@ func FreePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// minPort is the lowest port FreePort picks, above the usual fixed services.
+const minPort = 10000
+
+// ephemeralLow is the start of the kernel's ephemeral port range (Linux), or 0.
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(f[0])
+	return lo
+}
+
+// PortTaken says whether the process's log shows it could not bind a port:
+// another took it between FreePort and the bind.
+func (p *Process) PortTaken() bool { return p.LogContains("address already in use") }
 
 // ErrMissing is wrapped by BinDir's error when a binary is not built.
 var ErrMissing = errors.New("the lab's Kubernetes binaries are missing")

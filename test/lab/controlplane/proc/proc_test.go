@@ -3,6 +3,7 @@ package proc
 import (
 	"errors"
 	"net/netip"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -79,5 +80,44 @@ func TestCheckBins(t *testing.T) {
 	err := CheckBins(t.TempDir(), "etcd", "hollow-kubelet")
 	if err == nil || !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "make lab-bins") || !strings.Contains(err.Error(), "hack/k8s-bins.sh etcd hollow-kubelet") {
 		t.Errorf("CheckBins on an empty folder: %v, want ErrMissing and the build commands", err)
+	}
+}
+
+// TestExitErrorQuotesTheCause: a program that gives up and then logs on
+// while it stops; the error quotes the line that says why.
+func TestExitErrorQuotesTheCause(t *testing.T) {
+	script := `echo 'I1122 starting'; echo 'Error: failed to listen on 127.0.0.1:6443: bind: address already in use'; ` +
+		`for i in $(seq 30); do echo "E1122 unable to reconcile role $i: connection refused"; done; exit 1`
+	p, err := Start("kube-apiserver", "/bin/sh", []string{"-c", script}, filepath.Join(t.TempDir(), "apiserver.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	msg := p.ExitError().Error()
+	if !strings.Contains(msg, "Error: failed to listen on 127.0.0.1:6443: bind: address already in use") || !strings.Contains(msg, "role 30") {
+		t.Errorf("ExitError does not quote the cause and the end of the log:\n%s", msg)
+	}
+}
+
+// TestFreePortIsBelowTheEphemeralRange: ports outgoing connections take
+// are never handed out, so a chosen port is not lost to one of those.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	if lo <= minPort+1000 {
+		t.Skipf("the ephemeral range starts at %d: no room below it, FreePort asks the kernel", lo)
+	}
+	for range 20 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < minPort || port >= lo {
+			t.Fatalf("FreePort() = %d, want one in [%d, %d)", port, minPort, lo)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatalf("port %d from FreePort cannot be bound: %v", port, err)
+		}
+		l.Close()
 	}
 }
