@@ -803,3 +803,53 @@ func TestACutKubeadmIsResetBeforeItRunsAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowsKubeletThatNeverJoinsFailsItsStep: a kubelet whose TLS
+// bootstrap never finishes (here it lost its bootstrap kubeconfig, and its
+// log shows the API server's 401s) fails the kubelet-bootstrap step with
+// the reason and the fix, and kube-proxy, which needs the kubelet's
+// kubeconfig, is not started.
+func TestWindowsKubeletThatNeverJoinsFailsItsStep(t *testing.T) {
+	l := newLab(t, windowsConfig(t, "2022", "flannel", "process"), nil)
+	l.sb.SetHooks(sandbox.Hooks{OnServiceStart: func(ctx context.Context, s oslayer.ServiceSpec) error {
+		if s.Name != "kubelet" {
+			return nil
+		}
+		if err := l.sb.Remove(`C:\k\bootstrap-kubelet.conf`); err != nil {
+			return err
+		}
+		return l.sb.WriteFile(`C:\var\log\kubelet\kubelet.log`, []byte(`E1122 bootstrap.go:266] "Unhandled Error" err="Unauthorized"`+"\n"), oslayer.Public)
+	}})
+	// A clock that runs three minutes per reading: the wait's deadline passes in seconds.
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(3 * time.Minute)
+		return now
+	}
+	var res result
+	for _, args := range [][]string{{"apply", "--config", l.path, "--output", "json"}, nil} {
+		if args == nil {
+			args = l.sb.ResumeCommand()[1:]
+		}
+		var out, errb bytes.Buffer
+		code := agent.Main(context.Background(), args, agent.Env{OS: l.sb, Stdout: &out, Stderr: &errb, Now: clock})
+		res = result{code: code, stdout: out.String(), stderr: errb.String()}
+		if code != contract.ExitRebooting {
+			break
+		}
+	}
+	if res.code != contract.ExitFailed {
+		t.Fatalf("exit %d, want %d (failed)\n%s%s", res.code, contract.ExitFailed, res.stdout, res.stderr)
+	}
+	for _, want := range []string{`"step":"kubelet-bootstrap"`, "rejects the kubelet's bootstrap token", "fix: apply again"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	if s := l.sb.Machine().Services["kube-proxy"]; s != nil && s.Running {
+		t.Error("kube-proxy started without the kubelet's kubeconfig")
+	}
+}

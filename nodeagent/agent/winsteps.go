@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
@@ -73,6 +75,7 @@ func windowsSteps() []step {
 		{"hns-network", planHNSNetwork},
 		{"kubernetes-binaries", planWindowsBinaries},
 		{"kubelet", planWindowsKubelet},
+		{"kubelet-bootstrap", planKubeletBootstrap},
 		{"kube-proxy", planWindowsKubeProxy},
 	}
 }
@@ -411,6 +414,46 @@ func planWindowsKubelet(ctx context.Context, r *run) ([]change, error) {
 		Path: p, Args: a, DependsOn: []string{"containerd"},
 	}, true, len(files) > 0)
 	return append(files, svc...), err
+}
+
+// kubeletBootstrapWait bounds the wait for the kubelet's TLS bootstrap, as
+// kubeadm join's default timeouts.tlsBootstrap does on Linux.
+const kubeletBootstrapWait = 5 * time.Minute
+
+// planKubeletBootstrap waits until the kubelet has joined: it writes its
+// kubeconfig once the API server has signed its certificate, and kube-proxy
+// reads that kubeconfig. A token the API server rejects shows here, with
+// the node, instead of as a node that never turns Ready.
+func planKubeletBootstrap(ctx context.Context, r *run) ([]change, error) {
+	kubeconfig := kubeadm.WindowsKubeletKubeconfig
+	if r.exists(kubeconfig) {
+		return nil, nil
+	}
+	return []change{{what: "wait for the kubelet's TLS bootstrap (it writes " + kubeconfig + ")", do: func(ctx context.Context) error {
+		deadline := r.now().Add(kubeletBootstrapWait)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for !r.exists(kubeconfig) {
+			if r.now().After(deadline) {
+				return r.bootstrapFailed(kubeconfig)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
+		return nil
+	}}}, nil
+}
+
+// bootstrapFailed says why the kubelet has no kubeconfig, from its log.
+func (r *run) bootstrapFailed(kubeconfig string) error {
+	logFile := winLogs + `\kubelet\kubelet.log`
+	if log, err := r.os.ReadFile(logFile); err == nil && bytes.Contains(log, []byte("Unauthorized")) {
+		return fmt.Errorf("the API server at %s rejects the kubelet's bootstrap token (401 Unauthorized in %s); fix: apply again, which issues a fresh token; if that fails too, check the clocks of the node and the control plane", r.cfg.Cluster.APIEndpoint, logFile)
+	}
+	return fmt.Errorf("the kubelet has no %s after %s: its TLS bootstrap did not finish; fix: check that this node reaches the API server at %s (TCP 6443, through the security group or firewall) and read %s", kubeconfig, kubeletBootstrapWait, r.cfg.Cluster.APIEndpoint, logFile)
 }
 
 func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {

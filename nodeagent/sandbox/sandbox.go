@@ -613,10 +613,46 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 			return err
 		}
 	}
+	if err := s.emulateBootstrap(spec); err != nil {
+		return err
+	}
 	return s.record(kind, name, "", func() error {
 		s.m.Services[name].Running = true
 		return nil
 	})
+}
+
+// emulateBootstrap gives a kubelet service started with a bootstrap
+// kubeconfig the kubeconfig its TLS bootstrap writes, unless a hook (the
+// lab's real kubelet) wrote it already. A kubelet whose bootstrap
+// kubeconfig is missing never gets one.
+func (s *Sandbox) emulateBootstrap(spec oslayer.ServiceSpec) error {
+	var kubeconfig, bootstrap string
+	for _, a := range spec.Args {
+		if v, ok := strings.CutPrefix(a, "--kubeconfig="); ok {
+			kubeconfig = v
+		}
+		if v, ok := strings.CutPrefix(a, "--bootstrap-kubeconfig="); ok {
+			bootstrap = v
+		}
+	}
+	if kubeconfig == "" || bootstrap == "" {
+		return nil
+	}
+	if _, err := s.Stat(kubeconfig); err == nil {
+		return nil
+	}
+	if _, err := s.Stat(bootstrap); err != nil {
+		return nil
+	}
+	hp, err := s.HostPath(kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(hp, []byte("# written by the emulated kubelet's TLS bootstrap\n"), 0o600)
 }
 
 func (s *Sandbox) windowsOnly() error {
