@@ -599,17 +599,17 @@ func tokenCheck(cp *controlplane.ControlPlane, bootstrap []byte) func(context.Co
 			Data map[string][]byte `json:"data"`
 		}
 		if err := json.Unmarshal(body, &sec); err != nil {
-			return fmt.Errorf("Secret %s does not parse: %w", name, err)
+			return fmt.Errorf("the Secret %s does not parse: %w", name, err)
 		}
 		expiry := sec.Data[bootstrapapi.BootstrapTokenExpirationKey]
 		exp, err := time.Parse(time.RFC3339, string(expiry))
 		switch {
 		case subtle.ConstantTimeCompare(sec.Data[bootstrapapi.BootstrapTokenSecretKey], []byte(secret)) != 1:
-			return fmt.Errorf("Secret %s holds another token-secret", name)
+			return fmt.Errorf("the Secret %s holds another token-secret", name)
 		case string(sec.Data[bootstrapapi.BootstrapTokenUsageAuthentication]) != "true":
-			return fmt.Errorf("Secret %s lacks usage-bootstrap-authentication", name)
+			return fmt.Errorf("the Secret %s lacks usage-bootstrap-authentication", name)
 		case len(expiry) > 0 && (err != nil || time.Now().After(exp)):
-			return fmt.Errorf("Secret %s has expired", name)
+			return fmt.Errorf("the Secret %s has expired", name)
 		}
 		return nil
 	}

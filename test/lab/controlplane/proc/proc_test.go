@@ -2,8 +2,8 @@ package proc
 
 import (
 	"errors"
-	"net/netip"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
