@@ -18,6 +18,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
+	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
 )
 
 const (
@@ -96,7 +97,7 @@ func (p *Provisioner) joinInfo(cp0 clouds.Instance, ca *pki.CA, token, certKey s
 	return cluster.JoinInfo{
 		APIEndpoint:    cp0.PrivateIP + ":" + apiPort,
 		BootstrapToken: token,
-		CACertHashes:   []string{pki.CACertHash(ca.Cert)},
+		CACertHashes:   []string{kubeadm.CACertHash(ca.Cert)},
 		CACertPEM:      string(ca.CertPEM()),
 		CertificateKey: certKey,
 	}

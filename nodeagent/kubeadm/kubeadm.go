@@ -485,6 +485,13 @@ func checkCertificateKey(field, key string) error {
 
 // checkCAPin checks that caPEM is one certificate whose public key matches
 // one of the pins, so a node never trusts a CA the provisioner did not pin.
+// CACertHash is a CA pin as kubeadm writes it (--discovery-token-ca-cert-hash):
+// "sha256:" and the hex SHA-256 of the certificate's SubjectPublicKeyInfo.
+func CACertHash(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 func checkCAPin(caPEM string, pins []string) error {
 	if strings.TrimSpace(caPEM) == "" {
 		return fmt.Errorf("join.caCertPEM is empty: a node joining without kubeadm needs the cluster CA; fix: set it to the PEM of the cluster CA certificate")
@@ -497,8 +504,7 @@ func checkCAPin(caPEM string, pins []string) error {
 	if err != nil {
 		return fmt.Errorf("join.caCertPEM does not parse as an X.509 certificate (%v); fix: set it to the cluster CA certificate", err)
 	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	got := "sha256:" + hex.EncodeToString(sum[:])
+	got := CACertHash(cert)
 	if !slices.Contains(pins, got) {
 		return fmt.Errorf("join.caCertPEM has public key hash %s, which is not in join.caCertHashes; fix: send the CA the hashes were computed from", got)
 	}

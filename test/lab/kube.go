@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -30,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
@@ -555,8 +554,7 @@ func checkPins(caPEM []byte, pins []string) error {
 	if err != nil {
 		return fmt.Errorf("the cluster CA in cluster-info does not parse: %w", err)
 	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	got := "sha256:" + hex.EncodeToString(sum[:])
+	got := kubeadm.CACertHash(cert)
 	if slices.Contains(pins, got) {
 		return nil
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
 )
 
 var now = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
@@ -49,8 +51,8 @@ func TestCACertHashIsKubeadmsPin(t *testing.T) {
 	t.Parallel()
 	ca, _ := NewCA("demo", now)
 	sum := sha256.Sum256(ca.Cert.RawSubjectPublicKeyInfo)
-	if got, want := CACertHash(ca.Cert), "sha256:"+hex.EncodeToString(sum[:]); got != want {
-		t.Errorf("CACertHash = %s, want %s", got, want)
+	if got, want := kubeadm.CACertHash(ca.Cert), "sha256:"+hex.EncodeToString(sum[:]); got != want {
+		t.Errorf("kubeadm.CACertHash = %s, want %s", got, want)
 	}
 }
 

@@ -13,10 +13,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -64,8 +62,7 @@ func (c *Cluster) CAHash() string {
 	if err != nil {
 		panic(err)
 	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return kubeadm.CACertHash(cert)
 }
 
 // JoinConfig is the agent config of a worker of this cluster.
