@@ -216,7 +216,8 @@ var kubeadmLeftovers = []string{
 var kubeadmJoinLeftovers = append(slices.Clone(kubeadmLeftovers), "/etc/kubernetes/pki/ca.crt")
 
 // planKubeadm plans running kubeadm (init or join) with its configuration
-// file, first resetting what a cut run left. The file holds the bootstrap
+// file, first resetting what a cut run left; done, if set, runs after
+// kubeadm succeeds. The file holds the bootstrap
 // token: it is removed however kubeadm ends.
 func (r *run) planKubeadm(file string, conf []byte, leftovers []string, before []change, args []string, done func() error) []change {
 	var out []change
@@ -242,7 +243,7 @@ func (r *run) planKubeadm(file string, conf []byte, leftovers []string, before [
 					err = rerr
 				}
 			}()
-			if err := r.command(ctx, "/usr/bin/kubeadm", args...); err != nil {
+			if err := r.command(ctx, "/usr/bin/kubeadm", args...); err != nil || done == nil {
 				return err
 			}
 			return done()
@@ -287,5 +288,5 @@ func planKubeadmJoin(ctx context.Context, r *run) ([]change, error) {
 		return nil, fmt.Errorf("failed to render the kubeadm join configuration: %w", err)
 	}
 	file := linuxKubeadmDir + "/kubeadm-join.yaml"
-	return r.planKubeadm(file, conf, kubeadmJoinLeftovers, nil, []string{"join", "--config", file}, func() error { return nil }), nil
+	return r.planKubeadm(file, conf, kubeadmJoinLeftovers, nil, []string{"join", "--config", file}, nil), nil
 }

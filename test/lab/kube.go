@@ -512,13 +512,12 @@ func discover(ctx context.Context, cp *controlplane.ControlPlane, d joinDiscover
 			return caPEM, nil
 		}
 		// A token with no signature is unknown or expired, or not signed yet.
-		// The lab, unlike an anonymous client, can tell the first at once.
-		code, _, err = cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/"+bootstrapapi.BootstrapTokenSecretPrefix+id, nil)
-		if err != nil {
-			return nil, err
+		// The lab, unlike an anonymous client, can tell the first two at once.
+		if err := checkToken(ctx, cp, d.token); err != nil {
+			return nil, fmt.Errorf("could not find a JWS signature in the cluster-info ConfigMap for token ID %q; the token is unknown or has expired: %w", id, err)
 		}
-		if code == http.StatusNotFound || time.Now().After(deadline) {
-			return nil, fmt.Errorf("could not find a JWS signature in the cluster-info ConfigMap for token ID %q; the token is unknown or has expired", id)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("could not find a JWS signature in the cluster-info ConfigMap for token ID %q after %s; is kube-controller-manager's bootstrapsigner running?", id, signatureWait)
 		}
 		select {
 		case <-ctx.Done():
@@ -577,40 +576,47 @@ func tokenCheck(cp *controlplane.ControlPlane, bootstrap []byte) func(context.Co
 		if err := yaml.Unmarshal(bootstrap, &kc); err != nil || len(kc.Users) == 0 {
 			return errors.New("the bootstrap kubeconfig holds no user")
 		}
-		id, secret, ok := strings.Cut(kc.Users[0].User.Token, ".")
-		if !ok {
-			return errors.New("the bootstrap kubeconfig's token is not of the form [a-z0-9]{6}.[a-z0-9]{16}")
-		}
-		name := "kube-system/" + bootstrapapi.BootstrapTokenSecretPrefix + id
-		code, body, err := cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/"+bootstrapapi.BootstrapTokenSecretPrefix+id, nil)
-		if err != nil {
-			return err
-		}
-		switch code {
-		case http.StatusOK:
-		case http.StatusNotFound:
-			return fmt.Errorf("the cluster has no Secret %s: the token was never issued, or was deleted", name)
-		default:
-			return fmt.Errorf("GET Secret %s: HTTP %d", name, code)
-		}
-		var sec struct {
-			Data map[string][]byte `json:"data"`
-		}
-		if err := json.Unmarshal(body, &sec); err != nil {
-			return fmt.Errorf("the Secret %s does not parse: %w", name, err)
-		}
-		expiry := sec.Data[bootstrapapi.BootstrapTokenExpirationKey]
-		exp, err := time.Parse(time.RFC3339, string(expiry))
-		switch {
-		case subtle.ConstantTimeCompare(sec.Data[bootstrapapi.BootstrapTokenSecretKey], []byte(secret)) != 1:
-			return fmt.Errorf("the Secret %s holds another token-secret", name)
-		case string(sec.Data[bootstrapapi.BootstrapTokenUsageAuthentication]) != "true":
-			return fmt.Errorf("the Secret %s lacks usage-bootstrap-authentication", name)
-		case len(expiry) > 0 && (err != nil || time.Now().After(exp)):
-			return fmt.Errorf("the Secret %s has expired", name)
-		}
-		return nil
+		return checkToken(ctx, cp, kc.Users[0].User.Token)
 	}
+}
+
+// checkToken reads the token's Secret as the bootstrap authenticator
+// would, but consistently: nil means the token is good now.
+func checkToken(ctx context.Context, cp *controlplane.ControlPlane, token string) error {
+	id, secret, ok := strings.Cut(token, ".")
+	if !ok {
+		return errors.New("the bootstrap token is not of the form [a-z0-9]{6}.[a-z0-9]{16}")
+	}
+	secretName := bootstrapapi.BootstrapTokenSecretPrefix + id
+	name := "kube-system/" + secretName
+	code, body, err := cp.Do(ctx, http.MethodGet, "/api/v1/namespaces/kube-system/secrets/"+secretName, nil)
+	if err != nil {
+		return err
+	}
+	switch code {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return fmt.Errorf("the cluster has no Secret %s: the token was never issued, or was deleted", name)
+	default:
+		return fmt.Errorf("GET Secret %s: HTTP %d", name, code)
+	}
+	var sec struct {
+		Data map[string][]byte `json:"data"`
+	}
+	if err := json.Unmarshal(body, &sec); err != nil {
+		return fmt.Errorf("the Secret %s does not parse: %w", name, err)
+	}
+	expiry := sec.Data[bootstrapapi.BootstrapTokenExpirationKey]
+	exp, err := time.Parse(time.RFC3339, string(expiry))
+	switch {
+	case subtle.ConstantTimeCompare(sec.Data[bootstrapapi.BootstrapTokenSecretKey], []byte(secret)) != 1:
+		return fmt.Errorf("the Secret %s holds another token-secret", name)
+	case string(sec.Data[bootstrapapi.BootstrapTokenUsageAuthentication]) != "true":
+		return fmt.Errorf("the Secret %s lacks usage-bootstrap-authentication", name)
+	case len(expiry) > 0 && (err != nil || time.Now().After(exp)):
+		return fmt.Errorf("the Secret %s has expired", name)
+	}
+	return nil
 }
 
 // bootstrapKubeconfig is what kubeadm writes to bootstrap-kubelet.conf.
