@@ -150,6 +150,11 @@ func (r *run) ensureService(ctx context.Context, spec oslayer.ServiceSpec, start
 		return nil, err
 	}
 	var out []change
+	if spec.LogFolder != "" && !r.exists(spec.LogFolder) {
+		out = append(out, change{what: "create the log folder " + spec.LogFolder + " of service " + spec.Name, do: func(ctx context.Context) error {
+			return r.os.MkdirAll(spec.LogFolder)
+		}})
+	}
 	installed := st.Installed && st.CommandLine == spec.CommandLine()
 	if !installed {
 		out = append(out, change{what: "install service " + spec.Name + " (auto start, restart on failure): " + spec.CommandLine(), do: func(ctx context.Context) error {
@@ -184,7 +189,7 @@ func (r *run) marker(key, fp, what string, do func(ctx context.Context) error) [
 	}}}
 }
 
-// run runs a command through the OS layer.
+// command runs a program through the OS layer.
 func (r *run) command(ctx context.Context, p string, args ...string) error {
 	_, err := r.os.Run(ctx, oslayer.Command{Path: p, Args: args})
 	return err
@@ -196,7 +201,7 @@ func (r *run) pauseImage() string {
 	return c.PauseImage
 }
 
-// agentArgs is how the agent re-runs itself at boot.
+// resumeArgv is how the agent re-runs itself at boot.
 func (r *run) resumeArgv() []string {
 	return []string{r.self, "apply", "--config", r.paths.config, "--output", "json"}
 }

@@ -266,7 +266,7 @@ state = "` + esc(winContainerdData+`\state`) + `"
     SandboxIsolation = 1
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dir = "` + esc(winCNIBin) + `"
+  bin_dirs = ["` + esc(winCNIBin) + `"]
   conf_dir = "` + esc(winCNIConf) + `"
 `)
 }
@@ -285,6 +285,7 @@ func planWindowsContainerd(ctx context.Context, r *run) ([]change, error) {
 		Description: "containerd for the Kubernetes node (mixedk8s)",
 		Path:        winContainerd + `\containerd.exe`,
 		Args:        []string{"--run-service", "--config", confPath, "--log-file", winLogs + `\containerd\containerd.log`},
+		LogFolder:   winLogs + `\containerd`,
 	}, true, len(conf) > 0)
 	return append(out, svc...), err
 }
@@ -367,11 +368,14 @@ func windowsNodeConfig(cfg contract.Config) contract.Config {
 	return cfg
 }
 
+// logFolder is where a Windows service's log file lives.
+func logFolder(component string) string { return winLogs + `\` + component }
+
 // logRunner wraps a Windows service binary in kube-log-runner, which writes its
 // output to a file and rotates it by size and age.
 func logRunner(component string, argv ...string) (string, []string) {
 	return winK + `\kube-log-runner.exe`, append([]string{
-		"-log-file=" + winLogs + `\` + component + `\` + component + ".log",
+		"-log-file=" + logFolder(component) + `\` + component + ".log",
 		"-log-file-size=100M",
 		"-log-file-age=168h",
 	}, argv...)
@@ -411,7 +415,7 @@ func planWindowsKubelet(ctx context.Context, r *run) ([]change, error) {
 	p, a := logRunner("kubelet", args...)
 	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
 		Name: "kubelet", DisplayName: "Kubernetes kubelet", Description: "Kubernetes node agent (mixedk8s)",
-		Path: p, Args: a, DependsOn: []string{"containerd"},
+		Path: p, Args: a, DependsOn: []string{"containerd"}, LogFolder: logFolder("kubelet"),
 	}, true, len(files) > 0)
 	return append(files, svc...), err
 }
@@ -477,7 +481,7 @@ func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {
 	p, a := logRunner("kube-proxy", winK+`\kube-proxy.exe`, "--windows-service", "--config="+cfgPath)
 	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
 		Name: "kube-proxy", DisplayName: "Kubernetes kube-proxy", Description: "Kubernetes network proxy (mixedk8s)",
-		Path: p, Args: a, DependsOn: []string{"kubelet"}, Env: []string{"KUBE_NETWORK=" + network},
+		Path: p, Args: a, DependsOn: []string{"kubelet"}, Env: []string{"KUBE_NETWORK=" + network}, LogFolder: logFolder("kube-proxy"),
 	}, true, len(files) > 0)
 	return append(files, svc...), err
 }

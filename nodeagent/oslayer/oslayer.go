@@ -203,6 +203,15 @@ type ServiceSpec struct {
 	EnvironmentFiles []string `json:"environmentFiles,omitempty"`
 	// Env is "KEY=value" for the service's environment.
 	Env []string `json:"env,omitempty"`
+	// Notify: the service tells systemd when it is ready (Type=notify), and
+	// the unit lifts the task limit and protects it from the OOM killer, as
+	// containerd's own unit does (containerd/containerd containerd.service).
+	Notify bool `json:"notify,omitempty"`
+	// OOMScoreAdjust is the unit's OOMScoreAdjust (Linux only, 0: unset).
+	OOMScoreAdjust int `json:"oomScoreAdjust,omitempty"`
+	// LogFolder is where the service writes its log file; the agent creates
+	// it first because the binaries exit when it is missing.
+	LogFolder string `json:"logFolder,omitempty"`
 }
 
 // CommandLine is the service's command line, as compared to ServiceStatus.CommandLine.

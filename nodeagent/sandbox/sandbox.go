@@ -603,6 +603,18 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 	if running && !restart {
 		return nil
 	}
+	s.mu.Lock()
+	missing := s.missingLogFolder(spec)
+	s.mu.Unlock()
+	if missing != "" {
+		if running {
+			s.mu.Lock()
+			s.m.Services[name].Running = false
+			_ = s.save()
+			s.mu.Unlock()
+		}
+		return serviceExited(name, "open "+missing+": The system cannot find the path specified.")
+	}
 	kind := KindServiceStart
 	if running {
 		kind = KindServiceRestart
