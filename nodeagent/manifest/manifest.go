@@ -50,7 +50,27 @@ type Components struct {
 
 // components per Kubernetes version; 1.36 needs containerd 2.x.
 var components = map[string]Components{
-	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", PauseImage: "registry.k8s.io/pause:3.10.1"},
+	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+}
+
+// pauseWindowsVersions lists the Windows Server versions each pause tag
+// publishes an image for; a Windows node pulls the image of its own build.
+// 3.10.2 added ltsc2025: kubernetes/kubernetes build/pause/CHANGELOG.md#3102
+// (kubernetes/kubernetes#138195, taken up by containerd/containerd#13156);
+// 3.10.1 builds 1809 and ltsc2022 only (build/pause/Makefile ALL_OSVERSIONS.windows).
+var pauseWindowsVersions = map[string][]string{
+	"registry.k8s.io/pause:3.10.1": {"2019", "2022"},
+	"registry.k8s.io/pause:3.10.2": {"2019", "2022", "2025"},
+}
+
+// PauseRunsOn reports whether a pause image publishes a Windows image for a Windows Server version.
+func PauseRunsOn(image, windowsVersion string) bool {
+	for _, v := range pauseWindowsVersions[image] {
+		if v == windowsVersion {
+			return true
+		}
+	}
+	return false
 }
 
 // Versions lists the Kubernetes versions with a built-in manifest.
