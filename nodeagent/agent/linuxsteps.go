@@ -125,7 +125,7 @@ version = 3
     SystemdCgroup = true
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dir = "/opt/cni/bin"
+  bin_dirs = ["/opt/cni/bin"]
   conf_dir = "/etc/cni/net.d"
 `)
 }
@@ -145,6 +145,8 @@ func planLinuxContainerd(ctx context.Context, r *run) ([]change, error) {
 	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
 		Name: "containerd", Description: "containerd container runtime",
 		Path: "/usr/local/bin/containerd", Args: []string{"--config", "/etc/containerd/config.toml"},
+		// As upstream's unit: containerd/containerd containerd.service (Type=notify, TasksMax=infinity, OOMScoreAdjust=-999).
+		Notify: true, OOMScoreAdjust: -999,
 	}, true, len(conf) > 0)
 	return append(out, svc...), err
 }

@@ -64,21 +64,7 @@ func (l *Linux) Service(ctx context.Context, name string) (ServiceStatus, error)
 }
 
 func (l *Linux) InstallService(ctx context.Context, s ServiceSpec) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[Unit]\nDescription=%s\n", firstNonEmpty(s.Description, s.Name))
-	for _, d := range s.DependsOn {
-		fmt.Fprintf(&b, "After=%s.service\nWants=%s.service\n", d, d)
-	}
-	b.WriteString("\n[Service]\n")
-	for _, e := range s.Env {
-		fmt.Fprintf(&b, "Environment=%q\n", e)
-	}
-	for _, f := range s.EnvironmentFiles {
-		fmt.Fprintf(&b, "EnvironmentFile=%s\n", f)
-	}
-	fmt.Fprintf(&b, "ExecStart=%s\nRestart=always\nRestartSec=10\nStartLimitInterval=0\nDelegate=yes\nKillMode=process\nLimitNOFILE=infinity\n", s.CommandLine())
-	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
-	if err := l.WriteFile("/etc/systemd/system/"+s.Name+".service", []byte(b.String()), Public); err != nil {
+	if err := l.WriteFile("/etc/systemd/system/"+s.Name+".service", SystemdUnit(s), Public); err != nil {
 		return err
 	}
 	if _, err := l.Run(ctx, Command{Path: "systemctl", Args: []string{"daemon-reload"}}); err != nil {
