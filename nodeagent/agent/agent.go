@@ -266,6 +266,15 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 			r.self = r.paths.agentBinary
 		}
 	}
+	if !*dryRun {
+		// One apply at a time: a dropped session may leave the first running while the provisioner retries.
+		unlock, err := o.Lock(r.join(r.paths.dir, "apply.lock"))
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "another nodeagent apply is running on this machine (%v); fix: wait for it to finish (`nodeagent status` shows its progress) and apply again\n", err)
+			return contract.ExitFailed
+		}
+		defer unlock()
+	}
 	r.loadState()
 	if !*dryRun && !fromFlag {
 		// The provisioner's copy holds secrets too: owner-only from now on.
@@ -371,6 +380,7 @@ func (readOnly) Fetch(context.Context, string) (io.ReadCloser, error)        { r
 func (readOnly) Run(context.Context, oslayer.Command) ([]byte, error)        { return nil, errDryRun }
 func (readOnly) InstallService(context.Context, oslayer.ServiceSpec) error   { return errDryRun }
 func (readOnly) StartService(context.Context, string, bool) error            { return errDryRun }
+func (readOnly) StopService(context.Context, string) error                   { return errDryRun }
 func (readOnly) EnableFeature(context.Context, string) error                 { return errDryRun }
 func (readOnly) SetComputerName(context.Context, string) error               { return errDryRun }
 func (readOnly) CreateHNSNetwork(context.Context, oslayer.HNSNetwork) error  { return errDryRun }

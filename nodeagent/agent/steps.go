@@ -92,8 +92,96 @@ func (r *run) installFile(dest string) func(ctx context.Context, file string) er
 		if err != nil {
 			return err
 		}
-		return r.os.WriteFile(dest, data, oslayer.Executable)
+		return r.whileStopped(ctx, []string{dest}, func() error {
+			return r.os.WriteFile(dest, data, oslayer.Executable)
+		})
 	}
+}
+
+// managedServices are the services the agent installs, in start order.
+func (r *run) managedServices() []string {
+	if r.id.GOOS == "windows" {
+		return []string{"containerd", "flanneld", "kubelet", "kube-proxy"}
+	}
+	return []string{"containerd", "kubelet"}
+}
+
+// stopWithDependants stops a running service after the running services
+// that depend on it, deepest first, as Windows requires; it returns every
+// service it stopped, in that order.
+func (r *run) stopWithDependants(ctx context.Context, name string) ([]string, error) {
+	var stopped []string
+	for _, other := range r.managedServices() {
+		st, err := r.os.Service(ctx, other)
+		if err != nil {
+			return stopped, err
+		}
+		if !st.Running || !containsFold(st.DependsOn, name) {
+			continue
+		}
+		s, err := r.stopWithDependants(ctx, other)
+		stopped = append(stopped, s...)
+		if err != nil {
+			return stopped, err
+		}
+	}
+	st, err := r.os.Service(ctx, name)
+	if err != nil || !st.Running {
+		return stopped, err
+	}
+	if err := r.os.StopService(ctx, name); err != nil {
+		return stopped, err
+	}
+	return append(stopped, name), nil
+}
+
+// startAgain starts services stopped by stopWithDependants, in reverse.
+func (r *run) startAgain(ctx context.Context, stopped []string) error {
+	for i := len(stopped) - 1; i >= 0; i-- {
+		if err := r.os.StartService(ctx, stopped[i], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// whileStopped runs do with every service that runs one of files stopped:
+// Windows denies replacing an executable a process runs.
+func (r *run) whileStopped(ctx context.Context, files []string, do func() error) error {
+	if r.id.GOOS != "windows" {
+		return do()
+	}
+	var stopped []string
+	for _, name := range r.managedServices() {
+		st, err := r.os.Service(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !st.Running || !runsAny(st.CommandLine, files) {
+			continue
+		}
+		s, err := r.stopWithDependants(ctx, name)
+		stopped = append(stopped, s...)
+		if err != nil {
+			_ = r.startAgain(ctx, stopped)
+			return err
+		}
+	}
+	if err := do(); err != nil {
+		_ = r.startAgain(ctx, stopped)
+		return err
+	}
+	return r.startAgain(ctx, stopped)
+}
+
+// runsAny reports whether a command line names one of files.
+func runsAny(cmdline string, files []string) bool {
+	for _, f := range files {
+		if strings.Contains(strings.ToLower(cmdline), strings.ToLower(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // extractTarGz writes the regular files of a .tar.gz under dest, dropping strip from their names.
@@ -109,7 +197,11 @@ func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file st
 			return fmt.Errorf("%s is not a .tar.gz: %w", file, err)
 		}
 		tr := tar.NewReader(gz)
-		n := 0
+		type entry struct {
+			dest string
+			data []byte
+		}
+		var entries []entry
 		for {
 			h, err := tr.Next()
 			if errors.Is(err, io.EOF) {
@@ -130,15 +222,23 @@ func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file st
 				return fmt.Errorf("failed to read %s from %s: %w", h.Name, file, err)
 			}
 			elems := append([]string{dest}, strings.Split(name, "/")...)
-			if err := r.os.WriteFile(r.join(elems...), data, oslayer.Executable); err != nil {
-				return err
-			}
-			n++
+			entries = append(entries, entry{r.join(elems...), data})
 		}
-		if n == 0 {
+		if len(entries) == 0 {
 			return fmt.Errorf("%s holds no files", file)
 		}
-		return nil
+		var files []string
+		for _, e := range entries {
+			files = append(files, e.dest)
+		}
+		return r.whileStopped(ctx, files, func() error {
+			for _, e := range entries {
+				if err := r.os.WriteFile(e.dest, e.data, oslayer.Executable); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 }
 
@@ -168,8 +268,13 @@ func (r *run) ensureService(ctx context.Context, spec oslayer.ServiceSpec, start
 			return r.os.StartService(ctx, spec.Name, false)
 		}})
 	case !installed || configChanged:
-		out = append(out, change{what: "restart service " + spec.Name + " to load its new configuration", do: func(ctx context.Context) error {
-			return r.os.StartService(ctx, spec.Name, true)
+		out = append(out, change{what: "restart service " + spec.Name + " to load its new configuration (with the services that depend on it)", do: func(ctx context.Context) error {
+			stopped, err := r.stopWithDependants(ctx, spec.Name)
+			if err != nil {
+				_ = r.startAgain(ctx, stopped)
+				return err
+			}
+			return r.startAgain(ctx, stopped)
 		}})
 	}
 	return out, nil

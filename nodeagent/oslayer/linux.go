@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // Linux is the real layer for a systemd-based Linux distribution.
@@ -57,6 +59,9 @@ func (l *Linux) Service(ctx context.Context, name string) (ServiceStatus, error)
 		if v, ok := strings.CutPrefix(sc.Text(), "ExecStart="); ok && v != "" {
 			st.CommandLine = v
 		}
+		if v, ok := strings.CutPrefix(sc.Text(), "Wants="); ok && v != "" {
+			st.DependsOn = append(st.DependsOn, strings.TrimSuffix(v, ".service"))
+		}
 	}
 	state, _ := l.runOutput(ctx, "systemctl", "is-active", name+".service")
 	st.Running = state == "active"
@@ -85,6 +90,29 @@ func (l *Linux) StartService(ctx context.Context, name string, restart bool) err
 		return fmt.Errorf("failed to %s service %s: %w; fix: read `journalctl -u %s`", verb, name, err, name)
 	}
 	return nil
+}
+
+func (l *Linux) StopService(ctx context.Context, name string) error {
+	if _, err := l.Run(ctx, Command{Path: "systemctl", Args: []string{"stop", name + ".service"}}); err != nil {
+		return fmt.Errorf("failed to stop service %s: %w", name, err)
+	}
+	return nil
+}
+
+// Lock takes an exclusive flock on path; the kernel drops it when the process exits.
+func (l *Linux) Lock(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create the folder of lock %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s is held by another process: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func (l *Linux) Feature(context.Context, string) (FeatureState, error) {

@@ -60,6 +60,12 @@ type OS interface {
 	InstallService(ctx context.Context, spec ServiceSpec) error
 	// StartService starts a service, or restarts it when restart is true.
 	StartService(ctx context.Context, name string, restart bool) error
+	// StopService stops a running service; Windows refuses while services
+	// that depend on it run (ERROR_DEPENDENT_SERVICES_RUNNING).
+	StopService(ctx context.Context, name string) error
+	// Lock takes the machine-wide lock at path for this process, or fails at
+	// once when another process holds it; the lock ends with the process.
+	Lock(path string) (unlock func(), err error)
 
 	// Feature reports a Windows feature's install state.
 	Feature(ctx context.Context, name string) (FeatureState, error)
@@ -223,6 +229,8 @@ type ServiceStatus struct {
 	Running   bool `json:"running"`
 	// CommandLine is what the service runs; steps compare it with ServiceSpec.CommandLine.
 	CommandLine string `json:"commandLine,omitempty"`
+	// DependsOn names the services this one needs running.
+	DependsOn []string `json:"dependsOn,omitempty"`
 }
 
 // FeatureState is a Windows feature's install state.

@@ -106,7 +106,7 @@ func (w *Windows) Service(ctx context.Context, name string) (ServiceStatus, erro
 	if err != nil {
 		return ServiceStatus{}, fmt.Errorf("failed to query service %s: %w", name, err)
 	}
-	return ServiceStatus{Installed: true, Running: st.State == svc.Running, CommandLine: cfg.BinaryPathName}, nil
+	return ServiceStatus{Installed: true, Running: st.State == svc.Running, CommandLine: cfg.BinaryPathName, DependsOn: cfg.Dependencies}, nil
 }
 
 func (w *Windows) InstallService(ctx context.Context, spec ServiceSpec) error {
@@ -202,6 +202,57 @@ func (w *Windows) StartService(ctx context.Context, name string, restart bool) e
 		return fmt.Errorf("service %s: %w; fix: read the service's log and `sc.exe qc %s`", name, err, name)
 	}
 	return nil
+}
+
+func (w *Windows) StopService(ctx context.Context, name string) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("failed to connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(name)
+	if err != nil {
+		return fmt.Errorf("failed to open service %s: %w", name, err)
+	}
+	defer s.Close()
+	st, err := s.Query()
+	if err != nil {
+		return fmt.Errorf("failed to query service %s: %w", name, err)
+	}
+	if st.State == svc.Stopped {
+		return nil
+	}
+	if _, err := s.Control(svc.Stop); err != nil {
+		return fmt.Errorf("failed to stop service %s: %w", name, err)
+	}
+	for st.State != svc.Stopped {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to stop service %s: %w", name, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		if st, err = s.Query(); err != nil {
+			return fmt.Errorf("failed to query service %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Lock opens path without sharing: a second opener gets ERROR_SHARING_VIOLATION
+// until this process closes it or exits.
+func (w *Windows) Lock(path string) (func(), error) {
+	if err := os.MkdirAll(path[:strings.LastIndex(path, `\`)], 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create the folder of lock %s: %w", path, err)
+	}
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil, windows.OPEN_ALWAYS, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s is held by another process: %w", path, err)
+	}
+	return func() { _ = windows.CloseHandle(h) }, nil
 }
 
 func (w *Windows) Feature(ctx context.Context, name string) (FeatureState, error) {

@@ -69,6 +69,7 @@ const (
 	KindServiceInstall   = "service.install"
 	KindServiceStart     = "service.start"
 	KindServiceRestart   = "service.restart"
+	KindServiceStop      = "service.stop"
 	KindFeatureEnable    = "feature.enable"
 	KindComputerRename   = "computer.rename"
 	KindHNSNetwork       = "hns.network.create"
@@ -361,6 +362,9 @@ func (s *Sandbox) WriteFile(path string, data []byte, perm oslayer.FileMode) err
 		return err
 	}
 	return s.record(KindFileWrite, path, perm.String()+" sha256:"+digest(data), func() error {
+		if err := s.imageInUse(path); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
 			return err
 		}
@@ -411,6 +415,9 @@ func (s *Sandbox) Rename(from, to string) error {
 		return err
 	}
 	return s.record(KindFileRename, to, "from "+from, func() error {
+		if err := s.imageInUse(to); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(ht), 0o755); err != nil {
 			return err
 		}
@@ -569,7 +576,7 @@ func (s *Sandbox) Service(ctx context.Context, name string) (oslayer.ServiceStat
 	if !ok {
 		return oslayer.ServiceStatus{}, nil
 	}
-	return oslayer.ServiceStatus{Installed: true, Running: sv.Running, CommandLine: sv.Spec.CommandLine()}, nil
+	return oslayer.ServiceStatus{Installed: true, Running: sv.Running, CommandLine: sv.Spec.CommandLine(), DependsOn: sv.Spec.DependsOn}, nil
 }
 
 func (s *Sandbox) InstallService(ctx context.Context, spec oslayer.ServiceSpec) error {
@@ -605,7 +612,14 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 	}
 	s.mu.Lock()
 	missing := s.missingLogFolder(spec)
+	var deps error
+	if running {
+		deps = s.dependantsRunning(name)
+	}
 	s.mu.Unlock()
+	if deps != nil {
+		return deps
+	}
 	if missing != "" {
 		if running {
 			s.mu.Lock()
@@ -665,6 +679,29 @@ func (s *Sandbox) emulateBootstrap(spec oslayer.ServiceSpec) error {
 		return err
 	}
 	return os.WriteFile(hp, []byte("# written by the emulated kubelet's TLS bootstrap\n"), 0o600)
+}
+
+// StopService stops a running service, as the Service Control Manager does.
+func (s *Sandbox) StopService(ctx context.Context, name string) error {
+	s.mu.Lock()
+	sv, ok := s.m.Services[name]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("service %s is not installed", name)
+	}
+	if !sv.Running {
+		s.mu.Unlock()
+		return nil
+	}
+	err := s.dependantsRunning(name)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.record(KindServiceStop, name, "", func() error {
+		s.m.Services[name].Running = false
+		return nil
+	})
 }
 
 func (s *Sandbox) windowsOnly() error {

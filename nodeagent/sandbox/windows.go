@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
@@ -55,4 +57,71 @@ func (s *Sandbox) missingLogFolder(spec oslayer.ServiceSpec) string {
 // service is left stopped.
 func serviceExited(name, why string) error {
 	return fmt.Errorf("service %s stopped right after its start: %s", name, why)
+}
+
+// dependantsRunning refuses to stop a service while a running service
+// depends on it: ControlService(SERVICE_CONTROL_STOP) fails with
+// ERROR_DEPENDENT_SERVICES_RUNNING (1051)
+// (learn.microsoft.com/windows/win32/api/winsvc/nf-winsvc-controlservice).
+// systemd stops dependants itself, so the rule is Windows-only. Callers hold s.mu.
+func (s *Sandbox) dependantsRunning(name string) error {
+	if s.m.Identity.GOOS != "windows" {
+		return nil
+	}
+	var running []string
+	for other, sv := range s.m.Services {
+		if !sv.Running {
+			continue
+		}
+		for _, d := range sv.Spec.DependsOn {
+			if strings.EqualFold(d, name) {
+				running = append(running, other)
+			}
+		}
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	sort.Strings(running)
+	return fmt.Errorf("failed to stop service %s: ERROR_DEPENDENT_SERVICES_RUNNING (1051): A stop control has been sent to a service that other running services (%s) are dependent on", name, strings.Join(running, ", "))
+}
+
+// imageInUse refuses to replace an executable a running service runs: the
+// loader maps the image and NTFS denies writing or replacing a mapped file
+// (ERROR_ACCESS_DENIED from MoveFileEx, ERROR_SHARING_VIOLATION from
+// CreateFile; installers schedule such files with MOVEFILE_DELAY_UNTIL_REBOOT,
+// learn.microsoft.com/windows/win32/api/winbase/nf-winbase-movefileexa).
+// A service's images are its binary and every .exe on its command line
+// (kube-log-runner runs the kubelet it names). Callers hold s.mu.
+func (s *Sandbox) imageInUse(path string) error {
+	if s.m.Identity.GOOS != "windows" {
+		return nil
+	}
+	for name, sv := range s.m.Services {
+		if !sv.Running {
+			continue
+		}
+		for _, img := range append([]string{sv.Spec.Path}, sv.Spec.Args...) {
+			if strings.HasSuffix(strings.ToLower(img), ".exe") && strings.EqualFold(img, path) {
+				return fmt.Errorf("cannot replace %s: Access is denied (ERROR_ACCESS_DENIED): service %s runs it", path, name)
+			}
+		}
+	}
+	return nil
+}
+
+// locks are the machine locks held in this process, by host path.
+var locks sync.Map
+
+// Lock takes a machine-wide lock, as an unshared open file does on Windows
+// and flock does on Linux: a second holder fails at once.
+func (s *Sandbox) Lock(path string) (func(), error) {
+	hp, err := s.HostPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, loaded := locks.LoadOrStore(hp, true); loaded {
+		return nil, fmt.Errorf("lock %s is held by another process: The process cannot access the file because it is being used by another process", path)
+	}
+	return func() { locks.Delete(hp) }, nil
 }

@@ -52,3 +52,58 @@ func TestWindowsServiceWithoutItsLogFolderExits(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowsRefusesToStopAServiceItsDependantsNeed(t *testing.T) {
+	ctx := context.Background()
+	sb := windowsMachine(t)
+	for _, spec := range []oslayer.ServiceSpec{
+		{Name: "containerd", Path: `C:\Program Files\containerd\containerd.exe`},
+		{Name: "kubelet", Path: `C:\k\kube-log-runner.exe`, Args: []string{`C:\k\kubelet.exe`}, DependsOn: []string{"containerd"}},
+	} {
+		if err := sb.InstallService(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.StartService(ctx, spec.Name, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stop := range []func() error{
+		func() error { return sb.StopService(ctx, "containerd") },
+		func() error { return sb.StartService(ctx, "containerd", true) },
+	} {
+		if err := stop(); err == nil || !strings.Contains(err.Error(), "ERROR_DEPENDENT_SERVICES_RUNNING") {
+			t.Errorf("stopping containerd under the kubelet: %v", err)
+		}
+	}
+	for _, exe := range []string{`C:\k\kubelet.exe`, `C:\k\kube-log-runner.exe`} {
+		if err := sb.WriteFile(exe, []byte("new"), oslayer.Executable); err == nil || !strings.Contains(err.Error(), "Access is denied") {
+			t.Errorf("overwriting running %s: %v", exe, err)
+		}
+	}
+	if err := sb.StopService(ctx, "kubelet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.WriteFile(`C:\k\kubelet.exe`, []byte("new"), oslayer.Executable); err != nil {
+		t.Errorf("overwriting a stopped service's binary: %v", err)
+	}
+	if err := sb.StopService(ctx, "containerd"); err != nil {
+		t.Errorf("stopping containerd once the kubelet stopped: %v", err)
+	}
+}
+
+func TestMachineLockHasOneHolder(t *testing.T) {
+	sb := windowsMachine(t)
+	unlock, err := sb.Lock(`C:\ProgramData\x\apply.lock`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Lock(`C:\ProgramData\x\apply.lock`); err == nil {
+		t.Fatal("a second holder got the lock")
+	}
+	unlock()
+	unlock2, err := sb.Lock(`C:\ProgramData\x\apply.lock`)
+	if err != nil {
+		t.Fatalf("the lock after its release: %v", err)
+	}
+	unlock2()
+}
