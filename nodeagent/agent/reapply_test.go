@@ -76,3 +76,17 @@ func TestSecondApplyWaitsForTheFirst(t *testing.T) {
 	unlock()
 	l.converge(ctx)
 }
+
+// Binaries that run as SYSTEM must not inherit C:\'s "Authenticated Users:
+// Modify": any local logon could replace them.
+func TestWindowsBinaryFoldersAreNotWritableByUsers(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, windowsConfig(t, "2022", "flannel", "process"), nil)
+	l.converge(ctx)
+	for _, p := range []string{`C:\k\kubelet.exe`, `C:\k\kube-proxy.exe`, `C:\opt\cni\bin`, `C:\etc\cni\net.d`, `C:\var\lib\kubelet`,
+		`C:\var\log\kubelet`, `C:\Program Files\containerd\containerd.exe`, `C:\ProgramData\containerd`, `C:\ProgramData\mixedk8s\nodeagent\state.json`} {
+		if acl := l.sb.FolderACL(p); !strings.HasPrefix(acl, "protected") {
+			t.Errorf("%s: %s", p, acl)
+		}
+	}
+}

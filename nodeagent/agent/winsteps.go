@@ -59,6 +59,7 @@ func windowsSteps() []step {
 	return []step{
 		{"agent-config", planAgentConfig},
 		{"preflight", planWindowsPreflight},
+		{"folders", planSecureFolders},
 		{"computer-name", planComputerName},
 		{"windows-features", planFeatures},
 		{"reboot", planReboot},
@@ -108,6 +109,27 @@ func planWindowsPreflight(ctx context.Context, r *run) ([]change, error) {
 		return nil, fmt.Errorf("node.name %q is longer than 15 characters, the Windows computer name limit", n.Name)
 	}
 	return nil, nil
+}
+
+// securedFolders hold what runs as SYSTEM (binaries, configs, the agent and
+// its state); each gets a protected ACL before anything is written there.
+var securedFolders = []string{winK, `C:\opt`, `C:\etc`, `C:\var`, `C:\run`, winContainerdData, `C:\ProgramData\mixedk8s`}
+
+func planSecureFolders(ctx context.Context, r *run) ([]change, error) {
+	var out []change
+	for _, f := range securedFolders {
+		ok, err := r.os.FolderSecured(f)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			continue
+		}
+		out = append(out, change{what: "create " + f + " with a protected ACL (SYSTEM and Administrators full control, Users read and execute)", do: func(ctx context.Context) error {
+			return r.os.SecureFolder(f)
+		}})
+	}
+	return out, nil
 }
 
 func planComputerName(ctx context.Context, r *run) ([]change, error) {

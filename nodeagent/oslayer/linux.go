@@ -92,6 +92,24 @@ func (l *Linux) StartService(ctx context.Context, name string, restart bool) err
 	return nil
 }
 
+func (l *Linux) SecureFolder(path string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("failed to create folder %s: %w", path, err)
+	}
+	return os.Chmod(path, 0o755)
+}
+
+func (l *Linux) FolderSecured(path string) (bool, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return st.IsDir() && st.Mode().Perm()&0o022 == 0, nil
+}
+
 func (l *Linux) StopService(ctx context.Context, name string) error {
 	if _, err := l.Run(ctx, Command{Path: "systemctl", Args: []string{"stop", name + ".service"}}); err != nil {
 		return fmt.Errorf("failed to stop service %s: %w", name, err)

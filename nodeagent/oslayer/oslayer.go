@@ -48,6 +48,13 @@ type OS interface {
 	MkdirAll(path string) error
 	// Protect makes an existing file owner-only (the config file the provisioner pushed).
 	Protect(path string) error
+	// SecureFolder creates a folder whose binaries run as SYSTEM or root: on
+	// Windows a protected DACL (SYSTEM and Administrators full control, Users
+	// read and execute) that its contents inherit, instead of what C:\ passes
+	// down; on Linux mode 0755.
+	SecureFolder(path string) error
+	// FolderSecured reports whether SecureFolder's protection is in place.
+	FolderSecured(path string) (bool, error)
 
 	// Fetch starts an HTTP GET; the caller verifies the digest (see Download).
 	Fetch(ctx context.Context, url string) (io.ReadCloser, error)

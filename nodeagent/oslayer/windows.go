@@ -54,6 +54,49 @@ func protect(path string) error {
 	return nil
 }
 
+// securedSDDL: SYSTEM and Administrators full control, Users read and
+// execute, inherited by subfolders and files; P blocks what the parent passes down.
+const securedSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)"
+
+func (w *Windows) SecureFolder(path string) error {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("failed to create folder %s: %w", path, err)
+	}
+	sd, err := windows.SecurityDescriptorFromString(securedSDDL)
+	if err != nil {
+		return fmt.Errorf("failed to build the ACL for %s: %w", path, err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("failed to read the ACL for %s: %w", path, err)
+	}
+	err = windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
+	if err != nil {
+		return fmt.Errorf("failed to set the ACL of %s: %w; fix: run the agent as SYSTEM or an administrator", path, err)
+	}
+	return nil
+}
+
+func (w *Windows) FolderSecured(path string) (bool, error) {
+	if _, err := os.Stat(path); err != nil {
+		if os.IsNotExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	got, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return false, fmt.Errorf("failed to read the ACL of %s: %w", path, err)
+	}
+	want, err := windows.SecurityDescriptorFromString(securedSDDL)
+	if err != nil {
+		return false, err
+	}
+	// Both go through the same API, so their SDDL forms compare.
+	return got.String() == want.String(), nil
+}
+
 // ps runs a PowerShell script without profile and returns its trimmed output.
 func (w *Windows) ps(ctx context.Context, script string) (string, error) {
 	return w.runOutput(ctx, "powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command",

@@ -70,6 +70,7 @@ const (
 	KindServiceStart     = "service.start"
 	KindServiceRestart   = "service.restart"
 	KindServiceStop      = "service.stop"
+	KindFolderSecure     = "folder.secure"
 	KindFeatureEnable    = "feature.enable"
 	KindComputerRename   = "computer.rename"
 	KindHNSNetwork       = "hns.network.create"
@@ -118,6 +119,8 @@ type Machine struct {
 	Swap                bool                            `json:"swap"`
 	Resume              []string                        `json:"resume,omitempty"`
 	Reboots             int                             `json:"reboots"`
+	// SecuredFolders are folders with a protected DACL, by lower-case path.
+	SecuredFolders map[string]bool `json:"securedFolders,omitempty"`
 }
 
 // Sandbox is the recording OS layer.
@@ -224,6 +227,14 @@ func (s *Sandbox) init() {
 	}
 	if s.m.Sysctls == nil {
 		s.m.Sysctls = map[string]string{}
+	}
+	if s.m.SecuredFolders == nil {
+		s.m.SecuredFolders = map[string]bool{}
+		if s.m.Identity.GOOS == "windows" {
+			// Windows ships these without C:\'s Authenticated Users: Modify.
+			s.m.SecuredFolders[aclKey(`C:\Program Files`)] = true
+			s.m.SecuredFolders[aclKey(`C:\Windows`)] = true
+		}
 	}
 }
 

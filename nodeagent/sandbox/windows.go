@@ -125,3 +125,53 @@ func (s *Sandbox) Lock(path string) (func(), error) {
 	}
 	return func() { locks.Delete(hp) }, nil
 }
+
+// rootACL is what C:\ of Windows Server passes down to a new folder:
+// Authenticated Users may modify it (icacls C:\ on Windows Server 2022 and
+// 2025 lists NT AUTHORITY\Authenticated Users:(OI)(CI)(IO)(M)), and new
+// objects inherit their parent's inheritable ACEs unless their DACL is
+// protected (learn.microsoft.com/windows/win32/secauthz/dacl-for-a-new-object).
+const rootACL = "inherited from C:\\: SYSTEM full, Administrators full, Users read and execute, Authenticated Users modify"
+
+// securedACL is the protected DACL SecureFolder sets.
+const securedACL = "protected: SYSTEM full, Administrators full, Users read and execute"
+
+func aclKey(path string) string { return strings.ToLower(strings.TrimRight(path, `\/`)) }
+
+// FolderACL is the DACL a file or folder has: its own protected one, or the
+// nearest protected ancestor's, or C:\'s.
+func (s *Sandbox) FolderACL(path string) string {
+	m := s.Machine()
+	p := aclKey(path)
+	for {
+		if m.SecuredFolders[p] {
+			return securedACL
+		}
+		i := strings.LastIndexAny(p, `\/`)
+		if i <= 0 {
+			break
+		}
+		p = p[:i]
+	}
+	if m.Identity.GOOS == "windows" {
+		return rootACL
+	}
+	return "0755"
+}
+
+func (s *Sandbox) SecureFolder(path string) error {
+	if err := s.MkdirAll(path); err != nil {
+		return err
+	}
+	return s.record(KindFolderSecure, path, securedACL, func() error {
+		s.m.SecuredFolders[aclKey(path)] = true
+		return nil
+	})
+}
+
+func (s *Sandbox) FolderSecured(path string) (bool, error) {
+	if st, err := s.Stat(path); err != nil || !st.IsDir() {
+		return false, nil
+	}
+	return s.Machine().SecuredFolders[aclKey(path)], nil
+}
