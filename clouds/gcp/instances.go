@@ -127,45 +127,43 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		if ce := (call{op: "instances.get", object: object}).classify(err); clouds.KindOf(ce) != clouds.KindNotFound {
 			return clouds.Instance{}, ce
 		}
-		stale, err := c.insert(ctx, req, zone, gen)
-		if err != nil {
+		// The next turn reads the instance back; when it is still missing
+		// (the requestId replayed an earlier, failed or since deleted
+		// insert), the next generation is a fresh attempt.
+		if err := c.insert(ctx, req, zone, gen); err != nil {
 			return clouds.Instance{}, err
-		}
-		if stale {
-			continue
 		}
 	}
 	return clouds.Instance{}, generationsExhausted(call{op: "instances.insert", object: object})
 }
 
 // insert inserts the node's instance with generation gen's requestId and
-// waits for the operation. stale reports that Compute answered with the
-// operation of an earlier insert with this requestId that had already
-// failed: a fresh insert is answered while PENDING, so a reply that is
-// already DONE with errors is a replay (Compute keeps requestIds for at
-// least 60 minutes), and the next generation is a fresh attempt. A replay
-// of a failed insert whose reply was lost in this very call is retried the
-// same way, which is what a new attempt would do anyway.
-func (c *Cloud) insert(ctx context.Context, req clouds.InstanceRequest, zone string, gen uint64) (stale bool, _ error) {
+// waits for the operation. A reply that is already DONE with errors is the
+// operation of an earlier insert with this requestId (Compute keeps
+// requestIds for at least 60 minutes; a fresh insert is answered while
+// PENDING): it is not reported, and the caller's next generation is a fresh
+// attempt. A replay of a failed insert whose reply was lost in this very
+// call is retried the same way, which is what a new attempt would do anyway.
+func (c *Cloud) insert(ctx context.Context, req clouds.InstanceRequest, zone string, gen uint64) error {
 	object := fmt.Sprintf("instance %q in %s", req.Name, zone)
 	k := call{op: "instances.insert", object: object, pool: req.Pool, zone: zone}
 	res, err := c.instanceResource(ctx, req, zone)
 	if err != nil {
-		return false, err
+		return err
 	}
 	op, err := c.instances.Insert(ctx, &computepb.InsertInstanceRequest{
 		Project: c.cfg.Project, Zone: zone, RequestId: proto.String(RequestID(req.Cluster, "instance/"+req.Name, gen)), InstanceResource: res,
 	}, c.retry())
 	if isCode(err, codeAlreadyExists) {
-		return false, nil // a racing insert made it: adopt it
+		return nil // a racing insert made it: adopt it
 	}
 	if err != nil {
-		return false, k.classify(err)
+		return k.classify(err)
 	}
 	if p := op.Proto(); p.GetStatus() == computepb.Operation_DONE && opFailure(p) != nil {
-		return true, nil
+		return nil
 	}
-	return false, c.wait(ctx, op, k)
+	return c.wait(ctx, op, k)
 }
 
 // checkRequest refuses what GCE cannot run, before any call.
@@ -339,12 +337,11 @@ func toInstance(in *computepb.Instance) clouds.Instance {
 			out.Image = d.GetInitializeParams().GetSourceImage()
 		}
 	}
-	for _, ni := range in.GetNetworkInterfaces() {
-		out.PrivateIP = ni.GetNetworkIP()
-		for _, ac := range ni.GetAccessConfigs() {
+	if nics := in.GetNetworkInterfaces(); len(nics) > 0 {
+		out.PrivateIP = nics[0].GetNetworkIP()
+		for _, ac := range nics[0].GetAccessConfigs() {
 			out.PublicIP = ac.GetNatIP()
 		}
-		break
 	}
 	return out
 }

@@ -83,7 +83,12 @@ func TestWireShape(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", base+"/global/networks/n1", nil)
 	req.Header.Set("Authorization", "Bearer wrong")
-	if resp, err := c.Do(req); err != nil || resp.StatusCode != 401 {
-		t.Fatalf("wrong token = %v, %v", resp, err)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("wrong token = %d", resp.StatusCode)
 	}
 }

@@ -45,7 +45,7 @@ func (s *Server) dedupe(r *http.Request) (*computepb.Operation, string, *Error) 
 // lock) and may fail it; hook then runs without the lock.
 func (s *Server) startOperation(c *call, requestID, opType, target string, targetID uint64, effect func() (*opFailure, func())) *computepb.Operation {
 	b := make([]byte, 8)
-	rand.Read(b) //nolint:errcheck // crypto/rand does not fail
+	rand.Read(b)
 	name := "operation-" + time.Now().UTC().Format("20060102150405") + "-" + hex.EncodeToString(b)
 	scope := "projects/" + c.project + "/global"
 	pb := &computepb.Operation{

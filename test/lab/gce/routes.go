@@ -41,7 +41,7 @@ func (s *Server) routes() http.Handler {
 		if e == nil {
 			e = s.authenticate(r)
 		}
-		if e == nil && c.project != s.opts.Project && !(c.secrets && c.project == ProjectNumber) {
+		if e == nil && c.project != s.opts.Project && (!c.secrets || c.project != ProjectNumber) {
 			e = notFound("projects/" + c.project)
 			if c.secrets {
 				e = &Error{Status: http.StatusForbidden, Reason: "PERMISSION_DENIED", Message: "Permission denied on resource project " + c.project + "."}
