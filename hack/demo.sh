@@ -11,9 +11,9 @@ repo=$PWD
 dir="${MIXEDK8S_LAB_DIR:-$repo/.lab}"
 work="$dir/demo"
 envfile="$dir/lab.env"
-tf="$repo/bin/terraform"
-
-[[ -x "$tf" ]] || { echo "demo: $tf is missing; fix: make terraform-bins" >&2; exit 1; }
+# A terraform or tofu the provider supports: hack/terraform.sh --find says
+# which, and why it skipped others.
+tf=$(hack/terraform.sh --find)
 [[ -x "$repo/bin/terraform-provider-mixedk8s" ]] || { echo "demo: the provider is not built; fix: make build" >&2; exit 1; }
 [[ -f "$envfile" ]] || { echo "demo: no running lab ($envfile is missing); fix: hack/lab.sh start" >&2; exit 1; }
 

@@ -16,7 +16,11 @@
 # test/lab/k8s/go.mod and go.sum (and, for hollow-kubelet, of its own
 # sources), the Go version, the target platform and the build flags. A
 # binary whose key differs (a changed pin or source, a new Go) is rebuilt;
-# otherwise the run only links it, in well under a second. Builds
+# otherwise the run only links it, in well under a second. The binaries to
+# build are built by one `go build`: it compiles the packages they share once
+# and links them in parallel. While it runs, a line every 30 seconds says how
+# many packages are compiled of how many, the time elapsed and, from the last
+# build's times (.times-* in the cache), about how long is left. Builds
 # are static (CGO_ENABLED=0, as Kubernetes releases them), stripped, with
 # -trimpath, and use the module's go.sum as is (-mod=readonly): after changing
 # a pin, run `go mod tidy` in test/lab/k8s and commit go.mod and go.sum.
@@ -24,10 +28,14 @@
 # Environment:
 #   MIXEDK8S_CACHE     cache root (default $HOME/.cache/mixedk8s)
 #   MIXEDK8S_BUILD_P   parallel compile jobs, go build -p (default 2)
+#   MIXEDK8S_K8S_BUILD one (default): one go build for all; each: one per binary
+#   MIXEDK8S_PROGRESS_EVERY  seconds between progress lines (default 30)
 #   GO                 the go command (default go)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/build-progress.sh
+. "$repo/hack/build-progress.sh"
 mod="$repo/test/lab/k8s"
 GO=${GO:-go}
 jobs=${MIXEDK8S_BUILD_P:-2}
@@ -92,36 +100,80 @@ key="$version mod=$modhash $($GO env GOVERSION) $goos/$goarch cgo=0 trimpath ldf
 exec 9>"$cache/.lock"
 flock 9
 
-tmp=""
-trap 'rm -f "$tmp"' EXIT
-total_start=$SECONDS
-built=0
+# The binaries to build: those whose key differs.
+todo=()
 for n in "${names[@]}"; do
 	bin="$cache/$n"
-	nkey="$key$(src_of "$n")"
-	if [[ -x "$bin" && -f "$cache/.$n.key" && "$(cat "$cache/.$n.key")" == "$nkey" ]]; then
+	if [[ -x "$bin" && -f "$cache/.$n.key" && "$(cat "$cache/.$n.key")" == "$key$(src_of "$n")" ]]; then
 		echo "k8s-bins: $n $version is cached ($bin)"
 	else
-		pkg=$(pkg_of "$n")
-		echo "k8s-bins: building $n from $pkg ($version, $goos/$goarch, -p $jobs)..."
-		start=$SECONDS
-		tmp="$bin.tmp.$$"
-		rm -f "$cache/.$n.key"
-		if ! (cd "$mod" && GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 \
-			"$GO" build -p "$jobs" -trimpath -ldflags="$ldflags" -o "$tmp" "$pkg"); then
-			rm -f "$tmp"
-			if [[ -d "$mod/cmd/$n" ]]; then
-				die "building $n failed (output above); fix: correct $mod/cmd/$n, or run 'cd $mod && go mod tidy' after changing its imports"
-			fi
-			die "building $n failed (output above); fix: check the pins in $mod/go.mod, or run 'cd $mod && go mod tidy' after changing them"
-		fi
-		mv -f "$tmp" "$bin"
-		tmp=""
-		echo "$nkey" >"$cache/.$n.key"
-		built=$((built + 1))
-		size=$(du -h "$bin" | cut -f1)
-		echo "k8s-bins: built $n in $((SECONDS - start))s ($size)"
+		todo+=("$n")
 	fi
-	ln -sfn "$bin" "$repo/bin/$n"
 done
-echo "k8s-bins: ${names[*]} ready in $repo/bin ($built built, $((SECONDS - total_start))s)"
+
+# build_failed names the likely cause of a failed build of the binaries in $@.
+build_failed() {
+	local n
+	for n in "$@"; do
+		if [[ -d "$mod/cmd/$n" ]]; then
+			die "building ${*} failed (output above); fix: correct $mod/cmd/$n, or run 'cd $mod && go mod tidy' after changing its imports"
+		fi
+	done
+	die "building ${*} failed (output above); fix: check the pins in $mod/go.mod, or run 'cd $mod && go mod tidy' after changing them"
+}
+
+# go build's name for a main package: its last path element, or the one
+# before a major-version suffix (go.etcd.io/etcd/server/v3 -> server).
+exe_of() {
+	local p=$1 e=${1##*/}
+	[[ "$e" =~ ^v[0-9]+$ && "$p" == */* ]] && { p=${p%/*}; e=${p##*/}; }
+	echo "$e"
+}
+
+# Way "one" (the default): one go build for all missing binaries, so the
+# packages they share are loaded and compiled once and the links run in
+# parallel. Way "each": one go build per binary, as before (kept to measure).
+way=${MIXEDK8S_K8S_BUILD:-one}
+[[ "$way" == one || "$way" == each ]] || die "MIXEDK8S_K8S_BUILD=$way is unknown; fix: use one or each"
+
+tmpdir=""
+trap 'rm -rf "$tmpdir"' EXIT
+total_start=$SECONDS
+if [[ ${#todo[@]} -gt 0 ]]; then
+	tmpdir=$(mktemp -d "$cache/.build.XXXXXX")
+	if [[ "$way" == one ]]; then
+		groups=("${todo[*]}")
+	else
+		groups=("${todo[@]}")
+	fi
+	g=0
+	for group in "${groups[@]}"; do
+		g=$((g + 1))
+		read -ra bins <<<"$group"
+		pkgs=()
+		for n in "${bins[@]}"; do pkgs+=("$(pkg_of "$n")"); done
+		label="k8s-bins: ${bins[*]}"
+		[[ ${#groups[@]} -eq 1 ]] || label="k8s-bins: [$g of ${#groups[@]}] ${bins[*]}"
+		# Packages to compile, counted the way go build decides (the build cache).
+		stale=$(cd "$mod" && GOFLAGS="${GOFLAGS:-} -mod=readonly" "$GO" list -deps -trimpath -ldflags="$ldflags" \
+			-f '{{if .Stale}}{{.ImportPath}}{{end}}' "${pkgs[@]}" 2>/dev/null | grep -c . || true)
+		echo "$label: building $version for $goos/$goarch (go build -p $jobs, $stale packages to compile)..."
+		times="$cache/.times-$(echo "${bins[*]}" | sha256sum | cut -c1-8)"
+		mkdir -p "$tmpdir/out"
+		(cd "$mod" && progress_build "$label" "$stale" "$times" "$tmpdir/build.log" -- \
+			env GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 \
+			"$GO" build -v -p "$jobs" -trimpath -ldflags="$ldflags" -o "$tmpdir/out/" "${pkgs[@]}") ||
+			build_failed "${bins[@]}"
+		for n in "${bins[@]}"; do
+			out="$tmpdir/out/$(exe_of "$(pkg_of "$n")")"
+			[[ -x "$out" ]] || die "go build wrote no $out for $n; fix: report this with the output above"
+			mv -f "$out" "$cache/$n"
+			echo "$key$(src_of "$n")" >"$cache/.$n.key"
+			echo "k8s-bins: built $n ($(du -h "$cache/$n" | cut -f1))"
+		done
+	done
+fi
+for n in "${names[@]}"; do
+	ln -sfn "$cache/$n" "$repo/bin/$n"
+done
+echo "k8s-bins: ${names[*]} ready in $repo/bin (${#todo[@]} built, $(progress_dur $((SECONDS - total_start))))"

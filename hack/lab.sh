@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the lab (test/lab/cmd/lab) in the background for demos and other processes.
-# Usage: hack/lab.sh start|stop|status
-#   start   build the lab program, start it, wait for its env file and print its path
+# Usage: hack/lab.sh start|stop|restart|status
+#   start   build the lab program, start it, wait for its env file and print its path;
+#           a lab already running from this folder is reused as it is
+#   restart stop, then start (to run changed lab code)
 #   stop    stop it (SIGTERM), wait until it has exited
 #   status  say whether it runs, with its env file and log
 # The lab folder is $MIXEDK8S_LAB_DIR (default ./.lab in the repository); it
@@ -9,19 +11,56 @@
 # LAB_FLAGS passes extra flags to the program, e.g. LAB_FLAGS="-v --pending-delay 3s".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir="${MIXEDK8S_LAB_DIR:-$PWD/.lab}"
+dir=$(realpath -m "${MIXEDK8S_LAB_DIR:-$PWD/.lab}")
 pidfile="$dir/lab.pid"
 envfile="$dir/lab.env"
 
+# running: the pid file names a live process that is this folder's lab (a
+# pid reused by something else after a reboot does not count).
 running() {
-  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  local pid
+  [[ -f "$pidfile" ]] || return 1
+  pid=$(cat "$pidfile")
+  kill -0 "$pid" 2>/dev/null || return 1
+  local exe
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [[ "$exe" == "$dir/lab" || "$exe" == "$dir/lab (deleted)" ]]
+}
+
+stop() {
+  if ! running; then
+    echo "lab not running"
+    rm -f "$pidfile"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pidfile"
+      echo "lab stopped"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "lab (pid $pid) did not stop within 10s; see $dir/lab.log" >&2
+  return 1
 }
 
 case "${1:-}" in
 start)
+  # Reuse a running lab: it keeps the demo's instances and control plane, so
+  # a second `make demo` only re-applies. It runs the code it was built from:
+  # `hack/lab.sh restart` runs the current one (the lab starts empty).
   if running; then
-    echo "lab already running (pid $(cat "$pidfile")): $envfile"
-    exit 0
+    if [[ -f "$envfile" ]]; then
+      echo "lab already running (pid $(cat "$pidfile"), since $(ps -o lstart= -p "$(cat "$pidfile")")): $envfile"
+      echo "  reusing it; 'hack/lab.sh restart' runs the current code (and starts with no instances)"
+      exit 0
+    fi
+    echo "lab (pid $(cat "$pidfile")) runs but $envfile is missing; restarting it" >&2
+    stop
   fi
   mkdir -p "$dir"
   rm -f "$envfile" "$dir/lab.json"
@@ -48,23 +87,11 @@ start)
   exit 1
   ;;
 stop)
-  if ! running; then
-    echo "lab not running"
-    rm -f "$pidfile"
-    exit 0
-  fi
-  pid="$(cat "$pidfile")"
-  kill -TERM "$pid"
-  for _ in $(seq 1 100); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$pidfile"
-      echo "lab stopped"
-      exit 0
-    fi
-    sleep 0.1
-  done
-  echo "lab (pid $pid) did not stop within 10s; see $dir/lab.log" >&2
-  exit 1
+  stop
+  ;;
+restart)
+  "$0" stop
+  exec "$0" start
   ;;
 status)
   if running; then
@@ -75,7 +102,7 @@ status)
   fi
   ;;
 *)
-  echo "usage: $0 start|stop|status" >&2
+  echo "usage: $0 start|stop|restart|status" >&2
   exit 2
   ;;
 esac
