@@ -154,7 +154,9 @@ if [[ ${#todo[@]} -gt 0 ]]; then
 		for n in "${bins[@]}"; do pkgs+=("$(pkg_of "$n")"); done
 		label="k8s-bins: ${bins[*]}"
 		[[ ${#groups[@]} -eq 1 ]] || label="k8s-bins: [$g of ${#groups[@]}] ${bins[*]}"
-		# Packages to compile, counted the way go build decides (the build cache).
+		# Packages to compile, counted the way go build decides (the build cache);
+		# a failed count only costs the estimate.
+		# shellcheck disable=SC2015
 		stale=$(cd "$mod" && GOFLAGS="${GOFLAGS:-} -mod=readonly" "$GO" list -deps -trimpath -ldflags="$ldflags" \
 			-f '{{if .Stale}}{{.ImportPath}}{{end}}' "${pkgs[@]}" 2>/dev/null | grep -c . || true)
 		echo "$label: building $version for $goos/$goarch (go build -p $jobs, $stale packages to compile)..."

@@ -20,6 +20,7 @@ cp "$src/hack/terraform.sh" "$src/hack/build-progress.sh" "$tmp/repo/hack/"
 # fake DIR NAME FIRSTLINE: a CLI whose `version` prints FIRSTLINE.
 fake() {
 	mkdir -p "$1"
+	# shellcheck disable=SC2016 # $1 is the stand-in's own argument
 	printf '#!/bin/sh\n[ "$1" = version ] && echo "%s"\n' "$3" >"$1/$2"
 	chmod +x "$1/$2"
 }
