@@ -11,7 +11,7 @@ for platform in windows/amd64 linux/amd64 linux/arm64; do
   goos="${platform%/*}" goarch="${platform#*/}"
   name="nodeagent-${goos}-${goarch}"
   [[ "$goos" == windows ]] && name+=".exe"
-  CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" go build -trimpath \
+  CGO_ENABLED=0 GOOS="$goos" GOARCH="$goarch" hack/go-build.sh "nodeagent-$goos-$goarch" -trimpath \
     -ldflags "-s -w -X github.com/mixedk8s/mixedk8s/nodeagent/agent.Version=${version}" \
     -o "$out/$name" ./nodeagent/cmd/nodeagent
   (cd "$out" && sha256sum "$name" > "$name.sha256")

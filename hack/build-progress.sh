@@ -4,8 +4,8 @@
 #
 #   progress_build LABEL TOTAL TIMES LOG -- go build -v ...
 #
-# LABEL names what is built; TOTAL is the number of packages the build may
-# compile (0: unknown, the last build's count is used); TIMES is the file the
+# LABEL names what is built; TOTAL is the number of packages the build will
+# compile (0: unknown; then the last build's count and length are the guide); TIMES is the file the
 # last build's "packages seconds" are read from and written to; LOG receives
 # the command's output. The command must print each package it compiles on a
 # line of its own (go build -v, go install -v). A line is printed every
@@ -34,7 +34,7 @@ progress_count() {
 # progress_line prints one progress line.
 progress_line() {
 	local label=$1 total=$2 last_n=$3 last_s=$4 log=$5 start=$6
-	local n elapsed left="" of=""
+	local n elapsed left="" of="" known=$total
 	n=$(progress_count "$log")
 	elapsed=$((SECONDS - start))
 	((total > 0)) || total=$last_n
@@ -42,7 +42,14 @@ progress_line() {
 		((n <= total)) || total=$n
 		of=" of $total"
 	fi
-	if ((last_n > 0 && last_s > 0 && total > 0)); then
+	if ((known == 0 && last_s > 0)); then
+		# What is left to compile is unknown: go by the last build's length.
+		if ((elapsed < last_s)); then
+			left=", about $(progress_dur $((last_s - elapsed))) left (last build: $(progress_dur "$last_s"))"
+		else
+			left=", longer than the last build ($(progress_dur "$last_s"))"
+		fi
+	elif ((last_n > 0 && last_s > 0 && total > 0)); then
 		left=$(((total - n) * last_s / last_n))
 		left=", about $(progress_dur "$left") left (last build: $last_n packages in $(progress_dur "$last_s"))"
 	elif ((total > 0 && n * 20 >= total && n > 0)); then
@@ -60,7 +67,7 @@ progress_build() {
 		read -r last_n last_s <"$times" || true
 		[[ "$last_n" =~ ^[0-9]+$ && "$last_s" =~ ^[0-9]+$ ]] || { last_n=0; last_s=0; }
 	fi
-	if ((last_s > 0)); then
+	if ((total > 0 && last_s > 0)); then
 		echo "$label: the last build compiled $last_n packages in $(progress_dur "$last_s")"
 	fi
 	: >"$log"
@@ -89,5 +96,8 @@ progress_build() {
 	if ((n > 0 && (total > 0 ? n * 2 >= total : (last_n == 0 || n * 2 >= last_n)))); then
 		echo "$n $((SECONDS - start))" >"$times"
 	fi
-	echo "$label: $n packages compiled in $(progress_dur $((SECONDS - start)))"
+	# A build with nothing to compile (only up to date, or a link) stays quiet.
+	if ((n > 0)); then
+		echo "$label: $n packages compiled in $(progress_dur $((SECONDS - start)))"
+	fi
 }

@@ -65,7 +65,7 @@ start)
   mkdir -p "$dir"
   rm -f "$envfile" "$dir/lab.json"
   # A built binary, so the pid file names the lab itself rather than `go run`.
-  go build -o "$dir/lab" ./test/lab/cmd/lab
+  hack/go-build.sh lab -o "$dir/lab" ./test/lab/cmd/lab
   # shellcheck disable=SC2086 # LAB_FLAGS is a list of flags
   nohup "$dir/lab" --dir "$dir" ${LAB_FLAGS:-} >"$dir/lab.log" 2>&1 &
   echo $! >"$pidfile"

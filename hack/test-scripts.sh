@@ -123,6 +123,14 @@ if [[ "$out" == *"pb: 2 of 8 packages compiled, "*"s elapsed, about 1m30s left (
 else
 	fail "estimate from the last build: out='$out' times='$(cat "$tmp/times")'"
 fi
+echo "8 120" >"$tmp/times3"
+out=$(MIXEDK8S_PROGRESS_EVERY=1 progress_build "pb" 0 "$tmp/times3" "$tmp/pb.log" -- \
+	sh -c 'echo example.com/a; sleep 2.5' 2>&1) || true
+if [[ "$out" == *"pb: 1 of 8 packages compiled, "*"s elapsed, about 1m5"?"s left (last build: 2m00s)"* ]]; then
+	pass "progress: with no count of what is left, the estimate is the last build's length"
+else
+	fail "estimate with an unknown count: out='$out'"
+fi
 rc=0
 err=$(progress_build "pb" 0 "$tmp/times2" "$tmp/pb.log" -- \
 	sh -c 'echo example.com/a; echo "# example.com/b"; echo "b.go:3:1: undefined: x"; exit 1' 2>&1 >/dev/null) || rc=$?
