@@ -98,7 +98,10 @@ key="$version mod=$modhash $($GO env GOVERSION) $goos/$goarch cgo=0 trimpath ldf
 
 # One build at a time per cache, also across clones sharing it.
 exec 9>"$cache/.lock"
-flock 9
+if ! flock -n 9; then
+	echo "k8s-bins: another build into $cache runs (another clone or make); waiting for it..."
+	flock 9
+fi
 
 # The binaries to build: those whose key differs.
 todo=()

@@ -151,7 +151,10 @@ for n in "${names[@]}"; do
 	(
 		# One build at a time per CLI and cache, also across clones sharing it.
 		exec 9>"$cache/.lock"
-		flock 9
+		if ! flock -n 9; then
+			echo "terraform.sh: another build into $cache runs (another clone or make); waiting for it..."
+			flock 9
+		fi
 		if [[ -x "$bin" && -f "$cache/.$n.key" && "$(cat "$cache/.$n.key")" == "$key" ]]; then
 			echo "terraform.sh: $n $version is cached ($bin)"
 			exit 0
