@@ -55,6 +55,10 @@ progress_line() {
 	elif ((total > 0 && n * 20 >= total && n > 0)); then
 		left=", about $(progress_dur $((elapsed * (total - n) / n))) left at this pace"
 	fi
+	if ((known > 0 && n >= known)); then
+		echo "$label: all $known packages compiled, linking, $(progress_dur "$elapsed") elapsed"
+		return
+	fi
 	echo "$label: $n$of packages compiled, $(progress_dur "$elapsed") elapsed$left"
 }
 

@@ -157,13 +157,16 @@ if [[ ${#todo[@]} -gt 0 ]]; then
 		for n in "${bins[@]}"; do pkgs+=("$(pkg_of "$n")"); done
 		label="k8s-bins: ${bins[*]}"
 		[[ ${#groups[@]} -eq 1 ]] || label="k8s-bins: [$g of ${#groups[@]}] ${bins[*]}"
-		# Packages to compile, counted the way go build decides (the build cache);
-		# a failed count only costs the estimate.
+		# Packages to compile, counted the way go build decides (the build cache;
+		# main packages count as stale when only their link is due); a failed
+		# count only costs the estimate.
 		# shellcheck disable=SC2015
 		stale=$(cd "$mod" && GOFLAGS="${GOFLAGS:-} -mod=readonly" "$GO" list -deps -trimpath -ldflags="$ldflags" \
-			-f '{{if .Stale}}{{.ImportPath}}{{end}}' "${pkgs[@]}" 2>/dev/null | grep -c . || true)
-		echo "$label: building $version for $goos/$goarch (go build -p $jobs, $stale packages to compile)..."
+			-f '{{if and .Stale (ne .Name "main")}}{{.ImportPath}}{{end}}' "${pkgs[@]}" 2>/dev/null | grep -c . || true)
+		echo "$label: building $version for $goos/$goarch (go build -p $jobs, $stale packages to compile, ${#bins[@]} to link)..."
 		times="$cache/.times-$(echo "${bins[*]}" | sha256sum | cut -c1-8)"
+		# Only links due: a full build's times would be no guide.
+		[[ "$stale" != 0 ]] || times="$tmpdir/no-times"
 		mkdir -p "$tmpdir/out"
 		(cd "$mod" && progress_build "$label" "$stale" "$times" "$tmpdir/build.log" -- \
 			env GOFLAGS="${GOFLAGS:-} -mod=readonly" nice -n 10 \
