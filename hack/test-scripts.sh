@@ -2,7 +2,8 @@
 # Tests of the build scripts' decisions, with stand-in CLIs and a stand-in go
 # that records what it was asked to do: which terraform or tofu the demo
 # uses (hack/terraform.sh --find, --find-or-build), that none is built when
-# one on the PATH qualifies, and what hack/build-progress.sh reports.
+# one on the PATH qualifies, what hack/build-progress.sh reports, and when
+# hack/lab.sh takes a lab to be running.
 # Usage: hack/test-scripts.sh   (make test-scripts; part of make test)
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -138,6 +139,21 @@ if [[ $rc -eq 1 && "$err" == *"b.go:3:1: undefined: x"* && "$err" != *"example.c
 	pass "progress: a failed build prints its errors and keeps no times"
 else
 	fail "failed build: rc=$rc err='$err'"
+fi
+
+# hack/lab.sh reuses a lab only when the pid file names this folder's lab, not
+# a live process that reused the pid.
+mkdir -p "$tmp/lab"
+sleep 30 &
+other=$!
+echo "$other" >"$tmp/lab/lab.pid"
+rc=0
+out=$(MIXEDK8S_LAB_DIR="$tmp/lab" "$src/hack/lab.sh" status 2>&1) || rc=$?
+kill "$other" 2>/dev/null || true
+if [[ $rc -eq 3 && "$out" == "lab not running" ]]; then
+	pass "lab.sh: a pid file naming another live process is not a running lab"
+else
+	fail "lab.sh status with a pid file naming 'sleep': rc=$rc out='$out'"
 fi
 
 if [[ $failures -gt 0 ]]; then
