@@ -382,6 +382,7 @@ func (readOnly) Run(context.Context, oslayer.Command) ([]byte, error)        { r
 func (readOnly) InstallService(context.Context, oslayer.ServiceSpec) error   { return errDryRun }
 func (readOnly) StartService(context.Context, string, bool) error            { return errDryRun }
 func (readOnly) StopService(context.Context, string) error                   { return errDryRun }
+func (readOnly) AddRoute(context.Context, string, string) error              { return errDryRun }
 func (readOnly) EnableFeature(context.Context, string) error                 { return errDryRun }
 func (readOnly) SetComputerName(context.Context, string) error               { return errDryRun }
 func (readOnly) CreateHNSNetwork(context.Context, oslayer.HNSNetwork) error  { return errDryRun }

@@ -73,6 +73,7 @@ func windowsSteps() []step {
 			return r.ensureArtifact(manifest.Crictl, "windows", r.artifactArch(), r.extractTarGz(winK, ""))
 		}},
 		{"pause-image", planPauseImage},
+		{"external-network", planExternalNetwork},
 		{"hns-network", planHNSNetwork},
 		{"kubernetes-binaries", planWindowsBinaries},
 		{"kubelet", planWindowsKubelet},
@@ -322,6 +323,101 @@ func planPauseImage(ctx context.Context, r *run) ([]change, error) {
 	return r.marker("pause-image", img, "pull the sandbox image "+img+" ahead with crictl", func(ctx context.Context) error {
 		return r.command(ctx, "/usr/local/bin/crictl", "--runtime-endpoint", "unix:///run/containerd/containerd.sock", "pull", img)
 	}), nil
+}
+
+// The External network holds the vSwitch so the CNI's own network never is
+// the first on the adapter: creating the first one moves the management
+// address onto the vSwitch and drops connections and routes for seconds.
+// Name, prefix and VSID as microsoft/SDN Kubernetes/windows/start.ps1 and
+// rancher/rke2 pkg/windows create it for overlay networking.
+const (
+	externalNetwork = "External"
+	externalPrefix  = "192.168.255.0/30"
+	externalGateway = "192.168.255.1"
+	externalVSID    = 9999
+	// managementIPWait bounds the wait for the address to come back on the vSwitch.
+	managementIPWait = 2 * time.Minute
+)
+
+// metadataRoutes are the routes to the cloud's link-local services (instance
+// metadata, time, KMS) and Azure's wire server that the vSwitch drops.
+func metadataRoutes(routes []string) []string {
+	var out []string
+	for _, p := range routes {
+		if strings.HasPrefix(p, "169.254.") || p == "168.63.129.16/32" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
+	ip := r.cfg.Node.PrivateIP
+	if ip == "" {
+		return nil, fmt.Errorf("node.privateIP is empty: the agent binds the vSwitch to the adapter holding it; fix: set node.privateIP to the node's VPC address")
+	}
+	n, err := r.os.HNSNetwork(ctx, externalNetwork)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.os.NetAdapter(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	var out []change
+	if n == nil {
+		if a == nil {
+			return nil, fmt.Errorf("no network adapter holds node.privateIP %s; fix: set node.privateIP to an address of this VM", ip)
+		}
+		routes := metadataRoutes(a.Routes)
+		spec := oslayer.HNSNetwork{Name: externalNetwork, Type: "Overlay", AddressPrefix: externalPrefix, Gateway: externalGateway, VNI: externalVSID, UDPPort: vxlanPort, AdapterName: a.Name}
+		out = append(out, change{what: fmt.Sprintf("create HNS network %s on adapter %s (holds the vSwitch; the node's address moves onto it)", externalNetwork, a.Name), do: func(ctx context.Context) error {
+			r.state.Markers["metadata-routes"] = strings.Join(routes, ",")
+			if err := r.saveState(); err != nil {
+				return err
+			}
+			return r.os.CreateHNSNetwork(ctx, spec)
+		}})
+	}
+	out = append(out, change{what: "wait for " + ip + " on the vSwitch and restore the routes to the metadata services", do: func(ctx context.Context) error {
+		// Wall time, not the event clock: the gap is the switch's, not the agent's.
+		deadline := time.After(managementIPWait)
+		for {
+			a, err := r.os.NetAdapter(ctx, ip)
+			if err != nil {
+				return err
+			}
+			if a != nil {
+				for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
+					if p != "" && !containsFold(a.Routes, p) {
+						if err := r.os.AddRoute(ctx, a.Name, p); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-deadline:
+				return fmt.Errorf("%s did not come back on the vSwitch within %s; fix: read `ipconfig /all` and the Hyper-V-VmSwitch event log", ip, managementIPWait)
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}})
+	if n != nil && a != nil {
+		missing := false
+		for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
+			if p != "" && !containsFold(a.Routes, p) {
+				missing = true
+			}
+		}
+		if !missing {
+			return nil, nil
+		}
+	}
+	return out, nil
 }
 
 func sourceVIPEndpoint(network string) string { return network + "-source-vip" }

@@ -110,6 +110,11 @@ func (l *Linux) FolderSecured(path string) (bool, error) {
 	return st.IsDir() && st.Mode().Perm()&0o022 == 0, nil
 }
 
+func (l *Linux) NetAdapter(context.Context, string) (*NetAdapter, error) {
+	return nil, ErrNotSupported
+}
+func (l *Linux) AddRoute(context.Context, string, string) error { return ErrNotSupported }
+
 func (l *Linux) StopService(ctx context.Context, name string) error {
 	if _, err := l.Run(ctx, Command{Path: "systemctl", Args: []string{"stop", name + ".service"}}); err != nil {
 		return fmt.Errorf("failed to stop service %s: %w", name, err)

@@ -88,6 +88,11 @@ type OS interface {
 	CreateHNSNetwork(ctx context.Context, spec HNSNetwork) error
 	// HNSEndpoint returns the HNS endpoint of that name on a network, or nil when absent.
 	HNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
+	// NetAdapter returns the network adapter that holds ip, or nil while none does
+	// (the seconds after the first HNS network moves it onto its vSwitch).
+	NetAdapter(ctx context.Context, ip string) (*NetAdapter, error)
+	// AddRoute adds a persistent route to prefix through adapter's default gateway.
+	AddRoute(ctx context.Context, adapter, prefix string) error
 	// CreateHNSEndpoint creates a host endpoint on a network; HNS picks its address.
 	CreateHNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
 	// FirewallRule reports whether an inbound rule of that name exists.
@@ -258,6 +263,16 @@ type HNSNetwork struct {
 	VNI int `json:"vni"`
 	// UDPPort is the VXLAN port (4789 on Windows).
 	UDPPort int `json:"udpPort"`
+	// AdapterName binds the network's vSwitch to that adapter (multi-NIC VMs); empty: HNS picks one.
+	AdapterName string `json:"adapterName,omitempty"`
+}
+
+// NetAdapter is a network adapter with one IPv4 address and its routes.
+type NetAdapter struct {
+	Name string `json:"name"`
+	IP   string `json:"ip"`
+	// Routes are the destination prefixes routed through this adapter.
+	Routes []string `json:"routes,omitempty"`
 }
 
 // HNSEndpoint is an HNS endpoint on a network.

@@ -402,6 +402,9 @@ func (w *Windows) CreateHNSNetwork(ctx context.Context, spec HNSNetwork) error {
 		}},
 		SchemaVersion: hcn.V2SchemaVersion(),
 	}
+	if spec.AdapterName != "" {
+		n.Policies = append(n.Policies, hcn.NetworkPolicy{Type: hcn.NetAdapterName, Settings: mustJSON(hcn.NetAdapterNameNetworkPolicySetting{NetworkAdapterName: spec.AdapterName})})
+	}
 	if spec.UDPPort != 0 && spec.UDPPort != 4789 {
 		n.Policies = append(n.Policies, hcn.NetworkPolicy{Type: hcn.VxlanPort, Settings: mustJSON(hcn.VxlanPortPolicySetting{Port: uint16(spec.UDPPort)})})
 	}
@@ -448,6 +451,34 @@ func (w *Windows) CreateHNSEndpoint(ctx context.Context, network, name string) (
 		out.IPAddress = ep.IpConfigurations[0].IpAddress
 	}
 	return out, nil
+}
+
+func (w *Windows) NetAdapter(ctx context.Context, ip string) (*NetAdapter, error) {
+	out, err := w.ps(ctx, "$a = Get-NetIPAddress -AddressFamily IPv4 -IPAddress "+psQuote(ip)+" -ErrorAction SilentlyContinue | Select-Object -First 1; "+
+		"if ($a) { $a.InterfaceAlias; Get-NetRoute -AddressFamily IPv4 -InterfaceIndex $a.InterfaceIndex | ForEach-Object { $_.DestinationPrefix } }")
+	if err != nil {
+		return nil, fmt.Errorf("failed to find the adapter of %s: %w", ip, err)
+	}
+	lines := strings.Split(strings.ReplaceAll(out, "\r", ""), "\n")
+	if len(lines) == 0 || strings.TrimSpace(lines[0]) == "" {
+		return nil, nil
+	}
+	a := &NetAdapter{Name: strings.TrimSpace(lines[0]), IP: ip}
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); l != "" {
+			a.Routes = append(a.Routes, l)
+		}
+	}
+	return a, nil
+}
+
+func (w *Windows) AddRoute(ctx context.Context, adapter, prefix string) error {
+	_, err := w.ps(ctx, "$gw = (Get-NetRoute -AddressFamily IPv4 -InterfaceAlias "+psQuote(adapter)+" -DestinationPrefix '0.0.0.0/0' | Select-Object -First 1).NextHop; "+
+		"New-NetRoute -DestinationPrefix "+psQuote(prefix)+" -InterfaceAlias "+psQuote(adapter)+" -NextHop $gw -PolicyStore PersistentStore | Out-Null")
+	if err != nil {
+		return fmt.Errorf("failed to add the route to %s through %s: %w", prefix, adapter, err)
+	}
+	return nil
 }
 
 func (w *Windows) FirewallRule(ctx context.Context, name string) (bool, error) {

@@ -71,6 +71,7 @@ const (
 	KindServiceRestart   = "service.restart"
 	KindServiceStop      = "service.stop"
 	KindFolderSecure     = "folder.secure"
+	KindRouteAdd         = "route.add"
 	KindFeatureEnable    = "feature.enable"
 	KindComputerRename   = "computer.rename"
 	KindHNSNetwork       = "hns.network.create"
@@ -121,6 +122,10 @@ type Machine struct {
 	Reboots             int                             `json:"reboots"`
 	// SecuredFolders are folders with a protected DACL, by lower-case path.
 	SecuredFolders map[string]bool `json:"securedFolders,omitempty"`
+	// Adapters are the network adapters by name; VSwitchGapUntil ends the
+	// gap in which the first vSwitch holds the management address.
+	Adapters        map[string]*oslayer.NetAdapter `json:"adapters,omitempty"`
+	VSwitchGapUntil time.Time                      `json:"vSwitchGapUntil,omitempty"`
 }
 
 // Sandbox is the recording OS layer.
@@ -780,7 +785,13 @@ func (s *Sandbox) CreateHNSNetwork(ctx context.Context, spec oslayer.HNSNetwork)
 		return fmt.Errorf("failed to create HNS network %s: the Containers feature is not active; fix: install it and reboot", spec.Name)
 	}
 	detail := fmt.Sprintf("type=%s prefix=%s gateway=%s vni=%d udp=%d", spec.Type, spec.AddressPrefix, spec.Gateway, spec.VNI, spec.UDPPort)
+	if spec.AdapterName != "" {
+		detail += " adapter=" + spec.AdapterName
+	}
 	return s.record(KindHNSNetwork, spec.Name, detail, func() error {
+		if err := s.attachVSwitch(spec.AdapterName); err != nil {
+			return err
+		}
 		s.m.HNSNetworks[spec.Name] = spec
 		return nil
 	})

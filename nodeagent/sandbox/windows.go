@@ -1,10 +1,13 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
@@ -174,4 +177,90 @@ func (s *Sandbox) FolderSecured(path string) (bool, error) {
 		return false, nil
 	}
 	return s.Machine().SecuredFolders[aclKey(path)], nil
+}
+
+// firstBootRoutes are the routes a fresh EC2 Windows instance has on its
+// adapter: the default route and EC2Launch's routes to the instance metadata
+// service, time sync and KMS endpoints
+// (docs.aws.amazon.com/AWSEC2/latest/WindowsGuide/ec2launch-v2-settings.html).
+var firstBootRoutes = []string{"0.0.0.0/0", "169.254.169.254/32", "169.254.169.250/32", "169.254.169.251/32", "169.254.169.123/32"}
+
+// vSwitchGap is how long the management address is gone after the first HNS
+// network creates its vSwitch: the address moves from the adapter to
+// "vEthernet (<adapter>)" and open connections drop (microsoft/SDN
+// Kubernetes/windows/start.ps1 creates the External network first and
+// sleeps for this reason; flannel-io/flannel pkg/backend/vxlan
+// ensureNetwork waits for the management IP after creating one).
+const vSwitchGap = 2 * time.Second
+
+// NetAdapter finds the adapter holding ip. The emulated machine's first
+// adapter, "Ethernet", takes the first address asked for: the lease its
+// DHCP gave at first boot, which the sandbox cannot know in advance.
+func (s *Sandbox) NetAdapter(ctx context.Context, ip string) (*oslayer.NetAdapter, error) {
+	if err := s.windowsOnly(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m.Adapters) == 0 {
+		s.m.Adapters = map[string]*oslayer.NetAdapter{"Ethernet": {Name: "Ethernet", IP: ip, Routes: append([]string(nil), firstBootRoutes...)}}
+		if err := s.save(); err != nil {
+			return nil, err
+		}
+	}
+	if s.now().Before(s.m.VSwitchGapUntil) {
+		return nil, nil
+	}
+	for _, a := range s.m.Adapters {
+		if a.IP == ip {
+			c := *a
+			c.Routes = append([]string(nil), a.Routes...)
+			return &c, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Sandbox) AddRoute(ctx context.Context, adapter, prefix string) error {
+	if err := s.windowsOnly(); err != nil {
+		return err
+	}
+	return s.record(KindRouteAdd, prefix, "via "+adapter, func() error {
+		a, ok := s.m.Adapters[adapter]
+		if !ok {
+			return fmt.Errorf("New-NetRoute: no adapter %q", adapter)
+		}
+		if !slices.Contains(a.Routes, prefix) {
+			a.Routes = append(a.Routes, prefix)
+		}
+		return nil
+	})
+}
+
+// attachVSwitch is what creating an HNS network does to the host's adapter:
+// the first network on an adapter creates the vSwitch, which takes the
+// adapter's address after a gap and keeps only the default route; later
+// networks on the same adapter change nothing. Callers hold s.mu.
+func (s *Sandbox) attachVSwitch(adapterName string) error {
+	if len(s.m.Adapters) == 0 {
+		s.m.Adapters = map[string]*oslayer.NetAdapter{"Ethernet": {Name: "Ethernet", Routes: append([]string(nil), firstBootRoutes...)}}
+	}
+	name := adapterName
+	if name == "" {
+		name = "Ethernet"
+	}
+	if strings.HasPrefix(name, "vEthernet (") {
+		return nil
+	}
+	if _, ok := s.m.Adapters["vEthernet ("+name+")"]; ok {
+		return nil
+	}
+	a, ok := s.m.Adapters[name]
+	if !ok {
+		return fmt.Errorf("HNS: adapter %q does not exist", name)
+	}
+	delete(s.m.Adapters, name)
+	s.m.Adapters["vEthernet ("+name+")"] = &oslayer.NetAdapter{Name: "vEthernet (" + name + ")", IP: a.IP, Routes: []string{"0.0.0.0/0"}}
+	s.m.VSwitchGapUntil = s.now().Add(vSwitchGap)
+	return nil
 }
