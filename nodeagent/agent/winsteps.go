@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -69,6 +70,7 @@ func windowsSteps() []step {
 		{"cni-plugins", func(ctx context.Context, r *run) ([]change, error) {
 			return r.ensureArtifact(manifest.CNIPlugins, "windows", r.artifactArch(), r.extractTarGz(winCNIBin, ""))
 		}},
+		{"cni-config", planWindowsCNIConfig},
 		{"crictl", func(ctx context.Context, r *run) ([]change, error) {
 			return r.ensureArtifact(manifest.Crictl, "windows", r.artifactArch(), r.extractTarGz(winK, ""))
 		}},
@@ -311,6 +313,44 @@ func planWindowsContainerd(ctx context.Context, r *run) ([]change, error) {
 		LogFolder:   winLogs + `\containerd`,
 	}, true, len(conf) > 0)
 	return append(out, svc...), err
+}
+
+// windowsFlannelCNIConfig is containerd's CNI config on a flannel node:
+// flannel's plugin delegating to win-overlay with HNS v2 ("apiVersion": 2)
+// policies, which containerd's HCN path reads: no NAT to pods and services,
+// services routed through the overlay, and the node's address as provider
+// address (as rancher/rke2 pkg/windows/flannel.go writes it).
+func windowsFlannelCNIConfig(cfg contract.Config) ([]byte, error) {
+	policy := func(typ string, settings any) map[string]any {
+		return map[string]any{"name": "EndpointPolicy", "value": map[string]any{"Type": typ, "Settings": settings}}
+	}
+	conf := map[string]any{
+		"name": hnsNetworkName("flannel"), "cniVersion": "0.3.1",
+		"plugins": []any{map[string]any{
+			"type":         "flannel",
+			"capabilities": map[string]bool{"portMappings": true, "dns": true},
+			"delegate": map[string]any{
+				"type": "win-overlay", "apiVersion": 2,
+				"policies": []any{
+					policy("OutBoundNAT", map[string]any{"Exceptions": []string{cfg.Cluster.PodCIDR, cfg.Cluster.ServiceCIDR}}),
+					policy("SDNRoute", map[string]any{"DestinationPrefix": cfg.Cluster.ServiceCIDR, "NeedEncap": true}),
+					policy("ProviderAddress", map[string]any{"ProviderAddress": cfg.Node.PrivateIP}),
+				},
+			},
+		}},
+	}
+	return json.MarshalIndent(conf, "", "  ")
+}
+
+func planWindowsCNIConfig(ctx context.Context, r *run) ([]change, error) {
+	if r.cfg.Cluster.CNI != "flannel" {
+		return nil, nil
+	}
+	data, err := windowsFlannelCNIConfig(r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.ensureFile(winCNIConf+`\10-flannel.conflist`, data, oslayer.Public, "CNI config (flannel delegating to win-overlay, HNS v2 policies)"), nil
 }
 
 func planPauseImage(ctx context.Context, r *run) ([]change, error) {
