@@ -86,7 +86,9 @@ func (k call) classify(err error) error {
 	case errors.As(err, &re):
 		ce.Code = re.ErrorCode
 		ce.Kind = kindOfCode(re.StatusCode, re.ErrorCode, re.Error())
-	case errors.As(err, &authErr), errors.As(err, &required):
+	case errors.As(err, &authErr), errors.As(err, &required),
+		// DefaultAzureCredential found no source; its error type is unexported.
+		strings.Contains(err.Error(), "DefaultAzureCredential: failed to acquire a token"):
 		ce.Kind = clouds.KindAuth
 	case errors.As(err, &ne):
 		ce.Kind = clouds.KindTransient
