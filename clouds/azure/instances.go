@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,7 @@ func imageFor(req clouds.InstanceRequest) (armcompute.ImageReference, error) {
 			return armcompute.ImageReference{ID: to(req.Image)}, nil
 		}
 		p := strings.Split(req.Image, ":")
-		if len(p) != 4 || slicesContainsEmpty(p) {
+		if len(p) != 4 || slices.Contains(p, "") {
 			return armcompute.ImageReference{}, fmt.Errorf("image %q is neither publisher:offer:sku:version nor an image resource ID", req.Image)
 		}
 		return armcompute.ImageReference{Publisher: to(p[0]), Offer: to(p[1]), SKU: to(p[2]), Version: to(p[3])}, nil
@@ -63,18 +64,9 @@ func imageFor(req clouds.InstanceRequest) (armcompute.ImageReference, error) {
 	}
 	img, ok := Images[key]
 	if !ok {
-		return armcompute.ImageReference{}, fmt.Errorf("OS %q version %q has no default image; use linux, or windows with 2019, 2022 or 2025", req.OS, req.WindowsVersion)
+		return armcompute.ImageReference{}, fmt.Errorf("os %q version %q has no default image; use linux, or windows with 2019, 2022 or 2025", req.OS, req.WindowsVersion)
 	}
 	return img, nil
-}
-
-func slicesContainsEmpty(p []string) bool {
-	for _, s := range p {
-		if s == "" {
-			return true
-		}
-	}
-	return false
 }
 
 func imageURN(r *armcompute.ImageReference) string {
@@ -117,7 +109,7 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		return &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualMachines.CreateOrUpdate", Object: object, Err: err, Fix: fix}
 	}
 	if req.OS == "windows" && len(req.Name) > maxWindowsComputerName {
-		return clouds.Instance{}, invalid(fmt.Errorf("Windows computer name %q is %d characters, more than %d", req.Name, len(req.Name), maxWindowsComputerName),
+		return clouds.Instance{}, invalid(fmt.Errorf("the Windows computer name %q is %d characters, more than %d", req.Name, len(req.Name), maxWindowsComputerName),
 			"shorten the cluster or pool name so that <cluster>-<pool>-<i> fits in 15 characters")
 	}
 	if req.NestedVirtualization && !NestedUnderTrustedLaunch(req.InstanceType) {

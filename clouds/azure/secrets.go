@@ -139,11 +139,11 @@ func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool,
 		return nil, false, call{op: "GetSecret", object: object}.classify(err)
 	}
 	if val(got.ContentType) != contentType {
-		return nil, false, fmt.Errorf("Key Vault secret %q is not what mixedk8s stored (content type %q); fix: delete it if cluster %q has no nodes left", kv, val(got.ContentType), cluster)
+		return nil, false, fmt.Errorf("the Key Vault secret %q is not what mixedk8s stored (content type %q); fix: delete it if cluster %q has no nodes left", kv, val(got.ContentType), cluster)
 	}
 	v, err := base64.StdEncoding.DecodeString(val(got.Value))
 	if err != nil {
-		return nil, false, fmt.Errorf("Key Vault secret %q is not base64; fix: delete it if cluster %q has no nodes left", kv, cluster)
+		return nil, false, fmt.Errorf("the Key Vault secret %q is not base64; fix: delete it if cluster %q has no nodes left", kv, cluster)
 	}
 	return v, true, nil
 }

@@ -44,7 +44,13 @@ func token(t *testing.T, s *arm.Server, c *http.Client, resource string) string 
 	return out.AccessToken
 }
 
-func do(t *testing.T, c *http.Client, method, u, tok, body string) (*http.Response, map[string]any) {
+// reply is a response whose body was read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func do(t *testing.T, c *http.Client, method, u, tok, body string) (reply, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), method, u, strings.NewReader(body))
 	if tok != "" {
@@ -59,7 +65,7 @@ func do(t *testing.T, c *http.Client, method, u, tok, body string) (*http.Respon
 	raw, _ := io.ReadAll(res.Body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	return res, out
+	return reply{res.StatusCode, res.Header}, out
 }
 
 func errCode(body map[string]any) string {

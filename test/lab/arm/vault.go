@@ -16,7 +16,6 @@ import (
 type vault struct {
 	secrets map[string]*secret // by lower-case name
 	deleted map[string]*secret
-	seq     int
 }
 
 type secret struct {
@@ -144,7 +143,6 @@ func (s *Server) vaultAct(r *http.Request, parts []string, body []byte) (int, an
 			sec = &secret{name: name}
 			v.secrets[strings.ToLower(name)] = sec
 		}
-		v.seq++
 		version := strings.ReplaceAll(newID(), "-", "")
 		id := azsecrets.ID(s.secretURL(name, version))
 		// Created has one-second resolution on the wire (Unix time), as in Key Vault.
