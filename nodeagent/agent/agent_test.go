@@ -48,7 +48,7 @@ var (
 	tokenSecretPart = "0123456789abcdef"
 )
 
-func testCA(t *testing.T) (string, string, string) {
+func testCA(t testing.TB) (string, string, string) {
 	t.Helper()
 	caOnce.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -72,7 +72,7 @@ func testCA(t *testing.T) (string, string, string) {
 
 // lab is one emulated machine with a stand-in artifact mirror on 127.0.0.1.
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	sb     *sandbox.Sandbox
 	mirror *mirror.Mirror
 	url    string
@@ -80,7 +80,7 @@ type lab struct {
 	path   string
 }
 
-func baseConfig(t *testing.T) contract.Config {
+func baseConfig(t testing.TB) contract.Config {
 	cert, key, hash := testCA(t)
 	_ = key
 	return contract.Config{
@@ -91,7 +91,7 @@ func baseConfig(t *testing.T) contract.Config {
 	}
 }
 
-func windowsConfig(t *testing.T, version, cni, isolation string) contract.Config {
+func windowsConfig(t testing.TB, version, cni, isolation string) contract.Config {
 	c := baseConfig(t)
 	c.Cluster.CNI = cni
 	c.Node = contract.Node{Name: "win-" + version + "-" + isolation[:1], Role: contract.RoleWorker, OS: "windows", WindowsVersion: version, Isolation: isolation, Pool: "win", PrivateIP: "10.0.0.21", Labels: map[string]string{"team": "a"}}
@@ -125,7 +125,7 @@ func emulation(c contract.Config) string {
 }
 
 // newLab makes a fresh machine matching the config, with the config pushed to it.
-func newLab(t *testing.T, cfg contract.Config, handler func(http.Handler) http.Handler) *lab {
+func newLab(t testing.TB, cfg contract.Config, handler func(http.Handler) http.Handler) *lab {
 	t.Helper()
 	m, err := manifest.Builtin(cfg.Cluster.KubernetesVersion)
 	if err != nil {
