@@ -26,7 +26,7 @@
 // The Windows admin password comes from the windows-keys flow, encrypted by
 // the guest agent to an RSA key the cluster keeps in Secret Manager and
 // read back from serial port 4. Nothing secret is put in instance metadata.
-// See ObservedIdentity.
+// See ObservedIdentity (clouds.IdentityObserver).
 //
 // The same code drives the lab's Compute Engine emulator (test/lab/gce):
 // only Config.Endpoint, Config.CABundle and Config.TokenSource differ.
@@ -102,7 +102,10 @@ type Cloud struct {
 	closers []interface{ Close() error }
 }
 
-var _ clouds.Cloud = (*Cloud)(nil)
+var (
+	_ clouds.Cloud            = (*Cloud)(nil)
+	_ clouds.IdentityObserver = (*Cloud)(nil)
+)
 
 // nameRE is Compute's resource name rule (RFC 1035), from the computepb
 // field docs of Instance.name: 1-63 characters.

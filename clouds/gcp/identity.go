@@ -23,35 +23,12 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
-// Observed is the identity an instance made for itself on first boot, as
-// the guest published it through channels only the project's credentials
-// read: guest attributes and the serial port. Secret: AdminPassword.
-type Observed struct {
-	// SSHHostKeys are the Linux instance's host keys, authorized_keys form
-	// ("ssh-ed25519 AAAA..."), from guest attributes hostkeys/<type>.
-	SSHHostKeys []string
-	// WinRMThumbprint is the SHA-1 thumbprint (hex) of the Windows
-	// instance's WinRM HTTPS certificate, from guest attribute hostkeys/winrm.
-	WinRMThumbprint string
-	// AdminUser and AdminPassword are the Windows account the windows-keys
-	// flow made; the password is secret.
-	AdminUser     string
-	AdminPassword string
-}
-
-// String redacts the password.
-func (o Observed) String() string {
-	return fmt.Sprintf("Observed{SSHHostKeys: %d, WinRMThumbprint: %q, AdminUser: %q, AdminPassword: <redacted>}", len(o.SSHHostKeys), o.WinRMThumbprint, o.AdminUser)
-}
-
-// GoString redacts %#v too.
-func (o Observed) GoString() string { return o.String() }
-
 // ErrNotPublished: the guest has not published its identity yet (first
 // boot still runs); retry later.
 var ErrNotPublished = errors.New("the instance has not published its identity yet")
 
-// ObservedIdentity reads what the instance published about itself: on
+// ObservedIdentity implements clouds.IdentityObserver. It reads what the
+// instance published about itself: on
 // Linux the host keys the guest agent generated on first boot and wrote to
 // guest attributes hostkeys/<type>
 // (gh:GoogleCloudPlatform/guest-agent google_guest_agent/instance_setup.go
@@ -64,7 +41,7 @@ var ErrNotPublished = errors.New("the instance has not published its identity ye
 // the guest has published, it returns a transient error wrapping
 // ErrNotPublished. Guest attributes allow about 10 queries a minute per
 // instance: call it once per instance, not per Observe.
-func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (Observed, error) {
+func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (clouds.ObservedIdentity, error) {
 	zone := c.zoneFor(inst.Name)
 	object := fmt.Sprintf("instance %q in %s", inst.Name, zone)
 	k := call{op: "instances.getGuestAttributes", object: object}
@@ -72,12 +49,12 @@ func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (Obs
 		Project: c.cfg.Project, Zone: zone, Instance: inst.Name, QueryPath: proto.String("hostkeys/"),
 	}, c.retry())
 	if isCode(err, codeNotFound) {
-		return Observed{}, notPublished(k, "no guest attributes under hostkeys/")
+		return clouds.ObservedIdentity{}, notPublished(k, "no guest attributes under hostkeys/")
 	}
 	if err != nil {
-		return Observed{}, k.classify(err)
+		return clouds.ObservedIdentity{}, k.classify(err)
 	}
-	var out Observed
+	var out clouds.ObservedIdentity
 	for _, e := range ga.GetQueryValue().GetItems() {
 		if e.GetNamespace() != "hostkeys" {
 			continue
@@ -93,17 +70,17 @@ func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (Obs
 	}
 	if inst.OS != "windows" {
 		if len(out.SSHHostKeys) == 0 {
-			return Observed{}, notPublished(k, "no SSH host key under hostkeys/")
+			return clouds.ObservedIdentity{}, notPublished(k, "no SSH host key under hostkeys/")
 		}
 		return out, nil
 	}
 	if out.WinRMThumbprint == "" {
-		return Observed{}, notPublished(k, "no WinRM thumbprint at hostkeys/winrm")
+		return clouds.ObservedIdentity{}, notPublished(k, "no WinRM thumbprint at hostkeys/winrm")
 	}
 	cluster := cmp.Or(inst.Tags[clouds.TagCluster], inst.Tags[LabelCluster])
 	out.AdminUser, out.AdminPassword, err = c.windowsPassword(ctx, cluster, inst.Name, zone)
 	if err != nil {
-		return Observed{}, err
+		return clouds.ObservedIdentity{}, err
 	}
 	return out, nil
 }

@@ -143,6 +143,9 @@ func (p *Provisioner) connect(ctx context.Context, spec cluster.Spec, n cluster.
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
+	if obs, ok := p.cfg.Cloud.(clouds.IdentityObserver); ok {
+		return p.connectObserved(ctx, obs, n, in, addr, seed, dial)
+	}
 	if n.OS == cluster.Windows {
 		certPEM, _, err := p.winrmCert(ctx, spec.Name, n.Name)
 		if err != nil {
@@ -187,3 +190,70 @@ func (p *Provisioner) connect(ctx context.Context, spec cluster.Spec, n cluster.
 
 // errNoControlPlane: Kubernetes-level work needs the first control-plane node.
 var errNoControlPlane = errors.New("the cluster has no running first control-plane node")
+
+// connectObserved reaches a node whose cloud let it make its own identity
+// (GCE): the pins and the Windows login are what the cloud observed the
+// instance publish, read once per instance ID; the SSH client key is still
+// the provisioner's.
+func (p *Provisioner) connectObserved(ctx context.Context, obs clouds.IdentityObserver, n cluster.Node, in clouds.Instance, addr string, seed []byte, dial transport.DialFunc) (transport.Conn, error) {
+	p.mu.Lock()
+	id, ok := p.observed[in.ID]
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		id, err = obs.ObservedIdentity(ctx, in)
+		if err != nil {
+			if clouds.KindOf(err).Retryable() {
+				return nil, fmt.Errorf("read the identity %s published: %w: %w", n.Name, err, transport.ErrNotReady)
+			}
+			return nil, fmt.Errorf("read the identity %s published: %w", n.Name, err)
+		}
+		p.mu.Lock()
+		p.observed[in.ID] = id
+		p.mu.Unlock()
+	}
+	if n.OS == cluster.Windows {
+		return winrm.Dial(ctx, winrm.Config{
+			Addr:       net.JoinHostPort(addr, "5986"),
+			User:       id.AdminUser,
+			Password:   id.AdminPassword,
+			Auth:       winrm.NTLM,
+			Thumbprint: id.WinRMThumbprint,
+			Dial:       dial,
+		})
+	}
+	pin, err := preferredHostKey(id.SSHHostKeys)
+	if err != nil {
+		return nil, fmt.Errorf("the host keys %s published: %w", n.Name, err)
+	}
+	signer, err := ssh.NewSignerFromKey(clientKey(seed))
+	if err != nil {
+		return nil, err
+	}
+	return mkssh.Dial(ctx, mkssh.Config{
+		Addr: net.JoinHostPort(addr, "22"), User: AdminUser, Signer: signer, HostKey: pin, Dial: dial, Sudo: true,
+		// The guest agent adds the authorised key after sshd starts.
+		RetryAuthFor: p.cfg.ConnectTimeout / 5,
+	})
+}
+
+// preferredHostKey picks ed25519, else the first key that parses.
+func preferredHostKey(keys []string) (ssh.PublicKey, error) {
+	var first ssh.PublicKey
+	for _, k := range keys {
+		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k))
+		if err != nil {
+			continue
+		}
+		if pk.Type() == ssh.KeyAlgoED25519 {
+			return pk, nil
+		}
+		if first == nil {
+			first = pk
+		}
+	}
+	if first == nil {
+		return nil, errors.New("none parses as an SSH public key")
+	}
+	return first, nil
+}

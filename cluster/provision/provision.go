@@ -75,7 +75,8 @@ type Provisioner struct {
 	seeds    map[string][]byte
 	certs    map[string][]byte // WinRM certificate and key by cluster/node
 	bastions map[string]*bastion
-	kubes    map[string]*kubeAPI // API clients by cluster, endpoint and bastion
+	kubes    map[string]*kubeAPI                // API clients by cluster, endpoint and bastion
+	observed map[string]clouds.ObservedIdentity // by instance ID, on clouds whose nodes make their own identity
 
 	// testKube, when set, replaces the API client of a cluster (tests without an API server).
 	testKube func(cluster string) kubernetes.Interface
@@ -100,7 +101,7 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 15 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}}, nil
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}, observed: map[string]clouds.ObservedIdentity{}}, nil
 }
 
 // Close drops the API clients' and the bastions' connections.

@@ -19,6 +19,7 @@ package winrm
 import (
 	"bytes"
 	"context"
+	"crypto/sha1" //nolint:gosec // Windows certificate thumbprints are SHA-1
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,6 +30,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -89,6 +91,11 @@ type Config struct {
 	// Certificate is the listener certificate the provisioner generated; the
 	// node must present exactly this certificate.
 	Certificate *x509.Certificate
+	// Thumbprint, used when Certificate is nil, pins the listener
+	// certificate by its SHA-1 thumbprint (hex), as Windows shows it and as
+	// GCE images publish it in guest attribute hostkeys/winrm for the
+	// certificate the node made itself.
+	Thumbprint string
 	// Dial opens the TCP connection, e.g. through a bastion; nil dials directly.
 	Dial transport.DialFunc
 	// OperationTimeout bounds one Receive on the node (DefaultOperationTimeout if zero).
@@ -157,8 +164,9 @@ func newConn(cfg Config) (*Conn, error) {
 	if port == 5985 {
 		return nil, fmt.Errorf("connect to WinRM at %s: 5985 is the plain-HTTP listener, which is refused; use the HTTPS listener on 5986", cfg.Addr)
 	}
-	if cfg.Certificate == nil {
-		return nil, fmt.Errorf("connect to WinRM at %s: no pinned certificate; pass the certificate GenerateCertificate made for this node (an unpinned connection is refused)", cfg.Addr)
+	cfg.Thumbprint = strings.ToUpper(strings.ReplaceAll(cfg.Thumbprint, ":", ""))
+	if cfg.Certificate == nil && !thumbprintRE.MatchString(cfg.Thumbprint) {
+		return nil, fmt.Errorf("connect to WinRM at %s: no pinned certificate; pass the certificate GenerateCertificate made for this node, or the SHA-1 thumbprint (40 hex digits) of the one it made itself (an unpinned connection is refused)", cfg.Addr)
 	}
 	if cfg.User == "" {
 		return nil, fmt.Errorf("connect to WinRM at %s: no user; set Config.User to the node's administrator account", cfg.Addr)
@@ -244,41 +252,56 @@ type pinnedTransport struct {
 // Transport builds the HTTP transport for the endpoint masterzen/winrm passes.
 func (t *pinnedTransport) Transport(ep *winrm.Endpoint) error {
 	cfg := t.conn.cfg
-	pin := cfg.Certificate.Raw
 	dial := cfg.Dial
 	if dial == nil {
 		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
-	// The node's own self-signed certificate is the only root trusted, under
-	// the name it was issued for: Go's standard chain and name checks then
-	// accept exactly that certificate (its key included), and
-	// VerifyConnection also compares the bytes on every handshake, resumed
-	// ones included.
-	roots := x509.NewCertPool()
-	roots.AddCert(cfg.Certificate)
-	serverName := ep.Host
-	if len(cfg.Certificate.DNSNames) > 0 {
-		serverName = cfg.Certificate.DNSNames[0]
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.Certificate != nil {
+		// The node's own self-signed certificate is the only root trusted,
+		// under the name it was issued for: Go's standard chain and name
+		// checks then accept exactly that certificate (its key included), and
+		// VerifyConnection also compares the bytes on every handshake,
+		// resumed ones included.
+		pin := cfg.Certificate.Raw
+		roots := x509.NewCertPool()
+		roots.AddCert(cfg.Certificate)
+		tlsConfig.ServerName = ep.Host
+		if len(cfg.Certificate.DNSNames) > 0 {
+			tlsConfig.ServerName = cfg.Certificate.DNSNames[0]
+		}
+		tlsConfig.RootCAs = roots
+		tlsConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return &identityError{addr: cfg.Addr, want: fingerprint(pin)}
+			}
+			if got := cs.PeerCertificates[0].Raw; string(got) != string(pin) {
+				return &identityError{addr: cfg.Addr, want: fingerprint(pin), got: got}
+			}
+			return nil
+		}
+	} else {
+		// Pinned by thumbprint: the chain and name checks are replaced by
+		// comparing the leaf's SHA-1 with the pin on every handshake, which
+		// still proves the peer holds that certificate's key (TLS signs the
+		// handshake with it).
+		tlsConfig.InsecureSkipVerify = true //nolint:gosec // VerifyConnection pins the exact certificate
+		tlsConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return &identityError{addr: cfg.Addr, want: "thumbprint " + cfg.Thumbprint}
+			}
+			if got := thumbprint(cs.PeerCertificates[0].Raw); got != cfg.Thumbprint {
+				return &identityError{addr: cfg.Addr, want: "thumbprint " + cfg.Thumbprint, got: cs.PeerCertificates[0].Raw}
+			}
+			return nil
+		}
 	}
 	t.http = &http.Transport{
 		// Never an environment proxy: nodes are reached directly or through the bastion.
-		Proxy:       nil,
-		DialContext: dial,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			ServerName: serverName,
-			RootCAs:    roots,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return &identityError{addr: cfg.Addr, want: pin}
-				}
-				if got := cs.PeerCertificates[0].Raw; string(got) != string(pin) {
-					return &identityError{addr: cfg.Addr, want: pin, got: got}
-				}
-				return nil
-			},
-		},
+		Proxy:                 nil,
+		DialContext:           dial,
+		TLSClientConfig:       tlsConfig,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: ep.Timeout,
 		IdleConnTimeout:       90 * time.Second,
@@ -339,10 +362,12 @@ func (t *pinnedTransport) post(ctx context.Context, body []byte) (string, error)
 		c.cfg.Addr, resp.StatusCode, http.StatusText(resp.StatusCode), c.cfg.Addr)
 }
 
-// identityError is a certificate other than the pinned one.
+// identityError is a certificate other than the pinned one; want is the
+// pin as printed (a SHA-256 fingerprint or a thumbprint).
 type identityError struct {
-	addr      string
-	want, got []byte
+	addr string
+	want string
+	got  []byte
 }
 
 func fingerprint(b []byte) string {
@@ -350,14 +375,26 @@ func fingerprint(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// thumbprint is a certificate's SHA-1 thumbprint as Windows prints it.
+func thumbprint(der []byte) string {
+	s := sha1.Sum(der) //nolint:gosec // the thumbprint Windows and GCE publish
+	return strings.ToUpper(hex.EncodeToString(s[:]))
+}
+
+var thumbprintRE = regexp.MustCompile(`^[0-9A-F]{40}$`)
+
 func (e *identityError) Error() string {
 	got := "no certificate"
 	if e.got != nil {
 		got = "certificate SHA-256 " + fingerprint(e.got)
 	}
-	return fmt.Sprintf("WinRM at %s presented %s, but the pinned certificate is SHA-256 %s: %v; "+
-		"if the node was re-created, pin the certificate its user data installed, otherwise the address reaches another machine: do not connect",
-		e.addr, got, fingerprint(e.want), transport.ErrIdentityMismatch)
+	want := e.want
+	if !strings.HasPrefix(want, "thumbprint ") {
+		want = "SHA-256 " + want
+	}
+	return fmt.Sprintf("WinRM at %s presented %s, but the pinned certificate is %s: %v; "+
+		"if the node was re-created, pin the certificate it has now (from its user data, or the thumbprint its cloud publishes), otherwise the address reaches another machine: do not connect",
+		e.addr, got, want, transport.ErrIdentityMismatch)
 }
 
 func (e *identityError) Unwrap() error { return transport.ErrIdentityMismatch }
@@ -373,7 +410,7 @@ func (c *Conn) classify(ctx context.Context, err error) error {
 	// Another certificate fails Go's own checks before VerifyConnection runs.
 	var cve *tls.CertificateVerificationError
 	if errors.As(err, &cve) && len(cve.UnverifiedCertificates) > 0 {
-		return &identityError{addr: c.cfg.Addr, want: c.cfg.Certificate.Raw, got: cve.UnverifiedCertificates[0].Raw}
+		return &identityError{addr: c.cfg.Addr, want: fingerprint(c.cfg.Certificate.Raw), got: cve.UnverifiedCertificates[0].Raw}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -467,3 +467,30 @@ func assertNoFile(t testing.TB, l *lab, path string) {
 		t.Errorf("%s is left on the lab host", path)
 	}
 }
+
+func TestThumbprintPin(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil)
+	cfg := l.config(NTLM)
+	cfg.Certificate = nil
+	cfg.Thumbprint = strings.ToLower(thumbprint(l.cert.cert.Raw))
+	c := l.connect(t, cfg)
+	if _, err := c.Run(context.Background(), "hostname", nil, nil); err != nil {
+		t.Fatalf("Run over a thumbprint-pinned connection: %v", err)
+	}
+	_, _, other, err := GenerateCertificate("impostor", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Thumbprint = thumbprint(other.Raw)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = Dial(ctx, cfg)
+	if !errors.Is(err, transport.ErrIdentityMismatch) || !strings.Contains(err.Error(), "thumbprint "+thumbprint(other.Raw)) {
+		t.Fatalf("Dial pinned to another thumbprint: %v", err)
+	}
+	cfg.Thumbprint = "not-hex"
+	if _, err := Dial(ctx, cfg); err == nil || !strings.Contains(err.Error(), "no pinned certificate") {
+		t.Fatalf("Dial with a malformed thumbprint: %v", err)
+	}
+}
