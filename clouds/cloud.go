@@ -4,9 +4,11 @@
 // clouds/azure, clouds/gcp) on that cloud's official SDK; clouds/memory is an
 // in-process double for tests.
 //
-// Every object a Cloud creates carries the TagCluster tag and a deterministic
-// name, so that Ensure* calls adopt what exists instead of duplicating it and
-// Delete* calls find everything by tag.
+// Every object a Cloud creates carries its cluster's tag, spelled as that
+// cloud allows (Profile.Tags), and a deterministic name, so that Ensure*
+// calls adopt what exists instead of duplicating it and Delete* calls find
+// everything by tag. Requests carry the cluster, pool, role and node; each
+// cloud encodes them into its own tag keys.
 package clouds
 
 import (
@@ -15,16 +17,7 @@ import (
 	"fmt"
 )
 
-// Tags put on every cloud object.
-const (
-	TagPrefix  = "mixedk8s.io/"
-	TagCluster = TagPrefix + "cluster"
-	TagPool    = TagPrefix + "pool"
-	TagRole    = TagPrefix + "role"
-	TagNode    = TagPrefix + "node"
-)
-
-// Node roles, the value of TagRole.
+// Node roles, the value of the role tag.
 const (
 	RoleControlPlane = "control-plane"
 	RoleWorker       = "worker"
@@ -55,9 +48,10 @@ type Cloud interface {
 	// already there, and returns the stored value, so concurrent and repeated
 	// calls agree. The cluster's seed, CA and node certificates live here, so
 	// any machine with the cloud credentials can resume or destroy it.
-	EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error)
+	// The name is logical; the cloud maps it to what its store allows.
+	EnsureSecret(ctx context.Context, cluster string, name SecretName, value []byte) ([]byte, error)
 	// Secret returns a stored secret, and false when there is none.
-	Secret(ctx context.Context, cluster, name string) ([]byte, bool, error)
+	Secret(ctx context.Context, cluster string, name SecretName) ([]byte, bool, error)
 	// DeleteSecrets deletes every secret of the cluster.
 	DeleteSecrets(ctx context.Context, cluster string) error
 }
@@ -70,16 +64,29 @@ type NetworkRequest struct {
 	AdminCIDRs []string
 	// PodCIDR is routed inside the cluster (overlay), never exposed.
 	PodCIDR string
-	Tags    map[string]string
 }
 
 // Network is what EnsureNetwork made or found.
 type Network struct {
 	ID       string
 	SubnetID string
-	// ControlPlaneSecurityGroup, WorkerSecurityGroup: firewall objects by role, when the cloud has them.
-	ControlPlaneSecurityGroup string
-	WorkerSecurityGroup       string
+	// Firewalls are the cloud's firewall objects by node role, when the
+	// cloud has per-role ones.
+	Firewalls RoleFirewalls
+}
+
+// RoleFirewalls name a cloud firewall object (whatever the cloud calls it)
+// per node role.
+type RoleFirewalls struct {
+	ControlPlane, Worker string
+}
+
+// For returns the firewall of a role (RoleControlPlane or RoleWorker).
+func (f RoleFirewalls) For(role string) string {
+	if role == RoleControlPlane {
+		return f.ControlPlane
+	}
+	return f.Worker
 }
 
 // InstanceRequest describes one node's virtual machine.
@@ -100,13 +107,10 @@ type InstanceRequest struct {
 	NestedVirtualization bool
 	// Identity is what the instance's first boot installs so the provisioner
 	// can reach and trust it; the cloud renders it in its own first-boot
-	// format (cloud-init, EC2Launch, custom data, metadata scripts).
+	// format (cloud-init, EC2Launch, custom data, metadata scripts). A zero
+	// identity boots the image as it is.
 	Identity NodeIdentity
-	// UserData, when set, is used as the first-boot payload as it is instead
-	// of rendering Identity. It carries secrets: never log it.
-	UserData string
 	Network  Network
-	Tags     map[string]string
 }
 
 // NodeIdentity is the identity the provisioner generated for one node: the
@@ -145,7 +149,9 @@ const (
 
 // Instance is one virtual machine as the cloud reports it.
 type Instance struct {
-	ID           string
+	ID string
+	// Cluster, Name, Pool and Role are read back from the instance's tags.
+	Cluster      string
 	Name         string
 	Pool         string
 	Role         string
@@ -155,7 +161,8 @@ type Instance struct {
 	State        string
 	PrivateIP    string
 	PublicIP     string
-	Tags         map[string]string
+	// Tags are the instance's tags as the cloud spells them.
+	Tags map[string]string
 }
 
 // Kind classifies a cloud error for retries and for the message the user sees.

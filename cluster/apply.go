@@ -412,7 +412,6 @@ func (r *run) ensureNetwork(ctx context.Context) error {
 		NodeCIDR:   r.spec.Network.NodeCIDR,
 		PodCIDR:    r.spec.Network.PodCIDR,
 		AdminCIDRs: r.spec.Access.AdminCIDRs,
-		Tags:       map[string]string{clouds.TagCluster: r.spec.Name},
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the network of cluster %q: %w", r.spec.Name, err)
@@ -448,12 +447,6 @@ func (r *run) ensureInstance(ctx context.Context, name string) error {
 		NestedVirtualization: n.Isolation == IsolationHyperV,
 		Identity:             identity,
 		Network:              *network,
-		Tags: map[string]string{
-			clouds.TagCluster: r.spec.Name,
-			clouds.TagPool:    n.Pool,
-			clouds.TagRole:    n.Role,
-			clouds.TagNode:    name,
-		},
 	})
 	if err != nil {
 		field := fmt.Sprintf("node_pools[%q].instance_type", n.Pool)

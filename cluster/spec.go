@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
 // Spec is the desired state of one cluster: a Linux control plane and any
@@ -156,12 +158,6 @@ const (
 	DefaultIsolation         = IsolationProcess
 	DefaultBastionUser       = "mixedk8s"
 	DefaultKubernetesVersion = "1.36.3"
-	defaultAWSInstanceType   = "m6i.large"
-	defaultAzureInstanceType = "Standard_D4s_v5"
-	defaultGCPInstanceType   = "n2-standard-4"
-	defaultWindowsAWSType    = "m6i.xlarge"
-	defaultWindowsAzureType  = "Standard_D4s_v5"
-	defaultWindowsGCPType    = "n2-standard-4"
 )
 
 // WithDefaults returns a copy of s with every unset optional field filled in.
@@ -228,22 +224,14 @@ func (s Spec) WithDefaults() Spec {
 	return out
 }
 
+// defaultInstanceType is the spec's cloud's default for os, from the
+// cloud's registered profile; "" when the cloud is not linked in.
 func (s Spec) defaultInstanceType(os OS) string {
-	switch {
-	case s.AWS != nil && os == Windows:
-		return defaultWindowsAWSType
-	case s.AWS != nil:
-		return defaultAWSInstanceType
-	case s.Azure != nil && os == Windows:
-		return defaultWindowsAzureType
-	case s.Azure != nil:
-		return defaultAzureInstanceType
-	case s.GCP != nil && os == Windows:
-		return defaultWindowsGCPType
-	case s.GCP != nil:
-		return defaultGCPInstanceType
+	p, ok := clouds.ProfileOf(s.CloudName())
+	if !ok {
+		return ""
 	}
-	return ""
+	return p.DefaultInstanceType(string(os))
 }
 
 // CloudName is "aws", "azure" or "gcp", or "" when no cloud (or more than one) is set.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/validation"
 	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/api/validate/content"
@@ -169,6 +170,11 @@ func (v *validator) cloud() {
 		for _, extra := range set[1:] {
 			v.add(extra, fmt.Sprintf("%s is set together with %s; a cluster lives on exactly one cloud", extra, set[0]),
 				fmt.Sprintf("remove the %s block or the %s block", extra, set[0]))
+		}
+	default:
+		if _, ok := clouds.ProfileOf(set[0]); !ok {
+			v.add(set[0], fmt.Sprintf("the %s cloud is not linked into this program, so its defaults and rules are unknown", set[0]),
+				fmt.Sprintf("import github.com/mixedk8s/mixedk8s/clouds/%s (it registers the cloud's profile)", set[0]))
 		}
 	}
 }
@@ -400,8 +406,8 @@ func (v *validator) controlPlane() {
 
 // instanceType checks a machine size; defaults fill it whenever a cloud is set, so only blanks and typos reach here.
 func (v *validator) instanceType(path, t string, os OS) {
-	if v.s.CloudName() == "" {
-		return // without one cloud there is no default to suggest; the cloud problem comes first
+	if _, ok := clouds.ProfileOf(v.s.CloudName()); !ok {
+		return // without one known cloud there is no default to suggest; the cloud problem comes first
 	}
 	if strings.TrimSpace(t) == "" || strings.ContainsAny(t, " \t\r\n") {
 		v.add(path, fmt.Sprintf("instance type %q is blank or contains spaces", t), "set instance_type to the cloud's size name, e.g. "+v.s.defaultInstanceType(os))
@@ -469,12 +475,13 @@ func (v *validator) windowsPool(path string, p PoolSpec, cloud string, minor int
 	switch p.Isolation {
 	case IsolationProcess:
 	case IsolationHyperV:
+		prof, known := clouds.ProfileOf(cloud)
 		switch {
-		case cloud == "gcp":
-			v.add(path+".isolation", "Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor)", `use isolation = "process" on GCP`)
-		case cloud != "" && p.InstanceType != "" && !NestedVirtualization(cloud, p.InstanceType):
+		case known && prof.RefuseHyperV != "":
+			v.add(path+".isolation", prof.RefuseHyperV, fmt.Sprintf(`use isolation = "process" on %s`, prof.Title))
+		case known && p.InstanceType != "" && !prof.Nested(p.InstanceType):
 			v.add(path+".instance_type", fmt.Sprintf("instance type %q has no nested virtualisation, which Hyper-V isolation needs", p.InstanceType),
-				fmt.Sprintf("use an instance type with nested virtualisation (%s), or isolation = \"process\"", nestedExamples[cloud]))
+				fmt.Sprintf("use an instance type with nested virtualisation (%s), or isolation = \"process\"", prof.NestedExamples))
 		}
 	default:
 		v.add(path+".isolation", fmt.Sprintf("isolation %q is not supported", p.Isolation), `use "process" or "hyperv"`)
@@ -485,23 +492,13 @@ func (v *validator) windowsPool(path string, p PoolSpec, cloud string, minor int
 	}
 }
 
-var nestedExamples = map[string]string{
-	"azure": "e.g. Standard_D4s_v5 or Standard_E4s_v5",
-	"aws":   "e.g. m8i.xlarge, c8i.2xlarge or a *.metal type",
-}
-
 // NestedVirtualization reports whether instances of instanceType on cloud
 // ("azure", "aws" or "gcp") can run Hyper-V inside, as Hyper-V isolated
-// Windows containers need. Sources (shared/REFERENCE-windows.md):
-//   - Azure: Dv3/Ev3 and later D/E families, with their a/d/s/l/i/b variants;
-//     not B, A or F, nor Arm (p) sizes (Azure "nested virtualization" docs).
-//   - AWS: bare metal (*.metal*), and since Feb 2026 virtual C8i, M8i and R8i
-//     and their flex variants up to 192 vCPUs, launched with
-//     CpuOptions.NestedVirtualization=enabled (EC2 user guide
-//     "amazon-ec2-nested-virtualization").
-//   - GCP: never; KVM is the only supported L1 hypervisor.
+// Windows containers need: the cloud's registered profile decides (its
+// package cites the cloud's documentation); an unlinked cloud says no.
 func NestedVirtualization(cloud, instanceType string) bool {
-	return validation.NestedVirtualization(cloud, instanceType)
+	p, ok := clouds.ProfileOf(cloud)
+	return ok && p.Nested(instanceType)
 }
 
 // nodeNames checks the names nodes get: <cluster>-cp-<i> and <cluster>-<pool>-<i>.

@@ -9,6 +9,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	mkaws "github.com/mixedk8s/mixedk8s/clouds/aws"
+	// The provider validates Azure and GCP clusters with their profiles.
+	_ "github.com/mixedk8s/mixedk8s/clouds/azure"
+	_ "github.com/mixedk8s/mixedk8s/clouds/gcp"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"

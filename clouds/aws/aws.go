@@ -4,7 +4,7 @@
 // configured zone (or one subnet over the whole CIDR), an internet gateway
 // with a route table for admin access, and two security groups, one per
 // role, that open only what the role needs. Every object carries the
-// mixedk8s.io/cluster tag and a Name tag <cluster>-<what>; Ensure* find by
+// TagCluster tag and a Name tag <cluster>-<what>; Ensure* find by
 // tag before they create, so a rerun adopts what exists and a converged
 // rerun makes no mutating call.
 //
@@ -84,6 +84,9 @@ type Cloud struct {
 	amis    map[string]string      // SSM parameter -> AMI ID
 	roots   map[string]string      // AMI ID -> root device name
 	subnets map[string][]subnetRef // cluster -> its subnets, one per zone, in zone order
+
+	// firstBoot renders a request's user data; tests replace it.
+	firstBoot func(clouds.InstanceRequest) (string, error)
 }
 
 type subnetRef struct{ id, zone string }
@@ -142,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws: failed to load the SDK configuration: %w", err)
 	}
-	c := &Cloud{cfg: cfg, amis: map[string]string{}, roots: map[string]string{}, subnets: map[string][]subnetRef{}}
+	c := &Cloud{cfg: cfg, amis: map[string]string{}, roots: map[string]string{}, subnets: map[string][]subnetRef{}, firstBoot: userData}
 	c.ec2 = ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

@@ -57,21 +57,29 @@ func setup(t *testing.T, mod func(*Config)) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.firstBoot = fixedUserData
 	return fixture{srv, c}
 }
 
 func netReq(cluster string) clouds.NetworkRequest {
-	return clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.20.0.0/16", AdminCIDRs: []string{"203.0.113.0/24"}, PodCIDR: "192.168.0.0/16",
-		Tags: map[string]string{clouds.TagCluster: cluster}}
+	return clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.20.0.0/16", AdminCIDRs: []string{"203.0.113.0/24"}, PodCIDR: "192.168.0.0/16"}
 }
 
 func instReq(cluster, name, pool, role, os string, n clouds.Network) clouds.InstanceRequest {
-	r := clouds.InstanceRequest{Cluster: cluster, Name: name, Pool: pool, Role: role, OS: os, InstanceType: "m5.large", DiskGB: 40, Network: n,
-		UserData: "#cloud-config\n", Tags: map[string]string{clouds.TagCluster: cluster, clouds.TagPool: pool, clouds.TagRole: role, clouds.TagNode: name}}
+	r := clouds.InstanceRequest{Cluster: cluster, Name: name, Pool: pool, Role: role, OS: os, InstanceType: "m5.large", DiskGB: 40, Network: n}
 	if os == "windows" {
-		r.WindowsVersion, r.InstanceType, r.DiskGB, r.NestedVirtualization, r.UserData = "2022", "m8i.xlarge", 80, true, "<powershell></powershell>"
+		r.WindowsVersion, r.InstanceType, r.DiskGB, r.NestedVirtualization = "2022", "m8i.xlarge", 80, true
 	}
 	return r
+}
+
+// fixedUserData stands in for rendered identities: the tests check that user
+// data reaches the instance, not what it holds (identity_test.go does).
+func fixedUserData(r clouds.InstanceRequest) (string, error) {
+	if r.OS == "windows" {
+		return "<powershell></powershell>", nil
+	}
+	return "#cloud-config\n", nil
 }
 
 func kinds(objects []string) map[string]int {
@@ -133,7 +141,7 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	} {
 		g := tc.got
 		if g.Name != tc.name || g.Pool != tc.pool || g.OS != tc.os || g.InstanceType != tc.typ || g.Image != tc.image || g.State != clouds.StateRunning ||
-			!strings.HasPrefix(g.PrivateIP, "10.20.") || g.Tags[clouds.TagCluster] != "demo" || g.Tags["Name"] != tc.name {
+			!strings.HasPrefix(g.PrivateIP, "10.20.") || g.Tags[TagCluster] != "demo" || g.Tags["Name"] != tc.name {
 			t.Errorf("instance %s = %+v", tc.name, g)
 		}
 	}
@@ -141,10 +149,10 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	for _, in := range f.srv.Instances() {
 		byID[in.ID] = in
 	}
-	if w := byID[win.ID]; !w.NestedVirtualization || w.DiskGB != 80 || string(w.UserData) != "<powershell></powershell>" || !slices.Equal(w.SecurityIDs, []string{n.WorkerSecurityGroup}) {
+	if w := byID[win.ID]; !w.NestedVirtualization || w.DiskGB != 80 || string(w.UserData) != "<powershell></powershell>" || !slices.Equal(w.SecurityIDs, []string{n.Firewalls.Worker}) {
 		t.Errorf("windows instance in the emulator: nested %v disk %d groups %v user data %q", w.NestedVirtualization, w.DiskGB, w.SecurityIDs, w.UserData)
 	}
-	if c := byID[cp.ID]; c.NestedVirtualization || !slices.Equal(c.SecurityIDs, []string{n.ControlPlaneSecurityGroup}) {
+	if c := byID[cp.ID]; c.NestedVirtualization || !slices.Equal(c.SecurityIDs, []string{n.Firewalls.ControlPlane}) {
 		t.Errorf("control-plane instance: nested %v groups %v", c.NestedVirtualization, c.SecurityIDs)
 	}
 
@@ -219,7 +227,7 @@ func waitGone(t *testing.T, f fixture, cluster string) {
 func checkRules(t *testing.T, f fixture, n clouds.Network) {
 	t.Helper()
 	c := f.cloud.ec2
-	out, err := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{GroupIds: []string{n.ControlPlaneSecurityGroup, n.WorkerSecurityGroup}})
+	out, err := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{GroupIds: []string{n.Firewalls.ControlPlane, n.Firewalls.Worker}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +240,9 @@ func checkRules(t *testing.T, f fixture, n clouds.Network) {
 		}
 	}
 	want := map[string][]string{
-		n.ControlPlaneSecurityGroup: {"tcp/6443-6443 from 10.20.0.0/16", "tcp/6443-6443 from 203.0.113.0/24", "tcp/2379-2380 from 10.20.0.0/16",
+		n.Firewalls.ControlPlane: {"tcp/6443-6443 from 10.20.0.0/16", "tcp/6443-6443 from 203.0.113.0/24", "tcp/2379-2380 from 10.20.0.0/16",
 			"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24"},
-		n.WorkerSecurityGroup: {"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24", "tcp/5986-5986 from 203.0.113.0/24"},
+		n.Firewalls.Worker: {"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24", "tcp/5986-5986 from 203.0.113.0/24"},
 	}
 	for g, rules := range want {
 		slices.Sort(rules)
@@ -289,7 +297,7 @@ func TestRetriedLaunchDoesNotDuplicate(t *testing.T) {
 	for _, i := range f.srv.Instances() {
 		tokens = append(tokens, i.ClientToken)
 	}
-	if !slices.Contains(tokens, ClientToken("tok", "tok-lin-0", 2)) || len(ClientToken(strings.Repeat("c", 63), strings.Repeat("n", 63), 99)) > 64 {
+	if !slices.Contains(tokens, clientToken("tok", "tok-lin-0", 2)) || len(clientToken(strings.Repeat("c", 63), strings.Repeat("n", 63), 99)) > 64 {
 		t.Errorf("tokens %v: want generation 2 in use and at most 64 characters", tokens)
 	}
 }

@@ -19,6 +19,15 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
+// userData is a request's first-boot data: its identity rendered for its
+// OS, or nothing for a request without one (the image boots as it is).
+func userData(req clouds.InstanceRequest) (string, error) {
+	if req.Identity.AdminUser == "" {
+		return "", nil
+	}
+	return renderIdentity(req.OS, req.Identity)
+}
+
 // renderIdentity writes a node identity as EC2 user data for the node's OS:
 // cloud-init on Linux, an EC2Launch v2 script on Windows.
 func renderIdentity(os string, id clouds.NodeIdentity) (string, error) {

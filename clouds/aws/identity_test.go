@@ -83,7 +83,7 @@ func TestSecretsAreKeptOnceAndDeletedByCluster(t *testing.T) {
 		t.Fatalf("EnsureSecret of %d bytes: %v", len(big), err)
 	}
 	for i := range 12 {
-		if _, err := f.cloud.EnsureSecret(ctx, "c1", "n"+strings.Repeat("x", i), []byte("v")); err != nil {
+		if _, err := f.cloud.EnsureSecret(ctx, "c1", clouds.SecretName("n"+strings.Repeat("x", i)), []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -45,10 +45,10 @@ func ImageParameter(os, windowsVersion string) (string, error) {
 	return "", fmt.Errorf("OS %q has no image; use linux or windows", os)
 }
 
-// ClientToken is the RunInstances idempotency token of a node's generation
+// clientToken is the RunInstances idempotency token of a node's generation
 // (1 for its first instance): at most 64 ASCII characters, the same for
 // the same cluster, node and generation.
-func ClientToken(clusterName, node string, generation int) string {
+func clientToken(clusterName, node string, generation int) string {
 	sum := sha256.Sum256([]byte(clusterName + "\x00" + node))
 	tok := "mixedk8s-" + hex.EncodeToString(sum[:16])
 	if generation > 1 {
@@ -76,12 +76,9 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 
 func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string, error) {
 	object := fmt.Sprintf("instance %q", req.Name)
-	userData := req.UserData
-	if userData == "" && req.Identity.AdminUser != "" {
-		var err error
-		if userData, err = renderIdentity(req.OS, req.Identity); err != nil {
-			return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object, Err: fmt.Errorf("failed to write the first-boot data: %w", err)}
-		}
+	userData, err := c.firstBoot(req)
+	if err != nil {
+		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object, Err: fmt.Errorf("failed to write the first-boot data: %w", err)}
 	}
 	if len(userData) > maxUserData {
 		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "RunInstances", Object: object,
@@ -100,15 +97,8 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 	if err != nil {
 		return "", err
 	}
-	group := req.Network.WorkerSecurityGroup
-	if req.Role == clouds.RoleControlPlane {
-		group = req.Network.ControlPlaneSecurityGroup
-	}
-	tags := map[string]string{}
-	for k, v := range req.Tags {
-		tags[k] = v
-	}
-	tags[clouds.TagCluster], tags[clouds.TagNode], tags[clouds.TagPool], tags[clouds.TagRole] = req.Cluster, req.Name, req.Pool, req.Role
+	group := req.Network.Firewalls.For(req.Role)
+	tags := Profile.Tags.For(req.Cluster, req.Pool, req.Role, req.Name)
 	in := &ec2.RunInstancesInput{
 		ImageId:           aws.String(imageID),
 		InstanceType:      types.InstanceType(req.InstanceType),
@@ -131,7 +121,7 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 	}
 	k := call{op: "RunInstances", object: object, pool: req.Pool}
 	for gen := 1; gen <= tokenGenerations; gen++ {
-		in.ClientToken = aws.String(ClientToken(req.Cluster, req.Name, gen))
+		in.ClientToken = aws.String(clientToken(req.Cluster, req.Name, gen))
 		out, err := c.ec2.RunInstances(ctx, in)
 		if hasCode(err, "IdempotentParameterMismatch") {
 			// This token launched an instance with other settings (new user
@@ -160,19 +150,11 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 }
 
 // needsNestedFlag reports whether a type runs Hyper-V only when launched
-// with CpuOptions.NestedVirtualization=enabled: the virtual C8i, M8i and
-// R8i families and their flex variants (bare metal needs no flag; the
-// validation table in cluster.NestedVirtualization has the sources).
+// with CpuOptions.NestedVirtualization=enabled: the virtual families of
+// nestedVirtualization (bare metal needs no flag).
 func needsNestedFlag(instanceType string) bool {
 	family, size, _ := strings.Cut(instanceType, ".")
-	if strings.HasPrefix(size, "metal") {
-		return false
-	}
-	switch family {
-	case "c8i", "m8i", "r8i", "c8i-flex", "m8i-flex", "r8i-flex":
-		return true
-	}
-	return false
+	return !strings.HasPrefix(size, "metal") && nestedFamily(family)
 }
 
 // subnetFor spreads a cluster's instances over its zone subnets by node name.
@@ -262,7 +244,7 @@ func (c *Cloud) rootDevice(ctx context.Context, imageID, object string) (string,
 // findInstance returns the node's live instance found by tag, or nil.
 func (c *Cloud) findInstance(ctx context.Context, clusterName, node string) (*types.Instance, error) {
 	out, err := c.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		clusterFilter(clusterName), filter("tag:"+clouds.TagNode, node), filter("instance-state-name", "pending", "running", "stopping", "stopped"),
+		clusterFilter(clusterName), filter("tag:"+TagNode, node), filter("instance-state-name", "pending", "running", "stopping", "stopped"),
 	}})
 	if err != nil {
 		return nil, call{op: "DescribeInstances", object: fmt.Sprintf("instance %q", node)}.classify(err)
@@ -337,7 +319,7 @@ func toInstance(in types.Instance) clouds.Instance {
 		}
 	}
 	return clouds.Instance{
-		ID: aws.ToString(in.InstanceId), Name: tags[clouds.TagNode], Pool: tags[clouds.TagPool], Role: tags[clouds.TagRole], OS: os,
+		ID: aws.ToString(in.InstanceId), Cluster: tags[TagCluster], Name: tags[TagNode], Pool: tags[TagPool], Role: tags[TagRole], OS: os,
 		InstanceType: string(in.InstanceType), Image: aws.ToString(in.ImageId), State: state,
 		PrivateIP: aws.ToString(in.PrivateIpAddress), PublicIP: aws.ToString(in.PublicIpAddress), Tags: tags,
 	}
@@ -371,8 +353,7 @@ func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error 
 	object := fmt.Sprintf("instance %q (%s)", inst.Name, inst.ID)
 	id := inst.ID
 	if id == "" {
-		clusterName := inst.Tags[clouds.TagCluster]
-		found, err := c.findInstance(ctx, clusterName, inst.Name)
+		found, err := c.findInstance(ctx, inst.Cluster, inst.Name)
 		if err != nil || found == nil {
 			return err
 		}

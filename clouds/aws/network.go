@@ -26,7 +26,7 @@ const (
 )
 
 func clusterFilter(cluster string) types.Filter {
-	return types.Filter{Name: aws.String("tag:" + clouds.TagCluster), Values: []string{cluster}}
+	return types.Filter{Name: aws.String("tag:" + TagCluster), Values: []string{cluster}}
 }
 
 func filter(name string, values ...string) types.Filter {
@@ -36,9 +36,9 @@ func filter(name string, values ...string) types.Filter {
 // tagSpec tags an object at creation, so it is never untagged (and so
 // never invisible to FindNetwork and DeleteNetwork), not even for a moment.
 func tagSpec(rt types.ResourceType, base map[string]string, cluster, name string) []types.TagSpecification {
-	tags := []types.Tag{{Key: aws.String(clouds.TagCluster), Value: aws.String(cluster)}, {Key: aws.String("Name"), Value: aws.String(name)}}
+	tags := []types.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}, {Key: aws.String("Name"), Value: aws.String(name)}}
 	for _, k := range sortedKeys(base) {
-		if k != clouds.TagCluster && k != "Name" {
+		if k != TagCluster && k != "Name" {
 			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(base[k])})
 		}
 	}
@@ -78,7 +78,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if vpcID == "" {
 		name := req.Cluster + "-" + nameVPC
 		out, err := c.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(cidr.Masked().String()),
-			TagSpecifications: tagSpec(types.ResourceTypeVpc, req.Tags, req.Cluster, name)})
+			TagSpecifications: tagSpec(types.ResourceTypeVpc, nil, req.Cluster, name)})
 		if err != nil {
 			return clouds.Network{}, call{op: "CreateVpc", object: fmt.Sprintf("VPC %q", name)}.classify(err)
 		}
@@ -102,7 +102,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	c.mu.Lock()
 	c.subnets[req.Cluster] = subnets
 	c.mu.Unlock()
-	return clouds.Network{ID: vpcID, SubnetID: subnets[0].id, ControlPlaneSecurityGroup: cp, WorkerSecurityGroup: worker}, nil
+	return clouds.Network{ID: vpcID, SubnetID: subnets[0].id, Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
 }
 
 // findVPC returns the cluster's VPC ID and CIDR, "" when there is none. Two
@@ -175,7 +175,7 @@ func (c *Cloud) ensureSubnets(ctx context.Context, req clouds.NetworkRequest, vp
 			continue
 		}
 		in := &ec2.CreateSubnetInput{VpcId: aws.String(vpcID), CidrBlock: aws.String(block.String()),
-			TagSpecifications: tagSpec(types.ResourceTypeSubnet, req.Tags, req.Cluster, name)}
+			TagSpecifications: tagSpec(types.ResourceTypeSubnet, nil, req.Cluster, name)}
 		if zone != "" {
 			in.AvailabilityZone = aws.String(zone)
 		}
@@ -225,7 +225,7 @@ func (c *Cloud) ensureInternetAccess(ctx context.Context, req clouds.NetworkRequ
 		}
 	}
 	if igwID == "" {
-		out, err := c.ec2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: tagSpec(types.ResourceTypeInternetGateway, req.Tags, req.Cluster, igwName)})
+		out, err := c.ec2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: tagSpec(types.ResourceTypeInternetGateway, nil, req.Cluster, igwName)})
 		if err != nil {
 			return call{op: "CreateInternetGateway", object: fmt.Sprintf("internet gateway %q", igwName)}.classify(err)
 		}
@@ -246,7 +246,7 @@ func (c *Cloud) ensureInternetAccess(ctx context.Context, req clouds.NetworkRequ
 	if len(rts.RouteTables) > 0 {
 		rt = &rts.RouteTables[0]
 	} else {
-		out, err := c.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(vpcID), TagSpecifications: tagSpec(types.ResourceTypeRouteTable, req.Tags, req.Cluster, rtName)})
+		out, err := c.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(vpcID), TagSpecifications: tagSpec(types.ResourceTypeRouteTable, nil, req.Cluster, rtName)})
 		if err != nil {
 			return call{op: "CreateRouteTable", object: fmt.Sprintf("route table %q", rtName)}.classify(err)
 		}
@@ -325,7 +325,7 @@ func (c *Cloud) ensureGroup(ctx context.Context, req clouds.NetworkRequest, vpcI
 	} else {
 		res, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), VpcId: aws.String(vpcID),
 			Description:       aws.String(fmt.Sprintf("mixedk8s %s nodes of cluster %s", role, req.Cluster)),
-			TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, req.Tags, req.Cluster, name)})
+			TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, nil, req.Cluster, name)})
 		if err != nil && hasCode(err, "InvalidGroup.Duplicate") {
 			return c.ensureGroup(ctx, req, vpcID, role, rules) // created by a call whose reply was lost
 		}
@@ -400,9 +400,9 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 	for _, g := range groups.SecurityGroups {
 		switch aws.ToString(g.GroupName) {
 		case cluster + "-" + nameControlPlane:
-			n.ControlPlaneSecurityGroup = aws.ToString(g.GroupId)
+			n.Firewalls.ControlPlane = aws.ToString(g.GroupId)
 		case cluster + "-" + nameWorker:
-			n.WorkerSecurityGroup = aws.ToString(g.GroupId)
+			n.Firewalls.Worker = aws.ToString(g.GroupId)
 		}
 	}
 	return n, true, nil

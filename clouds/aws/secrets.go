@@ -20,11 +20,11 @@ func secretPath(cluster string) string { return "/mixedk8s/" + cluster + "/" }
 
 // EnsureSecret implements clouds.Cloud: PutParameter without overwrite is
 // atomic, so two processes racing agree on the first value.
-func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
+func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error) {
 	if v, ok, err := c.Secret(ctx, cluster, name); err != nil || ok {
 		return v, err
 	}
-	param := secretPath(cluster) + name
+	param := Profile.SecretName(cluster, name)
 	k := call{op: "PutParameter", object: fmt.Sprintf("secret %q", param)}
 	_, err := c.ssm.PutParameter(ctx, &ssm.PutParameterInput{
 		Name:      aws.String(param),
@@ -32,7 +32,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 		Type:      ssmtypes.ParameterTypeSecureString,
 		Tier:      ssmtypes.ParameterTierIntelligentTiering,
 		Overwrite: aws.Bool(false),
-		Tags:      []ssmtypes.Tag{{Key: aws.String(clouds.TagCluster), Value: aws.String(cluster)}},
+		Tags:      []ssmtypes.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}},
 	})
 	var exists *ssmtypes.ParameterAlreadyExists
 	switch {
@@ -49,8 +49,8 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 }
 
 // Secret implements clouds.Cloud.
-func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
-	param := secretPath(cluster) + name
+func (c *Cloud) Secret(ctx context.Context, cluster string, name clouds.SecretName) ([]byte, bool, error) {
+	param := Profile.SecretName(cluster, name)
 	out, err := c.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param), WithDecryption: aws.Bool(true)})
 	var missing *ssmtypes.ParameterNotFound
 	if errors.As(err, &missing) {

@@ -38,6 +38,9 @@ func Mutating(op string) bool {
 	return false
 }
 
+// Tags are the memory cloud's tag keys: plain words, as no real cloud would accept them all.
+var Tags = clouds.TagKeys{Cluster: "cluster", Pool: "pool", Role: "role", Node: "node"}
+
 // Cloud is the in-memory cloud. The zero value is not usable; call New.
 type Cloud struct {
 	// Simulation gives the cloud Latency and Fault hooks per operation and
@@ -54,12 +57,12 @@ type Cloud struct {
 	networks  map[string]clouds.Network
 	instances map[string]*clouds.Instance // by ID
 	nextID    int
-	secrets   map[string]map[string][]byte // by cluster, then name
+	secrets   map[string]map[clouds.SecretName][]byte // by cluster, then name
 }
 
 // New makes an empty cloud.
 func New() *Cloud {
-	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, secrets: map[string]map[string][]byte{}}
+	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, secrets: map[string]map[clouds.SecretName][]byte{}}
 }
 
 var _ clouds.Cloud = (*Cloud)(nil)
@@ -83,10 +86,9 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	n, ok := c.networks[req.Cluster]
 	if !ok {
 		n = clouds.Network{
-			ID:                        "net-" + req.Cluster,
-			SubnetID:                  "subnet-" + req.Cluster,
-			ControlPlaneSecurityGroup: "sg-" + req.Cluster + "-cp",
-			WorkerSecurityGroup:       "sg-" + req.Cluster + "-worker",
+			ID:        "net-" + req.Cluster,
+			SubnetID:  "subnet-" + req.Cluster,
+			Firewalls: clouds.RoleFirewalls{ControlPlane: "fw-" + req.Cluster + "-cp", Worker: "fw-" + req.Cluster + "-worker"},
 		}
 		c.networks[req.Cluster] = n
 	}
@@ -117,20 +119,16 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		return clouds.Instance{}, &clouds.Error{Kind: clouds.KindInvalid, Op: OpEnsureInstance, Object: fmt.Sprintf("instance %q", req.Name), Code: "NetworkNotFound", Err: fmt.Errorf("cluster %q has no network", req.Cluster)}
 	}
 	for _, in := range c.instances {
-		if in.Tags[clouds.TagCluster] == req.Cluster && in.Name == req.Name {
+		if in.Cluster == req.Cluster && in.Name == req.Name {
 			out := clone(in)
 			c.mu.Unlock()
 			return out, c.leave(OpEnsureInstance, req.Name)
 		}
 	}
 	c.nextID++
-	tags := maps.Clone(req.Tags)
-	if tags == nil {
-		tags = map[string]string{}
-	}
-	tags[clouds.TagCluster], tags[clouds.TagNode], tags[clouds.TagPool], tags[clouds.TagRole] = req.Cluster, req.Name, req.Pool, req.Role
 	in := &clouds.Instance{
 		ID:           fmt.Sprintf("i-%08d", c.nextID),
+		Cluster:      req.Cluster,
 		Name:         req.Name,
 		Pool:         req.Pool,
 		Role:         req.Role,
@@ -139,7 +137,7 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		Image:        req.Image,
 		State:        clouds.StateRunning,
 		PrivateIP:    fmt.Sprintf("10.0.%d.%d", c.nextID/250, c.nextID%250+4),
-		Tags:         tags,
+		Tags:         Tags.For(req.Cluster, req.Pool, req.Role, req.Name),
 	}
 	c.instances[in.ID] = in
 	out := clone(in)
@@ -161,7 +159,7 @@ func (c *Cloud) Instances(ctx context.Context, cluster string) ([]clouds.Instanc
 	defer c.mu.Unlock()
 	var out []clouds.Instance
 	for _, in := range c.instances {
-		if in.Tags[clouds.TagCluster] == cluster {
+		if in.Cluster == cluster {
 			out = append(out, clone(in))
 		}
 	}
@@ -187,7 +185,7 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	}
 	c.mu.Lock()
 	for _, in := range c.instances {
-		if in.Tags[clouds.TagCluster] == cluster {
+		if in.Cluster == cluster {
 			c.mu.Unlock()
 			return &clouds.Error{Kind: clouds.KindTransient, Op: OpDeleteNetwork, Object: fmt.Sprintf("network of cluster %q", cluster), Code: "DependencyViolation", Err: fmt.Errorf("instance %s still uses it", in.Name)}
 		}
@@ -199,14 +197,14 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 
 // EnsureSecret stores value under the cluster's name unless one is there,
 // and returns the stored value.
-func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
-	if err := c.Enter(ctx, OpEnsureSecret, cluster+"/"+name); err != nil {
+func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error) {
+	if err := c.Enter(ctx, OpEnsureSecret, cluster+"/"+string(name)); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.secrets[cluster] == nil {
-		c.secrets[cluster] = map[string][]byte{}
+		c.secrets[cluster] = map[clouds.SecretName][]byte{}
 	}
 	if v, ok := c.secrets[cluster][name]; ok {
 		return slices.Clone(v), nil
@@ -216,8 +214,8 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 }
 
 // Secret returns a stored secret.
-func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
-	if err := c.Enter(ctx, OpSecret, cluster+"/"+name); err != nil {
+func (c *Cloud) Secret(ctx context.Context, cluster string, name clouds.SecretName) ([]byte, bool, error) {
+	if err := c.Enter(ctx, OpSecret, cluster+"/"+string(name)); err != nil {
 		return nil, false, err
 	}
 	c.mu.Lock()
@@ -272,12 +270,12 @@ func (c *Cloud) Objects(cluster string) []string {
 		out = append(out, "network/"+n.ID)
 	}
 	for _, in := range c.instances {
-		if in.Tags[clouds.TagCluster] == cluster {
+		if in.Cluster == cluster {
 			out = append(out, "instance/"+in.Name)
 		}
 	}
 	for name := range c.secrets[cluster] {
-		out = append(out, "secret/"+name)
+		out = append(out, "secret/"+string(name))
 	}
 	slices.Sort(out)
 	return out

@@ -15,15 +15,15 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
-// Names in the cluster's secret store.
+// Logical names in the cluster's secret store; each cloud spells them as its store allows.
 const (
-	secretSeed           = "seed"
-	secretCA             = "ca"
-	secretInitToken      = "init-token"
-	secretCertificateKey = "certificate-key"
+	secretSeed           clouds.SecretName = "seed"
+	secretCA             clouds.SecretName = "ca"
+	secretInitToken      clouds.SecretName = "init-token"
+	secretCertificateKey clouds.SecretName = "certificate-key"
 )
 
-func secretWinRM(node string) string { return "node/" + node + "/winrm" }
+func secretWinRM(node string) clouds.SecretName { return clouds.NewSecretName("node", node, "winrm") }
 
 // AdminUser is the account the provisioner logs in as on every node.
 const AdminUser = "mixedk8s"
@@ -33,9 +33,9 @@ const AdminUser = "mixedk8s"
 type Secrets interface {
 	// EnsureSecret stores value under name unless a value is already there,
 	// and returns the stored value, so concurrent and repeated calls agree.
-	EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error)
+	EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error)
 	// Secret returns a stored secret, and false when there is none.
-	Secret(ctx context.Context, cluster, name string) ([]byte, bool, error)
+	Secret(ctx context.Context, cluster string, name clouds.SecretName) ([]byte, bool, error)
 }
 
 // seed is the root of every derived node identity: SSH host keys, the

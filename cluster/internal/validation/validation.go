@@ -7,9 +7,7 @@ package validation
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/validate/content"
@@ -143,63 +141,4 @@ func SuggestLabel(s string, n int) string {
 		return "prod"
 	}
 	return out
-}
-
-var (
-	azureSizeRE = regexp.MustCompile(`(?i)^standard_([de])[0-9]+(-[0-9]+)?([a-z]*)_v([0-9]+)$`)
-	awsSizeRE   = regexp.MustCompile(`^([0-9]*)xlarge$`)
-)
-
-// NestedVirtualization reports whether instanceType on cloud ("azure", "aws",
-// "gcp") can run Hyper-V inside. Sources (shared/REFERENCE-windows.md):
-//   - Azure: Dv3/Ev3 and later D/E families with their a/d/s/l/i/b variants;
-//     not B, A or F, nor Arm (p) sizes (Azure "nested virtualization" docs).
-//   - AWS: bare metal (*.metal*), and since Feb 2026 virtual C8i, M8i, R8i
-//     and their flex variants up to 192 vCPUs, launched with
-//     CpuOptions.NestedVirtualization=enabled (EC2 user guide
-//     "amazon-ec2-nested-virtualization").
-//   - GCP: never; KVM is the only supported L1 hypervisor.
-func NestedVirtualization(cloud, instanceType string) bool {
-	switch cloud {
-	case "azure":
-		m := azureSizeRE.FindStringSubmatch(instanceType)
-		if m == nil {
-			return false
-		}
-		gen, err := strconv.Atoi(m[4])
-		return err == nil && gen >= 3 && strings.Trim(strings.ToLower(m[3]), "adslib") == ""
-	case "aws":
-		family, size, ok := strings.Cut(instanceType, ".")
-		if !ok {
-			return false
-		}
-		if strings.HasPrefix(size, "metal") {
-			return true
-		}
-		switch family {
-		case "c8i", "m8i", "r8i", "c8i-flex", "m8i-flex", "r8i-flex":
-			n := awsVCPUs(size)
-			return n > 0 && n <= 192
-		}
-	}
-	return false
-}
-
-// awsVCPUs reads the vCPU count from an x86 size name (large = 2, Nxlarge = 4N), or 0.
-func awsVCPUs(size string) int {
-	if size == "large" {
-		return 2
-	}
-	m := awsSizeRE.FindStringSubmatch(size)
-	if m == nil {
-		return 0
-	}
-	if m[1] == "" {
-		return 4
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n > 1024 {
-		return 0
-	}
-	return 4 * n
 }

@@ -1,0 +1,51 @@
+package azure
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Tag keys on every Azure resource: Azure tag names may not contain
+// < > % & \ ? / (ARM "Use tags to organize your Azure resources"), so no
+// domain-style prefix.
+const (
+	TagCluster = "mixedk8s-cluster"
+	TagPool    = "mixedk8s-pool"
+	TagRole    = "mixedk8s-role"
+	TagNode    = "mixedk8s-node"
+)
+
+// Profile is what the validator and the lab know of Azure without calling it.
+var Profile = clouds.Profile{
+	Name:                 "azure",
+	Title:                "Azure",
+	Tags:                 clouds.TagKeys{Cluster: TagCluster, Pool: TagPool, Role: TagRole, Node: TagNode},
+	DefaultInstanceTypes: map[string]string{"linux": "Standard_D4s_v5", "windows": "Standard_D4s_v5"},
+	NestedVirtualization: nestedVirtualization,
+	NestedExamples:       "e.g. Standard_D4s_v5 or Standard_E4s_v5",
+	// Key Vault secret names are 1-127 of [0-9a-zA-Z-] (Key Vault "About
+	// keys, secrets, and certificates": object identifiers).
+	SecretName: func(cluster string, name clouds.SecretName) string {
+		return "mixedk8s-" + cluster + "--" + name.Join("--")
+	},
+}
+
+func init() { clouds.Register(Profile) }
+
+var sizeRE = regexp.MustCompile(`(?i)^standard_([de])[0-9]+(-[0-9]+)?([a-z]*)_v([0-9]+)$`)
+
+// nestedVirtualization reports whether a VM size runs Hyper-V inside: the
+// Dv3/Ev3 and later D and E families with their a/d/s/l/i/b variants; not
+// B, A or F, nor Arm (p) sizes (Azure "nested virtualization" docs;
+// shared/REFERENCE-windows.md).
+func nestedVirtualization(size string) bool {
+	m := sizeRE.FindStringSubmatch(size)
+	if m == nil {
+		return false
+	}
+	gen, err := strconv.Atoi(m[4])
+	return err == nil && gen >= 3 && strings.Trim(strings.ToLower(m[3]), "adslib") == ""
+}
