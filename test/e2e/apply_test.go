@@ -160,10 +160,10 @@ func (w *world) checkInstances(spec cluster.Spec) {
 	}
 	seen := map[string]int{}
 	for _, in := range w.lab.EC2.Instances() {
-		if in.Tags[clouds.TagCluster] != spec.Name || in.State == "terminated" {
+		if in.Tags[aws.TagCluster] != spec.Name || in.State == "terminated" {
 			continue
 		}
-		name := in.Tags[clouds.TagNode]
+		name := in.Tags[aws.TagNode]
 		seen[name]++
 		n, ok := want[name]
 		if !ok {
@@ -173,7 +173,7 @@ func (w *world) checkInstances(spec cluster.Spec) {
 		if in.State != "running" {
 			t.Errorf("%s: state %s, want running", name, in.State)
 		}
-		if in.Tags[clouds.TagPool] != n.Pool || in.Tags[clouds.TagRole] != n.Role {
+		if in.Tags[aws.TagPool] != n.Pool || in.Tags[aws.TagRole] != n.Role {
 			t.Errorf("%s: tags %v, want pool %q role %q", name, in.Tags, n.Pool, n.Role)
 		}
 		if in.InstanceType != n.InstanceType {

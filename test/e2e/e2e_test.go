@@ -28,7 +28,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/aws"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
@@ -249,8 +248,8 @@ func (w *world) destroy(spec cluster.Spec) {
 func (w *world) instancesByNode(clusterName string) map[string]int {
 	out := map[string]int{}
 	for _, in := range w.lab.EC2.Instances() {
-		if in.Tags[clouds.TagCluster] == clusterName && in.State != "terminated" && in.State != "shutting-down" {
-			out[in.Tags[clouds.TagNode]]++
+		if in.Tags[aws.TagCluster] == clusterName && in.State != "terminated" && in.State != "shutting-down" {
+			out[in.Tags[aws.TagNode]]++
 		}
 	}
 	return out

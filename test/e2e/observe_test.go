@@ -28,7 +28,7 @@ func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
 	opts := cluster.Options{Cloud: w.cloud, Provisioner: clustertest.NewProvisioner()}
 
 	network, err := w.cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: spec.Name, NodeCIDR: spec.Network.NodeCIDR,
-		PodCIDR: spec.Network.PodCIDR, AdminCIDRs: spec.Access.AdminCIDRs, Tags: map[string]string{clouds.TagCluster: spec.Name}})
+		PodCIDR: spec.Network.PodCIDR, AdminCIDRs: spec.Access.AdminCIDRs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,7 @@ func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
 			g.Go(func() error {
 				_, err := w.cloud.EnsureInstance(ctx, clouds.InstanceRequest{
 					Cluster: spec.Name, Name: n.Name, Pool: n.Pool, Role: n.Role, OS: string(n.OS), InstanceType: n.InstanceType,
-					DiskGB: n.DiskGB, Network: network, UserData: "#cloud-config\n",
-					Tags: map[string]string{clouds.TagCluster: spec.Name, clouds.TagPool: n.Pool, clouds.TagRole: n.Role, clouds.TagNode: n.Name},
+					DiskGB: n.DiskGB, Network: network,
 				})
 				return err
 			})

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -58,10 +60,17 @@ func (e *Env) fields(f func(name string, v *string)) {
 // shellQuote writes s as one single-quoted shell word.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func (e Env) write(dir string) error {
+// write writes lab.env and lab.json; clouds adds the other emulators'
+// variables to lab.env, by cloud name (see cloudemu.Emulator.Env).
+func (e Env) write(dir string, clouds map[string]map[string]string) error {
 	var b bytes.Buffer
 	b.WriteString("# mixedk8s lab: `set -a; . " + EnvFileName + "; set +a` exports it; " + JSONFileName + " holds the same.\n")
 	e.fields(func(name string, v *string) { fmt.Fprintf(&b, "%s=%s\n", name, shellQuote(*v)) })
+	for _, cloud := range slices.Sorted(maps.Keys(clouds)) {
+		for _, k := range slices.Sorted(maps.Keys(clouds[cloud])) {
+			fmt.Fprintf(&b, "%s=%s\n", k, shellQuote(clouds[cloud][k]))
+		}
+	}
 	// The SDKs must never ask the instance metadata service on the developer's machine.
 	b.WriteString("AWS_EC2_METADATA_DISABLED='true'\n")
 	// The same values as the Terraform lab example's variables (examples/lab).

@@ -27,7 +27,6 @@ import (
 	"k8s.io/cluster-bootstrap/token/jws"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/nodeagent/kubeadm"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
@@ -298,9 +297,9 @@ func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	cluster := n.Tags[clouds.TagCluster]
+	cluster := n.Cluster
 	if cluster == "" {
-		return nil, fmt.Errorf("kubeadm init on %s: the instance has no %s tag, so the lab cannot tell its cluster", n.Name, clouds.TagCluster)
+		return nil, fmt.Errorf("kubeadm init on %s: the instance has no cluster tag, so the lab cannot tell its cluster", n.Name)
 	}
 
 	k.mu.Lock()
@@ -743,7 +742,7 @@ func (k *kube) stopKubelet(node string) {
 // arguments are read from the node's sandbox.
 func (k *kube) kubectl(ctx context.Context, n *Node, args []string) ([]byte, error) {
 	k.mu.Lock()
-	pl := k.planes[n.Tags[clouds.TagCluster]]
+	pl := k.planes[n.Cluster]
 	k.mu.Unlock()
 	if pl == nil || pl.node.InstanceID != n.InstanceID {
 		return nil, fmt.Errorf("kubectl on %s: no control plane runs on this node (the lab runs kubectl on the node that ran kubeadm init)", n.Name)

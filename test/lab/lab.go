@@ -44,13 +44,13 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/mixedk8s/mixedk8s/clouds"
-	"github.com/mixedk8s/mixedk8s/clouds/aws"
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
+	"github.com/mixedk8s/mixedk8s/test/lab/awslab"
 	"github.com/mixedk8s/mixedk8s/test/lab/bastion"
+	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
 	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
 	"github.com/mixedk8s/mixedk8s/test/lab/host"
 	"github.com/mixedk8s/mixedk8s/test/lab/node"
@@ -80,13 +80,16 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// APILogf, when set, receives one line per emulated API request.
 	APILogf func(format string, args ...any)
+	// Clouds start emulators of other clouds beside the EC2 one (see
+	// package cloudemu); their instances become nodes as EC2's do.
+	Clouds []cloudemu.Starter
 }
 
 // Lab is a running lab. Its fields are the parts, for tests that steer them
 // directly; the methods cover what other processes reach over HTTP.
 type Lab struct {
-	// EC2 is the EC2+SSM emulator: fault injection (Inject, SetLatency,
-	// NoCapacity, Deny, Fault) and call counts.
+	// EC2 is the EC2+SSM emulator's server: fault injection (Inject,
+	// SetLatency, NoCapacity, Deny, Fault) and call counts.
 	EC2 *ec2.Server
 	// Bastion is the jump host every node is reached through.
 	Bastion *bastion.Bastion
@@ -95,7 +98,7 @@ type Lab struct {
 
 	cfg       Config
 	env       Env
-	images    map[string]image // AMI ID -> what it boots
+	emulators []cloudemu.Emulator
 	stopHTTP  []func()
 	closeOnce sync.Once
 
@@ -111,23 +114,23 @@ type Lab struct {
 	starting sync.WaitGroup
 
 	kube *kube
+	aws  *awslab.Emulator
 }
 
 // Node is a virtual node of the lab: the instance it stands for and the
 // running node.Node.
 type Node struct {
 	*node.Node
+	// Cloud is the emulator the instance runs in ("aws", ...).
+	Cloud      string
 	InstanceID string
-	// Name is the instance's mixedk8s.io/node tag (its ID when untagged).
+	// Name is the instance's node tag (its ID when untagged).
 	Name string
+	// Cluster is the instance's cluster tag.
+	Cluster string
 	// PrivateIP is the instance's address the bastion resolves.
 	PrivateIP netip.Addr
 	Tags      map[string]string
-}
-
-// image is what an AMI boots, for the node that runs it.
-type image struct {
-	os, windowsVersion string
 }
 
 // Start starts every part of the lab and writes its env files. Close it
@@ -166,21 +169,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 	}()
 
-	l.EC2, err = ec2.New(ec2.Options{
-		Region:            cfg.Region,
-		Credentials:       map[string]string{cfg.AccessKeyID: cfg.SecretAccessKey},
-		PendingDelay:      cfg.PendingDelay,
-		ShuttingDownDelay: cfg.ShuttingDownDelay,
-		OnRunning:         l.onRunning,
-		OnTerminated:      l.onTerminated,
-		Logf:              cfg.APILogf,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start lab: %w", err)
+	if err := l.startEmulators(); err != nil {
+		return nil, err
 	}
-	l.images = knownImages(l.EC2)
-	// The standing rate faults; a test that installs its own Fault hook replaces them.
-	l.EC2.Fault(l.fault)
 
 	mirrorURL, err := l.startMirror()
 	if err != nil {
@@ -194,10 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, l.EC2.CACertPEM(), 0o644); err != nil {
-		return nil, fmt.Errorf("start lab: write the CA bundle: %w", err)
-	}
+	caFile := l.aws.CABundle
 	l.env = Env{
 		Dir:                   dir,
 		AWSEndpoint:           l.EC2.URL(),
@@ -212,34 +200,18 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		MirrorBaseURL:         mirrorURL,
 		API:                   apiURL,
 	}
-	if err := l.env.write(dir); err != nil {
+	others := map[string]map[string]string{}
+	for _, e := range l.emulators {
+		if e != cloudemu.Emulator(l.aws) {
+			others[e.Cloud()] = e.Env() // the AWS ones are Env's own fields
+		}
+	}
+	if err := l.env.write(dir, others); err != nil {
 		return nil, fmt.Errorf("start lab: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	l.stopHTTP = append(l.stopHTTP, func() { stop() })
 	return l, nil
-}
-
-// knownImages maps the emulator's public AMIs to the OS and Windows version
-// they boot, from the SSM parameters that name them.
-func knownImages(srv *ec2.Server) map[string]image {
-	out := map[string]image{}
-	for _, v := range []string{"2019", "2022", "2025"} {
-		for _, edition := range []string{"Core", "Full"} {
-			if id, ok := srv.ImageID("/aws/service/ami-windows-latest/Windows_Server-" + v + "-English-" + edition + "-Base"); ok {
-				out[id] = image{os: host.Windows, windowsVersion: v}
-			}
-		}
-	}
-	for _, p := range []string{
-		"/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
-		"/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id",
-	} {
-		if id, ok := srv.ImageID(p); ok {
-			out[id] = image{os: host.Linux}
-		}
-	}
-	return out
 }
 
 // startMirror serves the stand-in artifacts of every supported version, so a
@@ -313,9 +285,9 @@ func (l *Lab) EnvFile() string { return filepath.Join(l.cfg.Dir, EnvFileName) }
 // The lab folder stays for inspection.
 func (l *Lab) Close() {
 	l.closeOnce.Do(func() {
-		if l.EC2 != nil {
-			// First, so no instance becomes a node while the rest stops.
-			l.EC2.Close()
+		// First, so no instance becomes a node while the rest stops.
+		for _, e := range l.emulators {
+			e.Close()
 		}
 		l.starting.Wait()
 		l.kube.close()
@@ -335,16 +307,34 @@ func (l *Lab) Close() {
 	})
 }
 
-// onRunning turns a running instance into a virtual node. An instance that
-// cannot become one (no identity in its user data, an unknown image) stays
-// unreachable, as a real one whose first boot failed, and is recorded in
-// Problems.
-func (l *Lab) onRunning(in ec2.Instance) {
+// onEvent is the lab's side of the emulators' seam: a started instance
+// becomes a virtual node, a stopped one loses its node, a rebooted one
+// reboots its host, a terminated one loses node and disk.
+func (l *Lab) onEvent(ev cloudemu.Event) {
+	switch ev.Kind {
+	case cloudemu.Started:
+		l.onStarted(ev)
+	case cloudemu.Stopped:
+		l.onGone(ev.Instance, false)
+	case cloudemu.Rebooted:
+		if n := l.nodeByID(ev.Instance.ID); n != nil {
+			n.Host.Reboot()
+		}
+	case cloudemu.Terminated:
+		l.onGone(ev.Instance, true)
+	}
+}
+
+// onStarted turns a running instance into a virtual node. An instance that
+// cannot become one (its emulator says why) stays unreachable, as a real one
+// whose first boot failed, and is recorded in Problems.
+func (l *Lab) onStarted(ev cloudemu.Event) {
 	l.starting.Add(1)
 	defer l.starting.Done()
-	n, err := l.startNode(in)
+	in := ev.Instance
+	n, err := l.startNode(ev)
 	if err != nil {
-		l.problem("instance %s (%s): %v", in.ID, nameOf(in), err)
+		l.problem("instance %s (%s): %v", in.ID, in.Name, err)
 		return
 	}
 	l.mu.Lock()
@@ -356,23 +346,19 @@ func (l *Lab) onRunning(in ec2.Instance) {
 	}
 	l.nodes[in.ID] = n
 	l.mu.Unlock()
-	l.cfg.Logf("node %s up: instance %s, %s, private %s, virtual %s", n.Name, in.ID, n.Host.OS, n.PrivateIP, n.Host.Addr)
+	l.cfg.Logf("node %s up: %s instance %s, %s, private %s, virtual %s", n.Name, in.Cloud, in.ID, n.Host.OS, n.PrivateIP, n.Host.Addr)
 }
 
-func (l *Lab) startNode(in ec2.Instance) (*Node, error) {
-	im, ok := l.images[in.ImageID]
-	if !ok {
-		return nil, fmt.Errorf("image %s is not one of the lab's public images; fix: leave the pool's image empty, or use an AMI from the lab's SSM parameters", in.ImageID)
+func (l *Lab) startNode(ev cloudemu.Event) (*Node, error) {
+	if ev.Err != nil {
+		return nil, ev.Err
 	}
+	in := ev.Instance
 	priv, err := netip.ParseAddr(in.PrivateIP)
 	if err != nil || !priv.Is4() {
 		return nil, fmt.Errorf("private address %q is not IPv4", in.PrivateIP)
 	}
-	id, err := aws.IdentityFromUserData(string(in.UserData))
-	if err != nil {
-		return nil, fmt.Errorf("first boot: %w", err)
-	}
-	name := nameOf(in)
+	name := in.Name
 	l.mu.Lock()
 	for _, other := range l.nodes {
 		if other.PrivateIP == priv {
@@ -392,18 +378,24 @@ func (l *Lab) startNode(in ec2.Instance) (*Node, error) {
 	hooks = l.kube.hooks(l, name, hooks)
 	vn, err := node.Start(node.Config{
 		Name:                 name,
-		OS:                   im.os,
-		WindowsVersion:       im.windowsVersion,
+		OS:                   in.OS,
+		WindowsVersion:       in.WindowsVersion,
 		NestedVirtualization: in.NestedVirtualization,
 		Addr:                 addr,
 		Root:                 filepath.Join(l.cfg.Dir, "nodes", in.ID+"-"+name),
-		Identity:             id,
+		Identity:             in.Identity,
 		Hooks:                hooks,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Node{Node: vn, InstanceID: in.ID, Name: name, PrivateIP: priv, Tags: maps.Clone(in.Tags)}, nil
+	return &Node{Node: vn, Cloud: in.Cloud, InstanceID: in.ID, Name: name, Cluster: in.Cluster, PrivateIP: priv, Tags: maps.Clone(in.Tags)}, nil
+}
+
+func (l *Lab) nodeByID(id string) *Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nodes[id]
 }
 
 // virtualAddr derives 127.10.x.y from a private address 10.a.x.y, moving to
@@ -423,18 +415,13 @@ func (l *Lab) virtualAddr(priv netip.Addr) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("no free virtual address for %s", priv)
 }
 
-func nameOf(in ec2.Instance) string {
-	if n := in.Tags[clouds.TagNode]; n != "" {
-		return n
-	}
-	return in.ID
-}
-
-// onTerminated stops a terminated instance's node and forgets it; its
-// sandbox goes with it, as the instance's disk does.
-func (l *Lab) onTerminated(in ec2.Instance) {
+// onGone stops a stopped or terminated instance's node and forgets it; a
+// terminated instance's sandbox goes with it, as the instance's disk does.
+func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
 	l.mu.Lock()
-	l.gone[in.ID] = true
+	if terminated {
+		l.gone[in.ID] = true
+	}
 	n := l.nodes[in.ID]
 	l.mu.Unlock()
 	if n == nil {
@@ -442,14 +429,16 @@ func (l *Lab) onTerminated(in ec2.Instance) {
 	}
 	l.kube.nodeGone(n)
 	n.Close()
-	if err := os.RemoveAll(n.Host.Root); err != nil {
-		l.problem("node %s: remove its sandbox: %v", n.Name, err)
+	if terminated {
+		if err := os.RemoveAll(n.Host.Root); err != nil {
+			l.problem("node %s: remove its sandbox: %v", n.Name, err)
+		}
 	}
 	// Forgotten last, so a node listed is never half gone.
 	l.mu.Lock()
 	delete(l.nodes, in.ID)
 	l.mu.Unlock()
-	l.cfg.Logf("node %s down: instance %s terminated", n.Name, in.ID)
+	l.cfg.Logf("node %s down: %s instance %s %s", n.Name, in.Cloud, in.ID, map[bool]string{true: "terminated", false: "stopped"}[terminated])
 }
 
 // resolve is the bastion's view of the node network: a node's private
@@ -487,7 +476,7 @@ func (l *Lab) Nodes(cluster string) []*Node {
 	defer l.mu.Unlock()
 	var out []*Node
 	for _, n := range l.nodes {
-		if cluster == "" || n.Tags[clouds.TagCluster] == cluster {
+		if cluster == "" || n.Cluster == cluster {
 			out = append(out, n)
 		}
 	}
@@ -505,17 +494,56 @@ func (l *Lab) Node(name string) *Node {
 	return nil
 }
 
-// Objects lists everything of a cluster that exists: the emulator's objects
-// by tag (network, instances, SSM parameters holding the cluster's secrets),
-// the live nodes as "node/<name>", its control plane as
+// Objects lists everything of a cluster that exists: every emulator's
+// objects by the cloud's cluster tag (network, instances, the secrets), the
+// live nodes as "node/<name>", its control plane as
 // "control-plane/<cluster>" and its hollow kubelets as "kubelet/<node>".
 // Empty after a complete Destroy.
 func (l *Lab) Objects(cluster string) []string {
-	out := append(l.EC2.Objects(cluster), l.kube.objects(cluster)...)
+	out := l.kube.objects(cluster)
+	for _, e := range l.emulators {
+		out = append(out, e.Objects(cluster)...)
+	}
 	for _, n := range l.Nodes(cluster) {
 		out = append(out, "node/"+n.Name)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ObjectsIn lists what one cloud's emulator holds of a cluster, and the
+// cluster's live nodes on that cloud as "node/<name>".
+func (l *Lab) ObjectsIn(cloud, cluster string) ([]string, error) {
+	e := l.Emulator(cloud)
+	if e == nil {
+		return nil, fmt.Errorf("the lab runs no %s emulator; fix: ask for one of %q", cloud, l.CloudNames())
+	}
+	out := e.Objects(cluster)
+	for _, n := range l.Nodes(cluster) {
+		if n.Cloud == cloud {
+			out = append(out, "node/"+n.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Emulator returns the running emulator of a cloud, or nil.
+func (l *Lab) Emulator(cloud string) cloudemu.Emulator {
+	for _, e := range l.emulators {
+		if e.Cloud() == cloud {
+			return e
+		}
+	}
+	return nil
+}
+
+// CloudNames lists the clouds the lab emulates, in the order they started.
+func (l *Lab) CloudNames() []string {
+	var out []string
+	for _, e := range l.emulators {
+		out = append(out, e.Cloud())
+	}
 	return out
 }
 

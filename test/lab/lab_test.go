@@ -119,14 +119,13 @@ func TestInstanceBecomesANodeReachableOnlyThroughTheBastion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const cluster = "unit"
-	network, err := cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.9.0.0/16", PodCIDR: "10.244.0.0/16", Tags: map[string]string{clouds.TagCluster: cluster}})
+	network, err := cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.9.0.0/16", PodCIDR: "10.244.0.0/16"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, client, hostKey := linuxIdentity(t)
-	tags := map[string]string{clouds.TagCluster: cluster, clouds.TagPool: "lin", clouds.TagRole: clouds.RoleWorker, clouds.TagNode: "unit-lin-0"}
 	in, err := cloud.EnsureInstance(ctx, clouds.InstanceRequest{Cluster: cluster, Name: "unit-lin-0", Pool: "lin", Role: clouds.RoleWorker, OS: "linux",
-		InstanceType: "m6i.large", DiskGB: 20, Identity: id, Network: network, Tags: tags})
+		InstanceType: "m6i.large", DiskGB: 20, Identity: id, Network: network})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,12 +209,12 @@ func TestInstanceWithoutAnIdentityIsAProblemNotANode(t *testing.T) {
 	cloud := cloudFor(t, l.Env())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	network, err := cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: "bare", NodeCIDR: "10.8.0.0/16", PodCIDR: "10.244.0.0/16", Tags: map[string]string{clouds.TagCluster: "bare"}})
+	network, err := cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: "bare", NodeCIDR: "10.8.0.0/16", PodCIDR: "10.244.0.0/16"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cloud.EnsureInstance(ctx, clouds.InstanceRequest{Cluster: "bare", Name: "bare-0", Pool: "p", Role: clouds.RoleWorker, OS: "linux",
-		InstanceType: "m6i.large", Network: network, UserData: "#!/bin/sh\necho hi\n", Tags: map[string]string{clouds.TagCluster: "bare", clouds.TagNode: "bare-0"}}); err != nil {
+		InstanceType: "m6i.large", Network: network}); err != nil {
 		t.Fatal(err)
 	}
 	var problems []string
