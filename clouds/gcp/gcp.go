@@ -9,8 +9,7 @@
 // are found by their deterministic names <cluster>-<what> and their
 // description marks them as the cluster's; instances carry the labels
 // mixedk8s-cluster, mixedk8s-pool, mixedk8s-role and mixedk8s-node (label
-// keys allow only [a-z0-9_-], so the clouds.Tag* keys are spelled the GCE
-// way here).
+// keys allow only [a-z0-9_-]; Profile.Tags spells them).
 //
 // Every insert and delete carries a requestId, a UUIDv5 of the cluster, the
 // object and its generation: Compute ignores a repeated request it has

@@ -68,7 +68,7 @@ func linuxReq(cluster, name string, nw clouds.Network) clouds.InstanceRequest {
 	return clouds.InstanceRequest{
 		Cluster: cluster, Name: name, Pool: "control-plane", Role: clouds.RoleControlPlane, OS: "linux", InstanceType: "e2-standard-4", DiskGB: 40,
 		Identity: clouds.NodeIdentity{AdminUser: "mixedk8s", SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMk8 provisioner"}},
-		Network:  nw, Tags: map[string]string{"Owner.Team": "Platform"},
+		Network:  nw,
 	}
 }
 
@@ -201,7 +201,7 @@ func TestInstancesCreateAdoptObserveAndDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lin.State != clouds.StateRunning || lin.ID == "" || lin.PrivateIP == "" || lin.Name != "demo-cp-0" || lin.OS != "linux" || lin.Tags[clouds.TagPool] != "control-plane" {
+	if lin.State != clouds.StateRunning || lin.ID == "" || lin.PrivateIP == "" || lin.Name != "demo-cp-0" || lin.OS != "linux" || lin.Tags[gcp.LabelPool] != "control-plane" {
 		t.Fatalf("linux instance = %+v", lin)
 	}
 	if win.OS != "windows" || win.Role != clouds.RoleWorker {
@@ -225,7 +225,7 @@ func TestInstancesCreateAdoptObserveAndDelete(t *testing.T) {
 		t.Fatalf("Instances = %v, %v", list, err)
 	}
 	for _, in := range e.srv.Instances() {
-		if in.Labels[gcp.LabelCluster] != "demo" || in.Labels[gcp.LabelNode] != in.Name || in.Labels["owner_team"] != "platform" && in.OS == "linux" {
+		if in.Labels[gcp.LabelCluster] != "demo" || in.Labels[gcp.LabelNode] != in.Name {
 			t.Fatalf("labels of %s = %v", in.Name, in.Labels)
 		}
 		// Nothing secret in metadata: only public keys and switches.
@@ -464,13 +464,12 @@ func TestRequestsGCECannotRunAreRefusedBeforeAnyCall(t *testing.T) {
 	hv := windowsReq("demo", "demo-win-0", nw)
 	hv.NestedVirtualization = true
 	long := windowsReq("demo", "demo-windows-pool-0", nw)
-	raw := linuxReq("demo", "demo-cp-0", nw)
-	raw.UserData = "#cloud-config\nsecret: 1"
 	for name, tc := range map[string]struct {
 		req  clouds.InstanceRequest
 		want string
 	}{
-		"hyper-v": {hv, "KVM"}, "long windows name": {long, "15 characters"}, "raw user data": {raw, "metadata"},
+		// Raw first-boot data cannot be asked for: InstanceRequest carries only the identity.
+		"hyper-v": {hv, "KVM"}, "long windows name": {long, "15 characters"},
 	} {
 		e.srv.ResetCalls()
 		_, err := e.cloud.EnsureInstance(ctx, tc.req)

@@ -77,7 +77,7 @@ func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (clo
 	if out.WinRMThumbprint == "" {
 		return clouds.ObservedIdentity{}, notPublished(k, "no WinRM thumbprint at hostkeys/winrm")
 	}
-	cluster := cmp.Or(inst.Tags[clouds.TagCluster], inst.Tags[LabelCluster])
+	cluster := cmp.Or(inst.Cluster, inst.Tags[LabelCluster])
 	out.AdminUser, out.AdminPassword, err = c.windowsPassword(ctx, cluster, inst.Name, zone)
 	if err != nil {
 		return clouds.ObservedIdentity{}, err
@@ -91,7 +91,7 @@ func notPublished(k call, what string) error {
 
 // secretWindowsKey names the cluster's windows-keys RSA key in Secret
 // Manager: any machine with the credentials can decrypt a password later.
-const secretWindowsKey = "gcp/windows-keys-rsa"
+const secretWindowsKey clouds.SecretName = "gcp/windows-keys-rsa"
 
 // windowsKeyEntry is one windows-keys metadata entry; field names from
 // gh:GoogleCloudPlatform/guest-agent (windowsKey in google_guest_agent) and

@@ -18,7 +18,7 @@ import (
 )
 
 // Label keys: GCE label keys match [a-z][-a-z0-9_]{0,62} (no "." or "/"),
-// so the clouds.Tag* keys are spelled this way on GCE, like CAPG's
+// so the bookkeeping tags are spelled this way on GCE, like CAPG's
 // capg-cluster-<name> (kubernetes-sigs/cluster-api-provider-gcp api/v1beta1/labels.go).
 const (
 	LabelCluster = "mixedk8s-cluster"
@@ -27,24 +27,7 @@ const (
 	LabelNode    = "mixedk8s-node"
 )
 
-// labelOf maps the cloud-neutral tag keys to GCE label keys.
-var labelOf = map[string]string{
-	clouds.TagCluster: LabelCluster, clouds.TagPool: LabelPool, clouds.TagRole: LabelRole, clouds.TagNode: LabelNode,
-}
-
-// labelKey spells any tag key as a GCE label key; labelValue a value
-// ([a-z0-9_-]{0,63}, lowercase).
-func labelKey(k string) string {
-	if l, ok := labelOf[k]; ok {
-		return l
-	}
-	v := labelValue(k)
-	if v == "" || v[0] < 'a' || v[0] > 'z' {
-		v = "x" + v
-	}
-	return v[:min(len(v), 63)]
-}
-
+// labelValue spells a value as GCE labels allow ([a-z0-9_-]{0,63}, lowercase).
 func labelValue(v string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(v) {
@@ -182,10 +165,6 @@ func (c *Cloud) checkRequest(req clouds.InstanceRequest, object string) error {
 	if req.NestedVirtualization {
 		return invalid(fmt.Errorf("pool %q asks for nested virtualization: %s", req.Pool, ErrHyperV), FixHyperV)
 	}
-	if req.UserData != "" {
-		return invalid(fmt.Errorf("raw first-boot data would go into instance metadata, which every process on the VM can read"),
-			"pass the node identity (InstanceRequest.Identity) instead of UserData on GCP")
-	}
 	return nil
 }
 
@@ -203,9 +182,6 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 		}
 	}
 	labels := map[string]string{}
-	for k, v := range req.Tags {
-		labels[labelKey(k)] = labelValue(v)
-	}
 	labels[LabelCluster], labels[LabelNode], labels[LabelPool], labels[LabelRole] = labelValue(req.Cluster), labelValue(req.Name), labelValue(req.Pool), labelValue(req.Role)
 	md := []*computepb.Items{
 		// https://cloud.google.com/compute/docs/metadata/manage-guest-attributes
@@ -307,11 +283,6 @@ func toInstance(in *computepb.Instance) clouds.Instance {
 	for k, v := range in.GetLabels() {
 		tags[k] = v
 	}
-	for tag, label := range labelOf {
-		if v, ok := in.GetLabels()[label]; ok {
-			tags[tag] = v
-		}
-	}
 	os := "linux"
 	for _, d := range in.GetDisks() {
 		for _, l := range d.GetLicenses() {
@@ -324,8 +295,9 @@ func toInstance(in *computepb.Instance) clouds.Instance {
 		}
 	}
 	out := clouds.Instance{
-		ID:   strconv.FormatUint(in.GetId(), 10),
-		Name: in.GetLabels()[LabelNode], Pool: in.GetLabels()[LabelPool], Role: in.GetLabels()[LabelRole], OS: os,
+		ID:      strconv.FormatUint(in.GetId(), 10),
+		Cluster: in.GetLabels()[LabelCluster],
+		Name:    in.GetLabels()[LabelNode], Pool: in.GetLabels()[LabelPool], Role: in.GetLabels()[LabelRole], OS: os,
 		InstanceType: path.Base(in.GetMachineType()), State: cmp.Or(states[in.GetStatus()], clouds.StatePending),
 		Tags: tags,
 	}
@@ -393,7 +365,7 @@ func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error 
 		}
 		id = got.GetId()
 	}
-	cluster := cmp.Or(inst.Tags[clouds.TagCluster], inst.Tags[LabelCluster])
+	cluster := cmp.Or(inst.Cluster, inst.Tags[LabelCluster])
 	k := call{op: "instances.delete", object: object}
 	op, err := c.instances.Delete(ctx, &computepb.DeleteInstanceRequest{Project: c.cfg.Project, Zone: zone, Instance: inst.Name,
 		RequestId: proto.String(RequestID(cluster, "delete/instance/"+inst.Name, id))}, c.retry())

@@ -124,10 +124,9 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 
 func (c *Cloud) network(cluster string) clouds.Network {
 	return clouds.Network{
-		ID:                        networkName(cluster),
-		SubnetID:                  subnetworkName(cluster),
-		ControlPlaneSecurityGroup: RoleTag(cluster, clouds.RoleControlPlane),
-		WorkerSecurityGroup:       RoleTag(cluster, clouds.RoleWorker),
+		ID:        networkName(cluster),
+		SubnetID:  subnetworkName(cluster),
+		Firewalls: clouds.RoleFirewalls{ControlPlane: RoleTag(cluster, clouds.RoleControlPlane), Worker: RoleTag(cluster, clouds.RoleWorker)},
 	}
 }
 

@@ -37,14 +37,14 @@ func SecretID(cluster, name string) string {
 	return b.String()
 }
 
-func (c *Cloud) secretName(cluster, name string) string {
-	return "projects/" + c.cfg.Project + "/secrets/" + SecretID(cluster, name)
+func (c *Cloud) secretName(cluster string, name clouds.SecretName) string {
+	return "projects/" + c.cfg.Project + "/secrets/" + SecretID(cluster, string(name))
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // EnsureSecret implements clouds.Cloud.
-func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
+func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error) {
 	if v, ok, err := c.Secret(ctx, cluster, name); err != nil || ok {
 		return v, err
 	}
@@ -52,7 +52,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 	k := call{op: "secrets.create", object: fmt.Sprintf("secret %q", secret)}
 	_, err := c.secrets.CreateSecret(ctx, &secretmanagerpb.CreateSecretRequest{
 		Parent:   "projects/" + c.cfg.Project,
-		SecretId: SecretID(cluster, name),
+		SecretId: SecretID(cluster, string(name)),
 		Secret: &secretmanagerpb.Secret{
 			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
 			Labels:      map[string]string{LabelCluster: labelValue(cluster)},
@@ -77,7 +77,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 }
 
 // Secret implements clouds.Cloud: the secret's first version.
-func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
+func (c *Cloud) Secret(ctx context.Context, cluster string, name clouds.SecretName) ([]byte, bool, error) {
 	secret := c.secretName(cluster, name)
 	out, err := c.secrets.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: secret + "/versions/1"}, c.retry())
 	if isCode(err, codeNotFound) {

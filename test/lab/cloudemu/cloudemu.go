@@ -105,4 +105,3 @@ type Config struct {
 
 // Starter starts one emulator for the lab.
 type Starter func(Config) (Emulator, error)
-
