@@ -238,23 +238,11 @@ func (c *Cloud) Name() string { return "azure" }
 // (https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations).
 func AzureTag(key string) string { return strings.ReplaceAll(key, "/", "_") }
 
-// commonTag reads an Azure tag key back under the name the rest of mixedk8s uses.
-func commonTag(key string) string {
-	if rest, ok := strings.CutPrefix(key, AzureTag(clouds.TagPrefix)); ok {
-		return clouds.TagPrefix + rest
-	}
-	return key
-}
-
-// tags builds an Azure tag map from mixedk8s tags plus the cluster tag.
-func tags(cluster string, base map[string]string, extra ...string) map[string]*string {
-	out := map[string]*string{}
-	for k, v := range base {
-		out[AzureTag(k)] = to(v)
-	}
-	out[AzureTag(clouds.TagCluster)] = to(cluster)
+// tags builds an Azure tag map: the cluster tag plus key, value pairs.
+func tags(cluster string, extra ...string) map[string]*string {
+	out := map[string]*string{TagCluster: to(cluster)}
 	for i := 0; i+1 < len(extra); i += 2 {
-		out[AzureTag(extra[i])] = to(extra[i+1])
+		out[extra[i]] = to(extra[i+1])
 	}
 	return out
 }
@@ -263,14 +251,14 @@ func fromTags(t map[string]*string) map[string]string {
 	out := make(map[string]string, len(t))
 	for k, v := range t {
 		if v != nil {
-			out[commonTag(k)] = *v
+			out[k] = *v
 		}
 	}
 	return out
 }
 
 func hasClusterTag(t map[string]*string, cluster string) bool {
-	v := t[AzureTag(clouds.TagCluster)]
+	v := t[TagCluster]
 	return v != nil && *v == cluster
 }
 

@@ -77,8 +77,7 @@ func labConfig(srv *arm.Server) Config {
 }
 
 func netReq(cluster string) clouds.NetworkRequest {
-	return clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.20.0.0/16", AdminCIDRs: []string{"203.0.113.0/24"}, PodCIDR: "192.168.0.0/16",
-		Tags: map[string]string{clouds.TagCluster: cluster}}
+	return clouds.NetworkRequest{Cluster: cluster, NodeCIDR: "10.20.0.0/16", AdminCIDRs: []string{"203.0.113.0/24"}, PodCIDR: "192.168.0.0/16"}
 }
 
 // identity is a node identity as the provisioner makes one.
@@ -115,7 +114,7 @@ func identity(t testing.TB, windows bool) clouds.NodeIdentity {
 
 func instReq(t testing.TB, cluster, name, pool, role, os string, n clouds.Network) clouds.InstanceRequest {
 	r := clouds.InstanceRequest{Cluster: cluster, Name: name, Pool: pool, Role: role, OS: os, InstanceType: "Standard_D2s_v5", DiskGB: 40, Network: n,
-		Identity: identity(t, os == "windows"), Tags: map[string]string{clouds.TagCluster: cluster}}
+		Identity: identity(t, os == "windows")}
 	if os == "windows" {
 		r.WindowsVersion, r.InstanceType, r.DiskGB, r.NestedVirtualization = "2022", "Standard_D4s_v5", 80, true
 	}
@@ -165,7 +164,7 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	} {
 		g := tc.got
 		if g.Name != tc.name || g.Pool != tc.pool || g.OS != tc.os || g.InstanceType != tc.size || g.State != clouds.StateRunning ||
-			!strings.HasPrefix(g.PrivateIP, "10.20.0.") || g.Tags[clouds.TagCluster] != "demo" || g.Tags[clouds.TagNode] != tc.name || !strings.HasSuffix(g.Image, ":1.0.0") {
+			!strings.HasPrefix(g.PrivateIP, "10.20.0.") || g.Tags[TagCluster] != "demo" || g.Tags[TagNode] != tc.name || !strings.HasSuffix(g.Image, ":1.0.0") {
 			t.Errorf("instance %s = %+v", tc.name, g)
 		}
 	}
@@ -462,7 +461,7 @@ func TestSecrets(t *testing.T) {
 	if v, err := f.cloud.EnsureSecret(ctx, "demo", "seed", []byte("later")); err != nil || string(v) != string(got[0]) {
 		t.Errorf("EnsureSecret again = %q, %v; want the first value", v, err)
 	}
-	for _, name := range []string{"ca", "node/demo-win-0/winrm", "init-token"} {
+	for _, name := range []clouds.SecretName{"ca", "node/demo-win-0/winrm", "init-token"} {
 		if _, err := f.cloud.EnsureSecret(ctx, "demo", name, []byte(name)); err != nil {
 			t.Fatal(err)
 		}

@@ -108,9 +108,6 @@ type boot struct {
 
 func renderBoot(req clouds.InstanceRequest) (boot, error) {
 	id := req.Identity
-	if req.UserData != "" {
-		return boot{customData: req.UserData, adminPassword: id.AdminPassword, sshKeys: id.SSHAuthorizedKeys}, nil
-	}
 	if req.OS != "windows" {
 		if len(id.SSHAuthorizedKeys) == 0 {
 			return boot{}, errors.New("no SSH authorized key for the admin user: nobody could log in")

@@ -190,10 +190,7 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 	if len(customData) > maxCustomData {
 		return clouds.Instance{}, invalid(fmt.Errorf("customData is %d bytes in base64, more than Azure's %d", len(customData), maxCustomData), "shorten the node's first-boot data")
 	}
-	nsg := req.Network.WorkerSecurityGroup
-	if req.Role == clouds.RoleControlPlane {
-		nsg = req.Network.ControlPlaneSecurityGroup
-	}
+	nsg := req.Network.Firewalls.For(req.Role)
 	if req.Network.SubnetID == "" {
 		return clouds.Instance{}, invalid(fmt.Errorf("cluster %q has no subnet", req.Cluster), "create the network first (EnsureNetwork)")
 	}
@@ -225,7 +222,7 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 	}
 	vm := armcompute.VirtualMachine{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, req.Tags, clouds.TagNode, req.Name, clouds.TagPool, req.Pool, clouds.TagRole, req.Role),
+		Tags:     tags(req.Cluster, TagNode, req.Name, TagPool, req.Pool, TagRole, req.Role),
 		Properties: &armcompute.VirtualMachineProperties{
 			HardwareProfile: &armcompute.HardwareProfile{VMSize: to(armcompute.VirtualMachineSizeTypes(req.InstanceType))},
 			StorageProfile:  &armcompute.StorageProfile{ImageReference: &img, OSDisk: disk},
@@ -289,7 +286,7 @@ func (c *Cloud) ensureExtension(ctx context.Context, req clouds.InstanceRequest,
 	}
 	ext := armcompute.VirtualMachineExtension{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, nil, clouds.TagNode, req.Name),
+		Tags:     tags(req.Cluster, TagNode, req.Name),
 		Properties: &armcompute.VirtualMachineExtensionProperties{
 			Publisher: to("Microsoft.Compute"), Type: to("CustomScriptExtension"), TypeHandlerVersion: to("1.10"),
 			AutoUpgradeMinorVersion: to(true),
@@ -317,7 +314,7 @@ func (c *Cloud) ensureNIC(ctx context.Context, req clouds.InstanceRequest, nsg s
 	}
 	nic := armnetwork.Interface{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, req.Tags, clouds.TagNode, req.Name),
+		Tags:     tags(req.Cluster, TagNode, req.Name),
 		Properties: &armnetwork.InterfacePropertiesFormat{
 			IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to("ipconfig1"), Properties: &armnetwork.InterfaceIPConfigurationPropertiesFormat{
 				Subnet: &armnetwork.Subnet{ID: to(req.Network.SubnetID)}, Primary: to(true),
@@ -366,7 +363,7 @@ func privateIP(n armnetwork.Interface) string {
 
 func toInstance(vm armcompute.VirtualMachine, ip string) clouds.Instance {
 	t := fromTags(vm.Tags)
-	in := clouds.Instance{ID: val(vm.ID), Name: t[clouds.TagNode], Pool: t[clouds.TagPool], Role: t[clouds.TagRole], OS: "linux",
+	in := clouds.Instance{ID: val(vm.ID), Cluster: t[TagCluster], Name: t[TagNode], Pool: t[TagPool], Role: t[TagRole], OS: "linux",
 		PrivateIP: ip, Tags: t, State: clouds.StatePending}
 	if in.Name == "" {
 		in.Name = val(vm.Name)

@@ -69,7 +69,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 		return clouds.Network{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualNetworks.CreateOrUpdate", Object: fmt.Sprintf("virtual network %q", vnetName(req.Cluster)),
 			Err: fmt.Errorf("node CIDR %q is not an IPv4 prefix", req.NodeCIDR), Fix: "set network.node_cidr to an IPv4 range such as 10.0.0.0/16"}
 	}
-	if err := c.ensureGroup(ctx, req.Cluster, req.Tags); err != nil {
+	if err := c.ensureGroup(ctx, req.Cluster); err != nil {
 		return clouds.Network{}, err
 	}
 	vnet, err := c.ensureVNet(ctx, req, cidr.Masked().String())
@@ -84,7 +84,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if err != nil {
 		return clouds.Network{}, err
 	}
-	return clouds.Network{ID: val(vnet.ID), SubnetID: subnetID(vnet), ControlPlaneSecurityGroup: cp, WorkerSecurityGroup: worker}, nil
+	return clouds.Network{ID: val(vnet.ID), SubnetID: subnetID(vnet), Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
 }
 
 func subnetID(vnet armnetwork.VirtualNetwork) string {
@@ -100,7 +100,7 @@ func subnetID(vnet armnetwork.VirtualNetwork) string {
 }
 
 // ensureGroup creates the resource group, tagged with the cluster, unless it exists.
-func (c *Cloud) ensureGroup(ctx context.Context, cluster string, base map[string]string) error {
+func (c *Cloud) ensureGroup(ctx context.Context, cluster string) error {
 	k := call{op: "ResourceGroups.CreateOrUpdate", object: fmt.Sprintf("resource group %q", c.cfg.ResourceGroup)}
 	_, err := c.groups.Get(ctx, c.cfg.ResourceGroup, nil)
 	if err == nil {
@@ -109,7 +109,7 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster string, base map[string
 	if !isNotFound(err) {
 		return call{op: "ResourceGroups.Get", object: k.object}.classify(err)
 	}
-	_, err = c.groups.CreateOrUpdate(ctx, c.cfg.ResourceGroup, armresources.ResourceGroup{Location: to(c.cfg.Location), Tags: tags(cluster, base)}, nil)
+	_, err = c.groups.CreateOrUpdate(ctx, c.cfg.ResourceGroup, armresources.ResourceGroup{Location: to(c.cfg.Location), Tags: tags(cluster)}, nil)
 	return k.classify(err)
 }
 
@@ -125,7 +125,7 @@ func (c *Cloud) ensureVNet(ctx context.Context, req clouds.NetworkRequest, cidr 
 	}
 	want := armnetwork.VirtualNetwork{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, req.Tags),
+		Tags:     tags(req.Cluster),
 		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
 			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{to(cidr)}},
 			// The subnet rides in the VNet's PUT: a separate subnet PUT
@@ -202,7 +202,7 @@ func (c *Cloud) ensureNSG(ctx context.Context, req clouds.NetworkRequest, role s
 	k := call{op: "NetworkSecurityGroups.CreateOrUpdate", object: object}
 	poller, err := c.nsgs.BeginCreateOrUpdate(ctx, c.cfg.ResourceGroup, name, armnetwork.SecurityGroup{
 		Location:   to(c.cfg.Location),
-		Tags:       tags(req.Cluster, req.Tags, clouds.TagRole, role),
+		Tags:       tags(req.Cluster, TagRole, role),
 		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: want},
 	}, nil)
 	if err != nil {
@@ -239,9 +239,9 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 			switch {
 			case !hasClusterTag(g.Tags, cluster):
 			case val(g.Name) == nsgName(cluster, clouds.RoleControlPlane):
-				n.ControlPlaneSecurityGroup = val(g.ID)
+				n.Firewalls.ControlPlane = val(g.ID)
 			case val(g.Name) == nsgName(cluster, clouds.RoleWorker):
-				n.WorkerSecurityGroup = val(g.ID)
+				n.Firewalls.Worker = val(g.ID)
 			}
 		}
 	}

@@ -9,13 +9,13 @@ import (
 )
 
 // Tag keys on every Azure resource: Azure tag names may not contain
-// < > % & \ ? / (ARM "Use tags to organize your Azure resources"), so no
-// domain-style prefix.
+// < > % & \ ? / (ARM "Use tags to organize your Azure resources"), so the
+// domain-style prefix takes "_" for "/".
 const (
-	TagCluster = "mixedk8s-cluster"
-	TagPool    = "mixedk8s-pool"
-	TagRole    = "mixedk8s-role"
-	TagNode    = "mixedk8s-node"
+	TagCluster = "mixedk8s.io_cluster"
+	TagPool    = "mixedk8s.io_pool"
+	TagRole    = "mixedk8s.io_role"
+	TagNode    = "mixedk8s.io_node"
 )
 
 // Profile is what the validator and the lab know of Azure without calling it.
@@ -26,11 +26,8 @@ var Profile = clouds.Profile{
 	DefaultInstanceTypes: map[string]string{"linux": "Standard_D4s_v5", "windows": "Standard_D4s_v5"},
 	NestedVirtualization: nestedVirtualization,
 	NestedExamples:       "e.g. Standard_D4s_v5 or Standard_E4s_v5",
-	// Key Vault secret names are 1-127 of [0-9a-zA-Z-] (Key Vault "About
-	// keys, secrets, and certificates": object identifiers).
-	SecretName: func(cluster string, name clouds.SecretName) string {
-		return "mixedk8s-" + cluster + "--" + name.Join("--")
-	},
+	// Key Vault secret names are 1-127 of [0-9a-zA-Z-]: see SecretName.
+	SecretName: func(cluster string, name clouds.SecretName) string { return SecretName(cluster, string(name)) },
 }
 
 func init() { clouds.Register(Profile) }

@@ -26,7 +26,7 @@ import (
 // so a vault per cluster would leave a reserved name behind every destroy.
 
 // tagSecret holds the mixedk8s name of a secret (Key Vault names allow only letters, digits and '-').
-const tagSecret = clouds.TagPrefix + "secret"
+const tagSecret = "mixedk8s.io_secret"
 
 // contentType marks values mixedk8s stored: Key Vault values are strings, ours are base64 bytes.
 const contentType = "application/octet-stream; base64"
@@ -67,8 +67,8 @@ const settleAfterSet = 1100 * time.Millisecond
 // so concurrent writers (other processes; callers in this one are
 // serialised) may each add a version; every reader takes the oldest
 // enabled version, so all of them agree on the first value written.
-func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []byte) ([]byte, error) {
-	kv := SecretName(cluster, name)
+func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error) {
+	kv := Profile.SecretName(cluster, name)
 	object := fmt.Sprintf("secret %q of cluster %q", name, cluster)
 	if err := c.vault("SetSecret", object); err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 		return v, err
 	}
 	params := azsecrets.SetSecretParameters{Value: to(base64.StdEncoding.EncodeToString(value)), ContentType: to(contentType),
-		Tags: map[string]*string{AzureTag(clouds.TagCluster): to(cluster), AzureTag(tagSecret): to(name)}}
+		Tags: map[string]*string{TagCluster: to(cluster), tagSecret: to(string(name))}}
 	_, err := c.secrets.SetSecret(ctx, kv, params, nil)
 	if innerCode(err, "ObjectIsDeletedButRecoverable") {
 		// Left soft-deleted by an earlier destroy whose purge did not finish.
@@ -103,8 +103,8 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster, name string, value []
 }
 
 // Secret implements clouds.Cloud: the oldest enabled version's value.
-func (c *Cloud) Secret(ctx context.Context, cluster, name string) ([]byte, bool, error) {
-	kv := SecretName(cluster, name)
+func (c *Cloud) Secret(ctx context.Context, cluster string, name clouds.SecretName) ([]byte, bool, error) {
+	kv := Profile.SecretName(cluster, name)
 	object := fmt.Sprintf("secret %q of cluster %q", name, cluster)
 	if err := c.vault("GetSecret", object); err != nil {
 		return nil, false, err
