@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
 	mkaws "github.com/mixedk8s/mixedk8s/clouds/aws"
 	// The provider validates Azure and GCP clusters with their profiles.
 	_ "github.com/mixedk8s/mixedk8s/clouds/azure"
@@ -40,8 +41,8 @@ func (f BackendFunc) Options(ctx context.Context, spec cluster.Spec) (cluster.Op
 }
 
 // cloudBackend is what Configure builds from the provider block: AWS on
-// clouds/aws with the agent provisioner. Azure and GCP say they are not in
-// this build instead of pretending to work.
+// clouds/aws and Azure on clouds/azure, with the agent provisioner. GCP says
+// it is not in this build instead of pretending to work.
 type cloudBackend struct {
 	config providerConfig
 }
@@ -56,6 +57,8 @@ func (b cloudBackend) Options(ctx context.Context, spec cluster.Spec) (cluster.O
 		return cluster.Options{}, fmt.Errorf("cluster %q names no cloud; fix: set one of the aws, azure or gcp attributes on the resource, or configure exactly one of them on the provider", spec.Name)
 	case "aws":
 		return b.aws(ctx, spec)
+	case "azure":
+		return b.azure(spec)
 	}
 	return cluster.Options{}, fmt.Errorf("the %s backend is not available in this build yet: this provider build validates cluster configurations but cannot plan, create or read clusters on %s; fix: use aws, or the lab (examples/lab)", name, name)
 }
@@ -92,6 +95,12 @@ func (b cloudBackend) aws(ctx context.Context, spec cluster.Spec) (cluster.Optio
 	if err != nil {
 		return cluster.Options{}, err
 	}
+	return b.options(cloud)
+}
+
+// options builds the agent provisioner on a cloud, reaching nodes through
+// the provider's bastion when one is configured.
+func (b cloudBackend) options(cloud clouds.Cloud) (cluster.Options, error) {
 	pcfg := provision.Config{Cloud: cloud, Secrets: cloud}
 	if bs := b.config.Bastion; bs != nil && bs.PrivateKey.ValueString() != "" {
 		signer, err := ssh.ParsePrivateKey([]byte(bs.PrivateKey.ValueString()))

@@ -74,6 +74,7 @@ type azureProviderConfig struct {
 	ResourceManagerEndpoint types.String `tfsdk:"resource_manager_endpoint"`
 	AuthorityHost           types.String `tfsdk:"authority_host"`
 	CABundle                types.String `tfsdk:"ca_bundle"`
+	KeyVaultURL             types.String `tfsdk:"key_vault_url"`
 }
 
 type gcpProviderConfig struct {
@@ -179,6 +180,10 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 						Description: "Base URL that replaces the Microsoft Entra authority `https://login.microsoftonline.com`.",
 					},
 					"ca_bundle": schema.StringAttribute{Optional: true, Description: caBundleDescription},
+					"key_vault_url": schema.StringAttribute{
+						Optional:    true,
+						Description: "URI of the Key Vault that keeps the clusters' secrets, e.g. `https://my-vault.vault.azure.net`. Defaults to AZURE_KEY_VAULT_URL. The credentials need Key Vault Secrets Officer on it.",
+					},
 				},
 			},
 			"gcp": schema.SingleNestedAttribute{

@@ -82,6 +82,9 @@ type Config struct {
 	Credential azcore.TokenCredential
 	// ClientSecret signs in as a service principal.
 	ClientSecret *ClientSecret
+	// TenantID is the Entra tenant DefaultAzureCredential signs in to;
+	// empty means AZURE_TENANT_ID, then the credential's home tenant.
+	TenantID string
 
 	// MaxRetries per request after the first try; 0 is the SDK's 3, -1 none.
 	MaxRetries int32
@@ -223,7 +226,7 @@ func newCredential(cfg Config, copts policy.ClientOptions) (azcore.TokenCredenti
 		}
 		return cred, nil
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery})
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery, TenantID: cfg.TenantID})
 	if err != nil {
 		return nil, fmt.Errorf("azure: no credential found: %w; fix: sign in with az login, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run with a managed identity", err)
 	}
