@@ -125,3 +125,11 @@ func keyParseReason(err error) string {
 	}
 	return "it does not parse"
 }
+
+// clusterTag is the spec's cloud's cluster tag key, for messages.
+func clusterTag(spec cluster.Spec) string {
+	if p, ok := clouds.ProfileOf(spec.CloudName()); ok {
+		return p.Tags.Cluster
+	}
+	return "the cluster tag"
+}

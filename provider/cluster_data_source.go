@@ -46,7 +46,7 @@ func oneCloud(self string) []validator.Object {
 
 // lookupDescriptions are shared by the data source and the ephemeral resource.
 const (
-	lookupNameDescription  = "Name of the cluster (the value of its `mixedk8s.io/cluster` tag)."
+	lookupNameDescription  = "Name of the cluster (the value of its cluster tag, which each cloud spells as its tag rules allow)."
 	lookupCloudDescription = "Where the cluster is, as on the `mixedk8s_cluster` resource. Optional when the provider configures exactly one cloud with its default location."
 )
 
@@ -149,7 +149,7 @@ func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	}
 	if observed.Network == nil && len(observed.Instances) == 0 {
 		resp.Diagnostics.AddAttributeError(pathName, fmt.Sprintf("Cluster %q not found", spec.Name),
-			fmt.Sprintf("No network and no instance tagged mixedk8s.io/cluster = %q exists there.\n\nFix: check the name and the cloud location.", spec.Name))
+			fmt.Sprintf("No network and no instance tagged %s = %q exists there.\n\nFix: check the name and the cloud location.", clusterTag(spec), spec.Name))
 		return
 	}
 	m.Nodes = nodesValue(observed)

@@ -105,7 +105,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"`terraform plan` validates the whole cluster at once and reports every mistake at its attribute with the fix, before anything is created. " +
 			"It also shows, as a warning, what the apply will do node by node: which nodes are created, which are finished after an interrupted apply, which are drained and deleted. " +
 			"Changing a pool's `count`, or adding and removing pools, updates the cluster in place: new nodes join first, then removed nodes are drained and deleted one at a time. " +
-			"An apply that fails or times out can be run again: it adopts what exists (every cloud object carries the `mixedk8s.io/cluster` tag) and finishes the same cluster.",
+			"An apply that fails or times out can be run again: it adopts what exists (every cloud object carries the cluster's tag) and finishes the same cluster.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:      true,
@@ -115,7 +115,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"name": schema.StringAttribute{
 				Required: true,
 				Description: "Cluster name: a DNS-1123 label of at most 20 characters starting with a letter. Node names are `<name>-cp-<i>` and `<name>-<pool>-<i>`; " +
-					"Windows computer names must fit in 15 characters. Every cloud object is tagged `mixedk8s.io/cluster = <name>`. " + replaces,
+					"Windows computer names must fit in 15 characters. Every cloud object is tagged with the name (the tag key is spelled as each cloud allows). " + replaces,
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"kubernetes_version": optComputedString(fmt.Sprintf("Kubernetes release, such as `%s`; 1.%d to 1.%d are supported. Defaults to `%s`. "+
@@ -720,7 +720,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if observed.Network == nil && len(observed.Instances) == 0 {
 		if imported {
 			resp.Diagnostics.AddError(fmt.Sprintf("Cannot import cluster %q", spec.Name),
-				fmt.Sprintf("No network and no instance tagged mixedk8s.io/cluster = %q exists.\n\nFix: check the name, and that the provider's cloud attribute (region, subscription or project) points where the cluster is.", spec.Name))
+				fmt.Sprintf("No network and no instance tagged %s = %q exists.\n\nFix: check the name, and that the provider's cloud attribute (region, subscription or project) points where the cluster is.", clusterTag(spec), spec.Name))
 			return
 		}
 		resp.State.RemoveResource(ctx)
