@@ -50,6 +50,8 @@ type Boot struct {
 // VM is a VM as the inspection API and the hooks report it.
 type VM struct {
 	ID, Name, Group, Size, OS, ComputerName, PrivateIP, State string
+	// Image is the VM's image as publisher:offer:sku.
+	Image string
 	Tags                                                      map[string]string
 	Boot                                                      Boot
 }
@@ -862,6 +864,9 @@ func (s *Server) vmOf(r *resource) VM {
 	v := VM{ID: r.id, Name: r.name, Group: r.group, Size: string(deref(p.HardwareProfile.VMSize)), OS: "linux",
 		ComputerName: deref(p.OSProfile.ComputerName), State: deref(p.ProvisioningState), Tags: map[string]string{}, Boot: r.boot}
 	v.Boot.SSHPublicKeys = slices.Clone(r.boot.SSHPublicKeys)
+	if img := p.StorageProfile.ImageReference; img != nil {
+		v.Image = deref(img.Publisher) + ":" + deref(img.Offer) + ":" + deref(img.SKU)
+	}
 	if deref(p.StorageProfile.OSDisk.OSType) == armcompute.OperatingSystemTypesWindows {
 		v.OS = "windows"
 	}
@@ -910,4 +915,61 @@ func (s *Server) Objects(group string) []string {
 		}
 	}
 	return out
+}
+
+// Tagged lists, as "<type>/<name>", everything whose tag key has value:
+// resource groups so tagged with all they hold (a VM's OS disk carries no
+// tags of its own), tagged resources elsewhere, and the vault's secrets,
+// live ("secrets/<name>") or soft-deleted ("deletedsecrets/<name>").
+func (s *Server) Tagged(key, value string) []string {
+	s.mu.Lock()
+	var groups []string
+	for _, k := range sortedKeys(s.groups) {
+		if g := s.groups[k]; deref(g.tags[key]) == value {
+			groups = append(groups, g.name)
+		}
+	}
+	var out []string
+	for _, id := range sortedKeys(s.resources) {
+		r := s.resources[id]
+		if slices.ContainsFunc(groups, func(g string) bool { return strings.EqualFold(g, r.group) }) {
+			continue
+		}
+		if tagsOf(r)[key] != nil && deref(tagsOf(r)[key]) == value {
+			out = append(out, r.kind.typ+"/"+r.name)
+		}
+	}
+	for _, k := range sortedKeys(s.vault.secrets) {
+		if sec := s.vault.secrets[k]; deref(sec.versions[len(sec.versions)-1].Tags[key]) == value {
+			out = append(out, "secrets/"+sec.name)
+		}
+	}
+	for _, k := range sortedKeys(s.vault.deleted) {
+		if sec := s.vault.deleted[k]; deref(sec.versions[len(sec.versions)-1].Tags[key]) == value {
+			out = append(out, "deletedsecrets/"+sec.name)
+		}
+	}
+	s.mu.Unlock()
+	for _, g := range groups {
+		out = append(out, s.Objects(g)...)
+	}
+	return out
+}
+
+func tagsOf(r *resource) map[string]*string {
+	switch {
+	case r.vm != nil:
+		return r.vm.Tags
+	case r.ext != nil:
+		return r.ext.Tags
+	case r.disk != nil:
+		return r.disk.Tags
+	case r.vnet != nil:
+		return r.vnet.Tags
+	case r.nsg != nil:
+		return r.nsg.Tags
+	case r.nic != nil:
+		return r.nic.Tags
+	}
+	return nil
 }
