@@ -52,8 +52,8 @@ type VM struct {
 	ID, Name, Group, Size, OS, ComputerName, PrivateIP, State string
 	// Image is the VM's image as publisher:offer:sku.
 	Image string
-	Tags                                                      map[string]string
-	Boot                                                      Boot
+	Tags  map[string]string
+	Boot  Boot
 }
 
 func ptr[T any](v T) *T { return &v }

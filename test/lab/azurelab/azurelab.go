@@ -120,7 +120,9 @@ func (e *Emulator) Cloud() string { return "azure" }
 
 // Objects implements cloudemu.Emulator: the cluster's resource group with
 // all it holds, its tagged resources elsewhere and its Key Vault secrets.
-func (e *Emulator) Objects(cluster string) []string { return e.Server.Tagged(azure.TagCluster, cluster) }
+func (e *Emulator) Objects(cluster string) []string {
+	return e.Server.Tagged(azure.TagCluster, cluster)
+}
 
 // Env implements cloudemu.Emulator: azidentity's own variables for the
 // service principal and authority, and the ARM endpoint, subscription,
