@@ -496,11 +496,11 @@ func TestSecretNames(t *testing.T) {
 	}
 }
 
-func TestNestedUnderTrustedLaunch(t *testing.T) {
+func TestNestedVirtualizationNeedsTrustedLaunchSizes(t *testing.T) {
 	for size, want := range map[string]bool{"Standard_D4s_v5": true, "Standard_E8ds_v5": true, "Standard_D4s_v6": true,
-		"Standard_D4s_v3": false, "Standard_B2s": false, "Standard_F4s_v2": false, "Standard_D4ps_v5": true} {
-		if got := NestedUnderTrustedLaunch(size); got != want {
-			t.Errorf("NestedUnderTrustedLaunch(%s) = %v, want %v", size, got, want)
+		"Standard_D4s_v3": false, "Standard_B2s": false, "Standard_F4s_v2": false, "Standard_D4ps_v5": false} {
+		if got := Profile.Nested(size); got != want {
+			t.Errorf("Profile.Nested(%s) = %v, want %v", size, got, want)
 		}
 	}
 }

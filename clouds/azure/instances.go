@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +67,15 @@ func imageFor(req clouds.InstanceRequest) (armcompute.ImageReference, error) {
 	return img, nil
 }
 
+// imageName is the profile's view of the image table: the URN a node boots.
+func imageName(os, windowsVersion string) (string, error) {
+	img, err := imageFor(clouds.InstanceRequest{OS: os, WindowsVersion: windowsVersion})
+	if err != nil {
+		return "", err
+	}
+	return imageURN(&img), nil
+}
+
 func imageURN(r *armcompute.ImageReference) string {
 	if r == nil {
 		return ""
@@ -83,23 +90,6 @@ func imageURN(r *armcompute.ImageReference) string {
 	return strings.Join([]string{val(r.Publisher), val(r.Offer), val(r.SKU), v}, ":")
 }
 
-// trustedLaunchNestedRE matches the D and E families that run nested
-// virtualisation under Trusted Launch: "Nested Virtualization is not
-// supported" with Trusted Launch except on "most v5 VM size families"
-// (gh:MicrosoftDocs/azure-docs articles/virtual-machines/trusted-launch.md).
-var trustedLaunchNestedRE = regexp.MustCompile(`(?i)^standard_[de][0-9]+(-[0-9]+)?[a-z]*_v([0-9]+)$`)
-
-// NestedUnderTrustedLaunch reports whether size runs Hyper-V inside a
-// Trusted Launch VM, which every mixedk8s VM is (secure boot and vTPM).
-func NestedUnderTrustedLaunch(size string) bool {
-	m := trustedLaunchNestedRE.FindStringSubmatch(size)
-	if m == nil {
-		return false
-	}
-	v, err := strconv.Atoi(m[2])
-	return err == nil && v >= 5
-}
-
 // EnsureInstance implements clouds.Cloud: it adopts the VM named
 // req.Name, or creates its NIC and VM (and on Windows the extension that
 // installs WinRM), then waits until Azure reports it provisioned.
@@ -112,7 +102,7 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		return clouds.Instance{}, invalid(fmt.Errorf("the Windows computer name %q is %d characters, more than %d", req.Name, len(req.Name), maxWindowsComputerName),
 			"shorten the cluster or pool name so that <cluster>-<pool>-<i> fits in 15 characters")
 	}
-	if req.NestedVirtualization && !NestedUnderTrustedLaunch(req.InstanceType) {
+	if req.NestedVirtualization && !Profile.Nested(req.InstanceType) {
 		return clouds.Instance{}, invalid(fmt.Errorf("size %q does not run Hyper-V isolation in a Trusted Launch VM", req.InstanceType),
 			fmt.Sprintf("choose a v5 or later D or E size (e.g. Standard_D4s_v5) for pool %q", req.Pool))
 	}
@@ -231,7 +221,7 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 				ID: nic.ID, Properties: &armcompute.NetworkInterfaceReferenceProperties{Primary: to(true), DeleteOption: to(armcompute.DeleteOptionsDelete)},
 			}}},
 			// Set explicitly: Gen2 images default to Trusted Launch, and nested
-			// virtualisation depends on it (see NestedUnderTrustedLaunch).
+			// virtualisation depends on it (see nestedVirtualization in profile.go).
 			SecurityProfile: &armcompute.SecurityProfile{
 				SecurityType: to(armcompute.SecurityTypesTrustedLaunch),
 				UefiSettings: &armcompute.UefiSettings{SecureBootEnabled: to(true), VTpmEnabled: to(true)},

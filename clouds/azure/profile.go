@@ -26,6 +26,7 @@ var Profile = clouds.Profile{
 	DefaultInstanceTypes: map[string]string{"linux": "Standard_D4s_v5", "windows": "Standard_D4s_v5"},
 	NestedVirtualization: nestedVirtualization,
 	NestedExamples:       "e.g. Standard_D4s_v5 or Standard_E4s_v5",
+	Image:                imageName,
 	// Key Vault secret names are 1-127 of [0-9a-zA-Z-]: see SecretName.
 	SecretName: func(cluster string, name clouds.SecretName) string { return SecretName(cluster, string(name)) },
 }
@@ -37,12 +38,15 @@ var sizeRE = regexp.MustCompile(`(?i)^standard_([de])[0-9]+(-[0-9]+)?([a-z]*)_v(
 // nestedVirtualization reports whether a VM size runs Hyper-V inside: the
 // Dv3/Ev3 and later D and E families with their a/d/s/l/i/b variants; not
 // B, A or F, nor Arm (p) sizes (Azure "nested virtualization" docs;
-// shared/REFERENCE-windows.md).
+// shared/REFERENCE-windows.md). Every mixedk8s VM is Trusted Launch, which
+// runs nested virtualisation on "most v5 VM size families" only
+// (gh:MicrosoftDocs/azure-docs articles/virtual-machines/trusted-launch.md),
+// so v3 and v4 sizes are refused too.
 func nestedVirtualization(size string) bool {
 	m := sizeRE.FindStringSubmatch(size)
 	if m == nil {
 		return false
 	}
 	gen, err := strconv.Atoi(m[4])
-	return err == nil && gen >= 3 && strings.Trim(strings.ToLower(m[3]), "adslib") == ""
+	return err == nil && gen >= 5 && strings.Trim(strings.ToLower(m[3]), "adslib") == ""
 }
