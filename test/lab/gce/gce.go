@@ -58,6 +58,8 @@ type Options struct {
 	OnRunning func(Instance)
 	// OnDeleted is called (without locks held) when an instance is gone.
 	OnDeleted func(Instance)
+	// OnStopped is called (without locks held) when an instance stops (StopInstance).
+	OnStopped func(Instance)
 	// Logf, when set, receives one line per request (method and outcome, never bodies).
 	Logf func(format string, args ...any)
 }

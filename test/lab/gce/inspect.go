@@ -112,12 +112,17 @@ func (s *Server) Operations() map[string]int {
 // would (TERMINATED, https://cloud.google.com/compute/docs/instances/instance-life-cycle).
 func (s *Server) StopInstance(zone, name string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	in := s.st.instances[zone+"/"+name]
 	if in == nil {
+		s.mu.Unlock()
 		return fmt.Errorf("no instance %s in %s", name, zone)
 	}
 	in.pb.Status = strPtr("TERMINATED")
+	snap := in.snapshot()
+	s.mu.Unlock()
+	if s.opts.OnStopped != nil {
+		s.opts.OnStopped(snap)
+	}
 	return nil
 }
 
