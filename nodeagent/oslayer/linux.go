@@ -282,12 +282,3 @@ func (l *Linux) Diagnostics(ctx context.Context) []DiagnosticFile {
 	add("ip-route.txt", "ip", "route")
 	return files
 }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

@@ -3,6 +3,7 @@
 package oslayer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,7 +163,7 @@ func (w *Windows) InstallService(ctx context.Context, spec ServiceSpec) error {
 	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
 		s, err = m.CreateService(spec.Name, spec.Path, mgr.Config{
 			StartType:    mgr.StartAutomatic,
-			DisplayName:  firstNonEmptyW(spec.DisplayName, spec.Name),
+			DisplayName:  cmp.Or(spec.DisplayName, spec.Name),
 			Description:  spec.Description,
 			Dependencies: spec.DependsOn,
 		}, spec.Args...)
@@ -177,7 +178,7 @@ func (w *Windows) InstallService(ctx context.Context, spec ServiceSpec) error {
 	}
 	cfg.BinaryPathName = spec.CommandLine()
 	cfg.StartType = mgr.StartAutomatic
-	cfg.DisplayName = firstNonEmptyW(spec.DisplayName, spec.Name)
+	cfg.DisplayName = cmp.Or(spec.DisplayName, spec.Name)
 	cfg.Description = spec.Description
 	cfg.Dependencies = spec.DependsOn
 	if err := s.UpdateConfig(cfg); err != nil {
@@ -595,13 +596,4 @@ func (w *Windows) Diagnostics(ctx context.Context) []DiagnosticFile {
 	run("ipconfig.txt", "ipconfig.exe", "/all")
 	run("firewall.txt", "powershell.exe", "-NoProfile", "-Command", "Get-NetFirewallRule -Group mixedk8s | Format-List Name,Enabled,Direction,Action")
 	return files
-}
-
-func firstNonEmptyW(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
