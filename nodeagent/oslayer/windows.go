@@ -228,18 +228,8 @@ func (w *Windows) StartService(ctx context.Context, name string, restart bool) e
 		if !restart {
 			return nil
 		}
-		if _, err := s.Control(svc.Stop); err != nil {
-			return fmt.Errorf("failed to stop service %s: %w", name, err)
-		}
-		for st.State != svc.Stopped {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("failed to stop service %s: %w", name, ctx.Err())
-			case <-time.After(500 * time.Millisecond):
-			}
-			if st, err = s.Query(); err != nil {
-				return fmt.Errorf("failed to query service %s: %w", name, err)
-			}
+		if err := stopAndWait(ctx, s, name, st); err != nil {
+			return err
 		}
 	}
 	if err := s.Start(); err != nil {
@@ -266,6 +256,11 @@ func (w *Windows) StopService(ctx context.Context, name string) error {
 	if st.State == svc.Stopped {
 		return nil
 	}
+	return stopAndWait(ctx, s, name, st)
+}
+
+// stopAndWait asks a service to stop and polls until the service manager says it has.
+func stopAndWait(ctx context.Context, s *mgr.Service, name string, st svc.Status) error {
 	if _, err := s.Control(svc.Stop); err != nil {
 		return fmt.Errorf("failed to stop service %s: %w", name, err)
 	}
@@ -275,6 +270,7 @@ func (w *Windows) StopService(ctx context.Context, name string) error {
 			return fmt.Errorf("failed to stop service %s: %w", name, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
+		var err error
 		if st, err = s.Query(); err != nil {
 			return fmt.Errorf("failed to query service %s: %w", name, err)
 		}
