@@ -40,7 +40,7 @@ func (c *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn,
 		return nc, nil
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("dial %s via bastion %s: %w", addr, c.cfg.Addr, ctx.Err())
+		return nil, fmt.Errorf("dial %s via bastion %s: %w: %w", addr, c.cfg.Addr, transport.ErrNotReady, ctx.Err())
 	}
 	var oce *ssh.OpenChannelError
 	switch {

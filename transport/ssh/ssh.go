@@ -171,7 +171,8 @@ func dialOnce(ctx context.Context, cfg Config) (*Conn, error) {
 	nc, err := dial(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("ssh to %s: dial: %w", cfg.Addr, ctx.Err())
+			// The host never answered before ctx ended: still not ready, whatever the last attempt saw.
+			return nil, fmt.Errorf("ssh to %s: %w: dial: %w", cfg.Addr, transport.ErrNotReady, ctx.Err())
 		}
 		if errors.Is(err, transport.ErrNotReady) || !isPermanentDialError(err) {
 			return nil, fmt.Errorf("ssh to %s: %w: %w", cfg.Addr, transport.ErrNotReady, err)
@@ -197,7 +198,7 @@ func dialOnce(ctx context.Context, cfg Config) (*Conn, error) {
 		case errors.Is(err, transport.ErrIdentityMismatch):
 			return nil, err
 		case closedByCtx && ctx.Err() != nil:
-			return nil, fmt.Errorf("ssh to %s: handshake: %w", cfg.Addr, ctx.Err())
+			return nil, fmt.Errorf("ssh to %s: %w: handshake: %w", cfg.Addr, transport.ErrNotReady, ctx.Err())
 		case handshakeTimedOut:
 			return nil, fmt.Errorf("ssh to %s: %w: no SSH handshake within %s", cfg.Addr, transport.ErrNotReady, handshakeTimeout)
 		case isAuthError(err):

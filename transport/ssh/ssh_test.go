@@ -207,6 +207,22 @@ func TestNotReadyOnRealRefusedPort(t *testing.T) {
 	}
 }
 
+// A dial still in flight when ctx ends is the host not answering yet, the
+// same verdict as the refusals before it (CI saw attempt 3 end this way).
+func TestNotReadyWhenTheContextEndsDuringADial(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	hang := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	_, err := Dial(ctx, Config{Addr: "127.0.0.1:22", User: "root", Signer: newKey(t), HostKey: newKey(t).PublicKey(), Dial: hang})
+	if !errors.Is(err, transport.ErrNotReady) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want ErrNotReady and DeadlineExceeded, got %v", err)
+	}
+}
+
 func TestConfigIsChecked(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, true)
