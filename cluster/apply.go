@@ -312,98 +312,114 @@ func (r *run) steps(c Changes) []engine.Step {
 	return out
 }
 
+// stepActions is the work of each step kind: one named method a kind.
+var stepActions = map[StepKind]func(*run, context.Context, Step) error{
+	StepNetwork:   (*run).networkStep,
+	StepInstance:  (*run).instance,
+	StepBootstrap: (*run).bootstrap,
+	StepJoin:      (*run).joinNode,
+	StepAddons:    (*run).addons,
+	StepReady:     (*run).waitReady,
+	StepDrain:     (*run).drain,
+	StepDelete:    (*run).deleteInstance,
+	StepRemove:    (*run).removeNode,
+}
+
 func (r *run) action(s Step) func(context.Context) error {
-	switch s.Kind {
-	case StepNetwork:
-		return r.ensureNetwork
-	case StepInstance:
-		return func(ctx context.Context) error { return r.ensureInstance(ctx, s.Node) }
-	case StepBootstrap:
-		return func(ctx context.Context) error {
-			t, err := r.target(s.Node)
-			if err != nil {
-				return err
-			}
-			j, err := r.opts.Provisioner.Bootstrap(ctx, t)
-			if err != nil {
-				return fmt.Errorf("failed to bootstrap the control plane on %s: %w", s.Node, err)
-			}
-			r.mu.Lock()
-			r.join = &j
-			r.mu.Unlock()
-			return nil
-		}
-	case StepJoin:
-		return func(ctx context.Context) error {
-			t, err := r.target(s.Node)
-			if err != nil {
-				return err
-			}
-			j, err := r.joinInfo()
-			if err != nil {
-				return err
-			}
-			if err := r.opts.Provisioner.Join(ctx, t, j); err != nil {
-				return fmt.Errorf("failed to join %s (pool %q) to the cluster: %w", s.Node, s.Pool, err)
-			}
-			return nil
-		}
-	case StepAddons:
-		return func(ctx context.Context) error {
-			j, err := r.joinInfo()
-			if err != nil {
-				return err
-			}
-			if err := r.opts.Provisioner.Addons(ctx, r.spec, j); err != nil {
-				return fmt.Errorf("failed to install the cluster add-ons: %w", err)
-			}
-			return nil
-		}
-	case StepReady:
-		return func(ctx context.Context) error {
-			names := slices.Sorted(maps.Keys(r.nodes))
-			if err := r.opts.Provisioner.WaitReady(ctx, r.spec, names); err != nil {
-				return fmt.Errorf("failed waiting for the nodes to become Ready: %w", err)
-			}
-			r.mu.Lock()
-			for _, n := range names {
-				r.ready[n] = true
-			}
-			r.mu.Unlock()
-			return nil
-		}
-	case StepDrain:
-		return func(ctx context.Context) error {
-			if err := r.opts.Provisioner.Drain(ctx, r.spec, s.Node); err != nil {
-				return fmt.Errorf("failed to drain %s: %w", s.Node, err)
-			}
-			return nil
-		}
-	case StepDelete:
-		return func(ctx context.Context) error {
-			r.mu.Lock()
-			in, ok := r.instances[s.Node]
-			r.mu.Unlock()
-			if !ok {
-				return nil
-			}
-			if err := r.opts.Cloud.DeleteInstance(ctx, in); err != nil {
-				return fmt.Errorf("failed to delete instance %s (%s): %w", s.Node, in.ID, err)
-			}
-			r.mu.Lock()
-			delete(r.instances, s.Node)
-			r.mu.Unlock()
-			return nil
-		}
-	case StepRemove:
-		return func(ctx context.Context) error {
-			if err := r.opts.Provisioner.Remove(ctx, r.spec, s.Node); err != nil {
-				return fmt.Errorf("failed to remove node %s from Kubernetes: %w", s.Node, err)
-			}
-			return nil
-		}
+	act, ok := stepActions[s.Kind]
+	if !ok {
+		return func(context.Context) error { return fmt.Errorf("step %s: unknown kind %q", s.ID, s.Kind) }
 	}
-	return func(context.Context) error { return fmt.Errorf("step %s: unknown kind %q", s.ID, s.Kind) }
+	return func(ctx context.Context) error { return act(r, ctx, s) }
+}
+
+func (r *run) networkStep(ctx context.Context, _ Step) error { return r.ensureNetwork(ctx) }
+
+func (r *run) instance(ctx context.Context, s Step) error { return r.ensureInstance(ctx, s.Node) }
+
+func (r *run) bootstrap(ctx context.Context, s Step) error {
+	t, err := r.target(s.Node)
+	if err != nil {
+		return err
+	}
+	j, err := r.opts.Provisioner.Bootstrap(ctx, t)
+	if err != nil {
+		return fmt.Errorf("failed to bootstrap the control plane on %s: %w", s.Node, err)
+	}
+	r.mu.Lock()
+	r.join = &j
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *run) joinNode(ctx context.Context, s Step) error {
+	t, err := r.target(s.Node)
+	if err != nil {
+		return err
+	}
+	j, err := r.joinInfo()
+	if err != nil {
+		return err
+	}
+	if err := r.opts.Provisioner.Join(ctx, t, j); err != nil {
+		return fmt.Errorf("failed to join %s (pool %q) to the cluster: %w", s.Node, s.Pool, err)
+	}
+	return nil
+}
+
+func (r *run) addons(ctx context.Context, _ Step) error {
+	j, err := r.joinInfo()
+	if err != nil {
+		return err
+	}
+	if err := r.opts.Provisioner.Addons(ctx, r.spec, j); err != nil {
+		return fmt.Errorf("failed to install the cluster add-ons: %w", err)
+	}
+	return nil
+}
+
+func (r *run) waitReady(ctx context.Context, _ Step) error {
+	names := slices.Sorted(maps.Keys(r.nodes))
+	if err := r.opts.Provisioner.WaitReady(ctx, r.spec, names); err != nil {
+		return fmt.Errorf("failed waiting for the nodes to become Ready: %w", err)
+	}
+	r.mu.Lock()
+	for _, n := range names {
+		r.ready[n] = true
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *run) drain(ctx context.Context, s Step) error {
+	if err := r.opts.Provisioner.Drain(ctx, r.spec, s.Node); err != nil {
+		return fmt.Errorf("failed to drain %s: %w", s.Node, err)
+	}
+	return nil
+}
+
+// deleteInstance deletes the node's instance; one already gone is done.
+func (r *run) deleteInstance(ctx context.Context, s Step) error {
+	r.mu.Lock()
+	in, ok := r.instances[s.Node]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := r.opts.Cloud.DeleteInstance(ctx, in); err != nil {
+		return fmt.Errorf("failed to delete instance %s (%s): %w", s.Node, in.ID, err)
+	}
+	r.mu.Lock()
+	delete(r.instances, s.Node)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *run) removeNode(ctx context.Context, s Step) error {
+	if err := r.opts.Provisioner.Remove(ctx, r.spec, s.Node); err != nil {
+		return fmt.Errorf("failed to remove node %s from Kubernetes: %w", s.Node, err)
+	}
+	return nil
 }
 
 func (r *run) ensureNetwork(ctx context.Context) error {

@@ -90,104 +90,156 @@ func stepID(kind StepKind, node string) string {
 // returns the steps, in a deterministic order, that converge them. It refuses
 // changes it cannot make safely, such as shrinking the control plane. The spec
 // must be valid (see Validate).
+//
+// It runs in phases over one planner, each adding its steps and summary
+// lines: the network, the instances of wanted nodes, the control plane's
+// bootstrap, the joins, add-ons and readiness, then the removals.
 func Plan(spec Spec, observed Observed) (Changes, error) {
 	spec = spec.WithDefaults()
-	p := Changes{Cluster: spec.Name}
 	if spec.ControlPlane.Count < 1 {
 		return Changes{}, fmt.Errorf("control_plane.count: %d; fix: run Validate first, the control plane needs 1, 3 or 5 nodes", spec.ControlPlane.Count)
 	}
-	add := func(s Step) { p.Steps = append(p.Steps, s) }
-	after := func(ids ...string) []string {
-		var out []string
-		for _, id := range ids {
-			if id != "" && slices.ContainsFunc(p.Steps, func(s Step) bool { return s.ID == id }) {
-				out = append(out, id)
-			}
+	p := &planner{spec: spec, observed: observed, changes: map[string]*change{}, desired: spec.Nodes()}
+	p.out.Cluster = spec.Name
+	p.network()
+	p.instances()
+	p.controlPlane()
+	p.joins()
+	p.addonsAndReady()
+	p.summarizeAdditions()
+	if err := p.removals(); err != nil {
+		return Changes{}, err
+	}
+	if len(p.out.summary) == 0 && p.readyID != "" {
+		p.say("~ wait for %s to become Ready", nameList(p.notReady))
+	}
+	return p.out, nil
+}
+
+// planner is the scope the phases of Plan share.
+type planner struct {
+	spec     Spec
+	observed Observed
+	desired  []Node
+	out      Changes
+
+	wanted    map[string]bool
+	changes   map[string]*change // per pool, for the summary
+	poolOrder []string
+	joining   []string // nodes other than the first that must join
+	notReady  []string
+
+	bootstrapID, readyID string
+	joinIDs              []string
+}
+
+func (p *planner) add(s Step) { p.out.Steps = append(p.out.Steps, s) }
+
+func (p *planner) say(format string, args ...any) {
+	p.out.summary = append(p.out.summary, fmt.Sprintf(format, args...))
+}
+
+// after keeps the ids of steps already planned: a dependency on a step the
+// plan does not need is no dependency.
+func (p *planner) after(ids ...string) []string {
+	var out []string
+	for _, id := range ids {
+		if id != "" && slices.ContainsFunc(p.out.Steps, func(s Step) bool { return s.ID == id }) {
+			out = append(out, id)
 		}
-		return out
 	}
+	return out
+}
 
-	if observed.Network == nil {
-		add(Step{ID: stepID(StepNetwork, ""), Kind: StepNetwork})
-		p.summary = append(p.summary, fmt.Sprintf("+ network, subnet and firewall rules for cluster %q", spec.Name))
+func (p *planner) poolChange(n Node) *change {
+	c, ok := p.changes[n.Pool]
+	if !ok {
+		c = &change{}
+		p.changes[n.Pool] = c
+		p.poolOrder = append(p.poolOrder, n.Pool)
 	}
+	return c
+}
 
-	desired := spec.Nodes()
-	wanted := make(map[string]bool, len(desired))
-	changes := map[string]*change{}
-	poolOrder := []string{}
-	note := func(n Node) *change {
-		c, ok := changes[n.Pool]
-		if !ok {
-			c = &change{}
-			changes[n.Pool] = c
-			poolOrder = append(poolOrder, n.Pool)
-		}
-		return c
+func (p *planner) network() {
+	if p.observed.Network == nil {
+		p.add(Step{ID: stepID(StepNetwork, ""), Kind: StepNetwork})
+		p.say("+ network, subnet and firewall rules for cluster %q", p.spec.Name)
 	}
+}
 
-	var joins []string
-	var notReady []string
-	bootstrapID := ""
-	first := desired[0] // Validate guarantees at least one control-plane node.
-	for _, n := range desired {
-		wanted[n.Name] = true
-		in, exists := observed.Instance(n.Name)
-		st := observed.Nodes[n.Name]
+// instances plans an instance for each wanted node without a running one,
+// and notes which nodes must (re)join and which are not Ready.
+func (p *planner) instances() {
+	p.wanted = make(map[string]bool, len(p.desired))
+	first := p.desired[0] // Validate guarantees at least one control-plane node.
+	for _, n := range p.desired {
+		p.wanted[n.Name] = true
+		in, exists := p.observed.Instance(n.Name)
+		st := p.observed.Nodes[n.Name]
 		needInstance := !exists || in.State != clouds.StateRunning
 		if needInstance {
-			add(Step{ID: stepID(StepInstance, n.Name), Kind: StepInstance, Node: n.Name, Pool: n.Pool, After: after(stepID(StepNetwork, ""))})
+			p.add(Step{ID: stepID(StepInstance, n.Name), Kind: StepInstance, Node: n.Name, Pool: n.Pool, After: p.after(stepID(StepNetwork, ""))})
 		}
 		if !st.Joined || needInstance {
 			if exists {
-				note(n).joined = append(note(n).joined, n.Name)
+				p.poolChange(n).joined = append(p.poolChange(n).joined, n.Name)
 			} else {
-				note(n).created = append(note(n).created, n.Name)
+				p.poolChange(n).created = append(p.poolChange(n).created, n.Name)
 			}
 			if n.Name != first.Name {
-				joins = append(joins, n.Name)
+				p.joining = append(p.joining, n.Name)
 			}
 		}
 		if !st.Ready {
-			notReady = append(notReady, n.Name)
+			p.notReady = append(p.notReady, n.Name)
 		}
 	}
+}
 
-	// The first control-plane node is bootstrapped, or read back for its join
-	// credentials when any other node must join.
-	firstNew := slices.Contains(changes[first.Pool].namesOrNil(), first.Name)
-	if firstNew || len(joins) > 0 {
-		bootstrapID = stepID(StepBootstrap, first.Name)
-		add(Step{ID: bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: after(stepID(StepInstance, first.Name))})
+// controlPlane bootstraps the first control-plane node, or reads it back for
+// its join credentials when any other node must join.
+func (p *planner) controlPlane() {
+	first := p.desired[0]
+	firstNew := slices.Contains(p.changes[first.Pool].namesOrNil(), first.Name)
+	if firstNew || len(p.joining) > 0 {
+		p.bootstrapID = stepID(StepBootstrap, first.Name)
+		p.add(Step{ID: p.bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: p.after(stepID(StepInstance, first.Name))})
 	}
-	var joinIDs []string
+}
+
+func (p *planner) joins() {
 	prevCP := ""
-	for _, name := range joins {
-		n := nodeByName(desired, name)
-		deps := after(bootstrapID, stepID(StepInstance, name))
+	for _, name := range p.joining {
+		n := nodeByName(p.desired, name)
+		deps := p.after(p.bootstrapID, stepID(StepInstance, name))
 		if n.Role == clouds.RoleControlPlane {
 			// Control-plane nodes join one at a time: each adds an etcd member.
-			deps = append(deps, after(prevCP)...)
+			deps = append(deps, p.after(prevCP)...)
 			prevCP = stepID(StepJoin, name)
 		}
 		id := stepID(StepJoin, name)
-		add(Step{ID: id, Kind: StepJoin, Node: name, Pool: n.Pool, After: deps})
-		joinIDs = append(joinIDs, id)
+		p.add(Step{ID: id, Kind: StepJoin, Node: name, Pool: n.Pool, After: deps})
+		p.joinIDs = append(p.joinIDs, id)
 	}
-	addonsID := ""
-	if bootstrapID != "" {
-		addonsID = stepID(StepAddons, "")
-		add(Step{ID: addonsID, Kind: StepAddons, After: []string{bootstrapID}})
-	}
-	readyID := ""
-	if len(notReady) > 0 || bootstrapID != "" {
-		readyID = stepID(StepReady, "")
-		add(Step{ID: readyID, Kind: StepReady, After: append(slices.Clone(joinIDs), after(addonsID, bootstrapID)...)})
-	}
+}
 
-	for _, pool := range poolOrder {
-		c := changes[pool]
-		n := nodeByName(desired, firstOf(c.created, c.joined))
+func (p *planner) addonsAndReady() {
+	addonsID := ""
+	if p.bootstrapID != "" {
+		addonsID = stepID(StepAddons, "")
+		p.add(Step{ID: addonsID, Kind: StepAddons, After: []string{p.bootstrapID}})
+	}
+	if len(p.notReady) > 0 || p.bootstrapID != "" {
+		p.readyID = stepID(StepReady, "")
+		p.add(Step{ID: p.readyID, Kind: StepReady, After: append(slices.Clone(p.joinIDs), p.after(addonsID, p.bootstrapID)...)})
+	}
+}
+
+func (p *planner) summarizeAdditions() {
+	for _, pool := range p.poolOrder {
+		c := p.changes[pool]
+		n := nodeByName(p.desired, firstOf(c.created, c.joined))
 		if len(c.created) > 0 {
 			what := "nodes"
 			if len(c.created) == 1 {
@@ -197,22 +249,24 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 			if pool == clouds.ControlPlanePool {
 				where = "in the control plane"
 			}
-			p.summary = append(p.summary, fmt.Sprintf("+ %d %s %s %s (%s)", len(c.created), n.describe(), what, where, nameRange(c.created)))
+			p.say("+ %d %s %s %s (%s)", len(c.created), n.describe(), what, where, nameRange(c.created))
 		}
 		for _, name := range c.joined {
-			p.summary = append(p.summary, fmt.Sprintf("~ finish %s: the instance exists, the node has not joined", name))
+			p.say("~ finish %s: the instance exists, the node has not joined", name)
 		}
 	}
+}
 
-	// Nodes no longer wanted: drained and deleted one at a time per pool,
-	// highest ordinal first, after every new node is Ready.
+// removals drains and deletes nodes no longer wanted, one at a time per
+// pool, highest ordinal first, after every new node is Ready.
+func (p *planner) removals() error {
 	byPool := map[string][]clouds.Instance{}
-	for _, in := range observed.Instances {
-		if wanted[in.Name] || in.State == clouds.StateDeleting {
+	for _, in := range p.observed.Instances {
+		if p.wanted[in.Name] || in.State == clouds.StateDeleting {
 			continue
 		}
 		if in.Role == clouds.RoleControlPlane || in.Pool == clouds.ControlPlanePool {
-			return Changes{}, fmt.Errorf("control_plane.count: shrinking the control plane would remove %s, which the plan does not do (etcd membership); fix: keep control_plane.count at its current value, or replace the cluster", in.Name)
+			return fmt.Errorf("control_plane.count: shrinking the control plane would remove %s, which the plan does not do (etcd membership); fix: keep control_plane.count at its current value, or replace the cluster", in.Name)
 		}
 		byPool[in.Pool] = append(byPool[in.Pool], in)
 	}
@@ -221,34 +275,37 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 		slices.SortFunc(ins, func(a, b clouds.Instance) int {
 			return cmp.Or(cmp.Compare(ordinalOf(b.Name), ordinalOf(a.Name)), cmp.Compare(a.Name, b.Name))
 		})
-		_, poolKept := spec.NodePools[pool]
-		prev := readyID
+		_, poolKept := p.spec.NodePools[pool]
+		prev := p.readyID
 		for _, in := range ins {
-			st := observed.Nodes[in.Name]
-			deleteAfter := after(prev)
-			line := "- delete " + in.Name
-			if st.Joined {
-				id := stepID(StepDrain, in.Name)
-				add(Step{ID: id, Kind: StepDrain, Node: in.Name, Pool: pool, After: after(prev)})
-				deleteAfter = []string{id}
-				line = "- drain and delete " + in.Name
-			}
-			del := stepID(StepDelete, in.Name)
-			add(Step{ID: del, Kind: StepDelete, Node: in.Name, Pool: pool, After: deleteAfter})
-			prev = del
-			if st.Joined {
-				add(Step{ID: stepID(StepRemove, in.Name), Kind: StepRemove, Node: in.Name, Pool: pool, After: []string{del}})
-			}
-			if !poolKept {
-				line += fmt.Sprintf(" (pool %q removed)", pool)
-			}
-			p.summary = append(p.summary, line)
+			prev = p.removal(pool, in, prev, poolKept)
 		}
 	}
-	if len(p.summary) == 0 && readyID != "" {
-		p.summary = append(p.summary, fmt.Sprintf("~ wait for %s to become Ready", nameList(notReady)))
+	return nil
+}
+
+// removal plans one node's drain (when it joined), delete and removal from
+// Kubernetes after step prev, and returns its delete step.
+func (p *planner) removal(pool string, in clouds.Instance, prev string, poolKept bool) string {
+	joined := p.observed.Nodes[in.Name].Joined
+	deleteAfter := p.after(prev)
+	line := "- delete " + in.Name
+	if joined {
+		id := stepID(StepDrain, in.Name)
+		p.add(Step{ID: id, Kind: StepDrain, Node: in.Name, Pool: pool, After: p.after(prev)})
+		deleteAfter = []string{id}
+		line = "- drain and delete " + in.Name
 	}
-	return p, nil
+	del := stepID(StepDelete, in.Name)
+	p.add(Step{ID: del, Kind: StepDelete, Node: in.Name, Pool: pool, After: deleteAfter})
+	if joined {
+		p.add(Step{ID: stepID(StepRemove, in.Name), Kind: StepRemove, Node: in.Name, Pool: pool, After: []string{del}})
+	}
+	if !poolKept {
+		line += fmt.Sprintf(" (pool %q removed)", pool)
+	}
+	p.say("%s", line)
+	return del
 }
 
 func (c *change) namesOrNil() []string {
