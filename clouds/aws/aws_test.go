@@ -471,7 +471,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestUserData(t *testing.T) {
 	t.Parallel()
-	lin, err := LinuxUserData{AdminUser: "ubuntu", AuthorizedKeys: []string{"ssh-ed25519 AAAAadmin me"},
+	lin, err := linuxUserData{AdminUser: "ubuntu", AuthorizedKeys: []string{"ssh-ed25519 AAAAadmin me"},
 		HostKeyPrivate: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", HostKeyPublic: "ssh-ed25519 AAAAhost"}.Render()
 	if err != nil {
 		t.Fatal(err)
@@ -482,10 +482,10 @@ func TestUserData(t *testing.T) {
 			t.Errorf("cloud-config lacks %q:\n%s", want, lin)
 		}
 	}
-	if _, err := (LinuxUserData{AdminUser: "root; rm -rf /", AuthorizedKeys: []string{"k"}, HostKeyPrivate: "PRIVATE KEY", HostKeyPublic: "ssh-ed25519 x"}).Render(); err == nil {
+	if _, err := (linuxUserData{AdminUser: "root; rm -rf /", AuthorizedKeys: []string{"k"}, HostKeyPrivate: "PRIVATE KEY", HostKeyPublic: "ssh-ed25519 x"}).Render(); err == nil {
 		t.Error("a user name with shell characters was accepted")
 	}
-	win, err := WindowsUserData{PFX: []byte{1, 2, 3}, PFXPassword: "p'fx", AdminPassword: "it's secret"}.Render()
+	win, err := windowsUserData{PFX: []byte{1, 2, 3}, PFXPassword: "p'fx", AdminPassword: "it's secret"}.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +495,7 @@ func TestUserData(t *testing.T) {
 			t.Errorf("EC2Launch script lacks %q:\n%s", want, win)
 		}
 	}
-	if _, err := (WindowsUserData{AdminPassword: "x"}).Render(); err == nil {
+	if _, err := (windowsUserData{AdminPassword: "x"}).Render(); err == nil {
 		t.Error("a Windows user data without certificate was accepted")
 	}
 }

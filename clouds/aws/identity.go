@@ -50,13 +50,13 @@ func renderIdentity(os string, id clouds.NodeIdentity) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("failed to bundle the WinRM certificate as PFX: %w", err)
 		}
-		return WindowsUserData{PFX: pfx, PFXPassword: hex.EncodeToString(pw), AdminUser: id.AdminUser, AdminPassword: id.AdminPassword}.Render()
+		return windowsUserData{PFX: pfx, PFXPassword: hex.EncodeToString(pw), AdminUser: id.AdminUser, AdminPassword: id.AdminPassword}.Render()
 	}
 	key, err := ssh.ParsePrivateKey([]byte(id.SSHHostKeyPEM))
 	if err != nil {
 		return "", fmt.Errorf("the node's SSH host key does not parse: %w", err)
 	}
-	return LinuxUserData{
+	return linuxUserData{
 		AdminUser:      id.AdminUser,
 		AuthorizedKeys: id.SSHAuthorizedKeys,
 		HostKeyPrivate: id.SSHHostKeyPEM,
@@ -123,7 +123,7 @@ func windowsIdentity(ud string) (clouds.NodeIdentity, error) {
 	}, nil
 }
 
-// linuxIdentity reads the cloud-config that LinuxUserData writes: every
+// linuxIdentity reads the cloud-config that linuxUserData writes: every
 // value is a JSON scalar on its own line.
 func linuxIdentity(ud string) (clouds.NodeIdentity, error) {
 	var id clouds.NodeIdentity

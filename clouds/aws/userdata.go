@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// LinuxUserData is a cloud-init first boot that installs the SSH host key
+// linuxUserData is a cloud-init first boot that installs the SSH host key
 // the provisioner generated (so the node's key is pinned, never trusted on
 // first use) and the admin user's authorized keys.
-type LinuxUserData struct {
+type linuxUserData struct {
 	// AdminUser is the login user, e.g. "ubuntu".
 	AdminUser string
 	// AuthorizedKeys are OpenSSH public keys allowed to log in as AdminUser.
@@ -27,7 +27,7 @@ var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // Render returns the #cloud-config document. Strings are written as JSON
 // scalars, which YAML reads verbatim, so no key material can break the document.
-func (u LinuxUserData) Render() (string, error) {
+func (u linuxUserData) Render() (string, error) {
 	if !userRE.MatchString(u.AdminUser) {
 		return "", fmt.Errorf("admin user %q is not a valid Linux user name", u.AdminUser)
 	}
@@ -61,11 +61,11 @@ func (u LinuxUserData) Render() (string, error) {
 	return b.String(), nil
 }
 
-// WindowsUserData is an EC2Launch v2 first boot: it imports the WinRM
+// windowsUserData is an EC2Launch v2 first boot: it imports the WinRM
 // certificate the provisioner generated (pinned by the client), creates
 // the WinRM HTTPS listener on 5986 with it, opens the firewall for 5986
 // and sets the admin password.
-type WindowsUserData struct {
+type windowsUserData struct {
 	// PFX is the PKCS#12 bundle of the WinRM server certificate and key; secret.
 	PFX []byte
 	// PFXPassword protects PFX; secret.
@@ -83,7 +83,7 @@ func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + 
 // script runs on first boot only, so a reboot does not re-run it. Each
 // secret sits on a line of its own ($pfxBase64, $pfxPassword, $adminUser,
 // $adminPassword), which IdentityFromUserData reads back.
-func (u WindowsUserData) Render() (string, error) {
+func (u windowsUserData) Render() (string, error) {
 	if len(u.PFX) == 0 {
 		return "", errors.New("no WinRM certificate (PFX) given; the node could not serve WinRM over HTTPS")
 	}

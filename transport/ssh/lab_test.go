@@ -77,7 +77,7 @@ func (l *lab) dial(t *testing.T, cfg Config) *Conn {
 
 func newKey(t *testing.T) ssh.Signer {
 	t.Helper()
-	s, _, _, err := GenerateHostKey()
+	s, _, _, err := generateHostKey()
 	if err != nil {
 		t.Fatal(err)
 	}

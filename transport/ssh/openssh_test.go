@@ -61,7 +61,7 @@ func startOpenSSH(t *testing.T, clientKey ssh.PublicKey) (addr string, hostKey s
 		}
 	}
 	dir := t.TempDir()
-	signer, _, hostPEM, err := GenerateHostKey()
+	signer, _, hostPEM, err := generateHostKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) (i
 
 	line := cmd
 	if c.useSudo() {
-		line = "sudo -n sh -c " + ShellQuote(cmd)
+		line = "sudo -n sh -c " + shellQuote(cmd)
 	}
 	if err := s.Start(line); err != nil {
 		return -1, c.sessionError("run", cmd, err)

@@ -391,8 +391,8 @@ func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	}
 }
 
-// ShellQuote quotes s as one word for a POSIX shell.
-func ShellQuote(s string) string {
+// shellQuote quotes s as one word for a POSIX shell.
+func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		safe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r)
 		return !safe
@@ -402,11 +402,11 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// GenerateHostKey makes an ed25519 key pair for a node's sshd (or for the
+// generateHostKey makes an ed25519 key pair for a node's sshd (or for the
 // provisioner itself): the signer, the public key in authorized_keys form
 // ("ssh-ed25519 AAAA...") and the private key in OpenSSH PEM form for user
 // data. The PEM is a secret: keep it out of logs and errors.
-func GenerateHostKey() (ssh.Signer, string, []byte, error) {
+func generateHostKey() (ssh.Signer, string, []byte, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("generate ed25519 key: %w", err)

@@ -137,7 +137,7 @@ func (c *Conn) upload(ctx context.Context, s sftpSession, dst string, r io.Reade
 		// Plain SFTP rename refuses an existing target; mv replaces it atomically.
 		var stderr bytes.Buffer
 		var code int
-		code, err = c.Run(ctx, "mv -f "+ShellQuote(tmp)+" "+ShellQuote(dst), nil, &stderr)
+		code, err = c.Run(ctx, "mv -f "+shellQuote(tmp)+" "+shellQuote(dst), nil, &stderr)
 		if err == nil && code != 0 {
 			err = fmt.Errorf("mv exited %d: %s", code, strings.TrimSpace(stderr.String()))
 		}
@@ -151,7 +151,7 @@ func (c *Conn) upload(ctx context.Context, s sftpSession, dst string, r io.Reade
 // checkSHA256 compares the node's sha256sum of p with want.
 func (c *Conn) checkSHA256(ctx context.Context, p, want string) error {
 	var stdout, stderr bytes.Buffer
-	code, err := c.Run(ctx, "sha256sum "+ShellQuote(p), &stdout, &stderr)
+	code, err := c.Run(ctx, "sha256sum "+shellQuote(p), &stdout, &stderr)
 	if err != nil {
 		return fmt.Errorf("upload to %s: verify %s: %w", c.cfg.Addr, p, err)
 	}
@@ -189,7 +189,7 @@ func (c *Conn) openSFTP(s sftpSession) (*sftp.Client, error) {
 		if server == "" {
 			server = defaultSFTPServer
 		}
-		err = s.Start("sudo -n " + ShellQuote(server))
+		err = s.Start("sudo -n " + shellQuote(server))
 	} else {
 		err = s.RequestSubsystem("sftp")
 	}
