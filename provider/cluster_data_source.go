@@ -18,15 +18,13 @@ import (
 // lookupModel names an existing cluster: by name, on the cloud given here
 // or, when none is, on the one the provider configures.
 type lookupModel struct {
-	Name  types.String `tfsdk:"name"`
-	AWS   types.Object `tfsdk:"aws"`
-	Azure types.Object `tfsdk:"azure"`
-	GCP   types.Object `tfsdk:"gcp"`
+	Name types.String `tfsdk:"name"`
+	cloudAttrs
 }
 
 // spec is the cluster.Spec of the looked-up cluster: name and cloud only.
 func (l lookupModel) spec(ctx context.Context) (cluster.Spec, diag.Diagnostics) {
-	m := clusterModel{Name: l.Name, AWS: l.AWS, Azure: l.Azure, GCP: l.GCP}
+	m := clusterModel{Name: l.Name, cloudAttrs: l.cloudAttrs}
 	s, _, diags := m.toSpec(ctx)
 	return s, diags
 }
@@ -36,9 +34,9 @@ func (l lookupModel) spec(ctx context.Context) (cluster.Spec, diag.Diagnostics) 
 // lookups do not run Validate.
 func oneCloud(self string) []validator.Object {
 	var others []path.Expression
-	for _, c := range []string{"aws", "azure", "gcp"} {
-		if c != self {
-			others = append(others, path.MatchRoot(c))
+	for _, c := range cloudBlocks {
+		if c.name != self {
+			others = append(others, path.MatchRoot(c.name))
 		}
 	}
 	return []validator.Object{objectvalidator.ConflictsWith(others...)}
@@ -75,35 +73,18 @@ func (d *clusterDataSource) Configure(_ context.Context, req datasource.Configur
 }
 
 type clusterDataModel struct {
-	Name          types.String `tfsdk:"name"`
-	AWS           types.Object `tfsdk:"aws"`
-	Azure         types.Object `tfsdk:"azure"`
-	GCP           types.Object `tfsdk:"gcp"`
+	Name types.String `tfsdk:"name"`
+	cloudAttrs
 	APIEndpoint   types.String `tfsdk:"api_endpoint"`
 	CACertificate types.String `tfsdk:"ca_certificate"`
 	Nodes         types.List   `tfsdk:"nodes"`
 }
 
-func dataCloudAttributes() map[string]schema.Attribute {
-	str := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Required: true, Description: desc}
-	}
-	return map[string]schema.Attribute{
-		"aws": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("aws"), Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-			"region": str("Region code, such as `eu-west-1`."),
-			"zones":  schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Ignored by lookups; accepted so a resource's `aws` value can be passed as is."},
-		}},
-		"azure": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("azure"), Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-			"subscription_id": str("Subscription ID."), "location": str("Region name."), "resource_group": str("Resource group."),
-		}},
-		"gcp": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("gcp"), Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-			"project": str("Project ID."), "region": str("Region."), "zone": str("Zone."),
-		}},
-	}
-}
-
 func (d *clusterDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	attrs := dataCloudAttributes()
+	attrs := map[string]schema.Attribute{}
+	for _, c := range cloudBlocks {
+		attrs[c.name] = c.dataSourceAttribute()
+	}
 	attrs["name"] = schema.StringAttribute{Required: true, Description: lookupNameDescription}
 	attrs["api_endpoint"] = schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."}
 	attrs["ca_certificate"] = schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."}
@@ -132,7 +113,7 @@ func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	spec, diags := lookupModel{Name: m.Name, AWS: m.AWS, Azure: m.Azure, GCP: m.GCP}.spec(ctx)
+	spec, diags := lookupModel{Name: m.Name, cloudAttrs: m.cloudAttrs}.spec(ctx)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() || d.data == nil {
 		return

@@ -22,39 +22,20 @@ import (
 // types.Object / types.Map so that unknown values (from other resources, or
 // computed defaults) survive until ModifyPlan fills them in.
 type clusterModel struct {
-	ID                types.String   `tfsdk:"id"`
-	Name              types.String   `tfsdk:"name"`
-	KubernetesVersion types.String   `tfsdk:"kubernetes_version"`
-	AWS               types.Object   `tfsdk:"aws"`
-	Azure             types.Object   `tfsdk:"azure"`
-	GCP               types.Object   `tfsdk:"gcp"`
-	Network           types.Object   `tfsdk:"network"`
-	ControlPlane      types.Object   `tfsdk:"control_plane"`
-	NodePools         types.Map      `tfsdk:"node_pools"`
-	Access            types.Object   `tfsdk:"access"`
-	Artifacts         types.Object   `tfsdk:"artifacts"`
-	Timeouts          timeouts.Value `tfsdk:"timeouts"`
-	APIEndpoint       types.String   `tfsdk:"api_endpoint"`
-	CACertificate     types.String   `tfsdk:"ca_certificate"`
-	Kubeconfig        types.String   `tfsdk:"kubeconfig"`
-	Nodes             types.List     `tfsdk:"nodes"`
-}
-
-type awsModel struct {
-	Region types.String `tfsdk:"region"`
-	Zones  types.List   `tfsdk:"zones"`
-}
-
-type azureModel struct {
-	SubscriptionID types.String `tfsdk:"subscription_id"`
-	Location       types.String `tfsdk:"location"`
-	ResourceGroup  types.String `tfsdk:"resource_group"`
-}
-
-type gcpModel struct {
-	Project types.String `tfsdk:"project"`
-	Region  types.String `tfsdk:"region"`
-	Zone    types.String `tfsdk:"zone"`
+	ID                types.String `tfsdk:"id"`
+	Name              types.String `tfsdk:"name"`
+	KubernetesVersion types.String `tfsdk:"kubernetes_version"`
+	cloudAttrs
+	Network       types.Object   `tfsdk:"network"`
+	ControlPlane  types.Object   `tfsdk:"control_plane"`
+	NodePools     types.Map      `tfsdk:"node_pools"`
+	Access        types.Object   `tfsdk:"access"`
+	Artifacts     types.Object   `tfsdk:"artifacts"`
+	Timeouts      timeouts.Value `tfsdk:"timeouts"`
+	APIEndpoint   types.String   `tfsdk:"api_endpoint"`
+	CACertificate types.String   `tfsdk:"ca_certificate"`
+	Kubeconfig    types.String   `tfsdk:"kubeconfig"`
+	Nodes         types.List     `tfsdk:"nodes"`
 }
 
 type networkModel struct {
@@ -105,9 +86,6 @@ type artifactsModel struct {
 var (
 	stringList  = types.ListType{ElemType: types.StringType}
 	stringMap   = types.MapType{ElemType: types.StringType}
-	awsAttrs    = map[string]attr.Type{"region": types.StringType, "zones": stringList}
-	azureAttrs  = map[string]attr.Type{"subscription_id": types.StringType, "location": types.StringType, "resource_group": types.StringType}
-	gcpAttrs    = map[string]attr.Type{"project": types.StringType, "region": types.StringType, "zone": types.StringType}
 	networkAttr = map[string]attr.Type{"cni": types.StringType, "node_cidr": types.StringType, "pod_cidr": types.StringType, "service_cidr": types.StringType}
 	cpAttrs     = map[string]attr.Type{"count": types.Int64Type, "instance_type": types.StringType, "disk_gb": types.Int64Type, "image": types.StringType, "schedulable": types.BoolType}
 	poolAttrs   = map[string]attr.Type{
@@ -206,22 +184,7 @@ func (m clusterModel) toSpec(ctx context.Context) (cluster.Spec, []string, diag.
 		Name:              r.str("name", m.Name),
 		KubernetesVersion: r.str("kubernetes_version", m.KubernetesVersion),
 	}
-	var aws awsModel
-	if r.object("aws", m.AWS, &aws) {
-		s.AWS = &cluster.AWSSpec{Region: r.str("aws.region", aws.Region), Zones: r.list("aws.zones", aws.Zones)}
-	}
-	var az azureModel
-	if r.object("azure", m.Azure, &az) {
-		s.Azure = &cluster.AzureSpec{
-			SubscriptionID: r.str("azure.subscription_id", az.SubscriptionID),
-			Location:       r.str("azure.location", az.Location),
-			ResourceGroup:  r.str("azure.resource_group", az.ResourceGroup),
-		}
-	}
-	var gcp gcpModel
-	if r.object("gcp", m.GCP, &gcp) {
-		s.GCP = &cluster.GCPSpec{Project: r.str("gcp.project", gcp.Project), Region: r.str("gcp.region", gcp.Region), Zone: r.str("gcp.zone", gcp.Zone)}
-	}
+	m.cloudAttrs.toSpec(r, &s)
 	var nw networkModel
 	if r.object("network", m.Network, &nw) {
 		s.Network = cluster.NetworkSpec{
@@ -334,24 +297,7 @@ func (m *clusterModel) fromSpec(s cluster.Spec) {
 	m.Name = types.StringValue(s.Name)
 	m.ID = types.StringValue(s.Name)
 	m.KubernetesVersion = optString(s.KubernetesVersion)
-	m.AWS = types.ObjectNull(awsAttrs)
-	if s.AWS != nil {
-		m.AWS = objectOf(awsAttrs, map[string]attr.Value{"region": types.StringValue(s.AWS.Region), "zones": optList(s.AWS.Zones)})
-	}
-	m.Azure = types.ObjectNull(azureAttrs)
-	if s.Azure != nil {
-		m.Azure = objectOf(azureAttrs, map[string]attr.Value{
-			"subscription_id": types.StringValue(s.Azure.SubscriptionID),
-			"location":        types.StringValue(s.Azure.Location),
-			"resource_group":  types.StringValue(s.Azure.ResourceGroup),
-		})
-	}
-	m.GCP = types.ObjectNull(gcpAttrs)
-	if s.GCP != nil {
-		m.GCP = objectOf(gcpAttrs, map[string]attr.Value{
-			"project": types.StringValue(s.GCP.Project), "region": types.StringValue(s.GCP.Region), "zone": types.StringValue(s.GCP.Zone),
-		})
-	}
+	m.cloudAttrs.fromSpec(s)
 	m.Network = objectOf(networkAttr, map[string]attr.Value{
 		"cni":          optString(string(s.Network.CNI)),
 		"node_cidr":    optString(s.Network.NodeCIDR),

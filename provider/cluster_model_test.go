@@ -93,7 +93,7 @@ func TestResolvePlanShowsLibraryDefaults(t *testing.T) {
 	ctx := context.Background()
 	config := clusterModel{
 		Name:         types.StringValue("demo"),
-		AWS:          objectOf(awsAttrs, map[string]attrValue{"region": types.StringValue("eu-west-1"), "zones": types.ListNull(types.StringType)}),
+		cloudAttrs:   cloudAttrs{AWS: objectOf(awsBlock.attrTypes(), map[string]attrValue{"region": types.StringValue("eu-west-1"), "zones": types.ListNull(types.StringType)})},
 		Network:      types.ObjectNull(networkAttr),
 		ControlPlane: types.ObjectNull(cpAttrs),
 		NodePools: types.MapValueMust(poolType, map[string]attrValue{"win": objectOf(poolAttrs, map[string]attrValue{

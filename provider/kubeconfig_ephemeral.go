@@ -25,10 +25,8 @@ var _ ephemeral.EphemeralResourceWithConfigure = (*kubeconfigEphemeral)(nil)
 func newKubeconfigEphemeral() ephemeral.EphemeralResource { return &kubeconfigEphemeral{} }
 
 type kubeconfigModel struct {
-	Name          types.String `tfsdk:"name"`
-	AWS           types.Object `tfsdk:"aws"`
-	Azure         types.Object `tfsdk:"azure"`
-	GCP           types.Object `tfsdk:"gcp"`
+	Name types.String `tfsdk:"name"`
+	cloudAttrs
 	APIEndpoint   types.String `tfsdk:"api_endpoint"`
 	CACertificate types.String `tfsdk:"ca_certificate"`
 	Kubeconfig    types.String `tfsdk:"kubeconfig"`
@@ -51,31 +49,22 @@ func (e *kubeconfigEphemeral) Configure(_ context.Context, req ephemeral.Configu
 }
 
 func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp *ephemeral.SchemaResponse) {
-	str := func(desc string) schema.StringAttribute {
-		return schema.StringAttribute{Required: true, Description: desc}
+	attrs := map[string]schema.Attribute{
+		"name":           schema.StringAttribute{Required: true, Description: lookupNameDescription},
+		"api_endpoint":   schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."},
+		"ca_certificate": schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."},
+		"kubeconfig": schema.StringAttribute{
+			Computed: true, Sensitive: true,
+			Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`).",
+		},
+	}
+	for _, c := range cloudBlocks {
+		attrs[c.name] = c.ephemeralAttribute()
 	}
 	resp.Schema = schema.Schema{
 		Description: "Issues a cluster-admin kubeconfig for an existing cluster without storing it in the plan or the state. " +
 			"Use it to configure the kubernetes and helm providers. Requires Terraform 1.10 or later, or OpenTofu 1.11 or later.",
-		Attributes: map[string]schema.Attribute{
-			"name": schema.StringAttribute{Required: true, Description: lookupNameDescription},
-			"aws": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("aws"), Description: "AWS. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-				"region": str("Region code."),
-				"zones":  schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Ignored; accepted so a resource's `aws` value can be passed as is."},
-			}},
-			"azure": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("azure"), Description: "Azure. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-				"subscription_id": str("Subscription ID."), "location": str("Region name."), "resource_group": str("Resource group."),
-			}},
-			"gcp": schema.SingleNestedAttribute{Optional: true, Validators: oneCloud("gcp"), Description: "Google Cloud. " + lookupCloudDescription, Attributes: map[string]schema.Attribute{
-				"project": str("Project ID."), "region": str("Region."), "zone": str("Zone."),
-			}},
-			"api_endpoint":   schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."},
-			"ca_certificate": schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."},
-			"kubeconfig": schema.StringAttribute{
-				Computed: true, Sensitive: true,
-				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`).",
-			},
-		},
+		Attributes: attrs,
 	}
 }
 
@@ -86,7 +75,7 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	spec, diags := lookupModel{Name: m.Name, AWS: m.AWS, Azure: m.Azure, GCP: m.GCP}.spec(ctx)
+	spec, diags := lookupModel{Name: m.Name, cloudAttrs: m.cloudAttrs}.spec(ctx)
 	resp.Diagnostics.Append(diags...)
 	if diags.HasError() {
 		return

@@ -3,8 +3,12 @@
 // no provisioning logic of its own: everything that acts on a cloud or a node
 // lives in the cluster library, reached through a Backend.
 //
-// One file per resource, data source and ephemeral resource; the schema
-// descriptions are the documentation (tfplugindocs renders docs/ from them).
+// One file per resource, data source and ephemeral resource, and one per
+// cloud (aws.go, azure.go, gcp.go: its location attributes, provider
+// attribute, spec mapping and backend; cloud.go is what they share). The
+// mixedk8s_cluster resource is cluster_schema.go, cluster_plan.go (plan
+// modification) and cluster_resource.go (CRUD). The schema descriptions are
+// the documentation (tfplugindocs renders docs/ from them).
 package provider
 
 import (
@@ -25,7 +29,7 @@ type Provider struct {
 	version string
 	// backend, when set, replaces the one Configure builds from the provider
 	// block: tests pass an in-memory one.
-	backend Backend
+	backend backend
 }
 
 var (
@@ -38,18 +42,10 @@ func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &Provider{version: version} }
 }
 
-// NewWithBackend returns a constructor for a provider that acts through b
-// whatever its configuration says. Every provider instance the constructor
-// makes shares b, so state kept in b (an in-memory cloud) persists across
-// the Terraform commands of one test.
-func NewWithBackend(version string, b Backend) func() provider.Provider {
-	return func() provider.Provider { return &Provider{version: version, backend: b} }
-}
-
 // providerData is what Configure hands to resources, data sources and
 // ephemeral resources.
 type providerData struct {
-	backend Backend
+	backend backend
 	config  providerConfig
 }
 
@@ -59,28 +55,6 @@ type providerConfig struct {
 	Azure   *azureProviderConfig   `tfsdk:"azure"`
 	GCP     *gcpProviderConfig     `tfsdk:"gcp"`
 	Bastion *bastionProviderConfig `tfsdk:"bastion"`
-}
-
-type awsProviderConfig struct {
-	Region   types.String `tfsdk:"region"`
-	Profile  types.String `tfsdk:"profile"`
-	Endpoint types.String `tfsdk:"endpoint"`
-	CABundle types.String `tfsdk:"ca_bundle"`
-}
-
-type azureProviderConfig struct {
-	SubscriptionID          types.String `tfsdk:"subscription_id"`
-	TenantID                types.String `tfsdk:"tenant_id"`
-	ResourceManagerEndpoint types.String `tfsdk:"resource_manager_endpoint"`
-	AuthorityHost           types.String `tfsdk:"authority_host"`
-	CABundle                types.String `tfsdk:"ca_bundle"`
-	KeyVaultURL             types.String `tfsdk:"key_vault_url"`
-}
-
-type gcpProviderConfig struct {
-	Project  types.String `tfsdk:"project"`
-	Endpoint types.String `tfsdk:"endpoint"`
-	CABundle types.String `tfsdk:"ca_bundle"`
 }
 
 type bastionProviderConfig struct {
@@ -132,6 +106,12 @@ const caBundleDescription = "PEM-encoded CA certificates to trust, in addition t
 
 // Schema implements provider.Provider.
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	attrs := map[string]schema.Attribute{
+		"bastion": bastionProviderAttribute(),
+	}
+	for _, c := range cloudBlocks {
+		attrs[c.name] = c.provider
+	}
 	resp.Schema = schema.Schema{
 		Description: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.",
 		MarkdownDescription: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.\n\n" +
@@ -139,97 +119,39 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"each cloud's standard credential chain is used (AWS: environment, shared config and credentials files, SSO, instance or container role; " +
 			"Azure: environment, workload identity, managed identity, Azure CLI; GCP: Application Default Credentials). " +
 			"A cluster's own location (region, subscription, project) is set on the `mixedk8s_cluster` resource.",
+		Attributes: attrs,
+	}
+}
+
+// bastionProviderAttribute is the provider's default bastion.
+func bastionProviderAttribute() schema.Attribute {
+	return schema.SingleNestedAttribute{
+		Optional: true,
+		Description: "Default SSH jump host every node is reached through, for clusters whose `access.bastion` is not set. " +
+			"The host key is pinned: the provider never trusts a key on first use.",
 		Attributes: map[string]schema.Attribute{
-			"aws": schema.SingleNestedAttribute{
-				Optional:    true,
-				Description: "How to reach the AWS APIs. Credentials come from the AWS SDK's default chain (AWS_* environment variables, the shared config and credentials files, SSO, an instance or container role).",
-				Attributes: map[string]schema.Attribute{
-					"region": schema.StringAttribute{
-						Optional:    true,
-						Description: "Region used when a cluster's own region is unknown: importing a cluster, or reading a data source without an aws attribute. Defaults to the SDK's (AWS_REGION, the profile's region).",
-					},
-					"profile": schema.StringAttribute{
-						Optional:    true,
-						Description: "Named profile from the shared config and credentials files. Defaults to AWS_PROFILE, then `default`.",
-					},
-					"endpoint": schema.StringAttribute{
-						Optional:    true,
-						Description: "Base URL that replaces the EC2 endpoint (a VPC endpoint, or the lab's EC2 emulator such as `https://127.0.0.1:8443`).",
-					},
-					"ca_bundle": schema.StringAttribute{Optional: true, Description: caBundleDescription},
-				},
+			"address": schema.StringAttribute{
+				Required:    true,
+				Description: "The bastion as `host:port`.",
 			},
-			"azure": schema.SingleNestedAttribute{
+			"user": schema.StringAttribute{
 				Optional:    true,
-				Description: "How to reach Azure Resource Manager. Credentials come from the Azure SDK's default chain (AZURE_* environment variables, workload identity, managed identity, Azure CLI).",
-				Attributes: map[string]schema.Attribute{
-					"subscription_id": schema.StringAttribute{
-						Optional:    true,
-						Description: "Subscription used when a cluster's own subscription is unknown (import, data sources). Defaults to AZURE_SUBSCRIPTION_ID.",
-					},
-					"tenant_id": schema.StringAttribute{
-						Optional:    true,
-						Description: "Microsoft Entra tenant to authenticate in. Defaults to AZURE_TENANT_ID, then the credential's home tenant.",
-					},
-					"resource_manager_endpoint": schema.StringAttribute{
-						Optional:    true,
-						Description: "Base URL that replaces `https://management.azure.com` (a sovereign cloud, or the lab's ARM emulator).",
-					},
-					"authority_host": schema.StringAttribute{
-						Optional:    true,
-						Description: "Base URL that replaces the Microsoft Entra authority `https://login.microsoftonline.com`.",
-					},
-					"ca_bundle": schema.StringAttribute{Optional: true, Description: caBundleDescription},
-					"key_vault_url": schema.StringAttribute{
-						Optional:    true,
-						Description: "URI of the Key Vault that keeps the clusters' secrets, e.g. `https://my-vault.vault.azure.net`. Defaults to AZURE_KEY_VAULT_URL. The credentials need Key Vault Secrets Officer on it.",
-					},
-				},
+				Description: "User to log in as. Defaults to `" + cluster.DefaultBastionUser + "`.",
 			},
-			"gcp": schema.SingleNestedAttribute{
+			"host_key": schema.StringAttribute{
+				Required:    true,
+				Description: "The bastion's SSH host key in authorized_keys format (`ssh-ed25519 AAAA...`); check it out of band.",
+			},
+			"private_key": schema.StringAttribute{
 				Optional:    true,
-				Description: "How to reach Compute Engine. Credentials come from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login, the metadata server).",
-				Attributes: map[string]schema.Attribute{
-					"project": schema.StringAttribute{
-						Optional:    true,
-						Description: "Project used when a cluster's own project is unknown (import, data sources). Defaults to the credentials' project.",
-					},
-					"endpoint": schema.StringAttribute{
-						Optional:    true,
-						Description: "Base URL that replaces `https://compute.googleapis.com` (Private Service Connect, or the lab's Compute Engine emulator).",
-					},
-					"ca_bundle": schema.StringAttribute{Optional: true, Description: caBundleDescription},
-				},
-			},
-			"bastion": schema.SingleNestedAttribute{
-				Optional: true,
-				Description: "Default SSH jump host every node is reached through, for clusters whose `access.bastion` is not set. " +
-					"The host key is pinned: the provider never trusts a key on first use.",
-				Attributes: map[string]schema.Attribute{
-					"address": schema.StringAttribute{
-						Required:    true,
-						Description: "The bastion as `host:port`.",
-					},
-					"user": schema.StringAttribute{
-						Optional:    true,
-						Description: "User to log in as. Defaults to `" + cluster.DefaultBastionUser + "`.",
-					},
-					"host_key": schema.StringAttribute{
-						Required:    true,
-						Description: "The bastion's SSH host key in authorized_keys format (`ssh-ed25519 AAAA...`); check it out of band.",
-					},
-					"private_key": schema.StringAttribute{
-						Optional:    true,
-						Sensitive:   true,
-						Description: "PEM or OpenSSH private key that authenticates to the bastion. Defaults to the keys of a running ssh-agent (SSH_AUTH_SOCK).",
-					},
-				},
+				Sensitive:   true,
+				Description: "PEM or OpenSSH private key that authenticates to the bastion. Defaults to the keys of a running ssh-agent (SSH_AUTH_SOCK).",
 			},
 		},
 	}
 }
 
-// Configure implements provider.Provider: it chooses the Backend.
+// Configure implements provider.Provider: it chooses the backend.
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerConfig
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)

@@ -1,0 +1,126 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/mixedk8s/mixedk8s/clouds/azure"
+	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
+)
+
+// azureModel is the resource's azure attribute.
+type azureModel struct {
+	SubscriptionID types.String `tfsdk:"subscription_id"`
+	Location       types.String `tfsdk:"location"`
+	ResourceGroup  types.String `tfsdk:"resource_group"`
+}
+
+// azureProviderConfig is the provider block's azure attribute.
+type azureProviderConfig struct {
+	SubscriptionID          types.String `tfsdk:"subscription_id"`
+	TenantID                types.String `tfsdk:"tenant_id"`
+	ResourceManagerEndpoint types.String `tfsdk:"resource_manager_endpoint"`
+	AuthorityHost           types.String `tfsdk:"authority_host"`
+	CABundle                types.String `tfsdk:"ca_bundle"`
+	KeyVaultURL             types.String `tfsdk:"key_vault_url"`
+}
+
+var azureBlock = cloudBlock{
+	name:  "azure",
+	title: "Azure",
+	location: []locationAttr{
+		{name: "subscription_id", description: "Subscription ID (a UUID, `az account show --query id`)."},
+		{name: "location", description: "Region name, such as `westeurope`."},
+		{name: "resource_group", description: "Resource group the cluster's resources go in."},
+	},
+	description: "Places the cluster on Azure. Exactly one of `aws`, `azure` and `gcp` is set. " + replaces,
+	replace:     replaceObjectWhenSet("Moving a cluster to another subscription, location, resource group or cloud replaces it."),
+	provider: pschema.SingleNestedAttribute{
+		Optional:    true,
+		Description: "How to reach Azure Resource Manager. Credentials come from the Azure SDK's default chain (AZURE_* environment variables, workload identity, managed identity, Azure CLI).",
+		Attributes: map[string]pschema.Attribute{
+			"subscription_id": pschema.StringAttribute{
+				Optional:    true,
+				Description: "Subscription used when a cluster's own subscription is unknown (import, data sources). Defaults to AZURE_SUBSCRIPTION_ID.",
+			},
+			"tenant_id": pschema.StringAttribute{
+				Optional:    true,
+				Description: "Microsoft Entra tenant to authenticate in. Defaults to AZURE_TENANT_ID, then the credential's home tenant.",
+			},
+			"resource_manager_endpoint": pschema.StringAttribute{
+				Optional:    true,
+				Description: "Base URL that replaces `https://management.azure.com` (a sovereign cloud, or the lab's ARM emulator).",
+			},
+			"authority_host": pschema.StringAttribute{
+				Optional:    true,
+				Description: "Base URL that replaces the Microsoft Entra authority `https://login.microsoftonline.com`.",
+			},
+			"ca_bundle": pschema.StringAttribute{Optional: true, Description: caBundleDescription},
+			"key_vault_url": pschema.StringAttribute{
+				Optional:    true,
+				Description: "URI of the Key Vault that keeps the clusters' secrets, e.g. `https://my-vault.vault.azure.net`. Defaults to AZURE_KEY_VAULT_URL. The credentials need Key Vault Secrets Officer on it.",
+			},
+		},
+	},
+	toSpec: func(r *specReader, v types.Object, s *cluster.Spec) {
+		var m azureModel
+		if r.object("azure", v, &m) {
+			s.Azure = &cluster.AzureSpec{
+				SubscriptionID: r.str("azure.subscription_id", m.SubscriptionID),
+				Location:       r.str("azure.location", m.Location),
+				ResourceGroup:  r.str("azure.resource_group", m.ResourceGroup),
+			}
+		}
+	},
+	fromSpec: func(s cluster.Spec) map[string]attr.Value {
+		if s.Azure == nil {
+			return nil
+		}
+		return map[string]attr.Value{
+			"subscription_id": types.StringValue(s.Azure.SubscriptionID),
+			"location":        types.StringValue(s.Azure.Location),
+			"resource_group":  types.StringValue(s.Azure.ResourceGroup),
+		}
+	},
+	options: func(_ context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
+		return b.azure(spec)
+	},
+}
+
+// azure builds the Azure cloud and the agent provisioner for one cluster.
+// Credentials come from azidentity's default chain; the provider block
+// only points it at another cloud (a sovereign one, or the lab).
+func (b cloudBackend) azure(spec cluster.Spec) (cluster.Options, error) {
+	if err := bundle.Check(); err != nil {
+		return cluster.Options{}, err
+	}
+	cfg := azure.Config{SubscriptionID: os.Getenv("AZURE_SUBSCRIPTION_ID"), VaultURL: os.Getenv("AZURE_KEY_VAULT_URL")}
+	if a := spec.Azure; a != nil {
+		cfg.SubscriptionID, cfg.Location, cfg.ResourceGroup = a.SubscriptionID, a.Location, a.ResourceGroup
+	}
+	if p := b.config.Azure; p != nil {
+		if cfg.SubscriptionID == "" || spec.Azure == nil {
+			cfg.SubscriptionID = p.SubscriptionID.ValueString()
+		}
+		cfg.TenantID = p.TenantID.ValueString()
+		cfg.Cloud = azure.CloudEndpoints{AuthorityHost: p.AuthorityHost.ValueString(), ResourceManagerEndpoint: p.ResourceManagerEndpoint.ValueString()}
+		cfg.CABundle = []byte(p.CABundle.ValueString())
+		if v := p.KeyVaultURL.ValueString(); v != "" {
+			cfg.VaultURL = v
+		}
+	}
+	if cfg.VaultURL == "" {
+		return cluster.Options{}, fmt.Errorf("cluster %q has no Key Vault for its secrets; fix: set azure.key_vault_url on the provider (or AZURE_KEY_VAULT_URL) to a vault the credentials hold Key Vault Secrets Officer on", spec.Name)
+	}
+	cloud, err := azure.New(cfg)
+	if err != nil {
+		return cluster.Options{}, err
+	}
+	return b.options(cloud)
+}

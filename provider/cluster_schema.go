@@ -1,0 +1,233 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
+)
+
+// replaces ends the description of an attribute whose change replaces the cluster.
+const replaces = "Changing it replaces the cluster."
+
+// replaceObjectWhenSet and replaceStringWhenSet replace the cluster when a
+// value that was set changes. A null prior value is one an import could not
+// recover from the cloud's tags: the configuration supplies it and nothing
+// is replaced.
+func replaceObjectWhenSet(description string) planmodifier.Object {
+	return objectplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.ObjectRequest, resp *objectplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = !req.StateValue.IsNull()
+	}, description, description)
+}
+
+func replaceStringWhenSet(description string) planmodifier.String {
+	return stringplanmodifier.RequiresReplaceIf(func(_ context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = !req.StateValue.IsNull()
+	}, description, description)
+}
+
+func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	optComputedString := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, Computed: true, Description: desc}
+	}
+	resp.Schema = schema.Schema{
+		Description: "A self-managed Kubernetes cluster: a Linux control plane and any number of Linux and Windows worker pools on one cloud.",
+		MarkdownDescription: "A self-managed Kubernetes cluster: a Linux control plane and any number of Linux and Windows worker pools on one cloud.\n\n" +
+			"`terraform plan` validates the whole cluster at once and reports every mistake at its attribute with the fix, before anything is created. " +
+			"It also shows, as a warning, what the apply will do node by node: which nodes are created, which are finished after an interrupted apply, which are drained and deleted. " +
+			"Changing a pool's `count`, or adding and removing pools, updates the cluster in place: new nodes join first, then removed nodes are drained and deleted one at a time. " +
+			"An apply that fails or times out can be run again: it adopts what exists (every cloud object carries the cluster's tag) and finishes the same cluster.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:      true,
+				Description:   "The cluster name.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"name": schema.StringAttribute{
+				Required: true,
+				Description: "Cluster name: a DNS-1123 label of at most 20 characters starting with a letter. Node names are `<name>-cp-<i>` and `<name>-<pool>-<i>`; " +
+					"Windows computer names must fit in 15 characters. Every cloud object is tagged with the name (the tag key is spelled as each cloud allows). " + replaces,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"kubernetes_version": optComputedString(fmt.Sprintf("Kubernetes release, such as `%s`; 1.%d to 1.%d are supported. Defaults to `%s`. "+
+				"Changing it on an existing cluster is refused at plan time: in-place upgrades are not supported yet.",
+				cluster.DefaultKubernetesVersion, cluster.MinKubernetesMinor, cluster.MaxKubernetesMinor, cluster.DefaultKubernetesVersion)),
+			"network": schema.SingleNestedAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "Address plan and pod network. Every value has a default, shown in the plan. Changing a value that is set replaces the cluster.",
+				Attributes: map[string]schema.Attribute{
+					"cni": schema.StringAttribute{
+						Optional: true, Computed: true,
+						Description:   fmt.Sprintf("Pod network with a Linux and a Windows side, VXLAN (VNI 4096, UDP 4789). Defaults to `%s`. `calico` is refused at plan time until its operator manifest's digest is pinned (its publisher has no checksum file, and every download is verified).", cluster.DefaultCNI),
+						PlanModifiers: []planmodifier.String{replaceStringWhenSet("Changing the CNI replaces the cluster.")},
+					},
+					"node_cidr": schema.StringAttribute{
+						Optional: true, Computed: true,
+						Description:   fmt.Sprintf("Network and subnet of the nodes. Defaults to `%s`.", cluster.DefaultNodeCIDR),
+						PlanModifiers: []planmodifier.String{replaceStringWhenSet("Changing the node CIDR replaces the cluster.")},
+					},
+					"pod_cidr": schema.StringAttribute{
+						Optional: true, Computed: true,
+						Description:   fmt.Sprintf("Pod addresses, routed inside the cluster's overlay. Defaults to `%s`.", cluster.DefaultPodCIDR),
+						PlanModifiers: []planmodifier.String{replaceStringWhenSet("Changing the pod CIDR replaces the cluster.")},
+					},
+					"service_cidr": schema.StringAttribute{
+						Optional: true, Computed: true,
+						Description:   fmt.Sprintf("Service cluster IPs. Defaults to `%s`.", cluster.DefaultServiceCIDR),
+						PlanModifiers: []planmodifier.String{replaceStringWhenSet("Changing the service CIDR replaces the cluster.")},
+					},
+				},
+			},
+			"control_plane": schema.SingleNestedAttribute{
+				Optional:    true,
+				Computed:    true,
+				Description: "The Linux (Ubuntu) control plane. Growing it joins control-plane nodes one at a time; shrinking it is refused (it would change etcd membership).",
+				Attributes: map[string]schema.Attribute{
+					"count": schema.Int64Attribute{
+						Optional: true, Computed: true,
+						Description: fmt.Sprintf("Control-plane nodes: 1, 3 or 5. Defaults to %d.", cluster.DefaultControlPlaneCount),
+					},
+					"instance_type": optComputedString("Instance type. Defaults per cloud: `m6i.large` (AWS), `Standard_D4s_v5` (Azure), `n2-standard-4` (GCP). Applies to nodes created afterwards."),
+					"disk_gb": schema.Int64Attribute{
+						Optional: true, Computed: true,
+						Description: fmt.Sprintf("OS disk size in GB, at least %d. Defaults to %d.", cluster.MinLinuxDiskGB, cluster.DefaultLinuxDiskGB),
+					},
+					"image": schema.StringAttribute{Optional: true, Description: "Image that replaces the cloud's default Ubuntu image (an AMI ID, an Azure image ID or a GCE image URL)."},
+					"schedulable": schema.BoolAttribute{
+						Optional: true, Computed: true,
+						Description: "Lets ordinary pods run on the control-plane nodes. Defaults to false.",
+					},
+				},
+			},
+			"node_pools": schema.MapNestedAttribute{
+				Optional: true,
+				Description: "Worker pools by name. Node names are `<cluster>-<pool>-<i>`. Changing `count`, adding a pool or removing one updates the cluster in place: " +
+					"new nodes join first, then nodes no longer wanted are drained and deleted one at a time, highest ordinal first. " +
+					"A cluster with Windows pools needs a Linux worker (or a schedulable control plane) for CoreDNS and the CNI controllers.",
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"os": optComputedString("`linux` or `windows`. Defaults to `linux`."),
+						"windows_version": optComputedString(fmt.Sprintf("Windows Server release of a Windows pool: `2019`, `2022` or `2025`, as the Kubernetes minor supports it "+
+							"(2019 and 2022 up to 1.34; 2022 and 2025 from 1.35). Defaults to `%s`. Applies to nodes created afterwards.", cluster.DefaultWindowsVersion)),
+						"isolation": optComputedString(fmt.Sprintf("Windows container isolation: `process` or `hyperv`. Hyper-V isolation needs an instance type with nested virtualisation. Defaults to `%s`.", cluster.DefaultIsolation)),
+						"count": schema.Int64Attribute{
+							Required:    true,
+							Description: fmt.Sprintf("Nodes in the pool, 0 to %d.", cluster.MaxPoolCount),
+						},
+						"instance_type": optComputedString("Instance type. Defaults per cloud and OS: Linux `m6i.large`, Windows `m6i.xlarge` (AWS); `Standard_D4s_v5` (Azure); `n2-standard-4` (GCP). Applies to nodes created afterwards."),
+						"disk_gb": schema.Int64Attribute{
+							Optional: true, Computed: true,
+							Description: fmt.Sprintf("OS disk size in GB. Defaults to %d (Linux) or %d (Windows); at least %d and %d.", cluster.DefaultLinuxDiskGB, cluster.DefaultWindowsDiskGB, cluster.MinLinuxDiskGB, cluster.MinWindowsDiskGB),
+						},
+						"image": schema.StringAttribute{Optional: true, Description: "Image that replaces the cloud's default image for the OS and Windows version."},
+						"labels": schema.MapAttribute{
+							Optional: true, ElementType: types.StringType,
+							Description: "Kubernetes labels set on the pool's nodes when they join. `kubernetes.io/` and `k8s.io/` keys are reserved.",
+						},
+						"taints": schema.ListAttribute{
+							Optional: true, ElementType: types.StringType,
+							Description: "Taints set on the pool's nodes when they join, as `key=value:Effect` or `key:Effect`, e.g. `os=windows:NoSchedule`.",
+						},
+					},
+				},
+			},
+			"access": schema.SingleNestedAttribute{
+				Optional:    true,
+				Description: "Who may reach the nodes and the API server, and how.",
+				Attributes: map[string]schema.Attribute{
+					"admin_cidrs": schema.ListAttribute{
+						Optional: true, ElementType: types.StringType,
+						Description: "Prefixes that may reach SSH (22), WinRM over HTTPS (5986) and the API server (6443), such as `203.0.113.0/24`.",
+					},
+					"ssh_public_keys": schema.ListAttribute{
+						Optional: true, ElementType: types.StringType,
+						Description: "Public keys authorised on Linux nodes, one authorized_keys line each.",
+					},
+					"bastion": schema.SingleNestedAttribute{
+						Optional:    true,
+						Description: "SSH jump host every node is reached through. Overrides the provider's `bastion`.",
+						Attributes: map[string]schema.Attribute{
+							"address":  schema.StringAttribute{Required: true, Description: "The bastion as `host:port`."},
+							"user":     optComputedString(fmt.Sprintf("User to log in as. Defaults to `%s`.", cluster.DefaultBastionUser)),
+							"host_key": schema.StringAttribute{Required: true, Description: "The bastion's host key in authorized_keys format; it is pinned, never trusted on first use."},
+							"private_key_file": schema.StringAttribute{
+								Optional:    true,
+								Description: "Path to the private key that authenticates to the bastion. Defaults to the provider's `bastion.private_key`, then ssh-agent.",
+							},
+						},
+					},
+				},
+			},
+			"artifacts": schema.SingleNestedAttribute{
+				Optional:    true,
+				Description: "Where nodes download Kubernetes, containerd and CNI. Every file is checked against the SHA-256 in the versions manifest, wherever it comes from.",
+				Attributes: map[string]schema.Attribute{
+					"mirror_base_url": schema.StringAttribute{
+						Optional:    true,
+						Description: "HTTPS base URL of a mirror that replaces the publishers' download origins (private mirror, air gap). Plain http is allowed for loopback addresses only.",
+					},
+				},
+			},
+			"timeouts": timeoutsAttribute(ctx),
+			"api_endpoint": schema.StringAttribute{
+				Computed:      true,
+				Description:   "The API server as `host:port`.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"ca_certificate": schema.StringAttribute{
+				Computed:      true,
+				Description:   "PEM certificate of the cluster CA that signs the API server's certificate.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"kubeconfig": schema.StringAttribute{
+				Computed:  true,
+				Sensitive: true,
+				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`), issued when the cluster is created or imported. " +
+					"It is stored in the Terraform state: protect the state, or use the `mixedk8s_kubeconfig` ephemeral resource, which keeps it out of state.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"nodes": schema.ListNestedAttribute{
+				Computed:    true,
+				Description: "The cluster's instances as the cloud reports them, by name. A node deleted outside Terraform disappears from this list, and the next plan recreates it.",
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"name":        schema.StringAttribute{Computed: true, Description: "Node name, also the instance and (on Windows) the computer name."},
+						"pool":        schema.StringAttribute{Computed: true, Description: "Pool name; `control-plane` for control-plane nodes."},
+						"os":          schema.StringAttribute{Computed: true, Description: "`linux` or `windows`."},
+						"private_ip":  schema.StringAttribute{Computed: true, Description: "Private IP address."},
+						"instance_id": schema.StringAttribute{Computed: true, Description: "The cloud's instance ID."},
+						"ready":       schema.BoolAttribute{Computed: true, Description: "Whether the Kubernetes node is Ready."},
+					},
+				},
+			},
+		},
+	}
+	for _, c := range cloudBlocks {
+		resp.Schema.Attributes[c.name] = c.resourceAttribute()
+	}
+}
+
+// timeoutsAttribute is the timeouts package's attribute with our defaults in its descriptions.
+func timeoutsAttribute(ctx context.Context) schema.Attribute {
+	const unit = ` A duration such as "30s" or "2h45m".`
+	minutes := func(d time.Duration) string { return fmt.Sprintf("%q", fmt.Sprintf("%dm", int(d.Minutes()))) }
+	a, _ := timeouts.Attributes(ctx, timeouts.Opts{
+		Create: true, Read: true, Update: true, Delete: true,
+		CreateDescription: "How long a create may take: network, instances, bootstrap, joins and Ready. Defaults to " + minutes(defaultCreateTimeout) + "." + unit,
+		ReadDescription:   "How long reading the cluster (every refresh and plan) may take. Defaults to " + minutes(defaultReadTimeout) + "." + unit,
+		UpdateDescription: "How long an update (scaling, pools added or removed, drains) may take. Defaults to " + minutes(defaultUpdateTimeout) + "." + unit,
+		DeleteDescription: "How long a destroy may take. Defaults to " + minutes(defaultDeleteTimeout) + "." + unit,
+	}).(schema.SingleNestedAttribute)
+	a.Description = "Time limits per operation. A timed-out apply stops where it is; applying again resumes it."
+	return a
+}

@@ -1,0 +1,14 @@
+package provider
+
+import "github.com/hashicorp/terraform-plugin-framework/provider"
+
+// Backend is the seam tests act through with an in-memory cloud.
+type Backend = backend
+
+// NewWithBackend returns a constructor for a provider that acts through b
+// whatever its configuration says. Every provider instance the constructor
+// makes shares b, so state kept in b (an in-memory cloud) persists across
+// the Terraform commands of one test.
+func NewWithBackend(version string, b Backend) func() provider.Provider {
+	return func() provider.Provider { return &Provider{version: version, backend: b} }
+}
