@@ -8,8 +8,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
-	// The provider validates GCP clusters with its profile.
-	_ "github.com/mixedk8s/mixedk8s/clouds/gcp"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
 )

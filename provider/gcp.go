@@ -1,14 +1,22 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"regexp"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"golang.org/x/oauth2"
 
+	"github.com/mixedk8s/mixedk8s/clouds/gcp"
 	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 )
 
 // gcpModel is the resource's gcp attribute.
@@ -20,9 +28,11 @@ type gcpModel struct {
 
 // gcpProviderConfig is the provider block's gcp attribute.
 type gcpProviderConfig struct {
-	Project  types.String `tfsdk:"project"`
-	Endpoint types.String `tfsdk:"endpoint"`
-	CABundle types.String `tfsdk:"ca_bundle"`
+	Project     types.String `tfsdk:"project"`
+	Region      types.String `tfsdk:"region"`
+	Endpoint    types.String `tfsdk:"endpoint"`
+	CABundle    types.String `tfsdk:"ca_bundle"`
+	AccessToken types.String `tfsdk:"access_token"`
 }
 
 var gcpBlock = cloudBlock{
@@ -36,18 +46,31 @@ var gcpBlock = cloudBlock{
 	description: "Places the cluster on Google Cloud. Exactly one of `aws`, `azure` and `gcp` is set. " + replaces,
 	replace:     replaceObjectWhenSet("Moving a cluster to another project, region, zone or cloud replaces it."),
 	provider: pschema.SingleNestedAttribute{
-		Optional:    true,
-		Description: "How to reach Compute Engine. Credentials come from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login, the metadata server).",
+		Optional: true,
+		Description: "How to reach Compute Engine and Secret Manager. Credentials come from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, " +
+			"gcloud's application-default login, workload identity federation, the metadata server) unless an access token is given.",
 		Attributes: map[string]pschema.Attribute{
 			"project": pschema.StringAttribute{
 				Optional:    true,
-				Description: "Project used when a cluster's own project is unknown (import, data sources). Defaults to the credentials' project.",
+				Validators:  []validator.String{stringvalidator.RegexMatches(gcpProjectRE, "must be a project ID: 6-30 lowercase letters, digits and '-', starting with a letter (not the project's name or number)")},
+				Description: "Project used when a cluster's own project is unknown (import, data sources). Defaults to GOOGLE_CLOUD_PROJECT.",
+			},
+			"region": pschema.StringAttribute{
+				Optional:    true,
+				Description: "Region used when a cluster's own region is unknown (import, data sources), such as `europe-west4`. Its zone `a` places nothing: lookups only read.",
 			},
 			"endpoint": pschema.StringAttribute{
-				Optional:    true,
-				Description: "Base URL that replaces `https://compute.googleapis.com` (Private Service Connect, or the lab's Compute Engine emulator).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(gcpEndpointRE, "must be an https:// base URL without a trailing slash or path, such as `https://compute-psc.p.googleapis.com`")},
+				Description: "Base URL that replaces `https://compute.googleapis.com` and `https://secretmanager.googleapis.com` " +
+					"(Private Service Connect, or the lab's Compute Engine emulator), without a trailing slash.",
 			},
 			"ca_bundle": pschema.StringAttribute{Optional: true, Description: caBundleDescription},
+			"access_token": pschema.StringAttribute{
+				Optional: true, Sensitive: true,
+				Description: "OAuth 2.0 access token used instead of Application Default Credentials (it expires: short-lived automation and the lab only). " +
+					"Defaults to GOOGLE_OAUTH_ACCESS_TOKEN.",
+			},
 		},
 	},
 	toSpec: func(r *specReader, v types.Object, s *cluster.Spec) {
@@ -64,7 +87,50 @@ var gcpBlock = cloudBlock{
 			"project": types.StringValue(s.GCP.Project), "region": types.StringValue(s.GCP.Region), "zone": types.StringValue(s.GCP.Zone),
 		}
 	},
-	options: func(context.Context, cloudBackend, cluster.Spec) (cluster.Options, error) {
-		return cluster.Options{}, fmt.Errorf("the gcp backend is not available in this build yet: this provider build validates cluster configurations but cannot plan, create or read clusters on gcp; fix: use aws, or the lab (examples/lab)")
+	options: func(ctx context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
+		return b.gcp(ctx, spec)
 	},
+}
+
+// gcpProjectRE is a project ID, domain-scoped or not, as cluster.Validate has it (https://cloud.google.com/resource-manager/docs/creating-managing-projects#before_you_begin).
+var gcpProjectRE = regexp.MustCompile(`^([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$`)
+
+// gcpEndpointRE is an https base URL: the clients append /compute/v1/... to it.
+var gcpEndpointRE = regexp.MustCompile(`^https://[^/?#]+$`)
+
+// gcp builds the Compute Engine cloud and the agent provisioner for one cluster.
+func (b cloudBackend) gcp(ctx context.Context, spec cluster.Spec) (cluster.Options, error) {
+	if err := bundle.Check(); err != nil {
+		return cluster.Options{}, err
+	}
+	cfg := gcp.Config{}
+	if g := spec.GCP; g != nil {
+		cfg.Project, cfg.Region, cfg.Zones = g.Project, g.Region, []string{g.Zone}
+	}
+	token := os.Getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+	if p := b.config.GCP; p != nil {
+		if spec.GCP == nil {
+			cfg.Project, cfg.Region = p.Project.ValueString(), p.Region.ValueString()
+		}
+		cfg.Endpoint = p.Endpoint.ValueString()
+		cfg.CABundle = []byte(p.CABundle.ValueString())
+		if t := p.AccessToken.ValueString(); t != "" {
+			token = t
+		}
+	}
+	cfg.Project = cmp.Or(cfg.Project, os.Getenv("GOOGLE_CLOUD_PROJECT"))
+	if cfg.Project == "" {
+		return cluster.Options{}, fmt.Errorf("cluster %q has no GCP project; fix: set gcp.project on the resource, or on the provider (or GOOGLE_CLOUD_PROJECT)", spec.Name)
+	}
+	if cfg.Region == "" {
+		return cluster.Options{}, fmt.Errorf("cluster %q has no GCP region; fix: set gcp.region on the resource, or on the provider for lookups", spec.Name)
+	}
+	if token != "" {
+		cfg.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
+	}
+	cloud, err := gcp.New(ctx, cfg)
+	if err != nil {
+		return cluster.Options{}, err
+	}
+	return b.options(cloud)
 }

@@ -193,10 +193,10 @@ func TestLookupsTakeAtMostOneCloud(t *testing.T) {
 	}
 }
 
-// The provider as released builds its backend from the provider block. A
-// cloud whose backend is not in the build says so at plan time, before
-// anything is attempted, instead of pretending.
-func TestCloudWithoutBackendFailsThePlanHonestly(t *testing.T) {
+// The provider as released reaches GCP through its gcp block: a project
+// that is not a project ID, or an endpoint with a path, is refused when the
+// configuration is validated, at the attribute, with what to write instead.
+func TestProviderGCPBlockIsValidatedAtPlanTime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv, err := providerserver.NewProtocol6WithError(provider.New("test")())()
@@ -207,27 +207,34 @@ func TestCloudWithoutBackendFailsThePlanHonestly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := srv.ConfigureProvider(ctx, &tfprotov6.ConfigureProviderRequest{Config: dynamicValue(t, schemas.Provider, map[string]tftypes.Value{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noDiags(t, "ConfigureProvider", conf.Diagnostics)
-	s := schemas.ResourceSchemas["mixedk8s_cluster"]
-	typ := s.ValueType().(tftypes.Object)
-	gtyp := typ.AttributeTypes["gcp"].(tftypes.Object)
-	gcp := tftypes.NewValue(gtyp, map[string]tftypes.Value{"project": str("my-project"), "region": str("europe-west4"), "zone": str("europe-west4-a")})
-	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("real"), "gcp": gcp})
-	null, _ := tfprotov6.NewDynamicValue(typ, tftypes.NewValue(typ, nil))
-	resp, err := srv.PlanResourceChange(ctx, &tfprotov6.PlanResourceChangeRequest{TypeName: "mixedk8s_cluster", PriorState: &null, ProposedNewState: cfg, Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Diagnostics) != 1 || !strings.Contains(resp.Diagnostics[0].Detail, "the gcp backend is not available in this build yet") {
-		for _, d := range resp.Diagnostics {
-			t.Logf("diagnostic: %s: %s", d.Summary, d.Detail)
+	gtyp := schemas.Provider.ValueType().(tftypes.Object).AttributeTypes["gcp"].(tftypes.Object)
+	gcp := func(project, endpoint string) *tfprotov6.DynamicValue {
+		vals := map[string]tftypes.Value{}
+		for n, at := range gtyp.AttributeTypes {
+			vals[n] = tftypes.NewValue(at, nil)
 		}
-		t.Errorf("want exactly one diagnostic saying the gcp backend is not available")
+		vals["project"], vals["endpoint"] = str(project), str(endpoint)
+		return dynamicValue(t, schemas.Provider, map[string]tftypes.Value{"gcp": tftypes.NewValue(gtyp, vals)})
 	}
+	for _, tc := range []struct{ project, endpoint, want string }{
+		{"My Project", "https://compute.googleapis.com", "project"},
+		{"123456789012", "https://compute.googleapis.com", "project"},
+		{"my-project", "https://compute.googleapis.com/compute/v1/", "endpoint"},
+		{"my-project", "http://127.0.0.1:8443", "endpoint"},
+	} {
+		resp, err := srv.ValidateProviderConfig(ctx, &tfprotov6.ValidateProviderConfigRequest{Config: gcp(tc.project, tc.endpoint)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Attribute.String() != tftypes.NewAttributePath().WithAttributeName("gcp").WithAttributeName(tc.want).String() {
+			t.Errorf("project %q endpoint %q: diagnostics %+v; want one at gcp.%s", tc.project, tc.endpoint, resp.Diagnostics, tc.want)
+		}
+	}
+	resp, err := srv.ValidateProviderConfig(ctx, &tfprotov6.ValidateProviderConfigRequest{Config: gcp("my-project", "https://127.0.0.1:8443")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "a valid gcp block", resp.Diagnostics)
 }
 
 // A bad default bastion on the provider is reported at plan time as the
