@@ -117,6 +117,30 @@ func ReadEnv(path string) (Env, error) {
 		}
 		return e, nil
 	}
+	values := parseVars(data)
+	e.fields(func(name string, v *string) { *v = values[name] })
+	if e.AWSEndpoint == "" {
+		return Env{}, fmt.Errorf("read the lab env %s: no AWS_ENDPOINT_URL; fix: pass the lab.env a running lab wrote", path)
+	}
+	return e, nil
+}
+
+// ReadVars reads every variable of a running lab's lab.env (its folder, or
+// the file's path): the AWS ones and those of the other clouds' emulators
+// (see cloudemu.Emulator.Env), as another process sourcing it would see them.
+func ReadVars(path string) (map[string]string, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, EnvFileName)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the lab env: %w; fix: start the lab (go run ./test/lab/cmd/lab) and pass its folder", err)
+	}
+	return parseVars(data), nil
+}
+
+// parseVars reads KEY='value' lines as Env.write writes them.
+func parseVars(data []byte) map[string]string {
 	values := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -130,9 +154,5 @@ func ReadEnv(path string) (Env, error) {
 		}
 		values[k] = v
 	}
-	e.fields(func(name string, v *string) { *v = values[name] })
-	if e.AWSEndpoint == "" {
-		return Env{}, fmt.Errorf("read the lab env %s: no AWS_ENDPOINT_URL; fix: pass the lab.env a running lab wrote", path)
-	}
-	return e, nil
+	return values
 }

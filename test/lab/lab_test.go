@@ -314,3 +314,29 @@ func TestHTTPAPIInjectsFaultsAndReportsCalls(t *testing.T) {
 		t.Errorf("GET /objects of a cluster with nothing: %+v, %v; want []", objs, err)
 	}
 }
+
+// TestReadVarsSeesEveryCloudsVariables: lab.env carries the other
+// emulators' variables beside the AWS ones, and ReadVars reads them back
+// unquoted, as a shell sourcing the file would.
+func TestReadVarsSeesEveryCloudsVariables(t *testing.T) {
+	dir := t.TempDir()
+	env := Env{Dir: dir, AWSEndpoint: "https://127.0.0.1:1", BastionHostKey: "ssh-ed25519 AAAA key"}
+	if err := env.write(dir, map[string]map[string]string{"other": {"OTHER_SECRET": "it's 'quoted'", "OTHER_URL": "https://x.emu.test:2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{dir, filepath.Join(dir, EnvFileName)} {
+		vars, err := ReadVars(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]string{"AWS_ENDPOINT_URL": env.AWSEndpoint, "MIXEDK8S_LAB_BASTION_HOST_KEY": env.BastionHostKey,
+			"OTHER_SECRET": "it's 'quoted'", "OTHER_URL": "https://x.emu.test:2"} {
+			if vars[k] != want {
+				t.Errorf("ReadVars(%s)[%s] = %q, want %q", path, k, vars[k], want)
+			}
+		}
+	}
+	if _, err := ReadVars(filepath.Join(dir, "missing")); err == nil {
+		t.Error("ReadVars of a missing file succeeded")
+	}
+}

@@ -15,7 +15,7 @@
 // challenge first. Each modelled rule names its source beside it.
 //
 // Tests steer it with fault injection (Inject, FailAsync, Drop, Deny,
-// NoCapacity) and read it through the inspection API (Objects, Calls,
+// NoCapacity, Fault) and read it through the inspection API (Objects, Calls,
 // VMs, Boot, Secrets).
 package arm
 
@@ -124,6 +124,7 @@ type Server struct {
 	drops    map[string][]*drop
 	denied   map[string]bool
 	noCap    map[string]bool
+	fault    Fault
 
 	timers sync.WaitGroup
 	closed chan struct{}
@@ -216,6 +217,12 @@ func (s *Server) CACertPEM() []byte { return slices.Clone(s.ca.certPEM) }
 // DialContext connects names under emu.test (the vault's) and 127.0.0.1 to
 // the server; any other address is refused, so nothing leaves the machine.
 func (s *Server) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return Dial(ctx, network, addr)
+}
+
+// Dial is DialContext for a client in another process, which knows the
+// server only by its URLs: the port in the address is the server's.
+func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -284,17 +291,34 @@ func (s *Server) NoCapacity(size string, on bool) {
 	s.noCap[strings.ToLower(size)] = on
 }
 
-func (s *Server) injectedFor(op string) *Error {
+// Fault is asked before every ARM and Key Vault request that passed
+// authentication and the api-version check; a non-nil error is the reply.
+type Fault func(op string) *Error
+
+// Fault installs a hook asked before every request (nil removes it), for
+// faults that follow a rule rather than a count (every n-th call).
+func (s *Server) Fault(f Fault) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
+	s.fault = f
+}
+
+func (s *Server) injectedFor(op string) *Error {
+	s.fmu.Lock()
 	for _, key := range []string{op, "*"} {
 		for _, in := range s.injected[key] {
 			if in.left > 0 {
 				in.left--
 				e := in.err
+				s.fmu.Unlock()
 				return &e
 			}
 		}
+	}
+	fault := s.fault
+	s.fmu.Unlock()
+	if fault != nil {
+		return fault(op)
 	}
 	return nil
 }

@@ -135,3 +135,33 @@ func TestDialContextStaysOnThisMachine(t *testing.T) {
 		t.Error("DialContext reached example.com")
 	}
 }
+
+// TestFaultHookAnswersForTheOp: a hook that throttles one op gets ARM's 429
+// with Retry-After on that op and leaves the others alone.
+func TestFaultHookAnswersForTheOp(t *testing.T) {
+	s, c := start(t)
+	tok := token(t, s, c, s.URL())
+	var asked []string
+	s.Fault(func(op string) *arm.Error {
+		asked = append(asked, op)
+		if op == "resourceGroups.Get" {
+			e := arm.ErrThrottled
+			return &e
+		}
+		return nil
+	})
+	base := s.URL() + "/subscriptions/" + s.SubscriptionID() + "/resourceGroups/rg?api-version=" + arm.ResourcesAPIVersion
+	if res, body := do(t, c, http.MethodGet, base, tok, ""); res.StatusCode != http.StatusTooManyRequests || errCode(body) != "TooManyRequests" || res.Header.Get("Retry-After") == "" {
+		t.Errorf("throttled GET: %d %v, Retry-After %q", res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+	if res, body := do(t, c, http.MethodPut, base, tok, `{"location":"westeurope"}`); res.StatusCode != http.StatusCreated {
+		t.Errorf("PUT beside the hook: %d %v", res.StatusCode, body)
+	}
+	s.Fault(nil)
+	if res, body := do(t, c, http.MethodGet, base, tok, ""); res.StatusCode != http.StatusOK {
+		t.Errorf("GET after the hook was removed: %d %v", res.StatusCode, body)
+	}
+	if strings.Join(asked, ",") != "resourceGroups.Get,resourceGroups.Put" {
+		t.Errorf("the hook was asked for %q", asked)
+	}
+}

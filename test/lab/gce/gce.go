@@ -84,6 +84,11 @@ var (
 	ErrBackend     = Error{Status: http.StatusServiceUnavailable, Reason: "backendError", Message: "Internal error. Please try again or contact Google Support."}
 	ErrInternal    = Error{Status: http.StatusInternalServerError, Reason: "internalError", Message: "Internal error. Please try again or contact Google Support."}
 	ErrQuotaCPUs   = Error{Status: http.StatusForbidden, Reason: "quotaExceeded", Message: "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1."}
+	// ErrSecretsRateLimit is Secret Manager's reply past a per-minute
+	// request quota: 429 RESOURCE_EXHAUSTED
+	// (https://cloud.google.com/secret-manager/quotas).
+	ErrSecretsRateLimit = Error{Status: http.StatusTooManyRequests, Reason: "RESOURCE_EXHAUSTED",
+		Message: "Quota exceeded for quota metric 'Access requests' and limit 'Access requests per minute per project' of service 'secretmanager.googleapis.com'."}
 	ErrStockoutNow = Error{Status: http.StatusServiceUnavailable, Reason: "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
 		Message: "The zone does not have enough resources available to fulfill the request. '(resource type:compute)'."}
 )

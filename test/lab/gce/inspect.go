@@ -23,6 +23,13 @@ func (s *Server) Instances() []Instance {
 	return out
 }
 
+// ImageName is the image a public image or family reference resolves to,
+// as Instance.Image reports it; false for an image the emulator does not serve.
+func ImageName(ref string) (string, bool) {
+	img, ok := resolveImage(ref)
+	return img.name, ok
+}
+
 // Guest returns what the guest of an instance made on first boot, and
 // false before its first boot.
 func (s *Server) Guest(zone, name string) (GuestState, bool) {
