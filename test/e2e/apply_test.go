@@ -12,24 +12,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
-	"github.com/mixedk8s/mixedk8s/clouds/aws"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 )
 
-// TestMixedClusterEndToEnd builds the cluster, checks every instance and
-// every node's sandbox, re-applies without a mutating call, and destroys
+// TestMixedClusterEndToEnd builds the cluster on each cloud of the table,
+// checks every instance and every node's sandbox, re-applies without a
+// mutating call, scales the Windows pool down with a drain, and destroys
 // it leaving nothing.
 func TestMixedClusterEndToEnd(t *testing.T) {
-	w := newWorld(t)
+	eachCloud(t, rows, testMixedCluster)
+}
+
+func testMixedCluster(t *testing.T, r *row) {
+	w := newWorld(t, r)
 	spec := w.spec("e2e", "10.0.0.0/16")
 
-	before := w.lab.EC2.Calls()
+	before := w.calls()
 	start := time.Now()
 	res := w.apply(spec, 2*time.Minute)
 	applyTime := time.Since(start)
-	applyCalls := callsSince(w.lab.EC2, before)
+	applyCalls := w.callsSince(before)
 
 	w.checkInstances(spec)
 	w.checkNodes(spec, res)
@@ -39,39 +43,39 @@ func TestMixedClusterEndToEnd(t *testing.T) {
 	}
 
 	// Converged: the next Apply plans nothing and changes nothing in the cloud.
-	before = w.lab.EC2.Calls()
+	before = w.calls()
 	start = time.Now()
 	res = w.apply(spec, time.Minute)
 	reapplyTime := time.Since(start)
-	reapplyCalls := callsSince(w.lab.EC2, before)
+	reapplyCalls := w.callsSince(before)
 	if !res.Changes.Empty() {
 		t.Errorf("second Apply planned %s", res.Changes.Summary())
 	}
-	if n := mutating(reapplyCalls); n != 0 {
-		t.Errorf("second Apply made %d mutating API calls: %s", n, formatCalls(reapplyCalls))
+	if n := w.mutating(reapplyCalls); n != 0 {
+		t.Errorf("second Apply made %d mutating API calls: %s", n, w.formatCalls(reapplyCalls))
 	}
 
 	// One Observe through the real provisioner: the cloud's share, and the nodes' status.
-	before = w.lab.EC2.Calls()
+	before = w.calls()
 	start = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	obs, err := cluster.Observe(ctx, spec, w.opts())
+	obs, err := cluster.Observe(ctx, spec, w.opts(spec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	observeCalls := callsSince(w.lab.EC2, before)
+	observeCalls := w.callsSince(before)
 	for _, n := range res.Nodes {
 		if !obs.Nodes[n.Name].Ready {
 			t.Errorf("Observe: %s not ready", n.Name)
 		}
 	}
-	t.Logf("FIGURE one Observe of the 5-node cluster with the agent provisioner: %s in %s", formatCalls(observeCalls), time.Since(start).Round(time.Millisecond))
+	t.Logf("FIGURE %s: one Observe of the 5-node cluster with the agent provisioner: %s in %s", r.name, w.formatCalls(observeCalls), time.Since(start).Round(time.Millisecond))
 
-	t.Logf("FIGURE apply wall time (1 cp, 2 Linux, 2 Windows 2022 workers): %s", applyTime.Round(time.Millisecond))
-	t.Logf("FIGURE API calls per Apply: %s", formatCalls(applyCalls))
-	t.Logf("FIGURE re-Apply wall time: %s", reapplyTime.Round(time.Millisecond))
-	t.Logf("FIGURE API calls per re-Apply: %s", formatCalls(reapplyCalls))
+	t.Logf("FIGURE %s: apply wall time (1 cp, 2 Linux, 2 Windows 2022 workers): %s", r.name, applyTime.Round(time.Millisecond))
+	t.Logf("FIGURE %s: API calls per Apply: %s", r.name, w.formatCalls(applyCalls))
+	t.Logf("FIGURE %s: re-Apply wall time: %s", r.name, reapplyTime.Round(time.Millisecond))
+	t.Logf("FIGURE %s: API calls per re-Apply: %s", r.name, w.formatCalls(reapplyCalls))
 
 	w.checkScaleDownDrains(spec, "win")
 
@@ -145,7 +149,7 @@ func (w *world) checkScaleDownDrains(spec cluster.Spec, pool string) {
 	case !podGone.Before(nodeGone):
 		t.Errorf("node %s was deleted at %s, before its pod was gone at %s", victim, nodeGone.Format(time.StampMilli), podGone.Format(time.StampMilli))
 	default:
-		t.Logf("FIGURE scale-down: pod evicted %s before node %s was deleted", nodeGone.Sub(podGone).Round(time.Millisecond), victim)
+		t.Logf("FIGURE %s: scale-down: pod evicted %s before node %s was deleted", w.row.name, nodeGone.Sub(podGone).Round(time.Millisecond), victim)
 	}
 }
 
@@ -159,35 +163,35 @@ func (w *world) checkInstances(spec cluster.Spec) {
 		want[n.Name] = n
 	}
 	seen := map[string]int{}
-	for _, in := range w.lab.EC2.Instances() {
-		if in.Tags[aws.TagCluster] != spec.Name || in.State == "terminated" {
+	for _, in := range w.row.vms(w.lab) {
+		if in.Tags[w.tags.Cluster] != spec.Name || in.Gone {
 			continue
 		}
-		name := in.Tags[aws.TagNode]
+		name := in.Tags[w.tags.Node]
 		seen[name]++
 		n, ok := want[name]
 		if !ok {
 			t.Errorf("instance %s has node tag %q, which is not in the spec", in.ID, name)
 			continue
 		}
-		if in.State != "running" {
+		if !in.Running {
 			t.Errorf("%s: state %s, want running", name, in.State)
 		}
-		if in.Tags[aws.TagPool] != n.Pool || in.Tags[aws.TagRole] != n.Role {
+		if in.Tags[w.tags.Pool] != n.Pool || in.Tags[w.tags.Role] != n.Role {
 			t.Errorf("%s: tags %v, want pool %q role %q", name, in.Tags, n.Pool, n.Role)
 		}
-		if in.InstanceType != n.InstanceType {
-			t.Errorf("%s: instance type %s, want %s", name, in.InstanceType, n.InstanceType)
+		if in.Type != n.InstanceType {
+			t.Errorf("%s: instance type %s, want %s", name, in.Type, n.InstanceType)
 		}
-		param, err := aws.ImageParameter(string(n.OS), n.WindowsVersion)
+		image, err := w.row.image(w.lab, n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ami, _ := w.lab.EC2.ImageID(param); in.ImageID != ami {
-			t.Errorf("%s: image %s, want %s (%s)", name, in.ImageID, ami, param)
+		if image == "" || in.Image != image {
+			t.Errorf("%s: image %s, want %q", name, in.Image, image)
 		}
-		if wantPlatform := map[cluster.OS]string{cluster.Windows: "windows"}[n.OS]; in.Platform != wantPlatform {
-			t.Errorf("%s: platform %q, want %q", name, in.Platform, wantPlatform)
+		if in.Windows != (n.OS == cluster.Windows) {
+			t.Errorf("%s: the emulator runs it as Windows: %v, want %v", name, in.Windows, n.OS == cluster.Windows)
 		}
 	}
 	for name := range want {
@@ -290,4 +294,16 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// eachCloud runs a scenario once per row, in parallel with the other rows
+// and scenarios: each in its own lab, so they share nothing but the machine.
+func eachCloud(t *testing.T, rs []*row, scenario func(t *testing.T, r *row)) {
+	t.Parallel()
+	for _, r := range rs {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			scenario(t, r)
+		})
+	}
 }

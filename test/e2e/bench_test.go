@@ -12,16 +12,16 @@ import (
 //
 //	go test ./test/e2e -run '^$' -bench BenchmarkLabApply -benchtime 5x
 func BenchmarkLabApply(b *testing.B) {
-	w := newWorld(b)
+	w := newWorld(b, awsRow)
 	var calls, mutatingCalls int
 	b.ResetTimer()
 	for i := range b.N {
 		spec := w.spec(fmt.Sprintf("bench-%d", i), "10.6.0.0/16")
-		before := w.lab.EC2.Calls()
+		before := w.calls()
 		w.apply(spec, 2*time.Minute)
 		b.StopTimer()
-		c := callsSince(w.lab.EC2, before)
-		calls, mutatingCalls = calls+total(c), mutatingCalls+mutating(c)
+		c := w.callsSince(before)
+		calls, mutatingCalls = calls+total(c), mutatingCalls+w.mutating(c)
 		w.destroy(spec)
 		b.StartTimer()
 	}

@@ -1,41 +1,60 @@
-// Package e2e_test builds, re-applies and destroys a mixed cluster through
-// cluster.Apply on the lab (test/lab): the real clouds/aws on the EC2+SSM
-// emulator, the real provisioner pushing the bundled node agent through the
-// lab's bastion to virtual nodes, and the artifact mirror. It also checks
-// that Apply converges under API faults and random cancellation, and logs
-// the figures: Apply wall time, API calls per Apply and re-Apply, and what
-// one Observe costs.
+// Package e2e_test builds, re-applies, scales and destroys a mixed cluster
+// through cluster.Apply on the lab (test/lab), once per cloud of a table
+// (clouds_test.go: aws, azure, gcp): the real clouds/<name> on the lab's
+// emulator of that cloud (EC2+SSM, ARM+Key Vault, Compute Engine+Secret
+// Manager), built from the lab's env only as another process would build
+// it; the real provisioner pushing the bundled node agent through the
+// lab's bastion to virtual nodes; the artifact mirror; a real control
+// plane per cluster. The scenarios know no cloud: a row says how to start
+// its emulator, how to connect, and how to read and fault its emulator in
+// neutral terms, and tag keys come from the cloud's clouds.Profile.
+//
+// Per cloud, rows and scenarios in parallel (each in its own lab, at least
+// three at once unless -parallel says otherwise): the mixed cluster
+// Ready through the API server, re-Apply without a mutating call, Observe's
+// cost, a Windows pool scaled down with a drain, Destroy leaving nothing
+// (TestMixedClusterEndToEnd); Apply and Destroy under throttling and server
+// errors on every operation (TestApplyConvergesUnderThrottlingAnd5xx);
+// Apply cut at random points, then re-applied to one instance per node and
+// destroyed (TestCancelledAppliesConverge). On AWS only, as they exercise
+// the lab's hosts and bastion or AWS's distinct Windows default type: a
+// capacity error naming pool and type, dropped connections and host
+// reboots, a wrong bootstrap token, and what one Observe costs at 20 and
+// 101 instances. Figures (Apply wall time, API calls per Apply and
+// re-Apply, one Observe) are logged as FIGURE lines.
 //
 // The node agent bundle must be built (`make agent-bundle`), and so must the
 // lab's Kubernetes binaries (`make lab-bins`); without them the tests skip,
 // unless MIXEDK8S_REQUIRE_BUNDLE=1 or MIXEDK8S_REQUIRE_K8S_BINS=1 makes that
 // a failure.
-// MIXEDK8S_E2E_SEED replays a run of the cancellation test and
-// MIXEDK8S_E2E_ROUNDS sets its number of cuts (default 8).
+// MIXEDK8S_E2E_ROUNDS sets the cuts per cloud of the cancellation test:
+// 2 by default (`make test`), 8 under `make e2e`; MIXEDK8S_E2E_SEED
+// replays a run.
 package e2e_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/mixedk8s/mixedk8s/clouds/aws"
+	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
-	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +62,17 @@ func TestMain(m *testing.M) {
 	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	// A scenario mostly waits (on emulated operations, boots, polls): three
+	// labs at once keep this package's wall time down on two cores, where
+	// -parallel would default to two. An explicit -parallel wins.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), len(rows)))); err != nil {
+			panic(err)
+		}
+	}
 	os.Exit(m.Run())
 }
 
@@ -57,17 +87,31 @@ func requireBundle(t testing.TB) {
 	}
 }
 
-// world is one lab and the library pointed at it, as another process
-// would point it: from the lab's env only.
+// world is one lab running a row's emulator, and the library pointed at
+// it as another process would point it: from the lab's env only. It knows
+// no cloud: the row and the cloud's clouds.Profile do.
 type world struct {
-	t     testing.TB
-	lab   *lab.Lab
-	env   lab.Env
-	cloud *aws.Cloud
-	prov  *provision.Provisioner
+	t   testing.TB
+	row *row
+	lab *lab.Lab
+	// env is the lab's bastion and mirror; vars every variable of lab.env.
+	env  lab.Env
+	vars map[string]string
+	emu  cloudemu.Emulator
+	tags clouds.TagKeys
+
+	smu      sync.Mutex
+	sessions map[string]*session // by cluster name
 
 	mu     sync.Mutex
 	events []cluster.Event
+}
+
+// session is the cloud and provisioner of one cluster: a cloud's client
+// may depend on the spec's cloud block (Azure's resource group).
+type session struct {
+	cloud clouds.Cloud
+	prov  *provision.Provisioner
 }
 
 // Timings tuned for a 2-core machine: the lab's latencies are short, so the
@@ -78,69 +122,80 @@ const (
 	maxBackoff   = 200 * time.Millisecond
 )
 
-func newWorld(t testing.TB) *world { return newWorldWith(t, nil) }
+func newWorld(t testing.TB, r *row) *world { return newWorldWith(t, r, nil) }
 
-// newWorldWith starts the lab with sandbox hooks for its nodes (faults on
-// the nodes themselves).
-func newWorldWith(t testing.TB, hooks func(node string) sandbox.Hooks) *world {
+// newWorldWith starts the lab with the row's emulator and sandbox hooks
+// for its nodes (faults on the nodes themselves).
+func newWorldWith(t testing.TB, r *row, hooks func(node string) sandbox.Hooks) *world {
 	t.Helper()
 	requireBundle(t)
 	cptest.Bins(t, lab.Binaries...)
-	l, err := lab.Start(context.Background(), lab.Config{
+	cfg := lab.Config{
 		Dir:               t.TempDir(),
 		Region:            "eu-west-1",
 		PendingDelay:      30 * time.Millisecond,
 		ShuttingDownDelay: 30 * time.Millisecond,
 		Hooks:             hooks,
 		Logf:              t.Logf,
-	})
+	}
+	if r.starter != nil {
+		cfg.Clouds = []cloudemu.Starter{r.starter()}
+	}
+	l, err := lab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	w := &world{t: t, lab: l}
+	profile, ok := clouds.ProfileOf(r.name)
+	if !ok {
+		t.Fatalf("no clouds.Profile registered for %s", r.name)
+	}
+	w := &world{t: t, row: r, lab: l, emu: l.Emulator(r.name), tags: profile.Tags, sessions: map[string]*session{}}
+	if w.emu == nil {
+		t.Fatalf("the lab runs no %s emulator", r.name)
+	}
 	// Read what another process would: the env file.
 	if w.env, err = lab.ReadEnv(l.EnvFile()); err != nil {
 		t.Fatal(err)
 	}
-	w.cloud = w.newCloud()
-	w.prov, err = provision.New(provision.Config{
-		Cloud:          w.cloud,
-		Secrets:        w.cloud,
+	if w.vars, err = lab.ReadVars(l.EnvFile()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// session returns the cluster's cloud and provisioner, made on first use.
+func (w *world) session(spec cluster.Spec) *session {
+	w.t.Helper()
+	w.smu.Lock()
+	defer w.smu.Unlock()
+	if s, ok := w.sessions[spec.Name]; ok {
+		return s
+	}
+	cloud := w.row.connect(w.t, w.vars, spec)
+	prov, err := provision.New(provision.Config{
+		Cloud:          cloud,
+		Secrets:        cloud,
 		RebootWait:     50 * time.Millisecond,
 		StatusPoll:     50 * time.Millisecond,
 		ConnectTimeout: time.Minute,
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.prov.Close() })
-	return w
-}
-
-func (w *world) newCloud() *aws.Cloud {
-	ca, err := os.ReadFile(w.env.AWSCABundle)
-	if err != nil {
 		w.t.Fatal(err)
 	}
-	c, err := aws.New(context.Background(), aws.Config{
-		Region:       w.env.AWSRegion,
-		Endpoint:     w.env.AWSEndpoint,
-		CABundle:     ca,
-		Credentials:  credentials.NewStaticCredentialsProvider(w.env.AWSAccessKeyID, w.env.AWSSecretAccessKey, ""),
-		RetryMode:    "standard",
-		MaxBackoff:   maxBackoff,
-		PollInterval: pollInterval,
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return c
+	w.t.Cleanup(func() { prov.Close() })
+	s := &session{cloud: cloud, prov: prov}
+	w.sessions[spec.Name] = s
+	return s
 }
 
-func (w *world) opts() cluster.Options {
+// cloud is the cluster's clouds.Cloud.
+func (w *world) cloud(spec cluster.Spec) clouds.Cloud { return w.session(spec).cloud }
+
+func (w *world) opts(spec cluster.Spec) cluster.Options {
+	s := w.session(spec)
 	return cluster.Options{
-		Cloud: w.cloud, Provisioner: w.prov,
+		Cloud: s.cloud, Provisioner: s.prov,
 		BaseBackoff: baseBackoff, MaxBackoff: maxBackoff, Attempts: 20,
 		Progress: func(e cluster.Event) {
 			w.mu.Lock()
@@ -189,12 +244,12 @@ func (w *world) fatal(what string, err error) {
 }
 
 // spec is the issue's cluster: 1 control-plane node, 2 Linux workers and 2
-// Windows Server 2022 workers, reached through the lab's bastion.
+// Windows Server 2022 workers, reached through the lab's bastion, in the
+// row's cloud.
 func (w *world) spec(name, nodeCIDR string) cluster.Spec {
-	return cluster.Spec{
+	spec := cluster.Spec{
 		Name:              name,
 		KubernetesVersion: "1.36.3",
-		AWS:               &cluster.AWSSpec{Region: w.env.AWSRegion},
 		// Flannel: Calico's operator manifest needs a pinned digest the lab mirror does not serve.
 		Network:      cluster.NetworkSpec{CNI: cluster.CNIFlannel, NodeCIDR: nodeCIDR},
 		ControlPlane: cluster.ControlPlaneSpec{Count: 1},
@@ -211,6 +266,8 @@ func (w *world) spec(name, nodeCIDR string) cluster.Spec {
 		},
 		Artifacts: cluster.ArtifactsSpec{MirrorBaseURL: w.env.MirrorBaseURL},
 	}
+	w.row.place(&spec, w.vars)
+	return spec
 }
 
 // apply runs Apply with a bound and fails the test with the progress on error.
@@ -218,7 +275,7 @@ func (w *world) apply(spec cluster.Spec, within time.Duration) *cluster.Result {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	res, err := cluster.Apply(ctx, spec, w.opts())
+	res, err := cluster.Apply(ctx, spec, w.opts(spec))
 	if err != nil {
 		w.fatal("Apply", err)
 	}
@@ -226,12 +283,12 @@ func (w *world) apply(spec cluster.Spec, within time.Duration) *cluster.Result {
 }
 
 // destroy runs Destroy and checks that nothing of the cluster is left,
-// secrets and nodes included.
+// secrets and nodes included: not in the cloud's emulator, not in the lab.
 func (w *world) destroy(spec cluster.Spec) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := cluster.Destroy(ctx, spec, w.opts()); err != nil {
+	if err := cluster.Destroy(ctx, spec, w.opts(spec)); err != nil {
 		w.fatal("Destroy", err)
 	}
 	// Terminated instances stop their nodes after the shutting-down delay.
@@ -242,23 +299,30 @@ func (w *world) destroy(spec cluster.Spec) {
 	if left := w.lab.Objects(spec.Name); len(left) > 0 {
 		w.t.Errorf("after Destroy, cluster %s still has %q", spec.Name, left)
 	}
+	if left, err := w.lab.ObjectsIn(w.row.name, spec.Name); err != nil || len(left) > 0 {
+		w.t.Errorf("after Destroy, the %s emulator still holds %q of cluster %s (%v)", w.row.name, left, spec.Name, err)
+	}
 }
 
-// instancesByNode counts the live (not terminated) instances of each node name.
+// instancesByNode counts the live (not terminated nor being deleted)
+// instances of each node name.
 func (w *world) instancesByNode(clusterName string) map[string]int {
 	out := map[string]int{}
-	for _, in := range w.lab.EC2.Instances() {
-		if in.Tags[aws.TagCluster] == clusterName && in.State != "terminated" && in.State != "shutting-down" {
-			out[in.Tags[aws.TagNode]]++
+	for _, in := range w.row.vms(w.lab) {
+		if in.Tags[w.tags.Cluster] == clusterName && !in.Gone && !in.Leaving {
+			out[in.Tags[w.tags.Node]]++
 		}
 	}
 	return out
 }
 
+// calls is the emulator's calls by action so far.
+func (w *world) calls() map[string]int { return w.emu.Calls() }
+
 // callsSince is the emulator's calls by action since before.
-func callsSince(srv *ec2.Server, before map[string]int) map[string]int {
+func (w *world) callsSince(before map[string]int) map[string]int {
 	out := map[string]int{}
-	for a, n := range srv.Calls() {
+	for a, n := range w.emu.Calls() {
 		if d := n - before[a]; d > 0 {
 			out[a] = d
 		}
@@ -266,10 +330,10 @@ func callsSince(srv *ec2.Server, before map[string]int) map[string]int {
 	return out
 }
 
-func mutating(calls map[string]int) int {
+func (w *world) mutating(calls map[string]int) int {
 	n := 0
 	for a, k := range calls {
-		if ec2.Mutating(a) {
+		if w.emu.Mutating(a) {
 			n += k
 		}
 	}
@@ -285,12 +349,12 @@ func total(calls map[string]int) int {
 }
 
 // formatCalls prints calls by action in a stable order.
-func formatCalls(calls map[string]int) string {
+func (w *world) formatCalls(calls map[string]int) string {
 	keys := slices.Collect(maps.Keys(calls))
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %s=%d", k, calls[k])
 	}
-	return fmt.Sprintf("%d calls (%d mutating):%s", total(calls), mutating(calls), b.String())
+	return fmt.Sprintf("%d calls (%d mutating):%s", total(calls), w.mutating(calls), b.String())
 }

@@ -25,7 +25,7 @@ func (w *world) kube(spec cluster.Spec) kubernetes.Interface {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kc, err := cluster.Kubeconfig(ctx, spec, w.opts())
+	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(spec))
 	if err != nil {
 		w.t.Fatalf("Kubeconfig: %v", err)
 	}
@@ -83,8 +83,8 @@ func (w *world) checkKubernetes(spec cluster.Spec) {
 			t.Errorf("node %s is not Ready: %v", n.Name, node.Status.Conditions)
 		}
 		labels := node.Labels
-		if labels["mixedk8s.io/pool"] != n.Pool {
-			t.Errorf("node %s: label mixedk8s.io/pool=%q, want %q", n.Name, labels["mixedk8s.io/pool"], n.Pool)
+		if labels[contract.LabelPool] != n.Pool {
+			t.Errorf("node %s: label %s=%q, want %q", n.Name, contract.LabelPool, labels[contract.LabelPool], n.Pool)
 		}
 		// Every hollow kubelet runs on Linux and says so; see test/lab/hollow.
 		if labels["kubernetes.io/os"] != hollow.ReportedOS {

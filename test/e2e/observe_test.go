@@ -19,15 +19,20 @@ import (
 // makes no nodes of them) and node state comes from the in-memory
 // provisioner, so only the cloud's share is counted.
 func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
-	w := newWorld(t)
+	eachCloud(t, []*row{awsRow}, testObserveCost)
+}
+
+func testObserveCost(t *testing.T, r *row) {
+	w := newWorld(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := w.spec("observe", "10.4.0.0/16")
 	spec.NodePools = map[string]cluster.PoolSpec{"lin": {OS: cluster.Linux, Count: 100}}
 	spec = spec.WithDefaults()
-	opts := cluster.Options{Cloud: w.cloud, Provisioner: clustertest.NewProvisioner()}
+	cloud := w.cloud(spec)
+	opts := cluster.Options{Cloud: cloud, Provisioner: clustertest.NewProvisioner()}
 
-	network, err := w.cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: spec.Name, NodeCIDR: spec.Network.NodeCIDR,
+	network, err := cloud.EnsureNetwork(ctx, clouds.NetworkRequest{Cluster: spec.Name, NodeCIDR: spec.Network.NodeCIDR,
 		PodCIDR: spec.Network.PodCIDR, AdminCIDRs: spec.Access.AdminCIDRs})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +43,7 @@ func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
 		g.SetLimit(16)
 		for _, n := range nodes[from:to] {
 			g.Go(func() error {
-				_, err := w.cloud.EnsureInstance(ctx, clouds.InstanceRequest{
+				_, err := cloud.EnsureInstance(ctx, clouds.InstanceRequest{
 					Cluster: spec.Name, Name: n.Name, Pool: n.Pool, Role: n.Role, OS: string(n.OS), InstanceType: n.InstanceType,
 					DiskGB: n.DiskGB, Network: network,
 				})
@@ -50,12 +55,12 @@ func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
 		}
 	}
 	observe := func() (map[string]int, int) {
-		before := w.lab.EC2.Calls()
+		before := w.calls()
 		o, err := cluster.Observe(ctx, spec, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return callsSince(w.lab.EC2, before), len(o.Instances)
+		return w.callsSince(before), len(o.Instances)
 	}
 
 	create(0, 20)
@@ -66,9 +71,9 @@ func TestObserveCostIsIndependentOfNodeCount(t *testing.T) {
 		t.Fatalf("Observe saw %d then %d instances, want 20 then 101", n20, n101)
 	}
 	if fmt.Sprint(small) != fmt.Sprint(large) {
-		t.Errorf("Observe of 20 instances made %s; of 101 instances %s: the cost grows with the nodes", formatCalls(small), formatCalls(large))
+		t.Errorf("Observe of 20 instances made %s; of 101 instances %s: the cost grows with the nodes", w.formatCalls(small), w.formatCalls(large))
 	}
-	t.Logf("FIGURE one Observe, cloud calls: 20 instances %s; 101 instances %s", formatCalls(small), formatCalls(large))
+	t.Logf("FIGURE one Observe, cloud calls: 20 instances %s; 101 instances %s", w.formatCalls(small), w.formatCalls(large))
 
 	if err := cluster.Destroy(ctx, spec, opts); err != nil {
 		t.Fatal(err)
