@@ -192,7 +192,7 @@ var azureRow = &row{
 			Cloud:    azure.CloudEndpoints{AuthorityHost: vars["AZURE_AUTHORITY_HOST"], ResourceManagerEndpoint: vars["AZURE_RESOURCE_MANAGER_ENDPOINT"]},
 			CABundle: ca,
 			// The vault's name is under emu.test, which only the lab resolves.
-			DialContext: arm.Dial,
+			DialContext:  arm.Dial,
 			ClientSecret: &azure.ClientSecret{TenantID: vars["AZURE_TENANT_ID"], ClientID: vars["AZURE_CLIENT_ID"], Secret: vars["AZURE_CLIENT_SECRET"]},
 			RetryDelay:   baseBackoff, PollFrequency: pollInterval,
 		})

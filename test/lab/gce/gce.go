@@ -79,11 +79,11 @@ func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Rea
 // rateLimitExceeded (https://cloud.google.com/compute/api-quota) and 429
 // for API request quotas (https://cloud.google.com/docs/quota_detail/troubleshoot).
 var (
-	ErrRateLimit   = Error{Status: http.StatusForbidden, Reason: "rateLimitExceeded", Message: "Rate Limit Exceeded"}
-	ErrTooMany     = Error{Status: http.StatusTooManyRequests, Reason: "rateLimitExceeded", Message: "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service 'compute.googleapis.com'"}
-	ErrBackend     = Error{Status: http.StatusServiceUnavailable, Reason: "backendError", Message: "Internal error. Please try again or contact Google Support."}
-	ErrInternal    = Error{Status: http.StatusInternalServerError, Reason: "internalError", Message: "Internal error. Please try again or contact Google Support."}
-	ErrQuotaCPUs   = Error{Status: http.StatusForbidden, Reason: "quotaExceeded", Message: "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1."}
+	ErrRateLimit = Error{Status: http.StatusForbidden, Reason: "rateLimitExceeded", Message: "Rate Limit Exceeded"}
+	ErrTooMany   = Error{Status: http.StatusTooManyRequests, Reason: "rateLimitExceeded", Message: "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service 'compute.googleapis.com'"}
+	ErrBackend   = Error{Status: http.StatusServiceUnavailable, Reason: "backendError", Message: "Internal error. Please try again or contact Google Support."}
+	ErrInternal  = Error{Status: http.StatusInternalServerError, Reason: "internalError", Message: "Internal error. Please try again or contact Google Support."}
+	ErrQuotaCPUs = Error{Status: http.StatusForbidden, Reason: "quotaExceeded", Message: "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1."}
 	// ErrSecretsRateLimit is Secret Manager's reply past a per-minute
 	// request quota: 429 RESOURCE_EXHAUSTED
 	// (https://cloud.google.com/secret-manager/quotas).
