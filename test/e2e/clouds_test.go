@@ -71,16 +71,6 @@ type vm struct {
 // rows is the table: every scenario runs once per row.
 var rows = []*row{awsRow, azureRow, gcpRow}
 
-// rowNamed returns the row of a cloud, for scenarios that run on one cloud.
-func rowNamed(name string) *row {
-	for _, r := range rows {
-		if r.name == name {
-			return r
-		}
-	}
-	panic("no row for cloud " + name)
-}
-
 // everyNth counts calls per action and says which of a list of "every
 // n-th call" rules fires, as the EC2 lab's rate faults count (test/lab
 // faults.go): each rule counts every call of every action.
