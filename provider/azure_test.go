@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -51,5 +53,35 @@ func TestAzureBackendUsesTheProviderEndpoints(t *testing.T) {
 	}
 	if c := srv.Calls(); c["virtualNetworks.Get"] != 1 || c["login.Token"] == 0 {
 		t.Errorf("calls %v; want a token and one VNet read", c)
+	}
+}
+
+// The lab's loopback domain reaches 127.0.0.1 and nothing else moves; a
+// domain outside .test is refused, so no real name can be redirected.
+func TestLoopbackDialerOnlyMovesTestNames(t *testing.T) {
+	if _, err := loopbackDialer("vault.azure.net"); err == nil || !strings.Contains(err.Error(), labLoopbackDomainEnv) {
+		t.Errorf("a real domain was accepted: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	dial, err := loopbackDialer("emu.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := dial(ctx, "tcp", net.JoinHostPort("my-vault.vault.EMU.test.", port))
+	if err != nil {
+		t.Fatalf("a lab name did not reach 127.0.0.1: %v", err)
+	}
+	c.Close()
+	// Any other address is dialled as it is: 127.0.0.2 is not where the listener is.
+	if c, err := dial(ctx, "tcp", net.JoinHostPort("127.0.0.2", port)); err == nil {
+		c.Close()
+		t.Error("an address outside the lab's domain was moved to 127.0.0.1")
 	}
 }

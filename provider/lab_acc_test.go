@@ -26,6 +26,12 @@ import (
 // default credential chain at its emulator, as a user's environment would.
 func startLab(t *testing.T) *lab.Lab {
 	t.Helper()
+	return startLabWith(t, lab.Config{PendingDelay: 20 * time.Millisecond, ShuttingDownDelay: 20 * time.Millisecond})
+}
+
+// startLabWith is startLab with the lab's configuration: other clouds' emulators.
+func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
+	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 and TF_ACC_TERRAFORM_PATH (make testacc does)")
 	}
@@ -36,7 +42,8 @@ func startLab(t *testing.T) *lab.Lab {
 		t.Skipf("the provider needs the node agents: %v", err)
 	}
 	cptest.Bins(t, lab.Binaries...)
-	l, err := lab.Start(context.Background(), lab.Config{Dir: t.TempDir(), PendingDelay: 20 * time.Millisecond, ShuttingDownDelay: 20 * time.Millisecond})
+	cfg.Dir = t.TempDir()
+	l, err := lab.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)
 	}

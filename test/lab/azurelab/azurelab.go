@@ -138,6 +138,9 @@ func (e *Emulator) Env() map[string]string {
 		"AZURE_LOCATION":                  e.Server.Location(),
 		"AZURE_KEY_VAULT_URL":             e.Server.VaultURL(),
 		"AZURE_CA_BUNDLE":                 e.CABundle,
+		// The vault's name resolves only in the lab: the provider connects
+		// names under this .test domain to 127.0.0.1 (TLS still checks them).
+		"MIXEDK8S_LAB_LOOPBACK_DOMAIN": "emu.test",
 	}
 }
 

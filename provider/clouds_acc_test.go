@@ -1,0 +1,135 @@
+package provider_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/mixedk8s/mixedk8s/provider"
+	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/azurelab"
+	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
+	"github.com/mixedk8s/mixedk8s/test/lab/gcelab"
+)
+
+// The released provider on the lab's Azure and the lab's Compute Engine,
+// driven by the real CLI: one mixed cluster applied, an empty plan after
+// it, and a destroy that leaves nothing. Scaling and import are the same
+// code on every cloud and run once, on AWS (TestAccLabCluster).
+
+func TestAccLabClusterOnAzure(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{azurelab.Starter(azurelab.Options{ClientID: "acc-client", ClientSecret: "acc-secret"})}})
+	// The service principal reaches azidentity through its environment
+	// credential, as a pipeline's would; the lab's env file says the rest.
+	env := setLabEnv(t, l.Emulator("azure").Env())
+	provider := fmt.Sprintf(`
+  azure = {
+    resource_manager_endpoint = %q
+    authority_host            = %q
+    ca_bundle                 = file(%q)
+    key_vault_url             = %q
+  }`, env["AZURE_RESOURCE_MANAGER_ENDPOINT"], env["AZURE_AUTHORITY_HOST"], env["AZURE_CA_BUNDLE"], env["AZURE_KEY_VAULT_URL"])
+	location := fmt.Sprintf(`azure = { subscription_id = %q, location = %q, resource_group = "acc-rg" }`, env["AZURE_SUBSCRIPTION_ID"], env["AZURE_LOCATION"])
+	// The nodes' secrets went to the lab's Key Vault, at its .test name.
+	vaultUsed := func(*terraform.State) error {
+		if n := l.Emulator("azure").Calls()["secrets.Set"]; n == 0 {
+			return fmt.Errorf("no secret was set in the lab's Key Vault")
+		}
+		return nil
+	}
+	cloudLabTest(t, l, provider, location, vaultUsed)
+}
+
+func TestAccLabClusterOnGCP(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	provider := fmt.Sprintf(`
+  gcp = {
+    endpoint     = %q
+    ca_bundle    = file(%q)
+    access_token = %q
+  }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"])
+	location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a")
+	cloudLabTest(t, l, provider, location)
+}
+
+// setLabEnv sets an emulator's environment for the provider, as sourcing
+// the lab's env file does, and returns it.
+func setLabEnv(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	return env
+}
+
+// cloudLabTest applies a mixed cluster on one cloud of the lab, checks that
+// the next plan is empty, and that destroy leaves no object of the cluster.
+func cloudLabTest(t *testing.T, l *lab.Lab, providerCloud, location string, checks ...resource.TestCheckFunc) {
+	env := l.Env()
+	config := fmt.Sprintf(`
+provider "mixedk8s" {%[1]s
+  bastion = {
+    address     = %[3]q
+    user        = %[4]q
+    host_key    = %[5]q
+    private_key = file(%[6]q)
+  }
+}
+
+resource "mixedk8s_cluster" "lab" {
+  name               = "acc"
+  kubernetes_version = "1.36.3"
+  %[2]s
+  control_plane      = { count = 1 }
+  node_pools = {
+    linux = { os = "linux", count = 1 }
+    win   = { os = "windows", windows_version = "2022", count = 1 }
+  }
+  access    = { admin_cidrs = ["127.0.0.0/8"] }
+  artifacts = { mirror_base_url = %[7]q }
+}
+`, providerCloud, location, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey), env.BastionPrivateKeyFile, env.MirrorBaseURL)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: func(*terraform.State) error {
+			deadline := time.Now().Add(15 * time.Second)
+			for len(l.Objects("acc")) > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if left := l.Objects("acc"); len(left) > 0 {
+				return fmt.Errorf("destroy left %v", left)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+			},
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr(labAddr, "nodes.#", "3"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.0.name", "acc-cp-0"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.0.ready", "true"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.2.name", "acc-win-0"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.2.os", "windows"),
+				resource.TestCheckResourceAttr(labAddr, "nodes.2.ready", "true"),
+				resource.TestMatchResourceAttr(labAddr, "api_endpoint", regexp.MustCompile(`^10\.\d+\.\d+\.\d+:6443$`)),
+				resource.TestMatchResourceAttr(labAddr, "kubeconfig", regexp.MustCompile(`client-key-data`)),
+				labNodes(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
+				resource.ComposeAggregateTestCheckFunc(checks...),
+			),
+		}},
+	})
+}
