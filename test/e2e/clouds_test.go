@@ -52,6 +52,10 @@ type row struct {
 	// back, and names the cloud's error code for it.
 	capacity     func(l *lab.Lab, instanceType string, on bool) error
 	capacityCode string
+	// windowsType, when set, is the Windows pool's type in the capacity
+	// scenario: one the Linux nodes do not use, where the cloud's default
+	// is the same for both.
+	windowsType string
 }
 
 // vm is an emulated instance in neutral terms.
@@ -223,6 +227,7 @@ var azureRow = &row{
 		return nil
 	},
 	capacityCode: "SkuNotAvailable",
+	windowsType:  "Standard_D8s_v5",
 }
 
 // gcpToken is the only bearer token the lab's Compute Engine accepts.
@@ -292,6 +297,7 @@ var gcpRow = &row{
 		return nil
 	},
 	capacityCode: "ZONE_RESOURCE_POOL_EXHAUSTED",
+	windowsType:  "n2-standard-8",
 }
 
 // emulator is the lab's running emulator of a cloud, as its adapter's type.

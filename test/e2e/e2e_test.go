@@ -16,11 +16,14 @@
 // (TestMixedClusterEndToEnd); Apply and Destroy under throttling and server
 // errors on every operation (TestApplyConvergesUnderThrottlingAnd5xx);
 // Apply cut at random points, then re-applied to one instance per node and
-// destroyed (TestCancelledAppliesConverge). On AWS only, as they exercise
-// the lab's hosts and bastion or AWS's distinct Windows default type: a
-// capacity error naming pool and type, dropped connections and host
-// reboots, a wrong bootstrap token, and what one Observe costs at 20 and
-// 101 instances. Figures (Apply wall time, API calls per Apply and
+// destroyed (TestCancelledAppliesConverge); a capacity error naming pool,
+// type and the cloud's code, the rest of the cluster up regardless
+// (TestCapacityErrorNamesThePoolAndType); dropped bastion connections and
+// host reboots (TestApplySurvivesDroppedConnectionsAndHostReboots). On AWS
+// only, as they exercise the lab's nodes or count EC2 calls (the other
+// clouds count theirs in clouds/<name>'s BenchmarkObserve): a wrong
+// bootstrap token, and what one Observe costs at 20 and 101 instances.
+// Figures (Apply wall time, API calls per Apply and
 // re-Apply, one Observe) are logged as FIGURE lines.
 //
 // The node agent bundle must be built (`make agent-bundle`), and so must the

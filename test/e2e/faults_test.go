@@ -57,14 +57,18 @@ func testThrottlingAnd5xx(t *testing.T, r *row) {
 // TestCapacityErrorNamesThePoolAndType takes the Windows pool's instance
 // type out of capacity: Apply fails saying which pool and type, the rest of
 // the cluster still comes up, and once capacity is back Apply completes.
-// On AWS only: there the Windows default type differs from the Linux one.
 func TestCapacityErrorNamesThePoolAndType(t *testing.T) {
-	eachCloud(t, []*row{awsRow}, testCapacityError)
+	eachCloud(t, rows, testCapacityError)
 }
 
 func testCapacityError(t *testing.T, r *row) {
 	w := newWorld(t, r)
 	spec := w.spec("capacity", "10.2.0.0/16")
+	if r.windowsType != "" {
+		win := spec.NodePools["win"]
+		win.InstanceType = r.windowsType
+		spec.NodePools["win"] = win
+	}
 	winType := spec.WithDefaults().NodePools["win"].InstanceType
 	if err := r.capacity(w.lab, winType, true); err != nil {
 		t.Fatal(err)
@@ -214,10 +218,9 @@ func testCancelledApplies(t *testing.T, r *row) {
 // TestApplySurvivesDroppedConnectionsAndHostReboots drops every bastion
 // connection and reboots a node's host (all its connections drop) every
 // 250ms for the first seconds of the Apply: it still converges, and the
-// Windows nodes still reboot only for their own reason, at most once. The
-// bastion and the hosts are the lab's, the same for every cloud: on AWS.
+// Windows nodes still reboot only for their own reason, at most once.
 func TestApplySurvivesDroppedConnectionsAndHostReboots(t *testing.T) {
-	eachCloud(t, []*row{awsRow}, testDroppedConnections)
+	eachCloud(t, rows, testDroppedConnections)
 }
 
 func testDroppedConnections(t *testing.T, r *row) {
