@@ -19,11 +19,10 @@ var addonFiles embed.FS
 // tigeraOperator is the manifest artifact holding the Tigera operator for Calico.
 const tigeraOperator = manifest.TigeraOperator
 
-// Images of the CNI add-ons; the Windows flannel image runs flanneld as a HostProcess container.
-var addonImages = struct{ Flannel, FlannelCNI, FlannelWindows string }{
-	Flannel:        "ghcr.io/flannel-io/flannel:v0.27.4",
-	FlannelCNI:     "ghcr.io/flannel-io/flannel-cni-plugin:v1.8.0-flannel1",
-	FlannelWindows: "sigwindowstools/flannel:v0.27.4-hostprocess",
+// Images of the Linux CNI add-on; Windows nodes run flanneld as a service (winflannel.go).
+var addonImages = struct{ Flannel, FlannelCNI string }{
+	Flannel:    "ghcr.io/flannel-io/flannel:v0.27.4",
+	FlannelCNI: "ghcr.io/flannel-io/flannel-cni-plugin:v1.8.0-flannel1",
 }
 
 // renderAddon fills one embedded manifest template.
@@ -33,7 +32,7 @@ func (r *run) renderAddon(name string) ([]byte, error) {
 		"PodCIDR": r.cfg.Cluster.PodCIDR, "ServiceCIDR": r.cfg.Cluster.ServiceCIDR,
 		"VNI": vxlanVNI, "Port": vxlanPort, "WindowsNetwork": hnsNetworkName(r.cfg.Cluster.CNI),
 		"APIHost": host, "APIPort": port,
-		"FlannelImage": addonImages.Flannel, "FlannelCNIImage": addonImages.FlannelCNI, "FlannelWindowsImage": addonImages.FlannelWindows,
+		"FlannelImage": addonImages.Flannel, "FlannelCNIImage": addonImages.FlannelCNI,
 	}
 	t, err := template.ParseFS(addonFiles, "addons/"+name)
 	if err != nil {

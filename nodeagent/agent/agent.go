@@ -394,6 +394,3 @@ func (readOnly) DisableSwap(context.Context) error                           { r
 func (readOnly) RegisterResume(context.Context, []string) error              { return errDryRun }
 func (readOnly) UnregisterResume(context.Context) error                      { return errDryRun }
 func (readOnly) Reboot(context.Context) error                                { return errDryRun }
-func (readOnly) CreateHNSEndpoint(context.Context, string, string) (*oslayer.HNSEndpoint, error) {
-	return nil, errDryRun
-}

@@ -330,8 +330,8 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 		cfg  func(t *testing.T) contract.Config
 	}{
 		{"windows-2022-flannel-process", func(t *testing.T) contract.Config { return windowsConfig(t, "2022", "flannel", "process") }},
-		{"windows-2022-calico-hyperv", func(t *testing.T) contract.Config { return windowsConfig(t, "2022", "calico", "hyperv") }},
-		{"windows-2019-calico-process", func(t *testing.T) contract.Config { return windowsConfig(t, "2019", "calico", "process") }},
+		{"windows-2022-flannel-hyperv", func(t *testing.T) contract.Config { return windowsConfig(t, "2022", "flannel", "hyperv") }},
+		{"windows-2019-flannel-process", func(t *testing.T) contract.Config { return windowsConfig(t, "2019", "flannel", "process") }},
 		{"windows-2025-flannel-hyperv", func(t *testing.T) contract.Config { return windowsConfig(t, "2025", "flannel", "hyperv") }},
 		{"linux-init-flannel", func(t *testing.T) contract.Config { return linuxConfig(t, contract.RoleInit, "flannel") }},
 		{"linux-init-calico", func(t *testing.T) contract.Config { return linuxConfig(t, contract.RoleInit, "calico") }},
@@ -370,14 +370,11 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 					t.Errorf("Hyper-V feature installed = %v for isolation %s", hv, cfg.Node.Isolation)
 				}
 				net := "flannel.4096"
-				if cfg.Cluster.CNI == "calico" {
-					net = "Calico"
-				}
 				n, ok := m.HNSNetworks[net]
 				if !ok || n.Type != "Overlay" || n.VNI != 4096 || n.UDPPort != 4789 {
 					t.Errorf("HNS network %s = %+v, want Overlay VNI 4096 UDP 4789", net, n)
 				}
-				for _, s := range []string{"containerd", "kubelet", "kube-proxy"} {
+				for _, s := range []string{"containerd", "kubelet", "flanneld", "kube-proxy"} {
 					if sv := m.Services[s]; sv == nil || !sv.Running {
 						t.Errorf("service %s not running", s)
 					}
@@ -396,7 +393,11 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 					t.Errorf("kubelet config lacks the os=windows taint:\n%s", kcfg)
 				}
 				pcfg, _ := l.sb.ReadFile(`C:\k\kube-proxy-config.yaml`)
-				for _, want := range []string{"kernelspace", net, "192.168.255.2"} {
+				// The first /24 of the pod network: the emulated control plane's podCIDR for the node.
+				if n.AddressPrefix != "10.244.0.0/24" {
+					t.Errorf("%s has prefix %s, want flannel's lease 10.244.0.0/24", net, n.AddressPrefix)
+				}
+				for _, want := range []string{"kernelspace", net, "sourceVip: 10.244.0.2"} {
 					if !strings.Contains(string(pcfg), want) {
 						t.Errorf("kube-proxy config lacks %q:\n%s", want, pcfg)
 					}
@@ -553,6 +554,7 @@ func TestBadConfigsExitUsageNamingTheField(t *testing.T) {
 		{"isolation", "node.isolation", func(c *contract.Config) { c.Node.Isolation = "vm" }},
 		{"cni", "cluster.cni", func(c *contract.Config) { c.Cluster.CNI = "cilium" }},
 		{"calico 2025", "cluster.cni: calico does not support Windows Server 2025", func(c *contract.Config) { c.Cluster.CNI = "calico"; c.Node.WindowsVersion = "2025" }},
+		{"calico on windows", "cluster.cni: calico on a Windows node", func(c *contract.Config) { c.Cluster.CNI = "calico" }},
 		{"token", "join.bootstrapToken", func(c *contract.Config) { c.Join.BootstrapToken = "nope" }},
 		{"no join", "join: missing", func(c *contract.Config) { c.Join = nil }},
 		{"endpoint", "cluster.apiEndpoint", func(c *contract.Config) { c.Cluster.APIEndpoint = "10.0.0.4" }},
@@ -643,7 +645,8 @@ func TestDryRun(t *testing.T) {
 	}{
 		{"windows", windowsConfig(t, "2022", "flannel", "hyperv"), []string{
 			"planned  computer-name", "rename the computer", "install Windows feature Containers", "install Windows feature Hyper-V",
-			"planned  reboot", "reboot to activate", "create HNS network flannel.4096 (VXLAN overlay, VNI 4096, UDP 4789)",
+			"planned  reboot", "reboot to activate", "wait for flanneld to create HNS network flannel.4096 (VXLAN, VNI 4096)",
+			"reserve kube-proxy's source VIP", "install service flanneld",
 			"allow inbound UDP/4789", "install service kubelet", "--windows-service", "pull the sandbox image registry.k8s.io/pause",
 		}},
 		{"linux", linuxConfig(t, contract.RoleInit, "flannel"), []string{
@@ -673,7 +676,7 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestDiagnoseArchive(t *testing.T) {
-	l := newLab(t, windowsConfig(t, "2022", "calico", "process"), nil)
+	l := newLab(t, windowsConfig(t, "2022", "flannel", "process"), nil)
 	l.converge(context.Background())
 	res := l.run(context.Background(), nil, "diagnose", "--out", `C:\diag\node.tar.gz`)
 	if res.code != contract.ExitOK {
@@ -700,12 +703,12 @@ func TestDiagnoseArchive(t *testing.T) {
 		b, _ := io.ReadAll(tr)
 		got[strings.TrimPrefix(h.Name, "nodeagent-diagnose/")] = string(b)
 	}
-	for _, want := range []string{"identity.json", "agent/state.json", "agent/agent.log", "hns/networks.json", "hns/endpoints.json", "services.txt", "eventlog/system.txt", "files/C/Program Files/containerd/config.toml"} {
+	for _, want := range []string{"identity.json", "agent/state.json", "agent/agent.log", "hns/networks.json", "services.txt", "eventlog/system.txt", "files/C/Program Files/containerd/config.toml"} {
 		if _, ok := got[want]; !ok {
 			t.Errorf("archive lacks %s (has %v)", want, keys(got))
 		}
 	}
-	if !strings.Contains(got["hns/networks.json"], "Calico") || !strings.Contains(got["services.txt"], "kubelet running=true") {
+	if !strings.Contains(got["hns/networks.json"], "flannel.4096") || !strings.Contains(got["services.txt"], "kubelet running=true") {
 		t.Errorf("archive content: %s / %s", got["hns/networks.json"], got["services.txt"])
 	}
 	for name, body := range got {

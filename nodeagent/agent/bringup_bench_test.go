@@ -19,6 +19,10 @@ const (
 	modelFeatureWait   = 60 * time.Second  // Install-WindowsFeature Containers (and Hyper-V) before the reboot
 	modelReboot        = 120 * time.Second // shutdown /r to the resume task running again on an EC2 Windows Server
 	modelTLSBootstrap  = 10 * time.Second  // the kubelet's CSR signed and its kubeconfig written
+	// flanneld's lease from the API server, then flannel's ensureNetwork:
+	// up to 5 s for the management IP, the host interface polled every 5 s
+	// (flannel-io/flannel pkg/backend/vxlan/device_windows.go).
+	modelFlannelNetwork = 10 * time.Second
 )
 
 // The vSwitch's address gap is in the agent's steps: the sandbox holds the
@@ -26,10 +30,10 @@ const (
 
 // modelSizesMB are the downloads of a Windows node, by artifact, in MB
 // (approximate sizes of the Kubernetes 1.36, containerd 2.2, CNI plugins
-// 1.7 and crictl 1.34 Windows releases).
+// 1.7, crictl 1.34, flannel 0.28 and flannel CNI plugin 1.9 Windows releases).
 var modelSizesMB = map[string]float64{
 	"kubelet": 120, "kube-proxy": 45, "kubectl": 60, "kube-log-runner": 3,
-	"containerd": 45, "cni-plugins": 50, "crictl": 20,
+	"containerd": 45, "cni-plugins": 50, "crictl": 20, "flanneld": 45, "flannel-cni-plugin": 4,
 	"pause-image": 120, // registry.k8s.io/pause for Windows: the nanoserver layers
 }
 
@@ -57,11 +61,12 @@ func BenchmarkWindowsBringUpModel(b *testing.B) {
 				}
 			}
 		}
-		total = agent + downloads + modelFeatureWait + modelReboot + modelTLSBootstrap
+		total = agent + downloads + modelFeatureWait + modelReboot + modelTLSBootstrap + modelFlannelNetwork
 	}
 	b.ReportMetric(agent.Seconds(), "agent-steps-s")
 	b.ReportMetric(downloads.Seconds(), "downloads-s")
 	b.ReportMetric((modelFeatureWait + modelReboot).Seconds(), "features+reboot-s")
 	b.ReportMetric(modelTLSBootstrap.Seconds(), "tls-bootstrap-s")
+	b.ReportMetric(modelFlannelNetwork.Seconds(), "flannel-network-s")
 	b.ReportMetric(total.Seconds(), "node-ready-s")
 }

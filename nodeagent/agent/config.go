@@ -90,6 +90,9 @@ func Validate(cfg contract.Config) error {
 		if cfg.Cluster.CNI == "calico" && n.WindowsVersion == "2025" {
 			add("cluster.cni: calico does not support Windows Server 2025 (projectcalico/calico#11691); fix: use flannel, or windowsVersion 2022")
 		}
+		if cfg.Cluster.CNI == "calico" {
+			add("cluster.cni: calico on a Windows node: the agent installs no Calico for Windows, so nothing would create its network or kube-proxy's source VIP; fix: use flannel")
+		}
 	default:
 		add("node.os: %q is not supported; fix: use linux or windows", n.OS)
 	}

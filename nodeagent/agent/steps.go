@@ -186,6 +186,11 @@ func runsAny(cmdline string, files []string) bool {
 
 // extractTarGz writes the regular files of a .tar.gz under dest, dropping strip from their names.
 func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file string) error {
+	return r.extractTarGzAs(dest, func(name string) string { return strings.TrimPrefix(name, strip) })
+}
+
+// extractTarGzAs writes the regular files of a .tar.gz under dest, each under the name rename gives it.
+func (r *run) extractTarGzAs(dest string, rename func(string) string) func(ctx context.Context, file string) error {
 	return func(ctx context.Context, file string) error {
 		f, err := r.os.Open(file)
 		if err != nil {
@@ -213,7 +218,7 @@ func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file st
 			if h.Typeflag != tar.TypeReg {
 				continue
 			}
-			name := strings.TrimPrefix(path.Clean(strings.TrimPrefix(h.Name, "./")), strip)
+			name := rename(path.Clean(strings.TrimPrefix(h.Name, "./")))
 			if name == "" || strings.HasPrefix(name, "..") || strings.HasPrefix(name, "/") {
 				return fmt.Errorf("%s holds an unsafe path %q", file, h.Name)
 			}

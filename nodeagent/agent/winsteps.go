@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,10 +30,12 @@ const (
 	// VXLAN settings Flannel and Calico both require on Windows.
 	vxlanVNI  = 4096
 	vxlanPort = 4789
-	// The overlay network is created with a placeholder subnet so the vSwitch
-	// exists before the kubelet starts; the CNI adopts or replaces it by name.
-	hnsPlaceholderPrefix  = "192.168.255.0/30"
-	hnsPlaceholderGateway = "192.168.255.1"
+	// winHostLocalDir is host-local's data folder on Windows, where the
+	// flannel CNI plugin's IPAM and the source VIP reservation meet.
+	winHostLocalDir = `C:\var\lib\cni\networks`
+	// winKubeletClientCert is where the kubelet's TLS bootstrap keeps its
+	// rotated client certificate and key (under --cert-dir).
+	winKubeletClientCert = winKubeletDir + `\pki\kubelet-client-current.pem`
 )
 
 // Windows features a node needs.
@@ -70,16 +73,19 @@ func windowsSteps() []step {
 		{"cni-plugins", func(ctx context.Context, r *run) ([]change, error) {
 			return r.ensureArtifact(manifest.CNIPlugins, "windows", r.artifactArch(), r.extractTarGz(winCNIBin, ""))
 		}},
+		{"flannel-cni-plugin", planFlannelCNIPlugin},
 		{"cni-config", planWindowsCNIConfig},
 		{"crictl", func(ctx context.Context, r *run) ([]change, error) {
 			return r.ensureArtifact(manifest.Crictl, "windows", r.artifactArch(), r.extractTarGz(winK, ""))
 		}},
 		{"pause-image", planPauseImage},
 		{"external-network", planExternalNetwork},
-		{"hns-network", planHNSNetwork},
 		{"kubernetes-binaries", planWindowsBinaries},
 		{"kubelet", planWindowsKubelet},
 		{"kubelet-bootstrap", planKubeletBootstrap},
+		{"flanneld", planFlanneld},
+		{"flannel-network", planFlannelNetwork},
+		{"source-vip", planSourceVIP},
 		{"kube-proxy", planWindowsKubeProxy},
 	}
 }
@@ -460,35 +466,6 @@ func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
 	return out, nil
 }
 
-func sourceVIPEndpoint(network string) string { return network + "-source-vip" }
-
-func planHNSNetwork(ctx context.Context, r *run) ([]change, error) {
-	name := hnsNetworkName(r.cfg.Cluster.CNI)
-	n, err := r.os.HNSNetwork(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	var out []change
-	if n == nil {
-		spec := oslayer.HNSNetwork{Name: name, Type: "Overlay", AddressPrefix: hnsPlaceholderPrefix, Gateway: hnsPlaceholderGateway, VNI: vxlanVNI, UDPPort: vxlanPort}
-		out = append(out, change{what: fmt.Sprintf("create HNS network %s (VXLAN overlay, VNI %d, UDP %d)", name, vxlanVNI, vxlanPort), do: func(ctx context.Context) error {
-			return r.os.CreateHNSNetwork(ctx, spec)
-		}})
-	}
-	ep := sourceVIPEndpoint(name)
-	e, err := r.os.HNSEndpoint(ctx, name, ep)
-	if err != nil {
-		return nil, err
-	}
-	if e == nil {
-		out = append(out, change{what: "reserve kube-proxy's source VIP as HNS endpoint " + ep, do: func(ctx context.Context) error {
-			_, err := r.os.CreateHNSEndpoint(ctx, name, ep)
-			return err
-		}})
-	}
-	return out, nil
-}
-
 func planWindowsBinaries(ctx context.Context, r *run) ([]change, error) {
 	var out []change
 	for _, n := range []string{manifest.Kubelet, manifest.KubeProxy, manifest.Kubectl, manifest.KubeLogRunner} {
@@ -620,22 +597,16 @@ func (r *run) bootstrapFailed(kubeconfig string) error {
 
 func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {
 	network := hnsNetworkName(r.cfg.Cluster.CNI)
-	vip := ""
-	if e, err := r.os.HNSEndpoint(ctx, network, sourceVIPEndpoint(network)); err != nil {
-		return nil, err
-	} else if e != nil {
-		vip = e.IPAddress
-	} else if !r.dryRun {
-		return nil, fmt.Errorf("HNS endpoint %s is missing; fix: run apply again so the hns-network step creates it", sourceVIPEndpoint(network))
-	} else {
-		vip = "192.168.255.2"
+	vip, _, _ := strings.Cut(r.state.Markers[markerSourceVIP], " ")
+	if vip == "" && !r.dryRun {
+		return nil, fmt.Errorf("kube-proxy has no source VIP on HNS network %s (cluster.cni %s): the agent reserves it on flannel's network in the source-vip step; fix: use cni flannel for Windows pools, or run apply again", network, r.cfg.Cluster.CNI)
 	}
 	pcfg, err := kubeadm.WindowsKubeProxyConfig(r.cfg, network, vip)
 	if err != nil {
 		return nil, fmt.Errorf("failed to render the kube-proxy configuration: %w", err)
 	}
 	cfgPath := winK + `\kube-proxy-config.yaml`
-	files := r.ensureFile(cfgPath, pcfg, oslayer.Public, fmt.Sprintf("kube-proxy configuration (kernelspace, network %s, source VIP %s)", network, vip))
+	files := r.ensureFile(cfgPath, pcfg, oslayer.Public, fmt.Sprintf("kube-proxy configuration (kernelspace, network %s, source VIP %s)", network, cmp.Or(vip, "from the source-vip step")))
 	p, a := logRunner("kube-proxy", winK+`\kube-proxy.exe`, "--windows-service", "--config="+cfgPath)
 	svc, err := r.ensureService(ctx, oslayer.ServiceSpec{
 		Name: "kube-proxy", DisplayName: "Kubernetes kube-proxy", Description: "Kubernetes network proxy (mixedk8s)",

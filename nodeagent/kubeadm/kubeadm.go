@@ -288,6 +288,34 @@ func BootstrapKubeconfig(cfg contract.Config) ([]byte, error) {
 	return marshalDocs(doc)
 }
 
+// FlanneldKubeconfig is flanneld's kubeconfig on a Windows node: the real
+// API endpoint (the kubernetes Service IP is unreachable until flannel's own
+// network exists) and the kubelet's client certificate, which the kubelet
+// rotates in place (certFile holds certificate and key, as the kubelet's
+// TLS bootstrap writes kubelet-client-current.pem).
+func FlanneldKubeconfig(cfg contract.Config, certFile string) ([]byte, error) {
+	if err := checkAPIEndpoint(cfg.Cluster.APIEndpoint); err != nil {
+		return nil, err
+	}
+	name := cfg.Cluster.Name
+	if name == "" {
+		name = "kubernetes"
+	}
+	user := "system:node:" + cfg.Node.Name
+	doc := kubeconfig{
+		typeMeta: typeMeta{kubeconfigAPIVersion, "Config"},
+		Clusters: []namedCluster{{Name: name, Cluster: kubeconfigCert{
+			Server:                   "https://" + cfg.Cluster.APIEndpoint,
+			CertificateAuthorityData: base64.StdEncoding.EncodeToString([]byte(cfg.Join.CACertPEM)),
+		}}},
+		Users:          []namedUser{{Name: user, User: kubeconfigUser{ClientCertificate: certFile, ClientKey: certFile}}},
+		Contexts:       []namedContext{{Name: "flanneld@" + name, Context: kubeconfigContext{Cluster: name, User: user}}},
+		CurrentContext: "flanneld@" + name,
+		Preferences:    map[string]bool{},
+	}
+	return marshalDocs(doc)
+}
+
 // NodeLabels returns the node's labels, with contract.LabelPool set to its
 // pool when it has one, as the kubelet's --node-labels value ("k1=v1,k2=v2",
 // sorted by key), or "" when there are none. It rejects labels the kubelet

@@ -202,7 +202,9 @@ type namedUser struct {
 }
 
 type kubeconfigUser struct {
-	Token string `json:"token"`
+	Token             string `json:"token,omitempty"`
+	ClientCertificate string `json:"client-certificate,omitempty"`
+	ClientKey         string `json:"client-key,omitempty"`
 }
 
 type namedContext struct {

@@ -5,10 +5,14 @@
 // artifact to a temporary file while hashing it and moves it into place only
 // when the digest matches.
 //
-// Digests: no artifact here carries a pinned SHA256. Each names the
-// publisher's checksum file on the same origin (SHA256URL), which Download
-// fetches first; a provisioner that needs pinned digests passes its own
-// manifest in the config (artifacts.manifest), which takes precedence.
+// Digests: each artifact names the publisher's checksum file on the same
+// origin (SHA256URL), which Download fetches first, except flanneld.exe,
+// whose publisher has none and which carries a pinned SHA256 with its
+// source. A provisioner that needs pinned digests passes its own manifest in
+// the config (artifacts.manifest), which takes precedence. A mirror
+// (artifacts.mirrorBaseURL) serves its own checksum files, a pinned
+// artifact's at its URL + ".sha256": choosing a mirror is the explicit
+// opt-in to trusting them.
 package manifest
 
 import (
@@ -31,6 +35,11 @@ const (
 	Runc          = "runc"
 	CNIPlugins    = "cni-plugins"
 	Crictl        = "crictl"
+	// Flanneld is flannel's daemon for Windows, run as a service.
+	Flanneld = "flanneld"
+	// FlannelCNI is the flannel CNI plugin for Windows (flannel-io/cni-plugin):
+	// containernetworking/plugins dropped flannel in v1.0.0.
+	FlannelCNI = "flannel-cni-plugin"
 	// TigeraOperator is the Calico operator manifest; its publisher has no
 	// checksum file, so it is listed without a digest source and a config
 	// using Calico must pin it in artifacts.manifest.
@@ -44,13 +53,22 @@ type Components struct {
 	CNIPlugins string
 	Crictl     string
 	Calico     string
+	// Flannel is flanneld's version on Windows; FlannelCNI the flannel CNI plugin's.
+	Flannel    string
+	FlannelCNI string
 	// PauseImage is the sandbox image pinned in containerd and pulled ahead.
 	PauseImage string
 }
 
 // components per Kubernetes version; 1.36 needs containerd 2.x.
 var components = map[string]Components{
-	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+}
+
+// flanneldSHA256 pins flanneld.exe by version, each from the source named above.
+var flanneldSHA256 = map[string]string{
+	// rancher/rke2 Dockerfile.windows: FLANNEL_VERSION="v0.28.9", sha256sum -c of flanneld.exe.
+	"0.28.9": "7d43b3de5635891e68b36458d912a94c2eb94e15d878d486f539309db5845861",
 }
 
 // pauseWindowsVersions lists the Windows Server versions each pause tag
@@ -131,6 +149,17 @@ func Builtin(k8sVersion string) (*contract.Manifest, error) {
 	add(CNIPlugins, c.CNIPlugins, "windows", "amd64", u, u+".sha256")
 	u = fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/v%[1]s/crictl-v%[1]s-windows-amd64.tar.gz", c.Crictl)
 	add(Crictl, c.Crictl, "windows", "amd64", u, u+".sha256")
+	// flannel-io/cni-plugin publishes <asset>.sha256 beside each release
+	// archive (scripts/package.sh: sha256sum $f > $f.sha256; .github/workflows/release.yml
+	// uploads release/*). The digest itself was not readable here, so it is
+	// fetched from that file (README, status table).
+	u = fmt.Sprintf("https://github.com/flannel-io/cni-plugin/releases/download/v%[1]s/cni-plugin-flannel-windows-amd64-v%[1]s.tgz", c.FlannelCNI)
+	add(FlannelCNI, c.FlannelCNI, "windows", "amd64", u, u+".sha256")
+	// flannel-io/flannel publishes no checksum file (.github/workflows/release.yml
+	// uploads dist/flannel* only), so flanneld.exe is pinned: the SHA-256 that
+	// rancher/rke2 Dockerfile.windows (commit 6ce1a80) verifies for this asset.
+	u = fmt.Sprintf("https://github.com/flannel-io/flannel/releases/download/v%s/flanneld.exe", c.Flannel)
+	m.Artifacts = append(m.Artifacts, contract.Artifact{Name: Flanneld, Version: c.Flannel, OS: "windows", Arch: "amd64", URL: u, SHA256: flanneldSHA256[c.Flannel]})
 	add(TigeraOperator, c.Calico, "linux", "", fmt.Sprintf("https://raw.githubusercontent.com/projectcalico/calico/v%s/manifests/tigera-operator.yaml", c.Calico), "")
 	return m, nil
 }
@@ -154,10 +183,14 @@ func For(cfg contract.Config) (*contract.Manifest, error) {
 		if a.URL, err = Mirror(cfg.Artifacts.MirrorBaseURL, a.URL); err != nil {
 			return nil, err
 		}
-		if a.SHA256URL != "" {
+		switch {
+		case a.SHA256URL != "":
 			if a.SHA256URL, err = Mirror(cfg.Artifacts.MirrorBaseURL, a.SHA256URL); err != nil {
 				return nil, err
 			}
+		case a.SHA256 != "" && cfg.Artifacts.Manifest == nil:
+			// A built-in pin with no publisher checksum file: the mirror's own file beside it.
+			a.SHA256, a.SHA256URL = "", a.URL+".sha256"
 		}
 		out.Artifacts = append(out.Artifacts, a)
 	}

@@ -152,16 +152,10 @@ func (l *Linux) SetComputerName(ctx context.Context, name string) error {
 }
 func (l *Linux) HNSNetwork(context.Context, string) (*HNSNetwork, error) { return nil, ErrNotSupported }
 func (l *Linux) CreateHNSNetwork(context.Context, HNSNetwork) error      { return ErrNotSupported }
-func (l *Linux) HNSEndpoint(context.Context, string, string) (*HNSEndpoint, error) {
-	return nil, ErrNotSupported
-}
-func (l *Linux) CreateHNSEndpoint(context.Context, string, string) (*HNSEndpoint, error) {
-	return nil, ErrNotSupported
-}
-func (l *Linux) FirewallRule(context.Context, string) (bool, error)   { return false, ErrNotSupported }
-func (l *Linux) AddFirewallRule(context.Context, FirewallRule) error  { return ErrNotSupported }
-func (l *Linux) DefenderExclusions(context.Context) ([]string, error) { return nil, ErrNotSupported }
-func (l *Linux) AddDefenderExclusion(context.Context, string) error   { return ErrNotSupported }
+func (l *Linux) FirewallRule(context.Context, string) (bool, error)      { return false, ErrNotSupported }
+func (l *Linux) AddFirewallRule(context.Context, FirewallRule) error     { return ErrNotSupported }
+func (l *Linux) DefenderExclusions(context.Context) ([]string, error)    { return nil, ErrNotSupported }
+func (l *Linux) AddDefenderExclusion(context.Context, string) error      { return ErrNotSupported }
 
 func (l *Linux) KernelModuleLoaded(ctx context.Context, name string) (bool, error) {
 	if _, err := os.Stat("/sys/module/" + name); err == nil {

@@ -86,15 +86,11 @@ type OS interface {
 	HNSNetwork(ctx context.Context, name string) (*HNSNetwork, error)
 	// CreateHNSNetwork creates an HNS network.
 	CreateHNSNetwork(ctx context.Context, spec HNSNetwork) error
-	// HNSEndpoint returns the HNS endpoint of that name on a network, or nil when absent.
-	HNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
 	// NetAdapter returns the network adapter that holds ip, or nil while none does
 	// (the seconds after the first HNS network moves it onto its vSwitch).
 	NetAdapter(ctx context.Context, ip string) (*NetAdapter, error)
 	// AddRoute adds a persistent route to prefix through adapter's default gateway.
 	AddRoute(ctx context.Context, adapter, prefix string) error
-	// CreateHNSEndpoint creates a host endpoint on a network; HNS picks its address.
-	CreateHNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error)
 	// FirewallRule reports whether an inbound rule of that name exists.
 	FirewallRule(ctx context.Context, name string) (bool, error)
 	// AddFirewallRule adds an inbound allow rule.
@@ -265,6 +261,9 @@ type HNSNetwork struct {
 	UDPPort int `json:"udpPort"`
 	// AdapterName binds the network's vSwitch to that adapter (multi-NIC VMs); empty: HNS picks one.
 	AdapterName string `json:"adapterName,omitempty"`
+	// ManagementIP is the host address HNS gives the network once its
+	// vSwitch is up (its ProviderAddress policy); flannel waits for it.
+	ManagementIP string `json:"managementIP,omitempty"`
 }
 
 // NetAdapter is a network adapter with one IPv4 address and its routes.
@@ -273,13 +272,6 @@ type NetAdapter struct {
 	IP   string `json:"ip"`
 	// Routes are the destination prefixes routed through this adapter.
 	Routes []string `json:"routes,omitempty"`
-}
-
-// HNSEndpoint is an HNS endpoint on a network.
-type HNSEndpoint struct {
-	Name      string `json:"name"`
-	Network   string `json:"network"`
-	IPAddress string `json:"ipAddress"`
 }
 
 // FirewallRule is an inbound allow rule.

@@ -371,6 +371,13 @@ func (w *Windows) HNSNetwork(ctx context.Context, name string) (*HNSNetwork, err
 		}
 	}
 	for _, p := range n.Policies {
+		// The management IP as flannel reads it (flannel-io/flannel pkg/backend/vxlan/device_windows.go, getManagementIP).
+		if p.Type == hcn.ProviderAddress {
+			var pa hcn.ProviderAddressEndpointPolicySetting
+			if json.Unmarshal(p.Settings, &pa) == nil {
+				out.ManagementIP = pa.ProviderAddress
+			}
+		}
 		if p.Type == hcn.VxlanPort {
 			var vp hcn.VxlanPortPolicySetting
 			if json.Unmarshal(p.Settings, &vp) == nil {
@@ -417,37 +424,6 @@ func mustJSON(v any) json.RawMessage {
 		panic(err)
 	}
 	return b
-}
-
-func (w *Windows) HNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error) {
-	ep, err := hcn.GetEndpointByName(name)
-	if err != nil {
-		if hcn.IsNotFoundError(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("failed to read HNS endpoint %s: %w", name, err)
-	}
-	out := &HNSEndpoint{Name: ep.Name, Network: network}
-	if len(ep.IpConfigurations) > 0 {
-		out.IPAddress = ep.IpConfigurations[0].IpAddress
-	}
-	return out, nil
-}
-
-func (w *Windows) CreateHNSEndpoint(ctx context.Context, network, name string) (*HNSEndpoint, error) {
-	n, err := hcn.GetNetworkByName(network)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read HNS network %s for endpoint %s: %w", network, name, err)
-	}
-	ep, err := n.CreateEndpoint(&hcn.HostComputeEndpoint{Name: name, SchemaVersion: hcn.V2SchemaVersion()})
-	if err != nil {
-		return nil, fmt.Errorf("failed to create HNS endpoint %s on %s: %w", name, network, err)
-	}
-	out := &HNSEndpoint{Name: ep.Name, Network: network}
-	if len(ep.IpConfigurations) > 0 {
-		out.IPAddress = ep.IpConfigurations[0].IpAddress
-	}
-	return out, nil
 }
 
 func (w *Windows) NetAdapter(ctx context.Context, ip string) (*NetAdapter, error) {

@@ -75,7 +75,7 @@ const (
 	KindFeatureEnable    = "feature.enable"
 	KindComputerRename   = "computer.rename"
 	KindHNSNetwork       = "hns.network.create"
-	KindHNSEndpoint      = "hns.endpoint.create"
+	KindHNSNetworkDelete = "hns.network.delete"
 	KindFirewallRule     = "firewall.add"
 	KindDefenderExclude  = "defender.exclude"
 	KindModuleLoad       = "kernel.module.load"
@@ -96,6 +96,10 @@ type Hooks struct {
 	OnReboot func(ctx context.Context)
 	// Fault is called before every effect; an error aborts it (fault injection).
 	Fault func(e Effect) error
+	// PodSubnet is the pod subnet the control plane gave a node (its
+	// spec.podCIDR), which flanneld reads; nil: the first /24 of flannel's
+	// Network, what kube-controller-manager gives the first node.
+	PodSubnet func(ctx context.Context, node string) (string, error)
 }
 
 // Service is an emulated service.
@@ -112,7 +116,6 @@ type Machine struct {
 	Services            map[string]*Service             `json:"services"`
 	Features            map[string]oslayer.FeatureState `json:"features"`
 	HNSNetworks         map[string]oslayer.HNSNetwork   `json:"hnsNetworks"`
-	HNSEndpoints        map[string]oslayer.HNSEndpoint  `json:"hnsEndpoints"`
 	FirewallRules       map[string]oslayer.FirewallRule `json:"firewallRules"`
 	DefenderExclusions  []string                        `json:"defenderExclusions"`
 	KernelModules       map[string]bool                 `json:"kernelModules"`
@@ -220,9 +223,6 @@ func (s *Sandbox) init() {
 	}
 	if s.m.HNSNetworks == nil {
 		s.m.HNSNetworks = map[string]oslayer.HNSNetwork{}
-	}
-	if s.m.HNSEndpoints == nil {
-		s.m.HNSEndpoints = map[string]oslayer.HNSEndpoint{}
 	}
 	if s.m.FirewallRules == nil {
 		s.m.FirewallRules = map[string]oslayer.FirewallRule{}
@@ -530,6 +530,9 @@ func (s *Sandbox) Run(ctx context.Context, c oslayer.Command) ([]byte, error) {
 // emulateCommand gives the few commands whose files later steps look for their effect.
 func (s *Sandbox) emulateCommand(c oslayer.Command) ([]byte, error) {
 	base := strings.TrimSuffix(filepath.Base(strings.ReplaceAll(c.Path, `\`, "/")), ".exe")
+	if base == "host-local" && s.m.Identity.GOOS == "windows" {
+		return s.hostLocal(c)
+	}
 	if base != "kubeadm" || len(c.Args) == 0 {
 		return nil, nil
 	}
@@ -658,10 +661,21 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 	if err := s.emulateBootstrap(spec); err != nil {
 		return err
 	}
-	return s.record(kind, name, "", func() error {
+	if err := s.record(kind, name, "", func() error {
 		s.m.Services[name].Running = true
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	// What the started process does first; when it gives up, the service stops.
+	if err := s.emulateNetworkService(ctx, spec); err != nil {
+		s.mu.Lock()
+		s.m.Services[name].Running = false
+		_ = s.save()
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // emulateBootstrap gives a kubelet service started with a bootstrap
@@ -669,7 +683,7 @@ func (s *Sandbox) StartService(ctx context.Context, name string, restart bool) e
 // lab's real kubelet) wrote it already. A kubelet whose bootstrap
 // kubeconfig is missing never gets one.
 func (s *Sandbox) emulateBootstrap(spec oslayer.ServiceSpec) error {
-	var kubeconfig, bootstrap string
+	var kubeconfig, bootstrap, certDir string
 	for _, a := range spec.Args {
 		if v, ok := strings.CutPrefix(a, "--kubeconfig="); ok {
 			kubeconfig = v
@@ -677,25 +691,47 @@ func (s *Sandbox) emulateBootstrap(spec oslayer.ServiceSpec) error {
 		if v, ok := strings.CutPrefix(a, "--bootstrap-kubeconfig="); ok {
 			bootstrap = v
 		}
+		if v, ok := strings.CutPrefix(a, "--cert-dir="); ok {
+			certDir = v
+		}
 	}
 	if kubeconfig == "" || bootstrap == "" {
 		return nil
 	}
-	if _, err := s.Stat(kubeconfig); err == nil {
+	write := func(p, content string) error {
+		hp, err := s.HostPath(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(hp, []byte(content), 0o600)
+	}
+	if _, err := s.Stat(kubeconfig); err != nil {
+		if _, err := s.Stat(bootstrap); err != nil {
+			return nil
+		}
+		if err := write(kubeconfig, "# written by the emulated kubelet's TLS bootstrap\n"); err != nil {
+			return err
+		}
+	}
+	// The bootstrap stores the signed certificate and key under --cert-dir
+	// (kubernetes/kubernetes pkg/kubelet/certificate/bootstrap/bootstrap.go,
+	// kubelet-client-current.pem); the lab's kubelet keeps its own on the lab host.
+	if certDir == "" || s.m.Identity.GOOS != "windows" {
 		return nil
 	}
-	if _, err := s.Stat(bootstrap); err != nil {
+	cert := certDir + `\` + KubeletClientCert
+	if _, err := s.Stat(cert); err == nil {
 		return nil
 	}
-	hp, err := s.HostPath(kubeconfig)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(hp, []byte("# written by the emulated kubelet's TLS bootstrap\n"), 0o600)
+	return write(cert, "# certificate and key from the emulated kubelet's TLS bootstrap\n")
 }
+
+// KubeletClientCert is the file the kubelet's TLS bootstrap keeps its
+// current client certificate and key in, under --cert-dir.
+const KubeletClientCert = "kubelet-client-current.pem"
 
 // StopService stops a running service, as the Service Control Manager does.
 func (s *Sandbox) StopService(ctx context.Context, name string) error {
@@ -795,38 +831,6 @@ func (s *Sandbox) CreateHNSNetwork(ctx context.Context, spec oslayer.HNSNetwork)
 		s.m.HNSNetworks[spec.Name] = spec
 		return nil
 	})
-}
-
-func (s *Sandbox) HNSEndpoint(ctx context.Context, network, name string) (*oslayer.HNSEndpoint, error) {
-	if err := s.windowsOnly(); err != nil {
-		return nil, err
-	}
-	e, ok := s.Machine().HNSEndpoints[name]
-	if !ok {
-		return nil, nil
-	}
-	return &e, nil
-}
-
-func (s *Sandbox) CreateHNSEndpoint(ctx context.Context, network, name string) (*oslayer.HNSEndpoint, error) {
-	if err := s.windowsOnly(); err != nil {
-		return nil, err
-	}
-	n, ok := s.Machine().HNSNetworks[network]
-	if !ok {
-		return nil, fmt.Errorf("failed to create HNS endpoint %s: network %s does not exist", name, network)
-	}
-	ip, _, err := net.ParseCIDR(n.AddressPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("failed to create HNS endpoint %s: network %s has prefix %q: %w", name, network, n.AddressPrefix, err)
-	}
-	ip4 := ip.To4()
-	ep := oslayer.HNSEndpoint{Name: name, Network: network, IPAddress: net.IPv4(ip4[0], ip4[1], ip4[2], ip4[3]+2).String()}
-	err = s.record(KindHNSEndpoint, name, "network="+network+" ip="+ep.IPAddress, func() error {
-		s.m.HNSEndpoints[name] = ep
-		return nil
-	})
-	return &ep, err
 }
 
 func (s *Sandbox) FirewallRule(ctx context.Context, name string) (bool, error) {
@@ -976,8 +980,7 @@ func (s *Sandbox) Diagnostics(ctx context.Context) []oslayer.DiagnosticFile {
 	files = append(files, oslayer.DiagnosticFile{Name: "services.txt", Data: svc.Bytes()})
 	if m.Identity.GOOS == "windows" {
 		files = append(files,
-			oslayer.DiagnosticFile{Name: "hns/networks.json", Data: js(m.HNSNetworks)},
-			oslayer.DiagnosticFile{Name: "hns/endpoints.json", Data: js(m.HNSEndpoints)})
+			oslayer.DiagnosticFile{Name: "hns/networks.json", Data: js(m.HNSNetworks)})
 	}
 	effects, _ := s.Effects()
 	var events bytes.Buffer

@@ -47,12 +47,17 @@ func New(m *contract.Manifest) (*Mirror, error) {
 		}
 		mr.files[u.Path] = data
 		h := sha256.Sum256(data)
-		if a.SHA256URL == "" {
+		sumURL := a.SHA256URL
+		if sumURL == "" && a.SHA256 != "" {
+			// A pinned artifact: the mirror's own checksum file, where manifest.For looks for it.
+			sumURL = a.URL + ".sha256"
+		}
+		if sumURL == "" {
 			continue
 		}
-		su, err := url.Parse(a.SHA256URL)
+		su, err := url.Parse(sumURL)
 		if err != nil {
-			return nil, fmt.Errorf("mirror: artifact %s sha256URL %q: %w", a.Name, a.SHA256URL, err)
+			return nil, fmt.Errorf("mirror: artifact %s sha256URL %q: %w", a.Name, sumURL, err)
 		}
 		if sums[su.Path] == nil {
 			sums[su.Path] = &bytes.Buffer{}
@@ -121,9 +126,13 @@ func archiveEntries(a contract.Artifact) []string {
 		return []string{"bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"}
 	case "cni-plugins":
 		if a.OS == "windows" {
-			return []string{"./win-overlay.exe", "./win-bridge.exe", "./host-local.exe", "./flannel.exe"}
+			// containernetworking/plugins >= 1.0 has no flannel (moved to flannel-io/cni-plugin).
+			return []string{"./win-overlay.exe", "./win-bridge.exe", "./host-local.exe"}
 		}
 		return []string{"./bridge", "./host-local", "./loopback", "./portmap", "./flannel"}
+	case "flannel-cni-plugin":
+		// flannel-io/cni-plugin scripts/package.sh archives flannel-amd64.exe.
+		return []string{"flannel-amd64.exe"}
 	case "crictl":
 		return []string{"crictl" + exe}
 	}
