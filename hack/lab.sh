@@ -9,11 +9,24 @@
 # The lab folder is $MIXEDK8S_LAB_DIR (default ./.lab in the repository); it
 # holds lab.pid, lab.log and, while the lab runs, lab.env and lab.json.
 # LAB_FLAGS passes extra flags to the program, e.g. LAB_FLAGS="-v --pending-delay 3s".
+# LAB_CLOUDS lists the clouds emulated beside EC2 (azure, gcp; comma-separated);
+# a running lab is reused only when it emulates them (lab.clouds records which).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(realpath -m "${MIXEDK8S_LAB_DIR:-$PWD/.lab}")
 pidfile="$dir/lab.pid"
 envfile="$dir/lab.env"
+cloudsfile="$dir/lab.clouds"
+clouds="${LAB_CLOUDS:-}"
+
+# emulates: the running lab emulates every cloud LAB_CLOUDS names.
+emulates() {
+  local c
+  for c in ${clouds//,/ }; do
+    [[ "$c" == aws ]] && continue
+    grep -qx "$c" "$cloudsfile" 2>/dev/null || return 1
+  done
+}
 
 # running: the pid file names a live process that is this folder's lab (a
 # pid reused by something else after a reboot does not count).
@@ -54,6 +67,10 @@ start)
   # a second `make demo` only re-applies. It runs the code it was built from:
   # `hack/lab.sh restart` runs the current one (the lab starts empty).
   if running; then
+    if [[ -f "$envfile" ]] && ! emulates; then
+      echo "the running lab (pid $(cat "$pidfile")) does not emulate all of: $clouds; fix: make demo-down CLOUD=<the cloud of the demo on it> (destroys it and stops the lab), or hack/lab.sh stop, then start again" >&2
+      exit 1
+    fi
     if [[ -f "$envfile" ]]; then
       echo "lab already running (pid $(cat "$pidfile"), since $(ps -o lstart= -p "$(cat "$pidfile")")): $envfile"
       echo "  reusing it; 'hack/lab.sh restart' runs the current code (and starts with no instances)"
@@ -66,8 +83,9 @@ start)
   rm -f "$envfile" "$dir/lab.json"
   # A built binary, so the pid file names the lab itself rather than `go run`.
   hack/go-build.sh lab -o "$dir/lab" ./test/lab/cmd/lab
+  tr ',' '\n' <<<"$clouds" | sed '/^$/d' >"$cloudsfile"
   # shellcheck disable=SC2086 # LAB_FLAGS is a list of flags
-  nohup "$dir/lab" --dir "$dir" ${LAB_FLAGS:-} >"$dir/lab.log" 2>&1 &
+  nohup "$dir/lab" --dir "$dir" --clouds "$clouds" ${LAB_FLAGS:-} >"$dir/lab.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 300); do
     if [[ -f "$envfile" ]]; then

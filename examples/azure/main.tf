@@ -1,8 +1,12 @@
 # A mixed Linux/Windows cluster on Azure. Credentials come from the Azure
 # SDK's default chain: AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET,
-# workload or managed identity, or `az login`.
+# workload or managed identity, or `az login`. The nodes' secrets (the
+# Windows admin password, the WinRM certificate's key) go to a Key Vault.
 #
-#   terraform init && terraform apply -var subscription_id=$(az account show --query id -o tsv) -var admin_cidr=203.0.113.0/24
+#   terraform init && terraform apply -var subscription_id=$(az account show --query id -o tsv) \
+#     -var key_vault_url=https://my-vault.vault.azure.net -var admin_cidr=203.0.113.0/24
+#
+# On the lab's Azure: make demo CLOUD=azure (examples/lab/azure points it at the lab).
 
 terraform {
   required_providers {
@@ -16,19 +20,30 @@ variable "subscription_id" {
   type = string
 }
 
+variable "key_vault_url" {
+  description = "Key Vault for the cluster's secrets; the credentials need Key Vault Secrets Officer on it."
+  type        = string
+}
+
+variable "location" {
+  type    = string
+  default = "westeurope"
+}
+
 variable "admin_cidr" {
-  type = string
+  description = "Prefix that may reach SSH, WinRM and the API server, e.g. your office's."
+  type        = string
 }
 
 provider "mixedk8s" {
-  azure = { subscription_id = var.subscription_id }
+  azure = { subscription_id = var.subscription_id, key_vault_url = var.key_vault_url }
 }
 
 resource "mixedk8s_cluster" "demo" {
   name = "demo"
   azure = {
     subscription_id = var.subscription_id
-    location        = "westeurope"
+    location        = var.location
     resource_group  = "mixedk8s-demo"
   }
 
