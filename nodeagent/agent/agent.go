@@ -376,7 +376,7 @@ func (readOnly) Rename(string, string) error                                 { r
 func (readOnly) Remove(string) error                                         { return errDryRun }
 func (readOnly) MkdirAll(string) error                                       { return errDryRun }
 func (readOnly) Protect(string) error                                        { return errDryRun }
-func (readOnly) SecureFolder(string) error                                   { return errDryRun }
+func (readOnly) SecureFolder(string, oslayer.FileMode) error                 { return errDryRun }
 func (readOnly) Fetch(context.Context, string) (io.ReadCloser, error)        { return nil, errDryRun }
 func (readOnly) Run(context.Context, oslayer.Command) ([]byte, error)        { return nil, errDryRun }
 func (readOnly) InstallService(context.Context, oslayer.ServiceSpec) error   { return errDryRun }

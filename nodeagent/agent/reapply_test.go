@@ -89,4 +89,8 @@ func TestWindowsBinaryFoldersAreNotWritableByUsers(t *testing.T) {
 			t.Errorf("%s: %s", p, acl)
 		}
 	}
+	// The kubelet's key, which flanneld authenticates with, is not for Users to read.
+	if acl := l.sb.FolderACL(`C:\var\lib\kubelet\pki\kubelet-client-current.pem`); strings.Contains(acl, "Users") {
+		t.Errorf("the kubelet's client key: %s", acl)
+	}
 }

@@ -53,10 +53,7 @@ func flanneldNetConf(podCIDR string) ([]byte, error) {
 }
 
 // planFlanneld installs flanneld.exe and runs it as a service once the
-// kubelet has joined: flanneld authenticates as the node with the kubelet's
-// client certificate (no token to mint, ship or rotate: the kubelet rotates
-// it, and the Node authorizer grants what kube-subnet-mgr uses: reading
-// nodes and patching its own node's status), on the real API endpoint.
+// kubelet has joined (its credential is the kubelet's), on the real API endpoint.
 func planFlanneld(ctx context.Context, r *run) ([]change, error) {
 	if r.cfg.Cluster.CNI != "flannel" {
 		return nil, nil
@@ -69,6 +66,7 @@ func planFlanneld(ctx context.Context, r *run) ([]change, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The node's own credential, not a ServiceAccount token as RKE2 mints: nothing to ship or rotate, and the Node authorizer grants kube-subnet-mgr's reads and its own node's status patch.
 	kc, err := kubeadm.FlanneldKubeconfig(r.cfg, winKubeletClientCert)
 	if err != nil {
 		return nil, fmt.Errorf("failed to render flanneld's kubeconfig: %w", err)

@@ -124,19 +124,31 @@ func planWindowsPreflight(ctx context.Context, r *run) ([]change, error) {
 // its state); each gets a protected ACL before anything is written there.
 var securedFolders = []string{winK, `C:\opt`, `C:\etc`, `C:\var`, `C:\run`, winContainerdData, `C:\ProgramData\mixedk8s`}
 
+// secretFolders hold keys: the kubelet's client certificate and key, which
+// flanneld uses too, are readable by SYSTEM and Administrators only.
+var secretFolders = []string{winKubeletDir + `\pki`}
+
 func planSecureFolders(ctx context.Context, r *run) ([]change, error) {
 	var out []change
+	plan := func(f string, mode oslayer.FileMode, acl string) error {
+		ok, err := r.os.FolderSecured(f, mode)
+		if err != nil || ok {
+			return err
+		}
+		out = append(out, change{what: "create " + f + " with a protected ACL (" + acl + ")", do: func(ctx context.Context) error {
+			return r.os.SecureFolder(f, mode)
+		}})
+		return nil
+	}
 	for _, f := range securedFolders {
-		ok, err := r.os.FolderSecured(f)
-		if err != nil {
+		if err := plan(f, oslayer.Public, "SYSTEM and Administrators full control, Users read and execute"); err != nil {
 			return nil, err
 		}
-		if ok {
-			continue
+	}
+	for _, f := range secretFolders {
+		if err := plan(f, oslayer.Secret, "SYSTEM and Administrators full control, nobody else"); err != nil {
+			return nil, err
 		}
-		out = append(out, change{what: "create " + f + " with a protected ACL (SYSTEM and Administrators full control, Users read and execute)", do: func(ctx context.Context) error {
-			return r.os.SecureFolder(f)
-		}})
 	}
 	return out, nil
 }

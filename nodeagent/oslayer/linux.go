@@ -92,14 +92,21 @@ func (l *Linux) StartService(ctx context.Context, name string, restart bool) err
 	return nil
 }
 
-func (l *Linux) SecureFolder(path string) error {
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return fmt.Errorf("failed to create folder %s: %w", path, err)
+func folderPerm(mode FileMode) os.FileMode {
+	if mode == Secret {
+		return 0o700
 	}
-	return os.Chmod(path, 0o755)
+	return 0o755
 }
 
-func (l *Linux) FolderSecured(path string) (bool, error) {
+func (l *Linux) SecureFolder(path string, mode FileMode) error {
+	if err := os.MkdirAll(path, folderPerm(mode)); err != nil {
+		return fmt.Errorf("failed to create folder %s: %w", path, err)
+	}
+	return os.Chmod(path, folderPerm(mode))
+}
+
+func (l *Linux) FolderSecured(path string, mode FileMode) (bool, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -107,7 +114,7 @@ func (l *Linux) FolderSecured(path string) (bool, error) {
 		}
 		return false, err
 	}
-	return st.IsDir() && st.Mode().Perm()&0o022 == 0, nil
+	return st.IsDir() && st.Mode().Perm()&^folderPerm(mode) == 0, nil
 }
 
 func (l *Linux) NetAdapter(context.Context, string) (*NetAdapter, error) {

@@ -50,11 +50,12 @@ type OS interface {
 	Protect(path string) error
 	// SecureFolder creates a folder whose binaries run as SYSTEM or root: on
 	// Windows a protected DACL (SYSTEM and Administrators full control, Users
-	// read and execute) that its contents inherit, instead of what C:\ passes
-	// down; on Linux mode 0755.
-	SecureFolder(path string) error
-	// FolderSecured reports whether SecureFolder's protection is in place.
-	FolderSecured(path string) (bool, error)
+	// read and execute; with mode Secret, nobody else at all) that its
+	// contents inherit, instead of what C:\ passes down; on Linux mode 0755
+	// (0700 for Secret).
+	SecureFolder(path string, mode FileMode) error
+	// FolderSecured reports whether SecureFolder's protection of that mode is in place.
+	FolderSecured(path string, mode FileMode) (bool, error)
 
 	// Fetch starts an HTTP GET; the caller verifies the digest (see Download).
 	Fetch(ctx context.Context, url string) (io.ReadCloser, error)

@@ -56,14 +56,25 @@ func protect(path string) error {
 }
 
 // securedSDDL: SYSTEM and Administrators full control, Users read and
-// execute, inherited by subfolders and files; P blocks what the parent passes down.
-const securedSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)"
+// execute, inherited by subfolders and files; P blocks what the parent passes
+// down. secretSDDL leaves Users out: folders of keys.
+const (
+	securedSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)"
+	secretSDDL  = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+)
 
-func (w *Windows) SecureFolder(path string) error {
+func folderSDDL(mode FileMode) string {
+	if mode == Secret {
+		return secretSDDL
+	}
+	return securedSDDL
+}
+
+func (w *Windows) SecureFolder(path string, mode FileMode) error {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return fmt.Errorf("failed to create folder %s: %w", path, err)
 	}
-	sd, err := windows.SecurityDescriptorFromString(securedSDDL)
+	sd, err := windows.SecurityDescriptorFromString(folderSDDL(mode))
 	if err != nil {
 		return fmt.Errorf("failed to build the ACL for %s: %w", path, err)
 	}
@@ -79,7 +90,7 @@ func (w *Windows) SecureFolder(path string) error {
 	return nil
 }
 
-func (w *Windows) FolderSecured(path string) (bool, error) {
+func (w *Windows) FolderSecured(path string, mode FileMode) (bool, error) {
 	if _, err := os.Stat(path); err != nil {
 		if os.IsNotExist(err) {
 			return false, nil
@@ -90,7 +101,7 @@ func (w *Windows) FolderSecured(path string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("failed to read the ACL of %s: %w", path, err)
 	}
-	want, err := windows.SecurityDescriptorFromString(securedSDDL)
+	want, err := windows.SecurityDescriptorFromString(folderSDDL(mode))
 	if err != nil {
 		return false, err
 	}

@@ -123,8 +123,10 @@ type Machine struct {
 	Swap                bool                            `json:"swap"`
 	Resume              []string                        `json:"resume,omitempty"`
 	Reboots             int                             `json:"reboots"`
-	// SecuredFolders are folders with a protected DACL, by lower-case path.
+	// SecuredFolders are folders with a protected DACL, by lower-case path;
+	// SecretFolders those whose DACL leaves Users out.
 	SecuredFolders map[string]bool `json:"securedFolders,omitempty"`
+	SecretFolders  map[string]bool `json:"secretFolders,omitempty"`
 	// Adapters are the network adapters by name; VSwitchGapUntil ends the
 	// gap in which the first vSwitch holds the management address.
 	Adapters        map[string]*oslayer.NetAdapter `json:"adapters,omitempty"`

@@ -136,8 +136,11 @@ func (s *Sandbox) Lock(path string) (func(), error) {
 // protected (learn.microsoft.com/windows/win32/secauthz/dacl-for-a-new-object).
 const rootACL = "inherited from C:\\: SYSTEM full, Administrators full, Users read and execute, Authenticated Users modify"
 
-// securedACL is the protected DACL SecureFolder sets.
-const securedACL = "protected: SYSTEM full, Administrators full, Users read and execute"
+// securedACL and secretACL are the protected DACLs SecureFolder sets.
+const (
+	securedACL = "protected: SYSTEM full, Administrators full, Users read and execute"
+	secretACL  = "protected: SYSTEM full, Administrators full"
+)
 
 func aclKey(path string) string { return strings.ToLower(strings.TrimRight(path, `\/`)) }
 
@@ -147,6 +150,9 @@ func (s *Sandbox) FolderACL(path string) string {
 	m := s.Machine()
 	p := aclKey(path)
 	for {
+		if m.SecretFolders[p] {
+			return secretACL
+		}
 		if m.SecuredFolders[p] {
 			return securedACL
 		}
@@ -162,21 +168,38 @@ func (s *Sandbox) FolderACL(path string) string {
 	return "0755"
 }
 
-func (s *Sandbox) SecureFolder(path string) error {
+func (s *Sandbox) SecureFolder(path string, mode oslayer.FileMode) error {
 	if err := s.MkdirAll(path); err != nil {
 		return err
 	}
-	return s.record(KindFolderSecure, path, securedACL, func() error {
-		s.m.SecuredFolders[aclKey(path)] = true
+	acl := securedACL
+	if mode == oslayer.Secret {
+		acl = secretACL
+	}
+	return s.record(KindFolderSecure, path, acl, func() error {
+		k := aclKey(path)
+		s.m.SecuredFolders[k] = mode != oslayer.Secret
+		if mode == oslayer.Secret {
+			if s.m.SecretFolders == nil {
+				s.m.SecretFolders = map[string]bool{}
+			}
+			s.m.SecretFolders[k] = true
+		} else {
+			delete(s.m.SecretFolders, k)
+		}
 		return nil
 	})
 }
 
-func (s *Sandbox) FolderSecured(path string) (bool, error) {
+func (s *Sandbox) FolderSecured(path string, mode oslayer.FileMode) (bool, error) {
 	if st, err := s.Stat(path); err != nil || !st.IsDir() {
 		return false, nil
 	}
-	return s.Machine().SecuredFolders[aclKey(path)], nil
+	m := s.Machine()
+	if mode == oslayer.Secret {
+		return m.SecretFolders[aclKey(path)], nil
+	}
+	return m.SecuredFolders[aclKey(path)], nil
 }
 
 // firstBootRoutes are the routes a fresh EC2 Windows instance has on its
