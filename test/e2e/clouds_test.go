@@ -52,6 +52,10 @@ type row struct {
 	// back, and names the cloud's error code for it.
 	capacity     func(l *lab.Lab, instanceType string, on bool) error
 	capacityCode string
+	// loseReplies makes the next n instance creations act and lose their
+	// reply (the connection closes before the answer) and returns the
+	// action that counts them; nil where the emulator models no lost reply (EC2).
+	loseReplies func(l *lab.Lab, n int) string
 	// windowsType, when set, is the Windows pool's type in the capacity
 	// scenario: one the Linux nodes do not use, where the cloud's default
 	// is the same for both.
@@ -227,6 +231,10 @@ var azureRow = &row{
 		return nil
 	},
 	capacityCode: "SkuNotAvailable",
+	loseReplies: func(l *lab.Lab, n int) string {
+		emulator[*azurelab.Emulator](l, "azure").Server.Drop("virtualMachines.Put", n, true)
+		return "virtualMachines.Put"
+	},
 	windowsType:  "Standard_D8s_v5",
 }
 
@@ -297,7 +305,22 @@ var gcpRow = &row{
 		return nil
 	},
 	capacityCode: "ZONE_RESOURCE_POOL_EXHAUSTED",
+	loseReplies: func(l *lab.Lab, n int) string {
+		emulator[*gcelab.Emulator](l, "gcp").Server.Drop("instances.insert", n)
+		return "instances.insert"
+	},
 	windowsType:  "n2-standard-8",
+}
+
+// rowsWith lists the rows for which has is true.
+func rowsWith(has func(r *row) bool) []*row {
+	var out []*row
+	for _, r := range rows {
+		if has(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // emulator is the lab's running emulator of a cloud, as its adapter's type.

@@ -19,7 +19,9 @@
 // destroyed (TestCancelledAppliesConverge); a capacity error naming pool,
 // type and the cloud's code, the rest of the cluster up regardless
 // (TestCapacityErrorNamesThePoolAndType); dropped bastion connections and
-// host reboots (TestApplySurvivesDroppedConnectionsAndHostReboots). On AWS
+// host reboots (TestApplySurvivesDroppedConnectionsAndHostReboots); on
+// Azure and GCP, whose emulators model it, lost replies of instance
+// creations adopted without a duplicate (TestApplyAdoptsLostReplies). On AWS
 // only, as they exercise the lab's nodes or count EC2 calls (the other
 // clouds count theirs in clouds/<name>'s BenchmarkObserve): a wrong
 // bootstrap token, and what one Observe costs at 20 and 101 instances.

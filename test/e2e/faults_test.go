@@ -54,6 +54,47 @@ func testThrottlingAnd5xx(t *testing.T, r *row) {
 	w.destroy(spec)
 }
 
+// TestApplyAdoptsLostReplies loses the replies of the first instance
+// creations (the cloud acted, the client never heard): Apply converges with
+// one instance per node, the creations were sent again (each cloud's key
+// is the name or the request ID, so nothing is made twice), and Destroy
+// leaves nothing. On the clouds whose emulator models a lost reply.
+func TestApplyAdoptsLostReplies(t *testing.T) {
+	eachCloud(t, rowsWith(func(r *row) bool { return r.loseReplies != nil }), testLostReplies)
+}
+
+func testLostReplies(t *testing.T, r *row) {
+	w := newWorld(t, r)
+	spec := w.spec("lost", "10.7.0.0/16")
+	const lost = 2
+	action := r.loseReplies(w.lab, lost)
+	before := w.calls()
+	start := time.Now()
+	res := w.apply(spec, 2*time.Minute)
+	calls := w.callsSince(before)
+	t.Logf("FIGURE %s: apply with %d lost replies: %s, %s", r.name, lost, time.Since(start).Round(time.Millisecond), w.formatCalls(calls))
+	for _, n := range res.Nodes {
+		if !n.Ready {
+			t.Errorf("node %s not ready", n.Name)
+		}
+	}
+	nodes := len(spec.WithDefaults().Nodes())
+	got := w.instancesByNode(spec.Name)
+	if len(got) != nodes {
+		t.Errorf("instances by node %v, want one for each of %d nodes", got, nodes)
+	}
+	for name, k := range got {
+		if k != 1 {
+			t.Errorf("node %s has %d instances, want 1", name, k)
+		}
+	}
+	// Each lost reply was followed by the same call again.
+	if calls[action] < nodes+lost {
+		t.Errorf("%d %s calls for %d nodes and %d lost replies: the lost ones were not sent again; %s", calls[action], action, nodes, lost, w.formatCalls(calls))
+	}
+	w.destroy(spec)
+}
+
 // TestCapacityErrorNamesThePoolAndType takes the Windows pool's instance
 // type out of capacity: Apply fails saying which pool and type, the rest of
 // the cluster still comes up, and once capacity is back Apply completes.
