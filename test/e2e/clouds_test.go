@@ -235,7 +235,7 @@ var azureRow = &row{
 		emulator[*azurelab.Emulator](l, "azure").Server.Drop("virtualMachines.Put", n, true)
 		return "virtualMachines.Put"
 	},
-	windowsType:  "Standard_D8s_v5",
+	windowsType: "Standard_D8s_v5",
 }
 
 // gcpToken is the only bearer token the lab's Compute Engine accepts.
@@ -309,7 +309,7 @@ var gcpRow = &row{
 		emulator[*gcelab.Emulator](l, "gcp").Server.Drop("instances.insert", n)
 		return "instances.insert"
 	},
-	windowsType:  "n2-standard-8",
+	windowsType: "n2-standard-8",
 }
 
 // rowsWith lists the rows for which has is true.
