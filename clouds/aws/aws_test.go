@@ -152,6 +152,12 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	if w := byID[win.ID]; !w.NestedVirtualization || w.DiskGB != 80 || string(w.UserData) != "<powershell></powershell>" || !slices.Equal(w.SecurityIDs, []string{n.Firewalls.Worker}) {
 		t.Errorf("windows instance in the emulator: nested %v disk %d groups %v user data %q", w.NestedVirtualization, w.DiskGB, w.SecurityIDs, w.UserData)
 	}
+	for _, in := range []lab.Instance{byID[win.ID], byID[cp.ID]} {
+		// Pods must not reach instance credentials or first-boot data: IMDSv2 only, one hop.
+		if in.Metadata.HTTPTokens != "required" || in.Metadata.HopLimit != 1 || !in.RootEncrypted {
+			t.Errorf("instance %s: metadata %+v, root encrypted %v; want IMDSv2 required, hop limit 1, encrypted", in.ID, in.Metadata, in.RootEncrypted)
+		}
+	}
 	if c := byID[cp.ID]; c.NestedVirtualization || !slices.Equal(c.SecurityIDs, []string{n.Firewalls.ControlPlane}) {
 		t.Errorf("control-plane instance: nested %v groups %v", c.NestedVirtualization, c.SecurityIDs)
 	}

@@ -17,6 +17,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/internal/powershell"
 )
 
 // userData is a request's first-boot data: its identity rendered for its
@@ -93,7 +94,7 @@ func windowsIdentity(ud string) (clouds.NodeIdentity, error) {
 		if m == nil {
 			return "", fmt.Errorf("EC2Launch script has no line matching %s", re)
 		}
-		return strings.ReplaceAll(m[1], "''", "'"), nil
+		return powershell.Unquote(m[1]), nil
 	}
 	var vals [4]string
 	for i, re := range []*regexp.Regexp{pfxBase64RE, pfxPasswordRE, adminUserRE, adminPasswordRE} {

@@ -107,14 +107,21 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 		SubnetId:          aws.String(subnet),
 		UserData:          aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),
 		TagSpecifications: tagSpec(types.ResourceTypeInstance, tags, req.Cluster, req.Name),
+		// IMDSv2 only, one hop: a pod behind the node's bridge gets no
+		// instance credentials and no first-boot data.
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{
+			HttpTokens: types.HttpTokensStateRequired, HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
+		},
 	}
 	if group != "" {
 		in.SecurityGroupIds = []string{group}
 	}
+	// The root volume is encrypted (with the account's EBS key) whatever the account's default.
+	ebs := &types.EbsBlockDevice{Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true)}
 	if req.DiskGB > 0 {
-		in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String(root), Ebs: &types.EbsBlockDevice{
-			VolumeSize: aws.Int32(int32(req.DiskGB)), VolumeType: types.VolumeTypeGp3, DeleteOnTermination: aws.Bool(true)}}}
+		ebs.VolumeSize, ebs.VolumeType = aws.Int32(int32(req.DiskGB)), types.VolumeTypeGp3
 	}
+	in.BlockDeviceMappings = []types.BlockDeviceMapping{{DeviceName: aws.String(root), Ebs: ebs}}
 	if req.NestedVirtualization && needsNestedFlag(req.InstanceType) {
 		// Metal types run Hyper-V as they are; virtual c8i/m8i/r8i need the flag.
 		in.CpuOptions = &types.CpuOptionsRequest{NestedVirtualization: types.NestedVirtualizationSpecificationEnabled}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/mixedk8s/mixedk8s/internal/powershell"
 )
 
 // linuxUserData is a cloud-init first boot that installs the SSH host key
@@ -77,7 +79,7 @@ type windowsUserData struct {
 }
 
 // psQuote makes a PowerShell single-quoted string literal.
-func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func psQuote(s string) string { return powershell.Quote(s) }
 
 // Render returns the <powershell> script. <persist>false</persist>: the
 // script runs on first boot only, so a reboot does not re-run it. Each

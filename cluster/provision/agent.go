@@ -139,6 +139,10 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) (c
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return contract.Status{}, fmt.Errorf("waiting for %s to come back from its reboot: %w", t.Node.Name, ctx.Err())
+		case errors.Is(err, transport.ErrIdentityMismatch), errors.Is(err, transport.ErrAuth):
+			// The node proved its identity and accepted our key before the
+			// reboot; anything else now is another machine or a changed one.
+			return contract.Status{}, fmt.Errorf("%s after its reboot: %w; fix: check instance %s (%s) was not replaced or tampered with, then apply again", t.Node.Name, err, t.Instance.ID, t.Instance.PrivateIP)
 		case err != nil:
 			report(t, "not back yet: %v", err)
 		case st.Phase == contract.NodeReady || st.Phase == contract.NodeFailed:

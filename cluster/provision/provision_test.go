@@ -44,6 +44,9 @@ type world struct {
 	kube  *fake.Clientset
 	mu    sync.Mutex
 	nodes map[string]*node.Node // by private IP
+	// redirect sends a private IP's connections to another node, as a
+	// replaced machine or a reused address would.
+	redirect map[string]string
 	agent bundle.Binary
 }
 
@@ -148,6 +151,9 @@ func (w *world) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, err
 	}
 	w.mu.Lock()
+	if to, ok := w.redirect[h]; ok {
+		h = to
+	}
 	n := w.nodes[h]
 	w.mu.Unlock()
 	if n == nil {

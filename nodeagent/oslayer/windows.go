@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/mixedk8s/mixedk8s/internal/powershell"
 )
 
 // Windows is the real layer for Windows Server: services through the Service
@@ -115,7 +117,7 @@ func (w *Windows) ps(ctx context.Context, script string) (string, error) {
 		"$ErrorActionPreference='Stop'; $ProgressPreference='SilentlyContinue'; "+script)
 }
 
-func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func psQuote(s string) string { return powershell.Quote(s) }
 
 func (w *Windows) Identity(ctx context.Context) (Identity, error) {
 	v := windows.RtlGetVersion()

@@ -189,7 +189,9 @@ func (c *Conn) openSFTP(s sftpSession) (*sftp.Client, error) {
 		if server == "" {
 			server = defaultSFTPServer
 		}
-		err = s.Start("sudo -n " + shellQuote(server))
+		// -u 077: files are owner-only from creation, before the chmod gives
+		// them their mode (sftp-server(8)); configs hold tokens and keys.
+		err = s.Start("sudo -n " + shellQuote(server) + " -u 077")
 	} else {
 		err = s.RequestSubsystem("sftp")
 	}

@@ -203,9 +203,31 @@ func TestUploadWithSudoRunsSFTPServerThroughSudo(t *testing.T) {
 	for _, e := range l.srv.Execs() {
 		lines = append(lines, e.Line)
 	}
-	want := []string{"sudo -n /usr/lib/openssh/sftp-server", "sudo -n sh -c 'sha256sum /etc/mixedk8s/config.json.mixedk8s-tmp'"}
+	want := []string{"sudo -n /usr/lib/openssh/sftp-server -u 077", "sudo -n sh -c 'sha256sum /etc/mixedk8s/config.json.mixedk8s-tmp'"}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("node ran %q, want %q", lines, want)
+	}
+}
+
+// A file holding secrets is never readable by others, not even between its
+// creation and the chmod: sftp-server runs with umask 077.
+func TestUploadCreatesFilesOwnerOnly(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, true)
+	cfg := l.config()
+	cfg.User, cfg.Sudo = "ubuntu", true
+	c := l.dial(t, cfg)
+	if err := c.Upload(t.Context(), "/etc/mixedk8s/config.json", strings.NewReader("{}"), 2, 0o600); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	created := l.srv.Created()
+	if len(created) == 0 {
+		t.Fatal("the server saw no file created")
+	}
+	for _, f := range created {
+		if f.Mode&0o077 != 0 {
+			t.Errorf("%s was created %v: group and others could open it before the chmod", f.Path, f.Mode)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/mixedk8s/mixedk8s/internal/powershell"
 	"github.com/mixedk8s/mixedk8s/transport"
 )
 
@@ -29,10 +30,9 @@ const tmpSuffix = ".mixedk8s-tmp"
 // over path only if the hash is want. It stays short: the encoded command
 // line must fit CreateProcess's 32767 characters.
 func uploadScript(path, want string) string {
-	q := strings.ReplaceAll(path, "'", "''")
 	return uploadMarker + `
 $ErrorActionPreference = 'Stop'
-$p = '` + q + `'
+$p = ` + powershell.Quote(path) + `
 $want = '` + want + `'
 $t = $p + '` + tmpSuffix + `'
 [void][IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($p))

@@ -239,11 +239,43 @@ func (s *Server) runInstances(p url.Values) (any, *Error, func()) {
 			return nil, invalidParam("User data is limited to 16384 bytes"), nil
 		}
 	}
-	disk := 0
+	disk, encrypted := 0, false
 	for i := range count(p, "BlockDeviceMapping") {
 		if v, err := strconv.Atoi(p.Get(member("BlockDeviceMapping", i) + ".Ebs.VolumeSize")); err == nil {
 			disk = v
 		}
+		switch e := p.Get(member("BlockDeviceMapping", i) + ".Ebs.Encrypted"); e {
+		case "true":
+			encrypted = true
+		case "", "false":
+		default:
+			return nil, invalidParam("Value (%s) for parameter Encrypted is invalid.", e), nil
+		}
+	}
+	// Metadata options as RunInstances takes them (InstanceMetadataOptionsRequest,
+	// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_InstanceMetadataOptionsRequest.html):
+	// HttpTokens optional|required, HttpPutResponseHopLimit 1-64, HttpEndpoint enabled|disabled.
+	md := MetadataOptions{HTTPTokens: "optional", HopLimit: 1, HTTPEndpoint: "enabled"}
+	switch v := p.Get("MetadataOptions.HttpTokens"); v {
+	case "":
+	case "optional", "required":
+		md.HTTPTokens = v
+	default:
+		return nil, invalidParam("Value (%s) for parameter MetadataOptions.HttpTokens is invalid.", v), nil
+	}
+	if v := p.Get("MetadataOptions.HttpPutResponseHopLimit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			return nil, invalidParam("Value (%s) for parameter MetadataOptions.HttpPutResponseHopLimit is invalid. Valid values are 1 to 64.", v), nil
+		}
+		md.HopLimit = n
+	}
+	switch v := p.Get("MetadataOptions.HttpEndpoint"); v {
+	case "":
+	case "enabled", "disabled":
+		md.HTTPEndpoint = v
+	default:
+		return nil, invalidParam("Value (%s) for parameter MetadataOptions.HttpEndpoint is invalid.", v), nil
 	}
 	if e := badTagSpecs(p, "instance", "volume", "network-interface"); e != nil {
 		return nil, e, nil
@@ -265,6 +297,7 @@ func (s *Server) runInstances(p url.Values) (any, *Error, func()) {
 			ID: s.st.newID("i"), ReservationID: r.id, ImageID: imageID, InstanceType: it, State: "pending",
 			VpcID: sn.vpc, SubnetID: sn.id, Zone: sn.zone, PrivateIP: ip.String(), SecurityIDs: groups,
 			UserData: userData, Platform: im.platform, NestedVirtualization: nested, DiskGB: disk,
+			RootEncrypted: encrypted, Metadata: md,
 			ClientToken: token, LaunchTime: now, Tags: mapsClone(tags), changed: now,
 		}
 		s.st.instances[in.ID] = in

@@ -35,11 +35,22 @@ type Instance struct {
 	Platform             string
 	NestedVirtualization bool
 	DiskGB               int
-	ClientToken          string
-	LaunchTime           time.Time
-	Tags                 map[string]string
+	// RootEncrypted: the root volume was asked encrypted (the account's
+	// default encryption is off in the lab, as it is on a new account).
+	RootEncrypted bool
+	Metadata      MetadataOptions
+	ClientToken   string
+	LaunchTime    time.Time
+	Tags          map[string]string
 
 	changed time.Time // when State last changed
+}
+
+// MetadataOptions is the instance metadata service's configuration.
+type MetadataOptions struct {
+	HTTPTokens   string // optional (IMDSv1 allowed) or required (IMDSv2 only)
+	HopLimit     int    // 1: a container behind the node's bridge cannot reach it
+	HTTPEndpoint string // enabled or disabled
 }
 
 func (in *Instance) clone() Instance {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	pwsh "github.com/mixedk8s/mixedk8s/internal/powershell"
 )
 
 // Windows limits the emulation enforces, as documented for cmd.exe and
@@ -280,7 +282,7 @@ func runScript(ctx context.Context, h *Host, p *Process, script string) int {
 		if target == nil || want == nil {
 			return psError(p, "upload script", "The upload script is missing $p or $want.")
 		}
-		return uploadScript(h, p, strings.ReplaceAll(target[1], "''", "'"), want[1])
+		return uploadScript(h, p, pwsh.Unquote(target[1]), want[1])
 	case reRestoreTmp.MatchString(script) && reRestoreDest.MatchString(script):
 		return winrmcpRestore(h, p, expandPSVars(reRestoreTmp.FindStringSubmatch(script)[1]),
 			expandPSVars(strings.Trim(reRestoreDest.FindStringSubmatch(script)[1], "'")))

@@ -12,7 +12,11 @@ import (
 // sandboxFS serves SFTP requests from the host's sandbox. Paths go through
 // host.Path, which refuses any that would leave the sandbox; symbolic and
 // hard links are refused outright because a link could point out of it.
-type sandboxFS struct{ h *host.Host }
+type sandboxFS struct {
+	h       *host.Host
+	umask   os.FileMode
+	created func(path string, mode os.FileMode)
+}
 
 func (fsys *sandboxFS) real(p string) (string, error) {
 	real, err := fsys.h.Path(p)
@@ -49,8 +53,24 @@ func (fsys *sandboxFS) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if pf.Excl {
 		flags |= os.O_EXCL
 	}
+	// A file opened without a mode attribute is created 0666 less the
+	// server's umask (openssh-portable sftp-server.c process_open).
+	mode := 0o666 &^ fsys.umask
+	_, statErr := os.Lstat(real)
 	// No O_APPEND: pkg/sftp writes with WriteAt, which O_APPEND forbids.
-	return os.OpenFile(real, flags, 0o644)
+	f, err := os.OpenFile(real, flags, mode)
+	if err != nil {
+		return nil, err
+	}
+	if pf.Creat && os.IsNotExist(statErr) {
+		// os.OpenFile's mode is itself masked by this process's umask: set it exactly.
+		if err = f.Chmod(mode); err != nil {
+			f.Close()
+			return nil, err
+		}
+		fsys.created(r.Filepath, mode)
+	}
+	return f, nil
 }
 
 func (fsys *sandboxFS) Filecmd(r *sftp.Request) error {

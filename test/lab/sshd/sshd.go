@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -42,6 +44,14 @@ type Server struct {
 	mu         sync.Mutex
 	authorized map[string][]ssh.PublicKey
 	execs      []Exec
+	created    []Created
+}
+
+// Created is a file an SFTP client created, with the mode it was created
+// with (before any later chmod), for inspection in tests.
+type Created struct {
+	Path string
+	Mode os.FileMode
 }
 
 // Exec is one exec request the server received, for inspection in tests.
@@ -76,6 +86,13 @@ func (s *Server) Authorize(user string, keys ...ssh.PublicKey) {
 }
 
 // Execs lists the exec requests received so far.
+// Created lists the files SFTP clients created, in order.
+func (s *Server) Created() []Created {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.created)
+}
+
 func (s *Server) Execs() []Exec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,9 +194,11 @@ func (s *Server) session(ctx context.Context, user string, ch ssh.Channel, reqs 
 					continue
 				}
 				run = s.sftpSubsystem
-			} else if isSFTPServer(payload.Value, s.h.OS) {
+			} else if umask, ok := sftpServerUmask(payload.Value, s.h.OS); ok {
 				s.record(user, payload.Value)
-				run = s.sftpSubsystem
+				run = func(ctx context.Context, user, line string, ch ssh.Channel) int {
+					return s.sftpServer(ctx, umask, ch)
+				}
 			}
 			started = true
 			_ = req.Reply(true, nil)
@@ -215,12 +234,14 @@ func (s *Server) exec(ctx context.Context, user, line string, ch ssh.Channel) in
 	return s.h.Exec(ctx, line, ch, ch, ch.Stderr())
 }
 
-// isSFTPServer recognises `[sudo -n] /usr/lib/openssh/sftp-server`, which
-// clients run instead of the subsystem to get root's file access.
-func isSFTPServer(line, osName string) bool {
+// sftpServerUmask recognises `[sudo -n] /usr/lib/openssh/sftp-server [-u
+// umask]`, which clients run instead of the subsystem to get root's file
+// access, and returns the umask new files get: -u's octal value, else the
+// usual 022 (sftp(8)-server's -u; openssh-portable sftp-server.c main()).
+func sftpServerUmask(line, osName string) (os.FileMode, bool) {
 	args, err := host.SplitWords(line, osName)
 	if err != nil {
-		return false
+		return 0, false
 	}
 	if len(args) > 0 && args[0] == "sudo" {
 		args = args[1:]
@@ -228,11 +249,32 @@ func isSFTPServer(line, osName string) bool {
 			args = args[1:]
 		}
 	}
-	return len(args) == 1 && host.ProgramName(args[0]) == "sftp-server"
+	if len(args) == 0 || host.ProgramName(args[0]) != "sftp-server" {
+		return 0, false
+	}
+	switch {
+	case len(args) == 1:
+		return 0o022, true
+	case len(args) == 3 && args[1] == "-u":
+		m, err := strconv.ParseUint(args[2], 8, 32)
+		if err != nil || m > 0o777 {
+			return 0, false
+		}
+		return os.FileMode(m), true
+	}
+	return 0, false
 }
 
 func (s *Server) sftpSubsystem(ctx context.Context, _ string, _ string, ch ssh.Channel) int {
-	fsys := &sandboxFS{h: s.h}
+	return s.sftpServer(ctx, 0o022, ch)
+}
+
+func (s *Server) sftpServer(ctx context.Context, umask os.FileMode, ch ssh.Channel) int {
+	fsys := &sandboxFS{h: s.h, umask: umask, created: func(p string, m os.FileMode) {
+		s.mu.Lock()
+		s.created = append(s.created, Created{Path: p, Mode: m})
+		s.mu.Unlock()
+	}}
 	g := &gatedChannel{Channel: ch}
 	srv := sftp.NewRequestServer(g, sftp.Handlers{FileGet: fsys, FilePut: fsys, FileCmd: fsys, FileList: fsys},
 		sftp.WithRSMaxTxPacket(128<<10))
