@@ -47,7 +47,7 @@ type world struct {
 	// redirect sends a private IP's connections to another node, as a
 	// replaced machine or a reused address would.
 	redirect map[string]string
-	agent bundle.Binary
+	agent    bundle.Binary
 }
 
 // testAgent stands in for the built agent: the nodes run the agent in
