@@ -3,9 +3,7 @@ package provider_test
 import (
 	"fmt"
 	"regexp"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -74,44 +72,12 @@ func setLabEnv(t *testing.T, env map[string]string) map[string]string {
 // cloudLabTest applies a mixed cluster on one cloud of the lab, checks that
 // the next plan is empty, and that destroy leaves no object of the cluster.
 func cloudLabTest(t *testing.T, l *lab.Lab, providerCloud, location string, checks ...resource.TestCheckFunc) {
-	env := l.Env()
-	config := fmt.Sprintf(`
-provider "mixedk8s" {%[1]s
-  bastion = {
-    address     = %[3]q
-    user        = %[4]q
-    host_key    = %[5]q
-    private_key = file(%[6]q)
-  }
-}
-
-resource "mixedk8s_cluster" "lab" {
-  name               = "acc"
-  kubernetes_version = "1.36.3"
-  %[2]s
-  control_plane      = { count = 1 }
-  node_pools = {
-    linux = { os = "linux", count = 1 }
-    win   = { os = "windows", windows_version = "2022", count = 1 }
-  }
-  access    = { admin_cidrs = ["127.0.0.0/8"] }
-  artifacts = { mirror_base_url = %[7]q }
-}
-`, providerCloud, location, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey), env.BastionPrivateKeyFile, env.MirrorBaseURL)
+	config := labClusterConfig(l.Env(), providerCloud, location, 1, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
 			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
 		},
-		CheckDestroy: func(*terraform.State) error {
-			deadline := time.Now().Add(15 * time.Second)
-			for len(l.Objects("acc")) > 0 && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			if left := l.Objects("acc"); len(left) > 0 {
-				return fmt.Errorf("destroy left %v", left)
-			}
-			return nil
-		},
+		CheckDestroy: labEmpty(l),
 		Steps: []resource.TestStep{{
 			Config: config,
 			ConfigPlanChecks: resource.ConfigPlanChecks{

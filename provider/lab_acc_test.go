@@ -61,35 +61,58 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 // labConfig is what a user writes for the lab: the provider pointed at its
 // endpoint, CA and bastion, and a cluster with Linux and Windows workers.
 func labConfig(env lab.Env, linux, win int) string {
-	return fmt.Sprintf(`
-provider "mixedk8s" {
+	providerCloud := fmt.Sprintf(`
   aws = {
-    region    = %[1]q
-    endpoint  = %[2]q
-    ca_bundle = file(%[3]q)
-  }
+    region    = %q
+    endpoint  = %q
+    ca_bundle = file(%q)
+  }`, env.AWSRegion, env.AWSEndpoint, env.AWSCABundle)
+	return labClusterConfig(env, providerCloud, fmt.Sprintf("aws = { region = %q }", env.AWSRegion), linux, win)
+}
+
+// labClusterConfig is labConfig on any cloud: the provider's attribute for
+// the cloud and the cluster's location are the caller's.
+func labClusterConfig(env lab.Env, providerCloud, location string, linux, win int) string {
+	return fmt.Sprintf(`
+provider "mixedk8s" {%[1]s
   bastion = {
-    address     = %[4]q
-    user        = %[5]q
-    host_key    = %[6]q
-    private_key = file(%[7]q)
+    address     = %[3]q
+    user        = %[4]q
+    host_key    = %[5]q
+    private_key = file(%[6]q)
   }
 }
 
 resource "mixedk8s_cluster" "lab" {
   name               = "acc"
   kubernetes_version = "1.36.3"
-  aws                = { region = %[1]q }
+  %[2]s
   control_plane      = { count = 1 }
   node_pools = {
-    linux = { os = "linux", count = %[9]d }
-    win   = { os = "windows", windows_version = "2022", count = %[10]d }
+    linux = { os = "linux", count = %[8]d }
+    win   = { os = "windows", windows_version = "2022", count = %[9]d }
   }
   access    = { admin_cidrs = ["127.0.0.0/8"] }
-  artifacts = { mirror_base_url = %[8]q }
+  artifacts = { mirror_base_url = %[7]q }
 }
-`, env.AWSRegion, env.AWSEndpoint, env.AWSCABundle, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey),
+`, providerCloud, location, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey),
 		env.BastionPrivateKeyFile, env.MirrorBaseURL, linux, win)
+}
+
+// labEmpty is a CheckDestroy: nothing of the cluster is left in the lab. A
+// terminated instance's node stops moments later (its control plane's
+// processes shut down first).
+func labEmpty(l *lab.Lab) func(*terraform.State) error {
+	return func(*terraform.State) error {
+		deadline := time.Now().Add(15 * time.Second)
+		for len(l.Objects("acc")) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if left := l.Objects("acc"); len(left) > 0 {
+			return fmt.Errorf("destroy left %v", left)
+		}
+		return nil
+	}
 }
 
 const labAddr = "mixedk8s_cluster.lab"
@@ -129,18 +152,7 @@ func TestAccLabCluster(t *testing.T) {
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
-		CheckDestroy: func(*terraform.State) error {
-			// A terminated instance's node stops moments later (its control
-			// plane's processes shut down first).
-			deadline := time.Now().Add(15 * time.Second)
-			for len(l.Objects("acc")) > 0 && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			if left := l.Objects("acc"); len(left) > 0 {
-				return fmt.Errorf("destroy left %v", left)
-			}
-			return nil
-		},
+		CheckDestroy:             labEmpty(l),
 		Steps: []resource.TestStep{
 			{
 				Config: labConfig(env, 1, 1),

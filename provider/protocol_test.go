@@ -116,16 +116,7 @@ func TestValidateResourceConfigPutsProblemsAtTheirAttributes(t *testing.T) {
 	typ := s.ValueType().(tftypes.Object)
 	poolsType := typ.AttributeTypes["node_pools"].(tftypes.Map)
 	poolType := poolsType.ElementType.(tftypes.Object)
-	pool := func(set map[string]tftypes.Value) tftypes.Value {
-		vals := map[string]tftypes.Value{}
-		for n, at := range poolType.AttributeTypes {
-			vals[n] = tftypes.NewValue(at, nil)
-		}
-		for n, v := range set {
-			vals[n] = v
-		}
-		return tftypes.NewValue(poolType, vals)
-	}
+	pool := func(set map[string]tftypes.Value) tftypes.Value { return objectValue(poolType, set) }
 	accessType := typ.AttributeTypes["access"].(tftypes.Object)
 	cidrs := tftypes.NewValue(tftypes.List{ElementType: tftypes.String}, []tftypes.Value{str("203.0.113.0/24"), str("10.0.0.1/8")})
 	access := tftypes.NewValue(accessType, map[string]tftypes.Value{
@@ -271,4 +262,60 @@ func TestPlanReportsAProviderBastionProblem(t *testing.T) {
 	if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Summary != "Invalid provider bastion.address" || !strings.Contains(resp.Diagnostics[0].Detail, "Fix: ") {
 		t.Errorf("diagnostics %+v", resp.Diagnostics)
 	}
+}
+
+// A cluster on GCP is judged at validation, before any API call: a project
+// given by number, a zone outside the region and a Hyper-V pool each get
+// one error at their attribute, with the fix.
+func TestValidateResourceConfigJudgesAGCPCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, schemas := newMemBackend().server(t)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	typ := s.ValueType().(tftypes.Object)
+	gtyp := typ.AttributeTypes["gcp"].(tftypes.Object)
+	poolsType := typ.AttributeTypes["node_pools"].(tftypes.Map)
+	poolType := poolsType.ElementType.(tftypes.Object)
+	pool := func(set map[string]tftypes.Value) tftypes.Value { return objectValue(poolType, set) }
+	one := tftypes.NewValue(tftypes.Number, 1)
+	cfg := dynamicValue(t, s, map[string]tftypes.Value{
+		"name": str("demo"),
+		"gcp":  tftypes.NewValue(gtyp, map[string]tftypes.Value{"project": str("123456789012"), "region": str("europe-west4"), "zone": str("us-central1-a")}),
+		"node_pools": tftypes.NewValue(poolsType, map[string]tftypes.Value{
+			"linux": pool(map[string]tftypes.Value{"count": one}),
+			"win":   pool(map[string]tftypes.Value{"os": str("windows"), "isolation": str("hyperv"), "count": one}),
+		}),
+	})
+	resp, err := srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		`AttributeName("gcp").AttributeName("project")`:                                  true,
+		`AttributeName("gcp").AttributeName("zone")`:                                     true,
+		`AttributeName("node_pools").ElementKeyString("win").AttributeName("isolation")`: true,
+	}
+	got := map[string]bool{}
+	for _, d := range resp.Diagnostics {
+		if d.Attribute == nil || !want[d.Attribute.String()] || !strings.Contains(d.Detail, "Fix: ") {
+			t.Errorf("unexpected diagnostic at %v: %q / %q", d.Attribute, d.Summary, d.Detail)
+			continue
+		}
+		got[d.Attribute.String()] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("diagnostics at %v, want one at each of %v", got, want)
+	}
+}
+
+// objectValue is an object of typ: the given attributes, every other one null.
+func objectValue(typ tftypes.Object, set map[string]tftypes.Value) tftypes.Value {
+	vals := map[string]tftypes.Value{}
+	for n, at := range typ.AttributeTypes {
+		vals[n] = tftypes.NewValue(at, nil)
+	}
+	for n, v := range set {
+		vals[n] = v
+	}
+	return tftypes.NewValue(typ, vals)
 }
