@@ -57,7 +57,7 @@ var gcpBlock = cloudBlock{
 			},
 			"region": pschema.StringAttribute{
 				Optional:    true,
-				Description: "Region used when a cluster's own region is unknown (import, data sources), such as `europe-west4`. Its zone `a` places nothing: lookups only read.",
+				Description: "Region used when a cluster's own region is unknown (import, data sources), such as `europe-west4`.",
 			},
 			"endpoint": pschema.StringAttribute{
 				Optional:   true,
