@@ -142,6 +142,10 @@ type ArtifactsSpec struct {
 	// MirrorBaseURL replaces the publishers' download origins (private mirror,
 	// air gap). Empty means the publishers' own URLs.
 	MirrorBaseURL string `json:"mirror_base_url,omitempty"`
+	// TrustMirrorChecksums lets the mirror's checksum files replace the
+	// digests pinned in the build: only for a mirror that rebuilds the
+	// artifacts (the lab's stand-ins). A mirror of the publishers' files needs no such trust.
+	TrustMirrorChecksums bool `json:"trust_mirror_checksums,omitempty"`
 }
 
 // Defaults, in one place. WithDefaults applies them; Validate checks the result.

@@ -668,6 +668,9 @@ func (v *validator) publicKey(path, line, what string) {
 func (v *validator) artifacts() {
 	raw := v.s.Artifacts.MirrorBaseURL
 	if raw == "" {
+		if v.s.Artifacts.TrustMirrorChecksums {
+			v.add("artifacts.trust_mirror_checksums", "trusts the checksums of a mirror, but artifacts.mirror_base_url is empty", "set artifacts.mirror_base_url, or remove trust_mirror_checksums")
+		}
 		return
 	}
 	const path = "artifacts.mirror_base_url"

@@ -357,6 +357,8 @@ func TestValidate(t *testing.T) {
 		{name: "given a mirror URL with a query and credentials, then both are refused without the password", given: func(s *Spec) {
 			s.Artifacts.MirrorBaseURL = "https://user:s3cret@mirror.example.com/k8s?token=1"
 		}, wantPaths: []string{"artifacts.mirror_base_url", "artifacts.mirror_base_url"}, notText: "s3cret"},
+		{name: "given trust in mirror checksums without a mirror, then trust_mirror_checksums is refused", given: func(s *Spec) { s.Artifacts.TrustMirrorChecksums = true },
+			wantPaths: []string{"artifacts.trust_mirror_checksums"}, wantText: "mirror_base_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -199,7 +199,7 @@ func (p *Provisioner) agentConfig(t cluster.Target) contract.Config {
 			PodCIDR:           s.Network.PodCIDR,
 			ServiceCIDR:       s.Network.ServiceCIDR,
 		},
-		Artifacts: contract.Artifacts{MirrorBaseURL: s.Artifacts.MirrorBaseURL, Manifest: p.cfg.Manifest},
+		Artifacts: contract.Artifacts{MirrorBaseURL: s.Artifacts.MirrorBaseURL, TrustMirrorChecksums: s.Artifacts.TrustMirrorChecksums, Manifest: p.cfg.Manifest},
 	}
 	if n.OS == cluster.Windows {
 		cfg.Node.WindowsVersion, cfg.Node.Isolation = n.WindowsVersion, string(n.Isolation)

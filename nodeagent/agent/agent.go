@@ -305,10 +305,9 @@ func withLocalMirror(raw []byte, cfg contract.Config, env Env) ([]byte, func(), 
 	}
 	pinned := *m
 	pinned.Artifacts = append([]contract.Artifact(nil), m.Artifacts...)
+	// Sandbox mode asked for stand-ins, so their digests replace the pins.
 	for i, a := range pinned.Artifacts {
-		if a.SHA256 == "" && a.SHA256URL == "" {
-			pinned.Artifacts[i].SHA256 = mr.Digest(a.URL)
-		}
+		pinned.Artifacts[i].SHA256 = mr.Digest(a.URL)
 	}
 	var generic map[string]any
 	if err := json.Unmarshal(raw, &generic); err != nil {

@@ -134,6 +134,10 @@ type Join struct {
 type Artifacts struct {
 	// MirrorBaseURL replaces the origin (scheme and host) of every artifact URL. Empty: the publishers' URLs.
 	MirrorBaseURL string `json:"mirrorBaseURL,omitempty"`
+	// TrustMirrorChecksums makes the mirror's checksum files replace the
+	// manifest's pinned digests: only for a mirror that rebuilds artifacts
+	// (the lab's stand-ins). A mirror serving the publishers' files needs no such trust.
+	TrustMirrorChecksums bool `json:"trustMirrorChecksums,omitempty"`
 	// Manifest overrides the manifest built into the agent (a private mirror
 	// with its own builds, or the lab). Nil: the built-in one for the version.
 	Manifest *Manifest `json:"manifest,omitempty"`

@@ -5,14 +5,14 @@
 // artifact to a temporary file while hashing it and moves it into place only
 // when the digest matches.
 //
-// Digests: each artifact names the publisher's checksum file on the same
-// origin (SHA256URL), which Download fetches first, except flanneld.exe,
-// whose publisher has none and which carries a pinned SHA256 with its
-// source. A provisioner that needs pinned digests passes its own manifest in
-// the config (artifacts.manifest), which takes precedence. A mirror
-// (artifacts.mirrorBaseURL) serves its own checksum files, a pinned
-// artifact's at its URL + ".sha256": choosing a mirror is the explicit
-// opt-in to trusting them.
+// Digests: an artifact carries a pinned SHA256 where a source other than
+// its origin publishes one (pins.go says which; flanneld.exe's
+// pin sits with its version); the others name the
+// publisher's checksum file on the same origin (SHA256URL), which Download
+// fetches first. A provisioner that needs other digests passes its own
+// manifest in the config (artifacts.manifest), which takes precedence. A
+// mirror's checksum files replace the pins only when the config opts in
+// (artifacts.trustMirrorChecksums): for a mirror that rebuilds artifacts.
 package manifest
 
 import (
@@ -116,7 +116,7 @@ func Builtin(k8sVersion string) (*contract.Manifest, error) {
 	}
 	m := &contract.Manifest{KubernetesVersion: v}
 	add := func(name, version, goos, arch, u, sumURL string) {
-		m.Artifacts = append(m.Artifacts, contract.Artifact{Name: name, Version: version, OS: goos, Arch: arch, URL: u, SHA256URL: sumURL})
+		m.Artifacts = append(m.Artifacts, contract.Artifact{Name: name, Version: version, OS: goos, Arch: arch, URL: u, SHA256: pins[u], SHA256URL: sumURL})
 	}
 	k8s := func(name, goos, arch string) {
 		file := name
@@ -175,6 +175,9 @@ func For(cfg contract.Config) (*contract.Manifest, error) {
 		}
 	}
 	if cfg.Artifacts.MirrorBaseURL == "" {
+		if cfg.Artifacts.TrustMirrorChecksums {
+			return nil, fmt.Errorf("artifacts.trustMirrorChecksums is set without artifacts.mirrorBaseURL; fix: set the mirror, or drop the flag")
+		}
 		return m, nil
 	}
 	out := &contract.Manifest{KubernetesVersion: m.KubernetesVersion}
@@ -188,7 +191,10 @@ func For(cfg contract.Config) (*contract.Manifest, error) {
 			if a.SHA256URL, err = Mirror(cfg.Artifacts.MirrorBaseURL, a.SHA256URL); err != nil {
 				return nil, err
 			}
-		case a.SHA256 != "" && cfg.Artifacts.Manifest == nil:
+			if cfg.Artifacts.TrustMirrorChecksums {
+				a.SHA256 = "" // the mirror's checksum file decides, as the config asked
+			}
+		case a.SHA256 != "" && cfg.Artifacts.TrustMirrorChecksums && cfg.Artifacts.Manifest == nil:
 			// A built-in pin with no publisher checksum file: the mirror's own file beside it.
 			a.SHA256, a.SHA256URL = "", a.URL+".sha256"
 		}
