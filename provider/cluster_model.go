@@ -79,7 +79,8 @@ type bastionModel struct {
 }
 
 type artifactsModel struct {
-	MirrorBaseURL types.String `tfsdk:"mirror_base_url"`
+	MirrorBaseURL        types.String `tfsdk:"mirror_base_url"`
+	TrustMirrorChecksums types.Bool   `tfsdk:"trust_mirror_checksums"`
 }
 
 // Attribute types of the nested objects, shared by the schema and the model.
@@ -94,7 +95,7 @@ var (
 	}
 	bastionAttrs   = map[string]attr.Type{"address": types.StringType, "user": types.StringType, "host_key": types.StringType, "private_key_file": types.StringType}
 	accessAttrs    = map[string]attr.Type{"admin_cidrs": stringList, "ssh_public_keys": stringList, "bastion": types.ObjectType{AttrTypes: bastionAttrs}}
-	artifactsAttrs = map[string]attr.Type{"mirror_base_url": types.StringType}
+	artifactsAttrs = map[string]attr.Type{"mirror_base_url": types.StringType, "trust_mirror_checksums": types.BoolType}
 	nodeAttrs      = map[string]attr.Type{"name": types.StringType, "pool": types.StringType, "os": types.StringType, "private_ip": types.StringType, "instance_id": types.StringType, "ready": types.BoolType}
 	nodeType       = types.ObjectType{AttrTypes: nodeAttrs}
 	poolType       = types.ObjectType{AttrTypes: poolAttrs}
@@ -246,6 +247,7 @@ func (m clusterModel) toSpec(ctx context.Context) (cluster.Spec, []string, diag.
 	var art artifactsModel
 	if r.object("artifacts", m.Artifacts, &art) {
 		s.Artifacts.MirrorBaseURL = r.str("artifacts.mirror_base_url", art.MirrorBaseURL)
+		s.Artifacts.TrustMirrorChecksums = r.boolean("artifacts.trust_mirror_checksums", art.TrustMirrorChecksums)
 	}
 	return s, r.unknown, r.diags
 }
@@ -340,7 +342,11 @@ func (m *clusterModel) fromSpec(s cluster.Spec) {
 	m.Access = objectOf(accessAttrs, map[string]attr.Value{
 		"admin_cidrs": optList(s.Access.AdminCIDRs), "ssh_public_keys": optList(s.Access.SSHPublicKeys), "bastion": bastion,
 	})
-	m.Artifacts = objectOf(artifactsAttrs, map[string]attr.Value{"mirror_base_url": optString(s.Artifacts.MirrorBaseURL)})
+	trust := types.BoolNull() // unset and false read the same
+	if s.Artifacts.TrustMirrorChecksums {
+		trust = types.BoolValue(true)
+	}
+	m.Artifacts = objectOf(artifactsAttrs, map[string]attr.Value{"mirror_base_url": optString(s.Artifacts.MirrorBaseURL), "trust_mirror_checksums": trust})
 }
 
 // nodesValue lists the cluster's instances as Terraform's nodes attribute:

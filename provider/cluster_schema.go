@@ -170,11 +170,15 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			},
 			"artifacts": schema.SingleNestedAttribute{
 				Optional:    true,
-				Description: "Where nodes download Kubernetes, containerd and CNI. Every file is checked against the SHA-256 in the versions manifest, wherever it comes from.",
+				Description: "Where nodes download Kubernetes, containerd and CNI. Every file is checked against the SHA-256 in the versions manifest (pinned in the provider where a published source gives one), wherever it comes from.",
 				Attributes: map[string]schema.Attribute{
 					"mirror_base_url": schema.StringAttribute{
 						Optional:    true,
 						Description: "HTTPS base URL of a mirror that replaces the publishers' download origins (private mirror, air gap). Plain http is allowed for loopback addresses only.",
+					},
+					"trust_mirror_checksums": schema.BoolAttribute{
+						Optional:    true,
+						Description: "Lets the mirror's checksum files replace the SHA-256 digests pinned in the provider, for a mirror that rebuilds the artifacts (the lab's). Leave unset for a mirror of the publishers' files: the pins then still decide.",
 					},
 				},
 			},

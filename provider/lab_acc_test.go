@@ -93,7 +93,7 @@ resource "mixedk8s_cluster" "lab" {
     win   = { os = "windows", windows_version = "2022", count = %[9]d }
   }
   access    = { admin_cidrs = ["127.0.0.0/8"] }
-  artifacts = { mirror_base_url = %[7]q }
+  artifacts = { mirror_base_url = %[7]q, trust_mirror_checksums = true }
 }
 `, providerCloud, location, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey),
 		env.BastionPrivateKeyFile, env.MirrorBaseURL, linux, win)

@@ -90,13 +90,14 @@ func TestUnknownValuesSilenceOnlyTheProblemsTheyCouldExplain(t *testing.T) {
 	t.Parallel()
 	skip := unknownFilter([]string{`node_pools["win"].count`, "network.pod_cidr"})
 	for p, want := range map[string]bool{
-		`node_pools["win"].count`:   true,
-		"node_pools":                true, // "no Linux worker" depends on counts
-		"network.pod_cidr":          true,
-		"network.service_cidr":      true, // overlap checks compare the CIDRs
-		"access.admin_cidrs[0]":     false,
-		"name":                      true, // Windows name length depends on the pools
-		"artifacts.mirror_base_url": false,
+		`node_pools["win"].count`:          true,
+		"node_pools":                       true, // "no Linux worker" depends on counts
+		"network.pod_cidr":                 true,
+		"network.service_cidr":             true, // overlap checks compare the CIDRs
+		"access.admin_cidrs[0]":            false,
+		"name":                             true, // Windows name length depends on the pools
+		"artifacts.mirror_base_url":        false,
+		"artifacts.trust_mirror_checksums": false,
 	} {
 		if got := skip(cluster.Problem{Path: p}); got != want {
 			t.Errorf("skip(%s) = %v, want %v", p, got, want)
