@@ -187,8 +187,9 @@ func TestUploadCancelReturnsWithinTwoSeconds(t *testing.T) {
 	}
 }
 
-func TestUploadWithSudoRunsSFTPServerThroughSudo(t *testing.T) {
-	t.Parallel()
+// uploadConfigWithSudo uploads an owner-only config as a sudo user.
+func uploadConfigWithSudo(t *testing.T) *lab {
+	t.Helper()
 	l := newLab(t, true)
 	cfg := l.config()
 	cfg.User, cfg.Sudo = "ubuntu", true
@@ -196,6 +197,12 @@ func TestUploadWithSudoRunsSFTPServerThroughSudo(t *testing.T) {
 	if err := c.Upload(t.Context(), "/etc/mixedk8s/config.json", strings.NewReader("{}"), 2, 0o600); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
+	return l
+}
+
+func TestUploadWithSudoRunsSFTPServerThroughSudo(t *testing.T) {
+	t.Parallel()
+	l := uploadConfigWithSudo(t)
 	if got, _ := l.onNode(t, "/etc/mixedk8s/config.json"); string(got) != "{}" {
 		t.Errorf("node has %q", got)
 	}
@@ -213,13 +220,7 @@ func TestUploadWithSudoRunsSFTPServerThroughSudo(t *testing.T) {
 // creation and the chmod: sftp-server runs with umask 077.
 func TestUploadCreatesFilesOwnerOnly(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, true)
-	cfg := l.config()
-	cfg.User, cfg.Sudo = "ubuntu", true
-	c := l.dial(t, cfg)
-	if err := c.Upload(t.Context(), "/etc/mixedk8s/config.json", strings.NewReader("{}"), 2, 0o600); err != nil {
-		t.Fatalf("Upload: %v", err)
-	}
+	l := uploadConfigWithSudo(t)
 	created := l.srv.Created()
 	if len(created) == 0 {
 		t.Fatal("the server saw no file created")
