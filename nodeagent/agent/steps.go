@@ -301,8 +301,20 @@ func (r *run) marker(key, fp, what string, do func(ctx context.Context) error) [
 
 // command runs a program through the OS layer.
 func (r *run) command(ctx context.Context, p string, args ...string) error {
-	_, err := r.os.Run(ctx, oslayer.Command{Path: p, Args: args})
+	_, err := r.runCmd(ctx, oslayer.Command{Path: p, Args: args})
 	return err
+}
+
+// runCmd runs a command; a failure's output is redacted whole before any
+// wrapping formats it, since RunError cuts it to its tail and a secret the
+// cut splits would no longer match.
+func (r *run) runCmd(ctx context.Context, c oslayer.Command) ([]byte, error) {
+	out, err := r.os.Run(ctx, c)
+	var re *oslayer.RunError
+	if errors.As(err, &re) {
+		re.Output, re.Command = r.redact(re.Output), r.redact(re.Command)
+	}
+	return out, err
 }
 
 // pauseImage is the sandbox image pinned for this Kubernetes version.

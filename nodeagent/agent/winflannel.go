@@ -179,7 +179,7 @@ func planSourceVIP(ctx context.Context, r *run) ([]change, error) {
 	}
 	return []change{{what: "reserve kube-proxy's source VIP on " + subnet + " with host-local (" + winHostLocalDir + `\` + network + ")", do: func(ctx context.Context) error {
 		hl := func(command string) ([]byte, error) {
-			return r.os.Run(ctx, oslayer.Command{Path: winCNIBin + `\host-local.exe`, Stdin: hostLocalConf(network, subnet), Env: []string{
+			return r.runCmd(ctx, oslayer.Command{Path: winCNIBin + `\host-local.exe`, Stdin: hostLocalConf(network, subnet), Env: []string{
 				"CNI_COMMAND=" + command, "CNI_CONTAINERID=" + sourceVIPContainerID, "CNI_NETNS=" + sourceVIPContainerID,
 				"CNI_IFNAME=" + sourceVIPIfName, "CNI_PATH=" + winCNIBin,
 			}})
