@@ -67,7 +67,11 @@ func (r *run) ensureArtifact(name, goos, arch string, install func(ctx context.C
 		(a.SHA256 == "" || strings.EqualFold(a.SHA256, cur.SHA256)) {
 		return nil, nil
 	}
-	file := r.join(r.paths.downloads, path.Base(a.URL))
+	base := path.Base(a.URL)
+	if !localName(base, r.cfg.Node.OS) || strings.ContainsAny(base, `/\`) {
+		return nil, fmt.Errorf("artifact %s %s: the URL %s ends in %q, which is no file name on this node; fix: correct the URL in artifacts.manifest", a.Name, a.Version, a.URL, base)
+	}
+	file := r.join(r.paths.downloads, base)
 	return []change{{what: fmt.Sprintf("download %s %s from %s, verify its SHA-256 and install it", a.Name, a.Version, a.URL), do: func(ctx context.Context) error {
 		sum, err := manifest.Download(ctx, r.os, a, file)
 		if err != nil {
@@ -219,7 +223,7 @@ func (r *run) extractTarGzAs(dest string, rename func(string) string) func(ctx c
 				continue
 			}
 			name := rename(path.Clean(strings.TrimPrefix(h.Name, "./")))
-			if name == "" || strings.HasPrefix(name, "..") || strings.HasPrefix(name, "/") {
+			if !localName(name, r.cfg.Node.OS) {
 				return fmt.Errorf("%s holds an unsafe path %q", file, h.Name)
 			}
 			data, err := io.ReadAll(io.LimitReader(tr, 512<<20))
