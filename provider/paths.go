@@ -128,6 +128,8 @@ var dependsOn = map[string][]string{
 	"node_pools":         {"node_pools", "name"},
 	"control_plane":      {"node_pools", "control_plane"},
 	"name":               {"node_pools", "name"},
+	// trust_mirror_checksums is judged against mirror_base_url.
+	"artifacts": {"artifacts"},
 }
 
 // unknownFilter returns a skip function for addProblems that drops every
