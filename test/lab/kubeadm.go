@@ -1,0 +1,226 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
+	"github.com/mixedk8s/mixedk8s/test/lab/hollow"
+)
+
+// configArg reads the file after --config from the node's sandbox.
+func configArg(n *Node, args []string) ([]byte, error) {
+	for i, a := range args {
+		file, ok := strings.CutPrefix(a, "--config=")
+		if !ok && a == "--config" && i+1 < len(args) {
+			file, ok = args[i+1], true
+		}
+		if ok {
+			return readNodeFile(n, file)
+		}
+	}
+	return nil, fmt.Errorf("kubeadm %s: no --config FILE (the lab reads the node's configuration from it)", args[0])
+}
+
+// kubeadmDoc returns the document of one kind from a kubeadm configuration.
+func kubeadmDoc(data []byte, kind string) (map[string]any, error) {
+	for _, doc := range bytes.Split(data, []byte("\n---")) {
+		var m map[string]any
+		if err := yaml.Unmarshal(doc, &m); err != nil {
+			return nil, fmt.Errorf("the kubeadm configuration does not parse: %w", err)
+		}
+		if m["kind"] == kind {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("the kubeadm configuration has no %s", kind)
+}
+
+// readRegistration reads nodeRegistration: name, taints and the node-labels
+// kubelet argument, as kubeadm passes them to the kubelet.
+func readRegistration(doc map[string]any, fallback string) (registration, error) {
+	r := registration{name: fallback, labels: map[string]string{}}
+	nr, _ := doc["nodeRegistration"].(map[string]any)
+	if s, _ := nr["name"].(string); s != "" {
+		r.name = s
+	}
+	args, _ := nr["kubeletExtraArgs"].([]any)
+	for _, a := range args {
+		m, _ := a.(map[string]any)
+		if m["name"] == "node-labels" {
+			v, _ := m["value"].(string)
+			labels, err := parseLabels(v)
+			if err != nil {
+				return r, err
+			}
+			r.labels = labels
+		}
+	}
+	taints, err := parseTaints(nr["taints"])
+	r.taints = taints
+	return r, err
+}
+
+// init starts the cluster's control plane the way `kubeadm init` would
+// bring one up on the node, registers the node, marks it control plane,
+// and leaves admin.conf and kubelet.conf where kubeadm writes them.
+func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error) {
+	conf, err := configArg(n, args)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := kubeadmDoc(conf, "ClusterConfiguration")
+	if err != nil {
+		return nil, err
+	}
+	ic, err := kubeadmDoc(conf, "InitConfiguration")
+	if err != nil {
+		return nil, err
+	}
+	endpoint, _ := cc["controlPlaneEndpoint"].(string)
+	if endpoint == "" {
+		endpoint = net.JoinHostPort(n.PrivateIP.String(), fmt.Sprint(apiPort))
+	}
+	reg, err := readRegistration(ic, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	cluster := n.Cluster
+	if cluster == "" {
+		return nil, fmt.Errorf("kubeadm init on %s: the instance has no cluster tag, so the lab cannot tell its cluster", n.Name)
+	}
+
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return nil, errors.New("the lab is stopping")
+	}
+	start := k.starts[cluster]
+	if start == nil {
+		start = &sync.Mutex{}
+		k.starts[cluster] = start
+	}
+	k.mu.Unlock()
+	start.Lock()
+	defer start.Unlock()
+
+	k.mu.Lock()
+	pl := k.planes[cluster]
+	k.mu.Unlock()
+	if pl != nil && pl.node.InstanceID != n.InstanceID {
+		return nil, fmt.Errorf("kubeadm init on %s: cluster %s already runs a control plane on %s; the lab runs one per cluster", n.Name, cluster, pl.node.Name)
+	}
+	if pl == nil {
+		work := filepath.Join(k.dir, "clusters", cluster, "control-plane")
+		cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work})
+		if err != nil {
+			return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
+		}
+		pl = &plane{cluster: cluster, node: n, cp: cp}
+		k.mu.Lock()
+		if k.closed {
+			k.mu.Unlock()
+			_ = cp.Close()
+			return nil, errors.New("the lab is stopping")
+		}
+		k.planes[cluster] = pl
+		k.mu.Unlock()
+		n.Host.Listen(apiPort, forward(cp.Endpoint()))
+		// For kubectl on this machine (hack/demo.sh): where the API server listens.
+		if err := os.WriteFile(k.endpointFile(cluster), []byte(cp.Endpoint()+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+
+	kubeletConf, err := pl.cp.KubeletKubeconfig()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := k.startKubelet(ctx, pl, n, reg, kubeletConf); err != nil {
+		return nil, fmt.Errorf("kubeadm init on %s: the kubelet: %w", n.Name, err)
+	}
+	if err := pl.cp.MarkControlPlane(ctx, reg.name); err != nil {
+		return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
+	}
+	// The files kubeadm leaves on the node, naming the endpoint nodes use.
+	admin, err := controlplane.SetServer(pl.cp.AdminKubeconfig(), "https://"+endpoint)
+	if err != nil {
+		return nil, err
+	}
+	nodeKubelet, err := controlplane.SetServer(kubeletConf, "https://"+endpoint)
+	if err != nil {
+		return nil, err
+	}
+	for file, data := range map[string][]byte{"/etc/kubernetes/admin.conf": admin, "/etc/kubernetes/kubelet.conf": nodeKubelet} {
+		if err := writeNodeFile(n, file, data); err != nil {
+			return nil, fmt.Errorf("kubeadm init on %s: write %s: %w", n.Name, file, err)
+		}
+	}
+	return fmt.Appendf(nil, "[lab] control plane of cluster %s: etcd, kube-apiserver and kube-controller-manager on the node's certificates\n"+
+		"Your Kubernetes control-plane has initialized successfully!\n", cluster), nil
+}
+
+// join does what `kubeadm join` does on a worker: discovery of the cluster
+// CA through cluster-info (checked against the token's JWS signature and
+// the CA pins), the bootstrap kubeconfig, then the kubelet's TLS bootstrap.
+func (k *kube) join(ctx context.Context, n *Node, args []string) ([]byte, error) {
+	conf, err := configArg(n, args)
+	if err != nil {
+		return nil, err
+	}
+	jc, err := kubeadmDoc(conf, "JoinConfiguration")
+	if err != nil {
+		return nil, err
+	}
+	if jc["controlPlane"] != nil {
+		return nil, fmt.Errorf("kubeadm join on %s: the lab runs one control-plane node per cluster; fix: set the control plane's count to 1 on the lab", n.Name)
+	}
+	reg, err := readRegistration(jc, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := readDiscovery(jc)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := k.planeAt(disc.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := discover(ctx, pl.cp, disc)
+	if err != nil {
+		return nil, fmt.Errorf("error execution phase preflight: couldn't validate the identity of the API Server: %w", err)
+	}
+	boot, err := bootstrapKubeconfig("https://"+disc.endpoint, caPEM, disc.token)
+	if err != nil {
+		return nil, err
+	}
+	const bootFile, kubeletFile = "/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/kubelet.conf"
+	if err := writeNodeFile(n, bootFile, boot); err != nil {
+		return nil, err
+	}
+	kl, err := k.startKubelet(ctx, pl, n, reg, boot)
+	if err != nil {
+		if errors.Is(err, hollow.ErrTokenRejected) {
+			return nil, fmt.Errorf("error execution phase kubelet-start: the kubelet's TLS bootstrap failed: %w; fix: create a fresh token on the control plane and join again", err)
+		}
+		return nil, fmt.Errorf("error execution phase kubelet-start: %w", err)
+	}
+	if err := writeNodeFile(n, kubeletFile, kl); err != nil {
+		return nil, err
+	}
+	// kubeadm removes the bootstrap kubeconfig once the kubelet has its certificate.
+	if p, err := n.Sandbox.HostPath(bootFile); err == nil {
+		_ = os.Remove(p)
+	}
+	return fmt.Appendf(nil, "This node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n"), nil
+}
