@@ -70,6 +70,10 @@ type Profile struct {
 	// SecretName spells a logical secret name of a cluster as the cloud's
 	// secret store allows.
 	SecretName func(cluster string, name SecretName) string
+	// LoadBalancer reports that the cloud's package implements
+	// LoadBalancers, so it can serve more than one control-plane node
+	// behind one API address.
+	LoadBalancer bool
 }
 
 // DefaultInstanceType is the instance type for os when the spec sets none.

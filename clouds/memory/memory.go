@@ -27,12 +27,18 @@ const (
 	OpEnsureSecret   = "EnsureSecret"
 	OpSecret         = "Secret"
 	OpDeleteSecrets  = "DeleteSecrets"
+
+	OpEnsureLoadBalancer     = "EnsureLoadBalancer"
+	OpFindLoadBalancer       = "FindLoadBalancer"
+	OpSetLoadBalancerTargets = "SetLoadBalancerTargets"
+	OpDeleteLoadBalancer     = "DeleteLoadBalancer"
 )
 
 // Mutating reports whether an operation changes the cloud when it acts.
 func Mutating(op string) bool {
 	switch op {
-	case OpEnsureNetwork, OpEnsureInstance, OpDeleteInstance, OpDeleteNetwork, OpDeleteSecrets:
+	case OpEnsureNetwork, OpEnsureInstance, OpDeleteInstance, OpDeleteNetwork, OpDeleteSecrets,
+		OpEnsureLoadBalancer, OpSetLoadBalancerTargets, OpDeleteLoadBalancer:
 		return true
 	}
 	return false
@@ -58,11 +64,12 @@ type Cloud struct {
 	instances map[string]*clouds.Instance // by ID
 	nextID    int
 	secrets   map[string]map[clouds.SecretName][]byte // by cluster, then name
+	lbs       map[string]*clouds.LoadBalancer         // by cluster
 }
 
 // New makes an empty cloud.
 func New() *Cloud {
-	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, secrets: map[string]map[clouds.SecretName][]byte{}}
+	return &Cloud{networks: map[string]clouds.Network{}, instances: map[string]*clouds.Instance{}, secrets: map[string]map[clouds.SecretName][]byte{}, lbs: map[string]*clouds.LoadBalancer{}}
 }
 
 var _ clouds.Cloud = (*Cloud)(nil)
@@ -184,6 +191,10 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 		return err
 	}
 	c.mu.Lock()
+	if lb, ok := c.lbs[cluster]; ok {
+		c.mu.Unlock()
+		return &clouds.Error{Kind: clouds.KindTransient, Op: OpDeleteNetwork, Object: fmt.Sprintf("network of cluster %q", cluster), Code: "DependencyViolation", Err: fmt.Errorf("load balancer %s still uses it", lb.ID)}
+	}
 	for _, in := range c.instances {
 		if in.Cluster == cluster {
 			c.mu.Unlock()
@@ -276,6 +287,9 @@ func (c *Cloud) Objects(cluster string) []string {
 	}
 	for name := range c.secrets[cluster] {
 		out = append(out, "secret/"+string(name))
+	}
+	if lb, ok := c.lbs[cluster]; ok {
+		out = append(out, "loadbalancer/"+lb.ID)
 	}
 	slices.Sort(out)
 	return out
