@@ -30,6 +30,10 @@ type Binary struct {
 // Platforms the agent is built for.
 var Platforms = []struct{ GOOS, GOARCH string }{{"windows", "amd64"}, {"linux", "amd64"}, {"linux", "arm64"}}
 
+// DigestFile is the path, inside the bundle's folder, of the file holding a
+// platform's agent digest (what `make agent-bundle` writes next to the binary).
+func DigestFile(goos, goarch string) string { return "bin/" + fileName(goos, goarch) + ".sha256" }
+
 func fileName(goos, goarch string) string {
 	name := "nodeagent-" + goos + "-" + goarch
 	if goos == "windows" {
