@@ -13,7 +13,7 @@ import (
 // idempotent: Apply calls them again after any failure.
 type Provisioner interface {
 	// Identity returns what a node's first boot installs (host key or certificate, admin login);
-	// the cloud renders it as user data. Every call for a node returns what the provisioner will pin.
+	// the cloud renders it as its first-boot data. Every call for a node returns what the provisioner will pin.
 	Identity(ctx context.Context, t Target) (clouds.NodeIdentity, error)
 	// Bootstrap creates the cluster on the first control-plane node, or reads it back when it exists.
 	Bootstrap(ctx context.Context, t Target) (JoinInfo, error)

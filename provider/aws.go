@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
@@ -109,13 +108,7 @@ func (b cloudBackend) aws(ctx context.Context, spec cluster.Spec) (cluster.Optio
 		}
 		cfg.Endpoint = p.Endpoint.ValueString()
 		cfg.CABundle = []byte(p.CABundle.ValueString())
-		if profile := p.Profile.ValueString(); profile != "" {
-			awsCfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(profile))
-			if err != nil {
-				return cluster.Options{}, fmt.Errorf("failed to load the AWS profile %q: %w; fix: check aws.profile against ~/.aws/config", profile, err)
-			}
-			cfg.Credentials = awsCfg.Credentials
-		}
+		cfg.Profile = p.Profile.ValueString()
 	}
 	if cfg.Region == "" {
 		return cluster.Options{}, fmt.Errorf("cluster %q has no AWS region; fix: set aws.region on the resource or on the provider", spec.Name)

@@ -22,11 +22,11 @@ func TestSpecRoundTripsThroughTheModel(t *testing.T) {
 	full := cluster.Spec{
 		Name: "demo", KubernetesVersion: "1.35.2",
 		Network:      cluster.NetworkSpec{CNI: cluster.CNIFlannel, NodeCIDR: "10.1.0.0/16", PodCIDR: "10.245.0.0/16", ServiceCIDR: "10.97.0.0/16"},
-		ControlPlane: cluster.ControlPlaneSpec{Count: 3, InstanceType: "m6i.xlarge", DiskGB: 80, Image: "ami-123", Schedulable: true},
+		ControlPlane: cluster.ControlPlaneSpec{Count: 3, InstanceType: "m6i.xlarge", DiskGB: 80, Image: "image-123", Schedulable: true},
 		NodePools: map[string]cluster.PoolSpec{
 			"linux": {OS: cluster.Linux, Count: 2, InstanceType: "m6i.large", DiskGB: 50, Labels: map[string]string{"example.com/tier": "web"}},
 			"win": {OS: cluster.Windows, WindowsVersion: "2022", Isolation: cluster.IsolationHyperV, Count: 0, InstanceType: "m6i.metal", DiskGB: 128,
-				Image: "ami-win", Taints: []string{"os=windows:NoSchedule"}},
+				Image: "image-win", Taints: []string{"os=windows:NoSchedule"}},
 		},
 		Access: cluster.AccessSpec{
 			AdminCIDRs: []string{"203.0.113.0/24"}, SSHPublicKeys: []string{"ssh-ed25519 AAAA x"},

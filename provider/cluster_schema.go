@@ -102,7 +102,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 						Optional: true, Computed: true,
 						Description: fmt.Sprintf("OS disk size in GB, at least %d. Defaults to %d.", cluster.MinLinuxDiskGB, cluster.DefaultLinuxDiskGB),
 					},
-					"image": schema.StringAttribute{Optional: true, Description: "Image that replaces the cloud's default Ubuntu image (an AMI ID, an Azure image ID or a GCE image URL)."},
+					"image": schema.StringAttribute{Optional: true, Description: "Image that replaces the cloud's default Ubuntu image (an image ID of the cluster's cloud: an EC2 image ID, an Azure image ID or a Compute Engine image URL)."},
 					"schedulable": schema.BoolAttribute{
 						Optional: true, Computed: true,
 						Description: "Lets ordinary pods run on the control-plane nodes. Defaults to false.",

@@ -2,7 +2,7 @@
 // interface, Conn, with an SSH implementation (transport/ssh, for Linux) and a
 // WinRM-over-HTTPS implementation (transport/winrm, for Windows). Both pin the
 // node's identity (SSH host key, TLS certificate) that the provisioner
-// generated and injected through user data, and both can go through an SSH
+// generated and injected through first-boot data, and both can go through an SSH
 // bastion.
 package transport
 

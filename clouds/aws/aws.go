@@ -21,7 +21,8 @@
 // whose Fix names the field or IAM permission to change.
 //
 // The same code drives the lab's EC2 emulator (test/lab/ec2): only
-// Config.Endpoint, Config.CABundle and Config.Credentials differ.
+// Config.Endpoint, Config.CABundle and the static keys differ. Config is plain
+// Go values, so callers never handle SDK types.
 package aws
 
 import (
@@ -38,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
@@ -56,9 +58,13 @@ type Config struct {
 	Endpoint string
 	// CABundle is PEM CA certificates trusted in addition to the system pool.
 	CABundle []byte
-	// Credentials, when nil, come from the SDK's default chain
+	// Profile names a profile of the shared config and credentials files
+	// whose credentials are used; empty means the SDK's default chain
 	// (environment, shared files, SSO, IMDS).
-	Credentials aws.CredentialsProvider
+	Profile string
+	// AccessKeyID and SecretAccessKey, when set, are static credentials that
+	// replace the profile's and the default chain's (the lab's emulator).
+	AccessKeyID, SecretAccessKey string
 	// MaxAttempts per API call, retries included; default 10.
 	MaxAttempts int
 	// RetryMode is "adaptive" (default: backoff plus client-side rate
@@ -101,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("aws: Config.Region is empty; set the region, e.g. \"us-east-1\"")
 	}
+	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
+		return nil, errors.New("aws: Config.AccessKeyID and Config.SecretAccessKey go together; set both, or neither to use the default credential chain")
+	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 10
 	}
@@ -138,8 +147,12 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg) }),
 	}
-	if cfg.Credentials != nil {
-		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	creds, err := credentialsOf(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		opts = append(opts, config.WithCredentialsProvider(creds))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -157,6 +170,22 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		}
 	})
 	return c, nil
+}
+
+// credentialsOf is the static keys, else the named profile's credentials,
+// else nil: the SDK's default chain.
+func credentialsOf(ctx context.Context, cfg Config) (aws.CredentialsProvider, error) {
+	if cfg.AccessKeyID != "" {
+		return credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""), nil
+	}
+	if cfg.Profile == "" {
+		return nil, nil
+	}
+	pc, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(cfg.Profile))
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the AWS profile %q: %w; fix: check the profile name against ~/.aws/config", cfg.Profile, err)
+	}
+	return pc.Credentials, nil
 }
 
 // newRetryer is the SDK's adaptive (or standard) mode, except that

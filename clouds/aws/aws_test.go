@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -47,8 +47,8 @@ func setup(t *testing.T, mod func(*Config)) fixture {
 	t.Cleanup(func() { srv.Close() })
 	cfg := Config{
 		Region: srv.Region(), Zones: srv.Zones()[:2], Endpoint: srv.URL(), CABundle: srv.CACertPEM(),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", ""),
-		MaxBackoff:  5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret",
+		MaxBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -472,6 +472,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Config{Region: "us-east-1", CABundle: []byte("not pem")}); err == nil || !strings.Contains(err.Error(), "CABundle") {
 		t.Errorf("bad CA bundle: %v, want an error naming CABundle", err)
+	}
+	if _, err := New(context.Background(), Config{Region: "us-east-1", AccessKeyID: "AKIDTEST"}); err == nil || !strings.Contains(err.Error(), "SecretAccessKey") {
+		t.Errorf("key ID without its secret: %v, want an error naming SecretAccessKey", err)
+	}
+}
+
+// TestNewNamesAnUnknownProfile is not parallel: it points the SDK's shared
+// files at an empty folder through the environment.
+func TestNewNamesAnUnknownProfile(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "credentials"))
+	if _, err := New(context.Background(), Config{Region: "us-east-1", Profile: "nowhere"}); err == nil || !strings.Contains(err.Error(), `profile "nowhere"`) {
+		t.Errorf("unknown profile: %v, want an error naming the profile", err)
 	}
 }
 

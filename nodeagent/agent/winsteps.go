@@ -604,7 +604,7 @@ func (r *run) bootstrapFailed(kubeconfig string) error {
 	if log, err := r.os.ReadFile(logFile); err == nil && bytes.Contains(log, []byte("Unauthorized")) {
 		return fmt.Errorf("the API server at %s rejects the kubelet's bootstrap token (401 Unauthorized in %s); fix: apply again, which issues a fresh token; if that fails too, check the clocks of the node and the control plane", r.cfg.Cluster.APIEndpoint, logFile)
 	}
-	return fmt.Errorf("the kubelet has no %s after %s: its TLS bootstrap did not finish; fix: check that this node reaches the API server at %s (TCP 6443, through the security group or firewall) and read %s", kubeconfig, kubeletBootstrapWait, r.cfg.Cluster.APIEndpoint, logFile)
+	return fmt.Errorf("the kubelet has no %s after %s: its TLS bootstrap did not finish; fix: check that this node reaches the API server at %s (TCP 6443, through the cloud's firewall) and read %s", kubeconfig, kubeletBootstrapWait, r.cfg.Cluster.APIEndpoint, logFile)
 }
 
 func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"golang.org/x/oauth2"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
@@ -120,13 +119,14 @@ var awsRow = &row{
 			t.Fatal(err)
 		}
 		c, err := aws.New(context.Background(), aws.Config{
-			Region:       spec.AWS.Region,
-			Endpoint:     vars["AWS_ENDPOINT_URL"],
-			CABundle:     ca,
-			Credentials:  credentials.NewStaticCredentialsProvider(vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], ""),
-			RetryMode:    "standard",
-			MaxBackoff:   maxBackoff,
-			PollInterval: pollInterval,
+			Region:          spec.AWS.Region,
+			Endpoint:        vars["AWS_ENDPOINT_URL"],
+			CABundle:        ca,
+			AccessKeyID:     vars["AWS_ACCESS_KEY_ID"],
+			SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"],
+			RetryMode:       "standard",
+			MaxBackoff:      maxBackoff,
+			PollInterval:    pollInterval,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -147,8 +147,8 @@ var awsRow = &row{
 		if err != nil {
 			return "", err
 		}
-		ami, _ := l.EC2.ImageID(param)
-		return ami, nil
+		id, _ := l.EC2.ImageID(param)
+		return id, nil
 	},
 	rates: func(l *lab.Lab, throttleEvery, errorEvery int) error {
 		for _, f := range []lab.Fault{

@@ -68,7 +68,7 @@ func (l *Lab) serveAPI() (string, error) {
 func (l *Lab) apiObjects(w http.ResponseWriter, r *http.Request) {
 	cluster := r.URL.Query().Get("cluster")
 	if cluster == "" {
-		writeError(w, http.StatusBadRequest, errors.New("GET /objects needs ?cluster=NAME (the mixedk8s.io/cluster tag)"))
+		writeError(w, http.StatusBadRequest, errors.New("GET /objects needs ?cluster=NAME (the cluster whose cloud objects and processes to list)"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cluster": cluster, "objects": nonNil(l.Objects(cluster))})

@@ -2,13 +2,13 @@
 // paths build a real-shaped mixed cluster without a cloud account:
 //
 //   - the EC2+SSM emulator (test/lab/ec2) on 127.0.0.1 with its own CA and
-//     static credentials, driven by the unchanged aws-sdk-go-v2 clients;
+//     static credentials, driven by clouds/aws unchanged;
 //   - an SSH bastion on 127.0.0.1 (test/lab/bastion) with a generated user
 //     key and a pinned host key;
 //   - an artifact mirror on 127.0.0.1 serving the stand-in files of every
 //     supported Kubernetes version's manifest, with matching checksums;
 //   - a virtual node (test/lab/node) for every running instance, made from
-//     the identity in the instance's user data and reached only through the
+//     the identity in the instance's first-boot data and reached only through the
 //     bastion, by the instance's private address;
 //   - for every cluster, a real control plane (etcd, kube-apiserver,
 //     kube-controller-manager) started by the agent's kubeadm init on its

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
@@ -50,7 +49,7 @@ func cloudFor(t *testing.T, env Env) *aws.Cloud {
 	}
 	c, err := aws.New(context.Background(), aws.Config{
 		Region: env.AWSRegion, Endpoint: env.AWSEndpoint, CABundle: ca,
-		Credentials: credentials.NewStaticCredentialsProvider(env.AWSAccessKeyID, env.AWSSecretAccessKey, ""),
+		AccessKeyID: env.AWSAccessKeyID, SecretAccessKey: env.AWSSecretAccessKey,
 		MaxAttempts: 1, PollInterval: 5 * time.Millisecond,
 	})
 	if err != nil {
@@ -110,7 +109,7 @@ func linuxIdentity(t *testing.T) (clouds.NodeIdentity, ssh.Signer, ssh.PublicKey
 
 // TestInstanceBecomesANodeReachableOnlyThroughTheBastion launches an
 // instance through clouds/aws and logs in to it through the bastion by its
-// private address, pinning the host key from its user data; terminating it
+// private address, pinning the host key from its first-boot data; terminating it
 // takes the node away.
 func TestInstanceBecomesANodeReachableOnlyThroughTheBastion(t *testing.T) {
 	l := start(t)

@@ -2,7 +2,7 @@
 // golang.org/x/crypto/ssh; Conn implements transport.Conn.
 //
 // Dial authenticates with the provisioner's ed25519 key and accepts only the
-// host key the provisioner generated and injected through user data: there is
+// host key the provisioner generated and injected through first-boot data: there is
 // no trust-on-first-use and no way to skip the check. Dial retries what a
 // booting host does (refused connections, resets, a closed port behind a
 // bastion) until its context ends, retries credential refusals only for
@@ -202,10 +202,10 @@ func dialOnce(ctx context.Context, cfg Config) (*Conn, error) {
 		case handshakeTimedOut:
 			return nil, fmt.Errorf("ssh to %s: %w: no SSH handshake within %s", cfg.Addr, transport.ErrNotReady, handshakeTimeout)
 		case isAuthError(err):
-			return nil, fmt.Errorf("ssh to %s as %s: %w with key %s: %w; fix: put the provisioner's public key in ~%s/.ssh/authorized_keys through user data, or check Config.User",
+			return nil, fmt.Errorf("ssh to %s as %s: %w with key %s: %w; fix: put the provisioner's public key in ~%s/.ssh/authorized_keys through the node's first-boot data, or check Config.User",
 				cfg.Addr, cfg.User, transport.ErrAuth, ssh.FingerprintSHA256(cfg.Signer.PublicKey()), err, cfg.User)
 		case noCommonHostKeyAlgorithm(err):
-			return nil, fmt.Errorf("ssh to %s: %w: the node offers no %s host key, so it cannot show the pinned %s: %w; fix: inject the pinned host key through user data, or pin the key the node really has",
+			return nil, fmt.Errorf("ssh to %s: %w: the node offers no %s host key, so it cannot show the pinned %s: %w; fix: inject the pinned host key through first-boot data, or pin the key the node really has",
 				cfg.Addr, transport.ErrIdentityMismatch, cfg.HostKey.Type(), ssh.FingerprintSHA256(cfg.HostKey), err)
 		case isDropped(err):
 			return nil, fmt.Errorf("ssh to %s: %w: connection dropped during the handshake: %w", cfg.Addr, transport.ErrNotReady, err)
@@ -241,7 +241,7 @@ func pinned(addr string, want ssh.PublicKey) ssh.HostKeyCallback {
 	wantBytes := want.Marshal()
 	return func(_ string, _ net.Addr, got ssh.PublicKey) error {
 		if string(got.Marshal()) != string(wantBytes) {
-			return fmt.Errorf("ssh to %s: %w: host key mismatch: got %s %s, pinned %s %s; fix: check that the address belongs to this node and that its user data installed the generated host key (a reused address or a rebuilt node shows this too); never disable the check",
+			return fmt.Errorf("ssh to %s: %w: host key mismatch: got %s %s, pinned %s %s; fix: check that the address belongs to this node and that its first-boot data installed the generated host key (a reused address or a rebuilt node shows this too); never disable the check",
 				addr, transport.ErrIdentityMismatch, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))
 		}
 		return nil

@@ -17,7 +17,7 @@ import (
 const certificateValidity = 10 * 365 * 24 * time.Hour
 
 // GenerateCertificate makes the self-signed listener certificate of one
-// Windows node, for the provisioner to inject through user data and to pin
+// Windows node, for the provisioner to inject through first-boot data and to pin
 // in Config.Certificate. The key is RSA 2048: every supported Windows Server
 // (2019, 2022, 2025) accepts RSA in the LocalMachine\My store for the WinRM
 // HTTPS listener and for `winrm create winrm/config/Listener`, while ECDSA

@@ -3,7 +3,7 @@
 // port 22; the lab bastion forwards to it, and host.Reboot drops its
 // connections.
 //
-// It presents the host key that user data injected, accepts the authorized
+// It presents the host key that first-boot data installed, accepts the authorized
 // client keys per user, runs `exec` requests through host.Exec (stdin, stdout
 // and stderr streamed, exit-status sent), serves the `sftp` subsystem with
 // pkg/sftp's request server over the host's sandbox, and answers
@@ -30,7 +30,7 @@ import (
 
 // Config of one host's sshd.
 type Config struct {
-	// HostKey is the host's private key (the one user data installed).
+	// HostKey is the host's private key (the one first-boot data installed).
 	HostKey ssh.Signer
 	// AuthorizedKeys maps a user name to the client keys it accepts.
 	AuthorizedKeys map[string][]ssh.PublicKey

@@ -2,7 +2,7 @@
 // WS-Management over HTTPS (MS-WSMV's remote shell: Create, Command, Send,
 // Receive, Signal, Delete) with Basic and NTLM authentication, served over
 // the host's in-process connections on port 5986 with the certificate that
-// user data injected, and optionally on a real 127.0.0.1 socket for clients
+// first-boot data installed, and optionally on a real 127.0.0.1 socket for clients
 // that need one (winrmcp, benchmarks).
 //
 // Commands run through the host's interpreter (cmd.exe semantics unless the
@@ -50,7 +50,7 @@ const (
 
 // Config of one host's WinRM service. Zero limits take Windows' defaults.
 type Config struct {
-	// Certificate is the listener's certificate and key (the one user data injected).
+	// Certificate is the listener's certificate and key (the one first-boot data installed).
 	Certificate tls.Certificate
 	// Users maps account names (case-insensitive) to passwords.
 	Users map[string]string
@@ -90,7 +90,7 @@ func New(h *host.Host, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start WinRM on lab host %s: it is a %s host; WinRM runs on Windows hosts only", h.Name, h.OS)
 	}
 	if len(cfg.Certificate.Certificate) == 0 {
-		return nil, fmt.Errorf("start WinRM on lab host %s: no listener certificate; pass the one user data injected", h.Name)
+		return nil, fmt.Errorf("start WinRM on lab host %s: no listener certificate; pass the one first-boot data installed", h.Name)
 	}
 	if cfg.MaxEnvelopeSize == 0 {
 		cfg.MaxEnvelopeSize = DefaultMaxEnvelopeSize
