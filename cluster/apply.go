@@ -133,6 +133,9 @@ func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r := newRun(spec, observed, opts)
+	if err := r.preflight(ctx, changes); err != nil {
+		return &Result{Changes: changes}, err
+	}
 	err = engine.Run(ctx, r.steps(changes), r.engineOptions())
 	return &Result{Changes: changes, Nodes: r.nodeInfos(), Endpoint: r.endpoint()}, wrapRunError(spec.Name, "apply", err)
 }

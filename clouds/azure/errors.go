@@ -121,6 +121,11 @@ func RoleFor(action string) string {
 	return "Contributor on the resource group"
 }
 
+// namespaceRE finds the resource provider MissingSubscriptionRegistration
+// names: "The subscription is not registered to use namespace '<ns>'"
+// (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider).
+var namespaceRE = regexp.MustCompile(`namespace '([^']+)'`)
+
 func (k call) fix(ce *clouds.Error) string {
 	msg := ""
 	if ce.Err != nil {
@@ -143,7 +148,11 @@ func (k call) fix(ce *clouds.Error) string {
 		case "SubscriptionNotFound", "InvalidSubscriptionId":
 			return "set azure.subscription_id to a subscription the credentials can see (az account list)"
 		case "MissingSubscriptionRegistration":
-			return "register the resource provider the message names in the subscription (az provider register --namespace <provider>)"
+			ns := "<namespace>"
+			if m := namespaceRE.FindStringSubmatch(msg); m != nil {
+				ns = m[1]
+			}
+			return fmt.Sprintf("register the resource provider in the subscription (az provider register --namespace %s), or set azure.subscription_id to a subscription where it is registered", ns)
 		}
 		if m := actionRE.FindStringSubmatch(msg); m != nil {
 			return fmt.Sprintf("grant the credentials in use %s (it allows %s)", RoleFor(m[1]), m[1])

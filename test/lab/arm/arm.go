@@ -125,6 +125,7 @@ type Server struct {
 	denied   map[string]bool
 	noCap    map[string]bool
 	fault    Fault
+	authz    authz
 
 	timers sync.WaitGroup
 	closed chan struct{}

@@ -50,6 +50,7 @@ type route struct {
 	childName string
 	opID      string // long-running operation polls
 	opResult  bool   // Location-style poll
+	special   string // a read about the subscription (authorization.go)
 }
 
 func parseRoute(path string) (route, bool) {
@@ -71,10 +72,13 @@ func parseRoute(path string) (route, bool) {
 		rt.group = rest[1]
 		rest = rest[2:]
 	default:
-		return route{}, false
+		return parseSpecial(rt, rest)
 	}
 	if len(rest) == 0 {
 		return rt, true
+	}
+	if sp, ok := parseSpecial(rt, rest); ok {
+		return sp, true
 	}
 	if len(rest) < 3 || !eq(rest[0], "providers") {
 		return route{}, false
@@ -112,6 +116,8 @@ func (rt route) op(method string) string {
 	switch {
 	case rt.opID != "":
 		return "operations.Get"
+	case rt.special != "":
+		return specialOp(rt.special)
 	case rt.kind == nil:
 		return "resourceGroups." + verb
 	case verb == "Get" && (rt.name == "" || rt.kind.child != "" && rt.childName == ""):
@@ -175,13 +181,19 @@ func (s *Server) serveARMRoute(w http.ResponseWriter, r *http.Request, rt route,
 		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="`+s.URL()+"/"+s.opts.TenantID+`", error="invalid_token", error_description="The access token is invalid."`)
 		return 0, errf(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid.")
 	}
+	if e := invalidSubscription(rt.sub); e != nil {
+		return 0, e
+	}
 	if !strings.EqualFold(rt.sub, s.opts.SubscriptionID) {
 		// https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-not-found
 		return 0, errf(http.StatusNotFound, "SubscriptionNotFound", "The subscription '%s' could not be found.", rt.sub)
 	}
 	want := ResourcesAPIVersion
-	if rt.kind != nil {
+	switch {
+	case rt.kind != nil:
 		want = rt.kind.apiVersion
+	case rt.special != "":
+		want = specialAPIVersion(rt.special)
 	}
 	got := r.URL.Query().Get("api-version")
 	switch {
@@ -195,15 +207,10 @@ func (s *Server) serveARMRoute(w http.ResponseWriter, r *http.Request, rt route,
 	case got != want:
 		return 0, errf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported versions are '%s'.", got, want)
 	}
-	if rt.opID == "" && s.isDenied(rt.action(r.Method)) {
-		scope := "/subscriptions/" + rt.sub
-		if rt.group != "" {
-			scope += "/resourceGroups/" + rt.group
+	if rt.opID == "" {
+		if e := s.authorize(tok.clientID, rt, r.Method); e != nil {
+			return 0, e
 		}
-		// The message shape of https://learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---authorization-failed
-		return 0, errf(http.StatusForbidden, "AuthorizationFailed",
-			"The client '%s' with object id '%s' does not have authorization to perform action '%s' over scope '%s' or the scope is invalid. If access was recently granted, please refresh your credentials.",
-			tok.clientID, tok.clientID, rt.action(r.Method), scope)
 	}
 	if e := s.injectedFor(op); e != nil {
 		return 0, e
@@ -235,6 +242,9 @@ func (s *Server) serveARMRoute(w http.ResponseWriter, r *http.Request, rt route,
 func (s *Server) act(r *http.Request, rt route, op string, body []byte) (int, any, http.Header, *Error) {
 	if rt.opID != "" {
 		return s.pollOperation(rt)
+	}
+	if rt.special != "" {
+		return s.actSpecial(r, rt)
 	}
 	if rt.kind == nil {
 		switch r.Method {

@@ -58,7 +58,8 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string)
 	// authority and the resource to ask a token for; the SDK then retries
 	// with one (mod: sdk/security/keyvault/internal challenge_policy.go).
 	resource := "https://vault.emu.test:" + s.port()
-	if _, ok := s.authenticate(r, resource); !ok {
+	tok, ok := s.authenticate(r, resource)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer authorization="`+s.URL()+"/"+s.opts.TenantID+`", resource="`+resource+`"`)
 		kvError(w, http.StatusUnauthorized, "Unauthorized", "", "AKV10000: Request is missing a Bearer or PoP token.")
 		return
@@ -71,7 +72,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string)
 		kvError(w, http.StatusBadRequest, "BadParameter", "", "The specified version ("+v+") is not recognized. Consider using the latest supported version ("+KeyVaultAPIVersion+").")
 		return
 	}
-	if action := vaultAction(op); s.isDenied(action) {
+	if action := vaultAction(op); !s.permits(tok.clientID, action, true) {
 		kvError(w, http.StatusForbidden, "Forbidden", "ForbiddenByRbac", "Caller is not authorized to perform action on resource. If role assignments were recently changed, please wait several minutes for role assignments to become effective. Action: '"+action+"'")
 		return
 	}
