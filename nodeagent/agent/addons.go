@@ -58,7 +58,7 @@ func planAddons(ctx context.Context, r *run) ([]change, error) {
 			args = append(args, "--server-side", "--force-conflicts")
 		}
 		out = append(out, r.marker("addon/"+name, fingerprint(data), "write "+file+" and kubectl apply it", func(ctx context.Context) error {
-			if err := r.os.WriteFile(file, data, oslayer.Public); err != nil {
+			if err := r.files.WriteFile(file, data, oslayer.Public); err != nil {
 				return err
 			}
 			return r.command(ctx, "/usr/bin/kubectl", args...)
@@ -75,7 +75,7 @@ func planAddons(ctx context.Context, r *run) ([]change, error) {
 		}
 		file := dir + "/tigera-operator.yaml"
 		out = append(out, r.marker("addon/tigera-operator.yaml", a.Version+"/"+path.Base(a.URL)+"@"+a.SHA256, "download the Tigera operator from "+a.URL+", verify it and kubectl apply it (server-side)", func(ctx context.Context) error {
-			if _, err := manifest.Download(ctx, r.os, a, file); err != nil {
+			if _, err := manifest.Download(ctx, r.fetcher, r.files, a, file); err != nil {
 				return err
 			}
 			return r.command(ctx, "/usr/bin/kubectl", "--kubeconfig", linuxAdminConf, "apply", "--server-side", "--force-conflicts", "-f", file)

@@ -255,7 +255,7 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	}
 	// The copy kept for resume is the config as given, without a per-run stand-in mirror.
 	keep, _ := ParseConfig(given)
-	r := &run{cfg: cfg, keep: keep, os: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
+	r := &run{cfg: cfg, keep: keep, files: o, fetcher: o, commands: o, services: o, windows: o, linux: o, boot: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
 	r.self = env.Executable
 	if r.self == "" {
 		if _, isSandbox := o.(*sandbox.Sandbox); isSandbox || fromFlag || env.OS != nil {

@@ -67,12 +67,12 @@ func planLinuxPreflight(ctx context.Context, r *run) ([]change, error) {
 func planKernelModules(ctx context.Context, r *run) ([]change, error) {
 	out := r.ensureFile("/etc/modules-load.d/mixedk8s.conf", []byte(strings.Join(kernelModules, "\n")+"\n"), oslayer.Public, "kernel modules to load at boot")
 	for _, m := range kernelModules {
-		ok, err := r.os.KernelModuleLoaded(ctx, m)
+		ok, err := r.linux.KernelModuleLoaded(ctx, m)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			out = append(out, change{what: "load kernel module " + m, do: func(ctx context.Context) error { return r.os.LoadKernelModule(ctx, m) }})
+			out = append(out, change{what: "load kernel module " + m, do: func(ctx context.Context) error { return r.linux.LoadKernelModule(ctx, m) }})
 		}
 	}
 	return out, nil
@@ -91,21 +91,21 @@ func planSysctls(ctx context.Context, r *run) ([]change, error) {
 	out := r.ensureFile("/etc/sysctl.d/99-mixedk8s.conf", []byte(b.String()), oslayer.Public, "kernel parameters for boot")
 	for _, k := range keys {
 		// bridge keys appear only once br_netfilter is loaded, so a read error means "not set".
-		v, _ := r.os.Sysctl(ctx, k)
+		v, _ := r.linux.Sysctl(ctx, k)
 		if v == sysctls[k] {
 			continue
 		}
-		out = append(out, change{what: "set " + k + " = " + sysctls[k], do: func(ctx context.Context) error { return r.os.SetSysctl(ctx, k, sysctls[k]) }})
+		out = append(out, change{what: "set " + k + " = " + sysctls[k], do: func(ctx context.Context) error { return r.linux.SetSysctl(ctx, k, sysctls[k]) }})
 	}
 	return out, nil
 }
 
 func planSwap(ctx context.Context, r *run) ([]change, error) {
-	on, err := r.os.SwapActive(ctx)
+	on, err := r.linux.SwapActive(ctx)
 	if err != nil || !on {
 		return nil, err
 	}
-	return []change{{what: "turn swap off now and in /etc/fstab (the kubelet needs it off)", do: r.os.DisableSwap}}, nil
+	return []change{{what: "turn swap off now and in /etc/fstab (the kubelet needs it off)", do: r.linux.DisableSwap}}, nil
 }
 
 // linuxContainerdConfig is containerd 2.x config v3: runc with the systemd cgroup driver, the sandbox image pinned.
@@ -188,7 +188,7 @@ func planLinuxKubelet(ctx context.Context, r *run) ([]change, error) {
 
 // exists reports whether a file is on the node.
 func (r *run) exists(p string) bool {
-	_, err := r.os.Stat(p)
+	_, err := r.files.Stat(p)
 	return err == nil
 }
 
@@ -237,11 +237,11 @@ func (r *run) planKubeadm(file string, conf []byte, leftovers []string, before [
 	out = append(out, before...)
 	out = append(out,
 		change{what: "write the kubeadm configuration " + file + " (owner-only)", do: func(ctx context.Context) error {
-			return r.os.WriteFile(file, conf, oslayer.Secret)
+			return r.files.WriteFile(file, conf, oslayer.Secret)
 		}},
 		change{what: "run kubeadm " + strings.Join(args, " ") + ", then remove " + file + " (it holds the bootstrap token)", do: func(ctx context.Context) (err error) {
 			defer func() {
-				if rerr := r.os.Remove(file); rerr != nil && err == nil {
+				if rerr := r.files.Remove(file); rerr != nil && err == nil {
 					err = rerr
 				}
 			}()
@@ -268,10 +268,10 @@ func planKubeadmInit(ctx context.Context, r *run) ([]change, error) {
 		args = append(args, "--upload-certs")
 	}
 	writeCA := change{what: "write the provisioner's cluster CA to /etc/kubernetes/pki/ca.crt and ca.key (owner-only) so kubeadm uses it", do: func(ctx context.Context) error {
-		if err := r.os.WriteFile("/etc/kubernetes/pki/ca.crt", []byte(r.cfg.Init.CACertPEM), oslayer.Public); err != nil {
+		if err := r.files.WriteFile("/etc/kubernetes/pki/ca.crt", []byte(r.cfg.Init.CACertPEM), oslayer.Public); err != nil {
 			return err
 		}
-		return r.os.WriteFile("/etc/kubernetes/pki/ca.key", []byte(r.cfg.Init.CAKeyPEM), oslayer.Secret)
+		return r.files.WriteFile("/etc/kubernetes/pki/ca.key", []byte(r.cfg.Init.CAKeyPEM), oslayer.Secret)
 	}}
 	return r.planKubeadm(file, conf, kubeadmLeftovers, []change{writeCA}, args, func() error {
 		r.state.Markers[kubeadmInitMarker] = r.cfg.Cluster.Name

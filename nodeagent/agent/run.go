@@ -46,20 +46,28 @@ type change struct {
 	reboot bool
 }
 
-// run is one apply: the config, the OS, where events go and what changed so far.
+// run is one apply: the config, the machine's roles, where events go and
+// what changed so far. Each role is the same OS; a step reaches only the
+// roles it names.
 type run struct {
-	cfg     contract.Config
-	keep    contract.Config
-	os      oslayer.OS
-	id      oslayer.Identity
-	paths   paths
-	state   *State
-	out     io.Writer
-	json    bool
-	dryRun  bool
-	now     func() time.Time
-	secrets []string
-	log     bytes.Buffer
+	cfg      contract.Config
+	keep     contract.Config
+	files    oslayer.Files
+	fetcher  oslayer.Fetcher
+	commands oslayer.Commands
+	services oslayer.Services
+	windows  oslayer.WindowsHost
+	linux    oslayer.LinuxHost
+	boot     oslayer.Boot
+	id       oslayer.Identity
+	paths    paths
+	state    *State
+	out      io.Writer
+	json     bool
+	dryRun   bool
+	now      func() time.Time
+	secrets  []string
+	log      bytes.Buffer
 	// self is the agent binary the node runs again at boot.
 	self string
 }
@@ -111,7 +119,7 @@ func fingerprint(parts ...[]byte) string {
 
 func (r *run) loadState() {
 	r.state = &State{}
-	if data, err := r.os.ReadFile(r.paths.state); err == nil {
+	if data, err := r.files.ReadFile(r.paths.state); err == nil {
 		_ = json.Unmarshal(data, r.state)
 	}
 	if r.state.Installed == nil {
@@ -137,7 +145,7 @@ func (r *run) saveState() error {
 	r.state.UpdatedAt = r.now().UTC()
 	r.state.Versions["agent"] = Version
 	data, _ := json.MarshalIndent(r.state, "", "  ")
-	if err := r.os.WriteFile(r.paths.state, data, oslayer.Public); err != nil {
+	if err := r.files.WriteFile(r.paths.state, data, oslayer.Public); err != nil {
 		return fmt.Errorf("failed to save the agent state %s: %w", r.paths.state, err)
 	}
 	return nil
@@ -148,11 +156,11 @@ func (r *run) flushLog() {
 	if r.dryRun || r.log.Len() == 0 {
 		return
 	}
-	old, _ := r.os.ReadFile(r.paths.log)
+	old, _ := r.files.ReadFile(r.paths.log)
 	if len(old) > 4<<20 {
 		old = old[len(old)-2<<20:]
 	}
-	_ = r.os.WriteFile(r.paths.log, append(old, r.log.Bytes()...), oslayer.Public)
+	_ = r.files.WriteFile(r.paths.log, append(old, r.log.Bytes()...), oslayer.Public)
 }
 
 func (r *run) markDone(name string) {

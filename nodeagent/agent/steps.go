@@ -40,11 +40,11 @@ func (r *run) join(elem ...string) string {
 
 // ensureFile plans writing a file unless it already holds data.
 func (r *run) ensureFile(p string, data []byte, mode oslayer.FileMode, what string) []change {
-	if cur, err := r.os.ReadFile(p); err == nil && bytes.Equal(cur, data) {
+	if cur, err := r.files.ReadFile(p); err == nil && bytes.Equal(cur, data) {
 		return nil
 	}
 	return []change{{what: "write " + what + " " + p + " (" + mode.String() + ")", do: func(ctx context.Context) error {
-		return r.os.WriteFile(p, data, mode)
+		return r.files.WriteFile(p, data, mode)
 	}}}
 }
 
@@ -73,14 +73,14 @@ func (r *run) ensureArtifact(name, goos, arch string, install func(ctx context.C
 	}
 	file := r.join(r.paths.downloads, base)
 	return []change{{what: fmt.Sprintf("download %s %s from %s, verify its SHA-256 and install it", a.Name, a.Version, a.URL), do: func(ctx context.Context) error {
-		sum, err := manifest.Download(ctx, r.os, a, file)
+		sum, err := manifest.Download(ctx, r.fetcher, r.files, a, file)
 		if err != nil {
 			return err
 		}
 		if err := install(ctx, file); err != nil {
 			return fmt.Errorf("failed to install %s from %s: %w", a.Name, file, err)
 		}
-		if err := r.os.Remove(file); err != nil {
+		if err := r.files.Remove(file); err != nil {
 			return err
 		}
 		r.state.Installed[name] = Installed{Version: a.Version, URL: a.URL, SHA256: sum}
@@ -92,12 +92,12 @@ func (r *run) ensureArtifact(name, goos, arch string, install func(ctx context.C
 // installFile copies a downloaded binary to dest.
 func (r *run) installFile(dest string) func(ctx context.Context, file string) error {
 	return func(ctx context.Context, file string) error {
-		data, err := r.os.ReadFile(file)
+		data, err := r.files.ReadFile(file)
 		if err != nil {
 			return err
 		}
 		return r.whileStopped(ctx, []string{dest}, func() error {
-			return r.os.WriteFile(dest, data, oslayer.Executable)
+			return r.files.WriteFile(dest, data, oslayer.Executable)
 		})
 	}
 }
@@ -116,7 +116,7 @@ func (r *run) managedServices() []string {
 func (r *run) stopWithDependants(ctx context.Context, name string) ([]string, error) {
 	var stopped []string
 	for _, other := range r.managedServices() {
-		st, err := r.os.Service(ctx, other)
+		st, err := r.services.Service(ctx, other)
 		if err != nil {
 			return stopped, err
 		}
@@ -129,11 +129,11 @@ func (r *run) stopWithDependants(ctx context.Context, name string) ([]string, er
 			return stopped, err
 		}
 	}
-	st, err := r.os.Service(ctx, name)
+	st, err := r.services.Service(ctx, name)
 	if err != nil || !st.Running {
 		return stopped, err
 	}
-	if err := r.os.StopService(ctx, name); err != nil {
+	if err := r.services.StopService(ctx, name); err != nil {
 		return stopped, err
 	}
 	return append(stopped, name), nil
@@ -142,7 +142,7 @@ func (r *run) stopWithDependants(ctx context.Context, name string) ([]string, er
 // startAgain starts services stopped by stopWithDependants, in reverse.
 func (r *run) startAgain(ctx context.Context, stopped []string) error {
 	for i := len(stopped) - 1; i >= 0; i-- {
-		if err := r.os.StartService(ctx, stopped[i], false); err != nil {
+		if err := r.services.StartService(ctx, stopped[i], false); err != nil {
 			return err
 		}
 	}
@@ -157,7 +157,7 @@ func (r *run) whileStopped(ctx context.Context, files []string, do func() error)
 	}
 	var stopped []string
 	for _, name := range r.managedServices() {
-		st, err := r.os.Service(ctx, name)
+		st, err := r.services.Service(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func (r *run) extractTarGz(dest, strip string) func(ctx context.Context, file st
 // extractTarGzAs writes the regular files of a .tar.gz under dest, each under the name rename gives it.
 func (r *run) extractTarGzAs(dest string, rename func(string) string) func(ctx context.Context, file string) error {
 	return func(ctx context.Context, file string) error {
-		f, err := r.os.Open(file)
+		f, err := r.files.Open(file)
 		if err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (r *run) extractTarGzAs(dest string, rename func(string) string) func(ctx c
 		}
 		return r.whileStopped(ctx, files, func() error {
 			for _, e := range entries {
-				if err := r.os.WriteFile(e.dest, e.data, oslayer.Executable); err != nil {
+				if err := r.files.WriteFile(e.dest, e.data, oslayer.Executable); err != nil {
 					return err
 				}
 			}
@@ -254,27 +254,27 @@ func (r *run) extractTarGzAs(dest string, rename func(string) string) func(ctx c
 // ensureService plans installing a service whose command line differs and
 // starting it; configChanged (files it reads change in this step) restarts it.
 func (r *run) ensureService(ctx context.Context, spec oslayer.ServiceSpec, start, configChanged bool) ([]change, error) {
-	st, err := r.os.Service(ctx, spec.Name)
+	st, err := r.services.Service(ctx, spec.Name)
 	if err != nil {
 		return nil, err
 	}
 	var out []change
 	if spec.LogFolder != "" && !r.exists(spec.LogFolder) {
 		out = append(out, change{what: "create the log folder " + spec.LogFolder + " of service " + spec.Name, do: func(ctx context.Context) error {
-			return r.os.MkdirAll(spec.LogFolder)
+			return r.files.MkdirAll(spec.LogFolder)
 		}})
 	}
 	installed := st.Installed && st.CommandLine == spec.CommandLine()
 	if !installed {
 		out = append(out, change{what: "install service " + spec.Name + " (auto start, restart on failure): " + spec.CommandLine(), do: func(ctx context.Context) error {
-			return r.os.InstallService(ctx, spec)
+			return r.services.InstallService(ctx, spec)
 		}})
 	}
 	switch {
 	case !start:
 	case !st.Running:
 		out = append(out, change{what: "start service " + spec.Name, do: func(ctx context.Context) error {
-			return r.os.StartService(ctx, spec.Name, false)
+			return r.services.StartService(ctx, spec.Name, false)
 		}})
 	case !installed || configChanged:
 		out = append(out, change{what: "restart service " + spec.Name + " to load its new configuration (with the services that depend on it)", do: func(ctx context.Context) error {
@@ -313,7 +313,7 @@ func (r *run) command(ctx context.Context, p string, args ...string) error {
 // wrapping formats it, since RunError cuts it to its tail and a secret the
 // cut splits would no longer match.
 func (r *run) runCmd(ctx context.Context, c oslayer.Command) ([]byte, error) {
-	out, err := r.os.Run(ctx, c)
+	out, err := r.commands.Run(ctx, c)
 	var re *oslayer.RunError
 	if errors.As(err, &re) {
 		re.Output, re.Command = r.redact(re.Output), r.redact(re.Command)

@@ -98,7 +98,7 @@ func planFlanneld(ctx context.Context, r *run) ([]change, error) {
 // for this node: VXLAN VNI 4096, a subnet of the pod network, and the
 // management IP HNS gives it when its vSwitch is up.
 func (r *run) flannelNetwork(ctx context.Context) (*oslayer.HNSNetwork, error) {
-	n, err := r.os.HNSNetwork(ctx, hnsNetworkName("flannel"))
+	n, err := r.windows.HNSNetwork(ctx, hnsNetworkName("flannel"))
 	if err != nil || n == nil {
 		return nil, err
 	}

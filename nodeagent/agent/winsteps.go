@@ -131,12 +131,12 @@ var secretFolders = []string{winKubeletDir + `\pki`}
 func planSecureFolders(ctx context.Context, r *run) ([]change, error) {
 	var out []change
 	plan := func(f string, mode oslayer.FileMode, acl string) error {
-		ok, err := r.os.FolderSecured(f, mode)
+		ok, err := r.files.FolderSecured(f, mode)
 		if err != nil || ok {
 			return err
 		}
 		out = append(out, change{what: "create " + f + " with a protected ACL (" + acl + ")", do: func(ctx context.Context) error {
-			return r.os.SecureFolder(f, mode)
+			return r.files.SecureFolder(f, mode)
 		}})
 		return nil
 	}
@@ -154,7 +154,7 @@ func planSecureFolders(ctx context.Context, r *run) ([]change, error) {
 }
 
 func planComputerName(ctx context.Context, r *run) ([]change, error) {
-	_, pending, err := r.os.ComputerName(ctx)
+	_, pending, err := r.windows.ComputerName(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -163,14 +163,14 @@ func planComputerName(ctx context.Context, r *run) ([]change, error) {
 	}
 	name := strings.ToUpper(r.cfg.Node.Name)
 	return []change{{what: "rename the computer from " + pending + " to " + name + " (active after the reboot)", do: func(ctx context.Context) error {
-		return r.os.SetComputerName(ctx, name)
+		return r.windows.SetComputerName(ctx, name)
 	}}}, nil
 }
 
 func planFeatures(ctx context.Context, r *run) ([]change, error) {
 	var out []change
 	for _, f := range r.windowsFeatures() {
-		st, err := r.os.Feature(ctx, f)
+		st, err := r.windows.Feature(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +178,7 @@ func planFeatures(ctx context.Context, r *run) ([]change, error) {
 			continue
 		}
 		out = append(out, change{what: "install Windows feature " + f + " (active after the reboot)", do: func(ctx context.Context) error {
-			return r.os.EnableFeature(ctx, f)
+			return r.windows.EnableFeature(ctx, f)
 		}})
 	}
 	return out, nil
@@ -186,7 +186,7 @@ func planFeatures(ctx context.Context, r *run) ([]change, error) {
 
 // planReboot reboots once when a rename or a feature waits for it, and cleans up the boot registration after.
 func planReboot(ctx context.Context, r *run) ([]change, error) {
-	active, _, err := r.os.ComputerName(ctx)
+	active, _, err := r.windows.ComputerName(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 		why = append(why, "computer name")
 	}
 	for _, f := range r.windowsFeatures() {
-		st, err := r.os.Feature(ctx, f)
+		st, err := r.windows.Feature(ctx, f)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +206,7 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 	if r.dryRun && !strings.EqualFold(active, r.cfg.Node.Name) && len(why) == 0 {
 		why = append(why, "computer name")
 	}
-	registered, err := r.os.ResumeRegistered(ctx)
+	registered, err := r.boot.ResumeRegistered(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -214,16 +214,16 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 		if !registered {
 			return nil, nil
 		}
-		return []change{{what: "remove the resume-at-boot registration", do: r.os.UnregisterResume}}, nil
+		return []change{{what: "remove the resume-at-boot registration", do: r.boot.UnregisterResume}}, nil
 	}
 	if r.state.Reboots >= 1 {
 		return nil, fmt.Errorf("still pending after the agent's reboot: %s; fix: read `diagnose` output (event logs) for why the change did not complete", strings.Join(why, ", "))
 	}
 	return []change{
 		{what: "register the agent to resume at boot: " + oslayer.JoinCommandLine(r.self, r.resumeArgv()[1:]), do: func(ctx context.Context) error {
-			return r.os.RegisterResume(ctx, r.resumeArgv())
+			return r.boot.RegisterResume(ctx, r.resumeArgv())
 		}},
-		{what: "reboot to activate: " + strings.Join(why, ", "), reboot: true, do: r.os.Reboot},
+		{what: "reboot to activate: " + strings.Join(why, ", "), reboot: true, do: r.boot.Reboot},
 	}, nil
 }
 
@@ -231,7 +231,7 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 var defenderPaths = []string{winK, winContainerd, winContainerdData, `C:\opt\cni`, `C:\etc\cni`, winKubeletDir}
 
 func planDefender(ctx context.Context, r *run) ([]change, error) {
-	have, err := r.os.DefenderExclusions(ctx)
+	have, err := r.windows.DefenderExclusions(ctx)
 	if errors.Is(err, oslayer.ErrNotSupported) {
 		return nil, nil
 	}
@@ -244,7 +244,7 @@ func planDefender(ctx context.Context, r *run) ([]change, error) {
 			continue
 		}
 		out = append(out, change{what: "exclude " + p + " from Microsoft Defender scans", do: func(ctx context.Context) error {
-			return r.os.AddDefenderExclusion(ctx, p)
+			return r.windows.AddDefenderExclusion(ctx, p)
 		}})
 	}
 	return out, nil
@@ -269,7 +269,7 @@ var firewallRules = []oslayer.FirewallRule{
 func planFirewall(ctx context.Context, r *run) ([]change, error) {
 	var out []change
 	for _, rule := range firewallRules {
-		ok, err := r.os.FirewallRule(ctx, rule.Name)
+		ok, err := r.windows.FirewallRule(ctx, rule.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -277,7 +277,7 @@ func planFirewall(ctx context.Context, r *run) ([]change, error) {
 			continue
 		}
 		out = append(out, change{what: fmt.Sprintf("allow inbound %s/%d (firewall rule %s)", rule.Protocol, rule.Port, rule.Name), do: func(ctx context.Context) error {
-			return r.os.AddFirewallRule(ctx, rule)
+			return r.windows.AddFirewallRule(ctx, rule)
 		}})
 	}
 	return out, nil
@@ -414,11 +414,11 @@ func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
 	if ip == "" {
 		return nil, fmt.Errorf("node.privateIP is empty: the agent binds the vSwitch to the adapter holding it; fix: set node.privateIP to the node's VPC address")
 	}
-	n, err := r.os.HNSNetwork(ctx, externalNetwork)
+	n, err := r.windows.HNSNetwork(ctx, externalNetwork)
 	if err != nil {
 		return nil, err
 	}
-	a, err := r.os.NetAdapter(ctx, ip)
+	a, err := r.windows.NetAdapter(ctx, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -434,21 +434,21 @@ func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
 			if err := r.saveState(); err != nil {
 				return err
 			}
-			return r.os.CreateHNSNetwork(ctx, spec)
+			return r.windows.CreateHNSNetwork(ctx, spec)
 		}})
 	}
 	out = append(out, change{what: "wait for " + ip + " on the vSwitch and restore the routes to the metadata services", do: func(ctx context.Context) error {
 		// Wall time, not the event clock: the gap is the switch's, not the agent's.
 		deadline := time.After(managementIPWait)
 		for {
-			a, err := r.os.NetAdapter(ctx, ip)
+			a, err := r.windows.NetAdapter(ctx, ip)
 			if err != nil {
 				return err
 			}
 			if a != nil {
 				for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
 					if p != "" && !containsFold(a.Routes, p) {
-						if err := r.os.AddRoute(ctx, a.Name, p); err != nil {
+						if err := r.windows.AddRoute(ctx, a.Name, p); err != nil {
 							return err
 						}
 					}
@@ -601,7 +601,7 @@ func planKubeletBootstrap(ctx context.Context, r *run) ([]change, error) {
 // bootstrapFailed says why the kubelet has no kubeconfig, from its log.
 func (r *run) bootstrapFailed(kubeconfig string) error {
 	logFile := winLogs + `\kubelet\kubelet.log`
-	if log, err := r.os.ReadFile(logFile); err == nil && bytes.Contains(log, []byte("Unauthorized")) {
+	if log, err := r.files.ReadFile(logFile); err == nil && bytes.Contains(log, []byte("Unauthorized")) {
 		return fmt.Errorf("the API server at %s rejects the kubelet's bootstrap token (401 Unauthorized in %s); fix: apply again, which issues a fresh token; if that fails too, check the clocks of the node and the control plane", r.cfg.Cluster.APIEndpoint, logFile)
 	}
 	return fmt.Errorf("the kubelet has no %s after %s: its TLS bootstrap did not finish; fix: check that this node reaches the API server at %s (TCP 6443, through the cloud's firewall) and read %s", kubeconfig, kubeletBootstrapWait, r.cfg.Cluster.APIEndpoint, logFile)

@@ -36,4 +36,7 @@
 // package never contain secret values.
 //
 // Output is deterministic: the same Config gives the same bytes.
+//
+// It is public, not under nodeagent/internal, only because the lab (test/lab)
+// and cluster/provision import it, which Go's internal rule would forbid.
 package kubeadm

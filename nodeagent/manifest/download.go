@@ -28,7 +28,7 @@ func (e *DigestError) Error() string {
 }
 
 // ExpectedDigest returns the pinned digest, or reads it from the artifact's checksum file.
-func ExpectedDigest(ctx context.Context, o oslayer.OS, a contract.Artifact) (string, error) {
+func ExpectedDigest(ctx context.Context, o oslayer.Fetcher, a contract.Artifact) (string, error) {
 	if a.SHA256 != "" {
 		return strings.ToLower(a.SHA256), nil
 	}
@@ -79,18 +79,18 @@ func validHex(s string, a contract.Artifact) (string, error) {
 
 // Download fetches an artifact to dest, hashing while it streams to a
 // temporary file that only becomes dest when the digest matches. It returns the digest.
-func Download(ctx context.Context, o oslayer.OS, a contract.Artifact, dest string) (string, error) {
-	want, err := ExpectedDigest(ctx, o, a)
+func Download(ctx context.Context, net oslayer.Fetcher, files oslayer.Files, a contract.Artifact, dest string) (string, error) {
+	want, err := ExpectedDigest(ctx, net, a)
 	if err != nil {
 		return "", err
 	}
-	body, err := o.Fetch(ctx, a.URL)
+	body, err := net.Fetch(ctx, a.URL)
 	if err != nil {
 		return "", fmt.Errorf("failed to download %s: %w", a.Name, err)
 	}
 	defer body.Close()
 	tmp := dest + ".partial"
-	w, err := o.Create(tmp, oslayer.Public)
+	w, err := files.Create(tmp, oslayer.Public)
 	if err != nil {
 		return "", err
 	}
@@ -100,15 +100,15 @@ func Download(ctx context.Context, o oslayer.OS, a contract.Artifact, dest strin
 		err = cerr
 	}
 	if err != nil {
-		_ = o.Remove(tmp)
+		_ = files.Remove(tmp)
 		return "", fmt.Errorf("failed to download %s from %s: %w", a.Name, a.URL, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		_ = o.Remove(tmp)
+		_ = files.Remove(tmp)
 		return "", &DigestError{Artifact: a.Name + " " + a.Version, URL: a.URL, Expected: want, Actual: got}
 	}
-	if err := o.Rename(tmp, dest); err != nil {
+	if err := files.Rename(tmp, dest); err != nil {
 		return "", err
 	}
 	return got, nil

@@ -13,6 +13,9 @@
 // manifest in the config (artifacts.manifest), which takes precedence. A
 // mirror's checksum files replace the pins only when the config opts in
 // (artifacts.trustMirrorChecksums): for a mirror that rebuilds artifacts.
+//
+// It is public, not under nodeagent/internal, only because the lab (test/lab)
+// and cluster/provision import it, which Go's internal rule would forbid.
 package manifest
 
 import (

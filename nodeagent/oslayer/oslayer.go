@@ -6,11 +6,16 @@
 // Three implementations exist: Native() returns the real layer for this
 // GOOS (Windows on golang.org/x/sys/windows and hcsshim/hcn, Linux on
 // systemd and /proc), and package nodeagent/sandbox records every effect in
-// a journal instead of changing the machine. Steps only ever talk to OS, so
-// the same steps run on a VM, in the lab and under --dry-run.
+// a journal instead of changing the machine. Steps only ever talk to OS,
+// each through the roles it needs (Files, Fetcher, Commands, Services,
+// WindowsHost, LinuxHost, Boot), so the same steps run on a VM, in the lab
+// and under --dry-run.
 //
 // Paths are native paths of the target OS (`C:\k\kubelet.exe` on Windows,
 // `/usr/bin/kubelet` on Linux); the sandbox maps them under its root.
+//
+// It is public, not under nodeagent/internal, only because the lab (test/lab)
+// and cluster/provision import it, which Go's internal rule would forbid.
 package oslayer
 
 import (
@@ -24,12 +29,28 @@ import (
 // (HNS on Linux, swap on Windows); steps never call them there.
 var ErrNotSupported = errors.New("not supported on this operating system")
 
-// OS is everything a step may observe or change on the machine. Methods that
-// only observe never change anything, so --dry-run can call them safely.
+// OS is everything a step may observe or change on the machine, composed
+// of the roles below; a step or helper takes the narrowest role it needs.
+// Methods that only observe never change anything, so --dry-run can call
+// them safely.
 type OS interface {
+	Files
+	Fetcher
+	Commands
+	Services
+	WindowsHost
+	LinuxHost
+	Boot
+
 	// Identity describes the machine: GOOS, arch, build, hostname, nested virtualisation.
 	Identity(ctx context.Context) (Identity, error)
+	// Diagnostics returns OS-specific material for `nodeagent diagnose`: service
+	// states, HNS networks and endpoints, event logs or journals.
+	Diagnostics(ctx context.Context) []DiagnosticFile
+}
 
+// Files are the machine's files and folders, with the protection each needs.
+type Files interface {
 	// ReadFile returns a file's content; fs.ErrNotExist when absent.
 	ReadFile(path string) ([]byte, error)
 	// Stat reports whether a file exists and its size; fs.ErrNotExist when absent.
@@ -56,12 +77,25 @@ type OS interface {
 	SecureFolder(path string, mode FileMode) error
 	// FolderSecured reports whether SecureFolder's protection of that mode is in place.
 	FolderSecured(path string, mode FileMode) (bool, error)
+	// Lock takes the machine-wide lock at path for this process, or fails at
+	// once when another process holds it; the lock ends with the process.
+	Lock(path string) (unlock func(), err error)
+}
 
+// Fetcher downloads over HTTP.
+type Fetcher interface {
 	// Fetch starts an HTTP GET; the caller verifies the digest (see Download).
 	Fetch(ctx context.Context, url string) (io.ReadCloser, error)
+}
+
+// Commands run programs.
+type Commands interface {
 	// Run runs a command to completion; a failure is a *RunError carrying its output.
 	Run(ctx context.Context, cmd Command) ([]byte, error)
+}
 
+// Services are the machine's services (Windows services, systemd units).
+type Services interface {
 	// Service reports an installed service; Installed is false when absent.
 	Service(ctx context.Context, name string) (ServiceStatus, error)
 	// InstallService creates or updates a service (auto start, restart on failure).
@@ -71,10 +105,12 @@ type OS interface {
 	// StopService stops a running service; Windows refuses while services
 	// that depend on it run (ERROR_DEPENDENT_SERVICES_RUNNING).
 	StopService(ctx context.Context, name string) error
-	// Lock takes the machine-wide lock at path for this process, or fails at
-	// once when another process holds it; the lock ends with the process.
-	Lock(path string) (unlock func(), err error)
+}
 
+// WindowsHost is what only a Windows node has: features, the computer name,
+// HNS networking, the firewall and Microsoft Defender. Linux returns
+// ErrNotSupported.
+type WindowsHost interface {
 	// Feature reports a Windows feature's install state.
 	Feature(ctx context.Context, name string) (FeatureState, error)
 	// EnableFeature installs a Windows feature; it may need a reboot to finish.
@@ -100,7 +136,11 @@ type OS interface {
 	DefenderExclusions(ctx context.Context) ([]string, error)
 	// AddDefenderExclusion makes Microsoft Defender skip a path.
 	AddDefenderExclusion(ctx context.Context, path string) error
+}
 
+// LinuxHost is what only a Linux node has: kernel modules, sysctls and
+// swap. Windows returns ErrNotSupported.
+type LinuxHost interface {
 	// KernelModuleLoaded reports whether a Linux kernel module is loaded.
 	KernelModuleLoaded(ctx context.Context, name string) (bool, error)
 	// LoadKernelModule loads a Linux kernel module now (persistence is a file the step writes).
@@ -113,7 +153,10 @@ type OS interface {
 	SwapActive(ctx context.Context) (bool, error)
 	// DisableSwap turns swap off now and for later boots.
 	DisableSwap(ctx context.Context) error
+}
 
+// Boot is rebooting and running the agent again once the machine is back.
+type Boot interface {
 	// ResumeRegistered reports whether the agent is registered to run at boot.
 	ResumeRegistered(ctx context.Context) (bool, error)
 	// RegisterResume makes the machine run argv once at the next boot (scheduled task / systemd unit).
@@ -122,10 +165,6 @@ type OS interface {
 	UnregisterResume(ctx context.Context) error
 	// Reboot schedules a reboot a few seconds from now so the agent can exit first.
 	Reboot(ctx context.Context) error
-
-	// Diagnostics returns OS-specific material for `nodeagent diagnose`: service
-	// states, HNS networks and endpoints, event logs or journals.
-	Diagnostics(ctx context.Context) []DiagnosticFile
 }
 
 // FileMode is how a written file is protected.

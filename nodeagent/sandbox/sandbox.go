@@ -19,6 +19,9 @@
 //
 // Downloads only reach loopback addresses (an artifact mirror such as
 // package sandbox/mirror serves); anything else is refused.
+//
+// It is public, not under nodeagent/internal, only because the lab (test/lab)
+// and cluster/provision import it, which Go's internal rule would forbid.
 package sandbox
 
 import (
