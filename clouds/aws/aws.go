@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
@@ -53,8 +54,10 @@ type Config struct {
 	Region string
 	// Zones get one subnet each; empty means one subnet in a zone EC2 picks.
 	Zones []string
-	// Endpoint overrides the EC2 and SSM endpoint (the lab, a VPC endpoint);
-	// empty uses the SDK's endpoint resolution.
+	// Endpoint overrides the EC2, Elastic Load Balancing (v2) and SSM
+	// endpoint, each client's BaseEndpoint (the lab, which tells the
+	// services apart by their requests); empty uses the SDK's endpoint
+	// resolution.
 	Endpoint string
 	// CABundle is PEM CA certificates trusted in addition to the system pool.
 	CABundle []byte
@@ -84,6 +87,7 @@ type Config struct {
 type Cloud struct {
 	cfg Config
 	ec2 *ec2.Client
+	elb *elb.Client
 	ssm *ssm.Client
 
 	mu      sync.Mutex
@@ -99,7 +103,7 @@ type subnetRef struct{ id, zone string }
 
 var _ clouds.Cloud = (*Cloud)(nil)
 
-// New builds the EC2 and SSM clients. It makes no API call.
+// New builds the EC2, ELBv2 and SSM clients. It makes no API call.
 func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.RetryMode != "" && cfg.RetryMode != "adaptive" && cfg.RetryMode != "standard" {
 		return nil, fmt.Errorf("aws: Config.RetryMode %q is unknown; use \"adaptive\" or \"standard\"", cfg.RetryMode)
@@ -160,6 +164,11 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 	c := &Cloud{cfg: cfg, amis: map[string]string{}, roots: map[string]string{}, subnets: map[string][]subnetRef{}, firstBoot: userData}
 	c.ec2 = ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	c.elb = elb.NewFromConfig(awsCfg, func(o *elb.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}

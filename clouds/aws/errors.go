@@ -33,8 +33,19 @@ func kindOfCode(code string) clouds.Kind {
 		"InvalidAMIID.Malformed", "InvalidUserData.Malformed", "InvalidBlockDeviceMapping", "InvalidSubnet.Range",
 		"InvalidVpc.Range", "InvalidSubnet.Conflict":
 		return clouds.KindInvalid
-	case "ParameterNotFound":
+	case "ParameterNotFound", "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound":
 		return clouds.KindNotFound
+	// Elastic Load Balancing's codes (APIReference, each action's Errors).
+	case "ResourceInUse":
+		// A target group still referenced by a deleted load balancer's listener, for a moment.
+		return clouds.KindTransient
+	case "InvalidTarget", "InvalidConfigurationRequest", "InvalidScheme", "InvalidSubnet", "SubnetNotFound",
+		"InvalidSecurityGroup", "ValidationError", "DuplicateLoadBalancerName", "DuplicateTargetGroupName",
+		"DuplicateListener", "DuplicateTagKeys", "TargetGroupAssociationLimit", "OperationNotPermitted":
+		return clouds.KindInvalid
+	case "TooManyLoadBalancers", "TooManyTargetGroups", "TooManyListeners", "TooManyTargets",
+		"TooManyRegistrationsForTargetId", "TooManyTags":
+		return clouds.KindQuota
 	}
 	switch {
 	case strings.HasSuffix(code, ".NotFound"):
@@ -51,6 +62,8 @@ type call struct {
 	op     string
 	object string
 	pool   string
+	// fixText, when set, is the fix of an invalid request.
+	fixText string
 }
 
 // classify turns an SDK error into a *clouds.Error; context errors pass
@@ -90,14 +103,26 @@ func (k call) fix(ce *clouds.Error) string {
 		}
 		return "EC2 has no capacity for this instance type in the zone; choose another instance_type or zone"
 	case clouds.KindQuota:
+		if lbOps[k.op] {
+			return fmt.Sprintf("raise the Elastic Load Balancing quota behind %s in Service Quotas for the region, or delete unused load balancers", ce.Code)
+		}
 		return fmt.Sprintf("raise the %s quota in Service Quotas for the region, or ask for fewer or smaller instances", ce.Code)
 	case clouds.KindAuth:
 		service := "ec2"
-		if strings.Contains(k.op, "Parameter") {
+		switch {
+		case strings.Contains(k.op, "Parameter"):
 			service = "ssm"
+		case lbOps[k.op]:
+			service = "elasticloadbalancing"
 		}
 		return fmt.Sprintf("allow %s:%s for the credentials in use (IAM policy), and check that they are valid for the region", service, k.op)
 	case clouds.KindInvalid:
+		if k.fixText != "" {
+			return k.fixText
+		}
+		if lbOps[k.op] {
+			return "check the cluster's network and API access settings against what Elastic Load Balancing allows"
+		}
 		if ce.Code == "IdempotentParameterMismatch" {
 			return "an instance was launched for this node with other settings; delete it or revert the change"
 		}

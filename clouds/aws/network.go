@@ -91,11 +91,11 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if err := c.ensureInternetAccess(ctx, req, vpcID, subnets); err != nil {
 		return clouds.Network{}, err
 	}
-	cp, err := c.ensureGroup(ctx, req, vpcID, nameControlPlane, controlPlaneRules(req))
+	cp, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameControlPlane, roleGroupDescription(req.Cluster, nameControlPlane), controlPlaneRules(req))
 	if err != nil {
 		return clouds.Network{}, err
 	}
-	worker, err := c.ensureGroup(ctx, req, vpcID, nameWorker, workerRules(req))
+	worker, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameWorker, roleGroupDescription(req.Cluster, nameWorker), workerRules(req))
 	if err != nil {
 		return clouds.Network{}, err
 	}
@@ -311,8 +311,14 @@ func workerRules(req clouds.NetworkRequest) []rule {
 	return rs
 }
 
-func (c *Cloud) ensureGroup(ctx context.Context, req clouds.NetworkRequest, vpcID, role string, rules []rule) (string, error) {
-	name := req.Cluster + "-" + role
+func roleGroupDescription(cluster, role string) string {
+	return fmt.Sprintf("mixedk8s %s nodes of cluster %s", role, cluster)
+}
+
+// ensureGroup creates or adopts the security group <cluster>-<what> in
+// vpcID and adds the rules it lacks.
+func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, description string, rules []rule) (string, error) {
+	name := cluster + "-" + what
 	object := fmt.Sprintf("security group %q", name)
 	out, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{filter("vpc-id", vpcID), filter("group-name", name)}})
 	if err != nil {
@@ -324,10 +330,10 @@ func (c *Cloud) ensureGroup(ctx context.Context, req clouds.NetworkRequest, vpcI
 		id, have = aws.ToString(out.SecurityGroups[0].GroupId), out.SecurityGroups[0].IpPermissions
 	} else {
 		res, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), VpcId: aws.String(vpcID),
-			Description:       aws.String(fmt.Sprintf("mixedk8s %s nodes of cluster %s", role, req.Cluster)),
-			TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, nil, req.Cluster, name)})
+			Description:       aws.String(description),
+			TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, nil, cluster, name)})
 		if err != nil && hasCode(err, "InvalidGroup.Duplicate") {
-			return c.ensureGroup(ctx, req, vpcID, role, rules) // created by a call whose reply was lost
+			return c.ensureGroup(ctx, cluster, vpcID, what, description, rules) // created by a call whose reply was lost
 		}
 		if err != nil {
 			return "", call{op: "CreateSecurityGroup", object: object}.classify(err)

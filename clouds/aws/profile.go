@@ -30,6 +30,8 @@ var Profile = clouds.Profile{
 	// SSM parameter names are paths; "/" separates levels (SSM user guide
 	// "Requirements and constraints for parameter names").
 	SecretName: func(cluster string, name clouds.SecretName) string { return secretPath(cluster) + string(name) },
+	// A Network Load Balancer fronts the API servers (loadbalancer.go).
+	LoadBalancer: true,
 }
 
 func init() { clouds.Register(Profile) }

@@ -62,6 +62,21 @@ type Options struct {
 	OnRunning func(Instance)
 	// OnTerminated is called (without locks held) when an instance becomes terminated.
 	OnTerminated func(Instance)
+	// LoadBalancerDelay is how long a load balancer stays provisioning; default 50ms.
+	LoadBalancerDelay time.Duration
+	// DrainDelay is how long a deregistered target stays draining; default 50ms
+	// (ELB's deregistration delay, 300s by default, scaled down).
+	DrainDelay time.Duration
+	// ENIReleaseDelay is how long a deleted load balancer's network
+	// interfaces keep its subnets and security groups in use; default 50ms.
+	ENIReleaseDelay time.Duration
+	// OnLoadBalancer is called (without locks held) with every active load
+	// balancer when one becomes active or its listeners or targets change,
+	// and once with Deleted set when one is deleted.
+	OnLoadBalancer func(LoadBalancer)
+	// TargetHealth, when set, says whether a target passes its health
+	// check, for DescribeTargetHealth; nil counts running instances healthy.
+	TargetHealth func(instanceID string, port int) bool
 	// Logf, when set, receives one line per request (action and outcome, never parameters).
 	Logf func(format string, args ...any)
 }
@@ -139,6 +154,11 @@ func New(opts Options) (*Server, error) {
 	if opts.ShuttingDownDelay == 0 {
 		opts.ShuttingDownDelay = 50 * time.Millisecond
 	}
+	for _, d := range []*time.Duration{&opts.LoadBalancerDelay, &opts.DrainDelay, &opts.ENIReleaseDelay} {
+		if *d == 0 {
+			*d = 50 * time.Millisecond
+		}
+	}
 	if opts.TerminatedVisible == 0 {
 		opts.TerminatedVisible = time.Minute
 	}
@@ -175,7 +195,7 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// URL is the HTTPS endpoint of both EC2 and SSM, e.g. https://127.0.0.1:40123.
+// URL is the HTTPS endpoint of EC2, ELBv2 and SSM, e.g. https://127.0.0.1:40123.
 func (s *Server) URL() string { return "https://" + s.ln.Addr().String() }
 
 // Region is the region the server stands for.
@@ -270,6 +290,10 @@ func (s *Server) faultFor(ctx context.Context, action string, params url.Values)
 			break
 		}
 	}
+	if out == nil && s.denied[action] && elbActions[action] != nil {
+		// ELB answers a missing IAM permission with AccessDenied (ELB API reference, CommonErrors).
+		out = errf(http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::%s:user/lab is not authorized to perform: elasticloadbalancing:%s", AccountID, action)
+	}
 	if out == nil && s.denied[action] {
 		out = errf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:iam::%s:user/lab is not authorized to perform: %s:%s", AccountID, serviceOf(action), action)
 	}
@@ -343,8 +367,9 @@ func (s *Server) ResetCalls() {
 	s.calls = map[string]int{}
 }
 
-// ServeHTTP dispatches EC2 Query requests (form posts with Action) and SSM
-// JSON requests (X-Amz-Target: AmazonSSM.*).
+// ServeHTTP dispatches EC2 Query requests (form posts with Action), ELBv2
+// Query requests (the same, with ELB's Version) and SSM JSON requests
+// (X-Amz-Target: AmazonSSM.*).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		s.serveSSM(w, r, target)
@@ -368,6 +393,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[action]++
 	s.mu.Unlock()
+	if params.Get("Version") == ELBAPIVersion {
+		s.serveELB(w, r, body, reqID, action, params)
+		return
+	}
 	out, apiErr := s.handleQuery(r, body, action, params)
 	if apiErr != nil {
 		s.logf("ec2 %s -> %d %s", action, apiErr.Status, apiErr.Code)

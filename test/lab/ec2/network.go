@@ -271,6 +271,9 @@ func (s *Server) deleteSubnet(p url.Values) (any, *Error, func()) {
 			return nil, errf(http.StatusBadRequest, "DependencyViolation", "The subnet '%s' has dependencies and cannot be deleted.", id), nil
 		}
 	}
+	if by := s.lbUses(id, ""); by != "" {
+		return nil, errf(http.StatusBadRequest, "DependencyViolation", "The subnet '%s' has dependencies and cannot be deleted. (%s)", id, by), nil
+	}
 	for _, rt := range s.st.routeTables {
 		rt.assocs = slices.DeleteFunc(rt.assocs, func(a rtAssoc) bool { return a.subnet == id })
 	}
@@ -756,6 +759,9 @@ func (s *Server) deleteSecurityGroup(p url.Values) (any, *Error, func()) {
 		if in.State != "terminated" && slices.Contains(in.SecurityIDs, g.id) {
 			return nil, errf(http.StatusBadRequest, "DependencyViolation", "resource %s has a dependent object", g.id), nil
 		}
+	}
+	if by := s.lbUses("", g.id); by != "" {
+		return nil, errf(http.StatusBadRequest, "DependencyViolation", "resource %s has a dependent object", g.id), nil
 	}
 	for _, o := range s.st.groups {
 		for _, pm := range o.ingress {

@@ -124,6 +124,7 @@ type state struct {
 	tokens       map[string]*reservation // ClientToken -> reservation; kept for the server's life (EC2: at least 24h after termination)
 	images       map[string]*image
 	params       map[string]*parameter // SSM parameters clients stored, by name
+	elbState
 }
 
 func newState(region string) state {
@@ -132,7 +133,8 @@ func newState(region string) state {
 		routeTables: map[string]*routeTable{}, groups: map[string]*securityGroup{},
 		instances: map[string]*Instance{}, reservations: map[string]*reservation{},
 		tokens: map[string]*reservation{}, images: map[string]*image{},
-		params: map[string]*parameter{},
+		params:   map[string]*parameter{},
+		elbState: elbState{lbs: map[string]*loadBalancer{}, tgs: map[string]*targetGroup{}, listeners: map[string]*listener{}},
 	}
 	for _, im := range publicImages {
 		im := im
@@ -186,8 +188,9 @@ func (st *state) tagsOf(id string) map[string]string {
 
 // Objects lists every object tagged with cluster that still exists, as
 // "vpc/<id>", "subnet/<id>", "internet-gateway/<id>", "route-table/<id>",
-// "security-group/<id>" and "instance/<id>" (terminated instances are
-// gone), sorted: what a leak check compares with nothing.
+// "security-group/<id>", "instance/<id>" (terminated instances are
+// gone), "load-balancer/<name>", "target-group/<name>" and
+// "listener/<id>", sorted: what a leak check compares with nothing.
 func (s *Server) Objects(cluster string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +220,7 @@ func (s *Server) Objects(cluster string) []string {
 			add("instance", id, o.Tags)
 		}
 	}
+	out = append(out, s.elbObjects(cluster)...)
 	for _, name := range s.parametersOf(cluster) {
 		out = append(out, "parameter"+name)
 	}

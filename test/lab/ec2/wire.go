@@ -81,6 +81,9 @@ func newAuthority() (*authority, error) {
 func (s *Server) authenticate(r *http.Request, body []byte, service string) *Error {
 	authz := r.Header.Get("Authorization")
 	unknownKey := func() *Error {
+		if service == "elasticloadbalancing" {
+			return errf(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
+		}
 		if service == "ssm" {
 			return errf(http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
 		}
@@ -92,6 +95,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) *Err
 		}
 		if service == "ssm" {
 			return errf(http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
+		}
+		if service == "elasticloadbalancing" {
+			return errf(http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token")
 		}
 		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
 	}
@@ -116,6 +122,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) *Err
 		return unknownKey()
 	}
 	if sigV4(r, body, secret, cred[1:], fields["SignedHeaders"]) != fields["Signature"] {
+		if service == "elasticloadbalancing" {
+			return errf(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+		}
 		if service == "ssm" {
 			return errf(http.StatusBadRequest, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided.")
 		}
