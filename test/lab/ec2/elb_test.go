@@ -118,12 +118,12 @@ func TestELBRules(t *testing.T) {
 		t.Fatalf("the load balancer never became active: %v", err)
 	}
 
-	tg, err := e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("demo-api"), Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(6443), VpcId: aws.String(vpc),
+	_, err = e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("demo-api"), Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(6443), VpcId: aws.String(vpc),
 		TargetType: elbtypes.TargetTypeEnumInstance, HealthCheckIntervalSeconds: aws.Int32(4)})
 	if code(err) != "ValidationError" {
 		t.Errorf("a 4s health check interval: %v, want ValidationError", err)
 	}
-	tg, err = e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("demo-api"), Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(6443), VpcId: aws.String(vpc),
+	tg, err := e.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String("demo-api"), Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(6443), VpcId: aws.String(vpc),
 		TargetType: elbtypes.TargetTypeEnumInstance})
 	if err != nil {
 		t.Fatal(err)
