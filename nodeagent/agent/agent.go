@@ -183,23 +183,7 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	if *output != "text" && *output != "json" {
 		return usageError(env, "apply: --output %q is not supported; fix: use text or json", *output)
 	}
-	// The config is read from the host when it is not on the (sandboxed) machine.
-	var raw []byte
-	var err error
-	switch {
-	case env.OS != nil && mf.sandboxRoot == "":
-		raw, err = env.OS.ReadFile(*configPath)
-	case mf.sandboxRoot != "":
-		// A resume passes the copy inside the sandbox; a first run passes a host file.
-		if sb, oerr := sandbox.Open(mf.sandboxRoot); oerr == nil {
-			raw, err = sb.ReadFile(*configPath)
-		}
-		if raw == nil {
-			raw, err = os.ReadFile(*configPath)
-		}
-	default:
-		raw, err = os.ReadFile(*configPath)
-	}
+	raw, err := mf.readConfig(env, *configPath)
 	if err != nil {
 		return usageError(env, "config: cannot read %s: %v; fix: pass the path of the config file", *configPath, err)
 	}
@@ -212,38 +196,25 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		return usageError(env, "%v", err)
 	}
 	given := raw
-	var stopMirror func()
 	if fromFlag && !*dryRun {
 		// An emulated machine downloads from a local stand-in mirror, never the internet.
+		var stopMirror func()
 		if raw, stopMirror, err = withLocalMirror(raw, cfg, env); err != nil {
 			fmt.Fprintf(env.Stderr, "%v\n", err)
 			return contract.ExitFailed
 		}
 		defer stopMirror()
 	}
-	cfg, err = ParseConfig(raw)
-	if err != nil {
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			for _, p := range ce.Problems {
-				fmt.Fprintln(env.Stderr, p)
-			}
-			return contract.ExitUsage
-		}
-		return usageError(env, "%v", err)
+	if cfg, err = ParseConfig(raw); err != nil {
+		return configProblems(env, err)
 	}
 	if *dryRun && !fromFlag && env.OS == nil && cfg.Node.OS != runtime.GOOS {
-		// Planning for another OS: plan against a fresh emulated machine of the config's kind.
-		tmp, err := os.MkdirTemp("", "nodeagent-dry-run-")
+		emulated, cleanup, err := emulatedForDryRun(env, cfg)
 		if err != nil {
 			return usageError(env, "dry-run: %v", err)
 		}
-		defer os.RemoveAll(tmp)
-		id, _ := sandbox.Emulate(emulationFor(cfg), "")
-		if o, err = sandbox.New(tmp, id); err != nil {
-			return usageError(env, "dry-run: %v", err)
-		}
-		fmt.Fprintf(env.Stderr, "dry-run: this machine is %s; planning against a fresh emulated %s machine\n", runtime.GOOS, emulationFor(cfg))
+		defer cleanup()
+		o = emulated
 	}
 	if *dryRun {
 		o = readOnly{o}
@@ -256,16 +227,7 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	// The copy kept for resume is the config as given, without a per-run stand-in mirror.
 	keep, _ := ParseConfig(given)
 	r := &run{cfg: cfg, keep: keep, files: o, fetcher: o, commands: o, services: o, windows: o, linux: o, boot: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
-	r.self = env.Executable
-	if r.self == "" {
-		if _, isSandbox := o.(*sandbox.Sandbox); isSandbox || fromFlag || env.OS != nil {
-			r.self = r.paths.agentBinary
-		} else if exe, err := os.Executable(); err == nil {
-			r.self = exe
-		} else {
-			r.self = r.paths.agentBinary
-		}
-	}
+	r.self = selfPath(env, o, fromFlag, r.paths)
 	if !*dryRun {
 		// One apply at a time: a dropped session may leave the first running while the provisioner retries.
 		unlock, err := o.Lock(r.join(r.paths.dir, "apply.lock"))
@@ -284,6 +246,68 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return r.execute(ctx, stepsFor(cfg))
+}
+
+// readConfig reads the config file from the host when it is not on the
+// (sandboxed) machine.
+func (m *machineFlags) readConfig(env Env, path string) ([]byte, error) {
+	switch {
+	case env.OS != nil && m.sandboxRoot == "":
+		return env.OS.ReadFile(path)
+	case m.sandboxRoot != "":
+		// A resume passes the copy inside the sandbox; a first run passes a host file.
+		if sb, err := sandbox.Open(m.sandboxRoot); err == nil {
+			if raw, err := sb.ReadFile(path); raw != nil {
+				return raw, err
+			}
+		}
+	}
+	return os.ReadFile(path)
+}
+
+// configProblems prints what is wrong with a config, one problem a line.
+func configProblems(env Env, err error) int {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(env.Stderr, p)
+		}
+		return contract.ExitUsage
+	}
+	return usageError(env, "%v", err)
+}
+
+// emulatedForDryRun is a fresh emulated machine of the config's kind, for
+// planning on a machine of another OS; cleanup removes it.
+func emulatedForDryRun(env Env, cfg contract.Config) (oslayer.OS, func(), error) {
+	tmp, err := os.MkdirTemp("", "nodeagent-dry-run-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { _ = os.RemoveAll(tmp) }
+	id, _ := sandbox.Emulate(emulationFor(cfg), "")
+	sb, err := sandbox.New(tmp, id)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	fmt.Fprintf(env.Stderr, "dry-run: this machine is %s; planning against a fresh emulated %s machine\n", runtime.GOOS, emulationFor(cfg))
+	return sb, cleanup, nil
+}
+
+// selfPath is the agent binary the node runs again at boot: the running
+// executable on a real machine, the install path on an emulated one.
+func selfPath(env Env, o oslayer.OS, fromFlag bool, p paths) string {
+	if env.Executable != "" {
+		return env.Executable
+	}
+	if _, isSandbox := o.(*sandbox.Sandbox); isSandbox || fromFlag || env.OS != nil {
+		return p.agentBinary
+	}
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return p.agentBinary
 }
 
 // withLocalMirror serves stand-ins of the config's artifacts on 127.0.0.1 and points the config at them.
