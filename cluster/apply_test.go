@@ -387,8 +387,12 @@ func TestApplyReportsTheEndpointAndObserveFindsIt(t *testing.T) {
 	if err != nil || res.Endpoint != *o.Endpoint {
 		t.Errorf("re-apply endpoint %+v (%v), want %+v", res.Endpoint, err, *o.Endpoint)
 	}
-	kc, err := cluster.Kubeconfig(context.Background(), spec, l.opts())
+	kc, err := cluster.Kubeconfig(context.Background(), spec, l.opts(), time.Hour)
 	if err != nil || !strings.Contains(string(kc), res.Endpoint.APIEndpoint) {
 		t.Errorf("Kubeconfig = %q, %v", kc, err)
+	}
+	// Its certificate works for the hour asked for, not a year.
+	if end, err := cluster.KubeconfigExpiry(kc); err != nil || time.Until(end) > time.Hour || time.Until(end) < 50*time.Minute {
+		t.Errorf("kubeconfig expires at %v (%v), want in about an hour", end, err)
 	}
 }

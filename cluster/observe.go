@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
 )
 
 // Observed is what exists of a cluster: read from the cloud by tag and from
@@ -72,9 +74,11 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	return o, nil
 }
 
-// Kubeconfig issues a cluster-admin kubeconfig for an existing cluster. It is
-// a secret: write it owner-only and never log it.
-func Kubeconfig(ctx context.Context, spec Spec, opts Options) ([]byte, error) {
+// Kubeconfig issues a cluster-admin kubeconfig for an existing cluster whose
+// client certificate works for validity: short for a kubeconfig handed to
+// one run, since a certificate cannot be revoked before it ends. It is a
+// secret: write it owner-only and never log it.
+func Kubeconfig(ctx context.Context, spec Spec, opts Options, validity time.Duration) ([]byte, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -83,9 +87,15 @@ func Kubeconfig(ctx context.Context, spec Spec, opts Options) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
 	}
-	kc, err := opts.Provisioner.AdminKubeconfig(ctx, spec, instances)
+	kc, err := opts.Provisioner.AdminKubeconfig(ctx, spec, instances, validity)
 	if err != nil {
 		return nil, fmt.Errorf("failed to issue a kubeconfig for cluster %q: %w", spec.Name, err)
 	}
 	return kc, nil
+}
+
+// KubeconfigExpiry returns when a kubeconfig that Kubeconfig issued stops
+// working, so a caller can renew it in time.
+func KubeconfigExpiry(kubeconfig []byte) (time.Time, error) {
+	return pki.KubeconfigExpiry(kubeconfig)
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
@@ -31,8 +32,8 @@ type Provisioner interface {
 	Status(ctx context.Context, spec Spec, instances []clouds.Instance) (map[string]NodeStatus, error)
 	// Endpoint returns how clients reach a bootstrapped cluster, and false before bootstrap.
 	Endpoint(ctx context.Context, spec Spec, instances []clouds.Instance) (Endpoint, bool, error)
-	// AdminKubeconfig issues a cluster-admin kubeconfig. Secret.
-	AdminKubeconfig(ctx context.Context, spec Spec, instances []clouds.Instance) ([]byte, error)
+	// AdminKubeconfig issues a cluster-admin kubeconfig that works for validity. Secret.
+	AdminKubeconfig(ctx context.Context, spec Spec, instances []clouds.Instance, validity time.Duration) ([]byte, error)
 }
 
 // Endpoint is how clients reach the cluster's API server.

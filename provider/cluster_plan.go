@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -142,6 +143,11 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if state != nil {
 		checkUnsupportedChanges(ctx, *state, plan, &resp.Diagnostics)
+		if kubeconfigDue(state.Kubeconfig, time.Now()) {
+			plan.Kubeconfig = types.StringUnknown()
+			resp.Diagnostics.AddAttributeWarning(path.Root("kubeconfig"), fmt.Sprintf("Cluster %q: the kubeconfig in state is renewed", plan.Name.ValueString()),
+				fmt.Sprintf("Its certificate ends within %d days; this apply issues a new one, valid for a year. The old one keeps working until it ends.", int(renewKubeconfigWithin.Hours()/24)))
+		}
 	}
 	defer func() { resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...) }()
 	if !known || r.data == nil || resp.Diagnostics.HasError() {

@@ -74,6 +74,24 @@ func (r *clusterResource) options(ctx context.Context, spec cluster.Spec) (clust
 	return opts, nil
 }
 
+// The kubeconfig kept in state: its certificate works for a year, and a plan
+// within the renewal window of its end plans a new one (an in-place update).
+const (
+	stateKubeconfigValidity = 365 * 24 * time.Hour
+	renewKubeconfigWithin   = 30 * 24 * time.Hour
+)
+
+// kubeconfigDue reports whether a kubeconfig in state is within the renewal
+// window at now. One whose end cannot be read (not issued by this provider)
+// is left alone.
+func kubeconfigDue(kc types.String, now time.Time) bool {
+	if kc.IsNull() || kc.IsUnknown() {
+		return false
+	}
+	end, err := cluster.KubeconfigExpiry([]byte(kc.ValueString()))
+	return err == nil && end.Sub(now) < renewKubeconfigWithin
+}
+
 // observeInto sets the computed attributes from what exists.
 func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts cluster.Options) (cluster.Observed, error) {
 	observed, err := cluster.Observe(ctx, spec, opts)
@@ -86,7 +104,7 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 		m.APIEndpoint, m.CACertificate = types.StringValue(ep.APIEndpoint), types.StringValue(ep.CACertPEM)
 	}
 	if (m.Kubeconfig.IsNull() || m.Kubeconfig.IsUnknown()) && observed.Endpoint != nil {
-		kc, err := cluster.Kubeconfig(ctx, spec, opts)
+		kc, err := cluster.Kubeconfig(ctx, spec, opts, stateKubeconfigValidity)
 		if err != nil {
 			return observed, err
 		}
@@ -187,8 +205,8 @@ func (r *clusterResource) apply(ctx context.Context, config, plan clusterModel, 
 				fmt.Sprintf("To remove it instead, import it and destroy it: terraform import <address> %s && terraform destroy.", spec.Name))
 		return
 	}
-	if prior != nil {
-		plan.Kubeconfig = prior.Kubeconfig
+	if prior != nil && !plan.Kubeconfig.IsUnknown() {
+		plan.Kubeconfig = prior.Kubeconfig // unknown: the plan renews it
 	}
 	if _, err := observeInto(ctx, &plan, spec, opts); err != nil {
 		if prior != nil {

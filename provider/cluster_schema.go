@@ -196,8 +196,9 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"kubeconfig": schema.StringAttribute{
 				Computed:  true,
 				Sensitive: true,
-				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`), issued when the cluster is created or imported. " +
-					"It is stored in the Terraform state: protect the state, or use the `mixedk8s_kubeconfig` ephemeral resource, which keeps it out of state.",
+				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`), issued when the cluster is created or imported, valid for a year; " +
+					"a plan within 30 days of its end renews it (an in-place update). " +
+					"It is stored in the Terraform state: protect the state, or use the `mixedk8s_kubeconfig` ephemeral resource, which keeps it out of state and lives one run.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"nodes": schema.ListNestedAttribute{

@@ -1,6 +1,11 @@
 package provider
 
-import "github.com/hashicorp/terraform-plugin-framework/provider"
+import (
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+)
 
 // Backend is the seam tests act through with an in-memory cloud.
 type Backend = backend
@@ -11,4 +16,9 @@ type Backend = backend
 // the Terraform commands of one test.
 func NewWithBackend(version string, b Backend) func() provider.Provider {
 	return func() provider.Provider { return &Provider{version: version, backend: b} }
+}
+
+// KubeconfigDue reports whether a kubeconfig kept in state is planned for renewal at now.
+func KubeconfigDue(kubeconfig string, now time.Time) bool {
+	return kubeconfigDue(types.StringValue(kubeconfig), now)
 }

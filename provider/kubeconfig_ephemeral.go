@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -16,20 +18,59 @@ var pathName = path.Root("name")
 
 // kubeconfigEphemeral issues an admin kubeconfig that Terraform never
 // stores: in plan or state. It needs Terraform 1.10 or OpenTofu 1.11.
+// Terraform opens it on every plan and apply, so each open issues a
+// certificate that lives one run (validity), not a year.
 type kubeconfigEphemeral struct {
 	data *providerData
 }
 
-var _ ephemeral.EphemeralResourceWithConfigure = (*kubeconfigEphemeral)(nil)
+var (
+	_ ephemeral.EphemeralResourceWithConfigure      = (*kubeconfigEphemeral)(nil)
+	_ ephemeral.EphemeralResourceWithValidateConfig = (*kubeconfigEphemeral)(nil)
+)
+
+// ValidateConfig refuses a validity out of range before anything is opened.
+func (e *kubeconfigEphemeral) ValidateConfig(ctx context.Context, req ephemeral.ValidateConfigRequest, resp *ephemeral.ValidateConfigResponse) {
+	var v types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, pathValidity, &v)...)
+	if !resp.Diagnostics.HasError() {
+		ephemeralValidity(v, &resp.Diagnostics)
+	}
+}
 
 func newKubeconfigEphemeral() ephemeral.EphemeralResource { return &kubeconfigEphemeral{} }
 
 type kubeconfigModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
+	Validity      types.String `tfsdk:"validity"`
 	APIEndpoint   types.String `tfsdk:"api_endpoint"`
 	CACertificate types.String `tfsdk:"ca_certificate"`
 	Kubeconfig    types.String `tfsdk:"kubeconfig"`
+	ExpiresAt     types.String `tfsdk:"expires_at"`
+}
+
+// The life of an ephemeral kubeconfig's certificate: long enough for one
+// run's kubernetes and helm resources, short because it cannot be revoked.
+const (
+	defaultEphemeralValidity = time.Hour
+	maxEphemeralValidity     = 24 * time.Hour
+)
+
+var pathValidity = path.Root("validity")
+
+// ephemeralValidity reads the validity attribute; ok is false when diags say why.
+func ephemeralValidity(v types.String, diags *diag.Diagnostics) (time.Duration, bool) {
+	if v.IsNull() || v.IsUnknown() {
+		return defaultEphemeralValidity, true
+	}
+	d, err := time.ParseDuration(v.ValueString())
+	if err != nil || d < time.Minute || d > maxEphemeralValidity {
+		diags.AddAttributeError(pathValidity, "Invalid validity",
+			fmt.Sprintf("validity %q is not a duration between 1m and %s.\n\nFix: use a Go duration such as \"30m\" or \"4h\"; the default is %s.", v.ValueString(), maxEphemeralValidity, defaultEphemeralValidity))
+		return 0, false
+	}
+	return d, true
 }
 
 func (e *kubeconfigEphemeral) Metadata(_ context.Context, req ephemeral.MetadataRequest, resp *ephemeral.MetadataResponse) {
@@ -50,20 +91,28 @@ func (e *kubeconfigEphemeral) Configure(_ context.Context, req ephemeral.Configu
 
 func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp *ephemeral.SchemaResponse) {
 	attrs := map[string]schema.Attribute{
-		"name":           schema.StringAttribute{Required: true, Description: lookupNameDescription},
+		"name": schema.StringAttribute{Required: true, Description: lookupNameDescription},
+		"validity": schema.StringAttribute{
+			Optional: true,
+			Description: fmt.Sprintf("How long the kubeconfig's client certificate works, as a Go duration between `1m` and `%s`. Default `%s`: "+
+				"a new one is issued on every plan and apply, and a certificate cannot be revoked before it ends.", maxEphemeralValidity, defaultEphemeralValidity),
+		},
 		"api_endpoint":   schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."},
 		"ca_certificate": schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."},
 		"kubeconfig": schema.StringAttribute{
 			Computed: true, Sensitive: true,
-			Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`).",
+			Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`). Unknown while the cluster does not exist yet (the first plan).",
 		},
+		"expires_at": schema.StringAttribute{Computed: true, Description: "When the kubeconfig's client certificate stops working (RFC 3339)."},
 	}
 	for _, c := range cloudBlocks {
 		attrs[c.name] = c.ephemeralAttribute()
 	}
 	resp.Schema = schema.Schema{
-		Description: "Issues a cluster-admin kubeconfig for an existing cluster without storing it in the plan or the state. " +
-			"Use it to configure the kubernetes and helm providers. Requires Terraform 1.10 or later, or OpenTofu 1.11 or later.",
+		Description: "Issues a short-lived cluster-admin kubeconfig without storing it in the plan or the state. " +
+			"Use it to configure the kubernetes and helm providers. While the cluster does not exist yet (the plan that creates it), " +
+			"its attributes are unknown and Terraform plans the resources that use them as known after apply. " +
+			"Requires Terraform 1.10 or later, or OpenTofu 1.11 or later.",
 		Attributes: attrs,
 	}
 }
@@ -73,6 +122,10 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 	var m kubeconfigModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
+		return
+	}
+	validity, ok := ephemeralValidity(m.Validity, &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	spec, diags := lookupModel{Name: m.Name, cloudAttrs: m.cloudAttrs}.spec(ctx)
@@ -95,11 +148,18 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 		return
 	}
 	if observed.Endpoint == nil {
-		resp.Diagnostics.AddAttributeError(pathName, fmt.Sprintf("Cluster %q has no control plane", spec.Name),
-			"No bootstrapped control plane was found for this cluster.\n\nFix: check the name and the cloud location, and apply the mixedk8s_cluster resource first.")
+		// Terraform opens ephemeral resources while planning, before the
+		// cluster this one names is created: unknown values let that plan
+		// go on, and the apply opens it again once the cluster exists.
+		resp.Diagnostics.AddAttributeWarning(pathName, fmt.Sprintf("Cluster %q has no control plane yet", spec.Name),
+			"The kubeconfig is unknown until the cluster's control plane exists; this is expected in the plan that creates the cluster.\n\n"+
+				"If the cluster should exist already, check the name and the cloud location.")
+		m.APIEndpoint, m.CACertificate = types.StringUnknown(), types.StringUnknown()
+		m.Kubeconfig, m.ExpiresAt = types.StringUnknown(), types.StringUnknown()
+		resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 		return
 	}
-	kc, err := cluster.Kubeconfig(ctx, spec, opts)
+	kc, err := cluster.Kubeconfig(ctx, spec, opts, validity)
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot issue a kubeconfig for cluster %q", spec.Name), err.Error())
 		return
@@ -107,5 +167,11 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 	m.APIEndpoint = types.StringValue(observed.Endpoint.APIEndpoint)
 	m.CACertificate = types.StringValue(observed.Endpoint.CACertPEM)
 	m.Kubeconfig = types.StringValue(string(kc))
+	end, err := cluster.KubeconfigExpiry(kc)
+	if err != nil {
+		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read the kubeconfig issued for cluster %q", spec.Name), err.Error())
+		return
+	}
+	m.ExpiresAt = types.StringValue(end.UTC().Format(time.RFC3339))
 	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 }

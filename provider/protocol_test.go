@@ -4,11 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
+	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/provider"
 )
 
@@ -52,16 +54,104 @@ func TestKubeconfigEphemeralResourceOpensAKubeconfig(t *testing.T) {
 	if !strings.Contains(asString(t, got["ca_certificate"]), "BEGIN CERTIFICATE") {
 		t.Errorf("no CA certificate: %v", got["ca_certificate"])
 	}
+	// Each open issues a certificate for one run: an hour by default, not a year.
+	end, err := time.Parse(time.RFC3339, asString(t, got["expires_at"]))
+	if left := time.Until(end); err != nil || left > time.Hour || left < 50*time.Minute {
+		t.Errorf("expires_at %v (%v), want about an hour from now", got["expires_at"], err)
+	}
+	if kcEnd, err := cluster.KubeconfigExpiry([]byte(kc)); err != nil || !kcEnd.Equal(end) {
+		t.Errorf("the kubeconfig's certificate ends at %v (%v), expires_at says %v", kcEnd, err, end)
+	}
+	short := dynamicValue(t, s, map[string]tftypes.Value{"name": str("eph"), "aws": awsValue(s, "eu-west-1"), "validity": str("10m")})
+	resp, err = srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: short})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDiags(t, "OpenEphemeralResource validity 10m", resp.Diagnostics)
+	if end, err := time.Parse(time.RFC3339, asString(t, attrs(t, s, resp.Result)["expires_at"])); err != nil || time.Until(end) > 10*time.Minute {
+		t.Errorf("validity 10m: expires at %v (%v)", end, err)
+	}
+}
 
-	// A cluster that does not exist is an error at the name, not an empty kubeconfig.
-	missing := dynamicValue(t, s, map[string]tftypes.Value{"name": str("nosuch"), "aws": awsValue(s, "eu-west-1")})
+func TestKubeconfigEphemeralResourceIsUnknownUntilTheClusterExists(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	srv, schemas := b.server(t)
+	s := schemas.EphemeralResourceSchemas["mixedk8s_kubeconfig"]
+	// Terraform opens ephemeral resources during the plan that creates the
+	// cluster: the result is unknown, with a warning at the name, not an error
+	// that would stop the first plan.
+	missing := dynamicValue(t, s, map[string]tftypes.Value{"name": str("first"), "aws": awsValue(s, "eu-west-1")})
+	resp, err := srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Severity != tfprotov6.DiagnosticSeverityWarning ||
+		!strings.Contains(resp.Diagnostics[0].Summary, `"first"`) || resp.Diagnostics[0].Attribute == nil {
+		t.Errorf("cluster not created yet: diagnostics %+v", resp.Diagnostics)
+	}
+	got := attrs(t, s, resp.Result)
+	for _, name := range []string{"kubeconfig", "api_endpoint", "ca_certificate", "expires_at"} {
+		if got[name].IsKnown() {
+			t.Errorf("%s is known (%v) before the cluster exists", name, got[name])
+		}
+	}
+	if !got["name"].Equal(str("first")) {
+		t.Errorf("name %v, want the configured one", got["name"])
+	}
+
+	// Once it exists, the same configuration opens a kubeconfig.
+	b.applyDemo(t, "first")
 	resp, err = srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: missing})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Severity != tfprotov6.DiagnosticSeverityError ||
-		!strings.Contains(resp.Diagnostics[0].Summary, `"nosuch"`) || resp.Diagnostics[0].Attribute == nil {
-		t.Errorf("missing cluster: diagnostics %+v", resp.Diagnostics)
+	noDiags(t, "OpenEphemeralResource after apply", resp.Diagnostics)
+	if !attrs(t, s, resp.Result)["kubeconfig"].IsKnown() {
+		t.Error("kubeconfig unknown after the cluster was created")
+	}
+}
+
+func TestKubeconfigEphemeralValidityIsCheckedAtValidation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, schemas := newMemBackend().server(t)
+	s := schemas.EphemeralResourceSchemas["mixedk8s_kubeconfig"]
+	for _, v := range []string{"2d", "48h", "30s", "soon"} {
+		cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("x"), "aws": awsValue(s, "eu-west-1"), "validity": str(v)})
+		resp, err := srv.ValidateEphemeralResourceConfig(ctx, &tfprotov6.ValidateEphemeralResourceConfigRequest{TypeName: "mixedk8s_kubeconfig", Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Diagnostics) != 1 || resp.Diagnostics[0].Attribute == nil || !strings.Contains(resp.Diagnostics[0].Detail, "Fix:") {
+			t.Errorf("validity %q: diagnostics %+v, want one error at validity with the fix", v, resp.Diagnostics)
+		}
+	}
+}
+
+func TestTheKubeconfigInStateIsRenewedWithinThirtyDaysOfItsEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	b.applyDemo(t, "renew")
+	opts, _ := b.Options(ctx, cluster.Spec{})
+	spec := cluster.Spec{Name: "renew", AWS: &cluster.AWSSpec{Region: "eu-west-1"}}
+	now := time.Now()
+	for _, c := range []struct {
+		validity time.Duration
+		due      bool
+	}{{365 * 24 * time.Hour, false}, {31 * 24 * time.Hour, false}, {29 * 24 * time.Hour, true}, {time.Hour, true}} {
+		kc, err := cluster.Kubeconfig(ctx, spec, opts, c.validity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := provider.KubeconfigDue(string(kc), now); got != c.due {
+			t.Errorf("a kubeconfig valid for %s: due %v, want %v", c.validity, got, c.due)
+		}
+	}
+	if provider.KubeconfigDue("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: t\n", now) {
+		t.Error("a kubeconfig without a certificate (not issued here) was planned for renewal")
 	}
 }
 

@@ -10,9 +10,11 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
+	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
 	"github.com/mixedk8s/mixedk8s/internal/double"
 )
 
@@ -42,6 +44,7 @@ type Provisioner struct {
 	mu           sync.Mutex
 	bootstrapped bool
 	endpoint     string
+	ca           *pki.CA
 	joined       map[string]bool
 	drained      []string
 	removed      []string
@@ -170,8 +173,9 @@ func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances
 }
 
 // AdminKubeconfig implements cluster.Provisioner with a kubeconfig that names
-// the endpoint and a placeholder credential.
-func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) ([]byte, error) {
+// the endpoint and carries a client certificate valid for validity, signed
+// by the double's own CA (not the placeholder the endpoint reports).
+func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance, validity time.Duration) ([]byte, error) {
 	if err := p.Enter(ctx, OpKubeconfig, ""); err != nil {
 		return nil, err
 	}
@@ -180,7 +184,14 @@ func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, in
 	if !p.bootstrapped {
 		return nil, fmt.Errorf("cluster %q has no control plane yet; fix: apply it first", spec.Name)
 	}
-	return fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nclusters:\n- name: %s\n  cluster:\n    server: https://%s\nusers:\n- name: admin\n  user:\n    token: clustertest-admin-token\n", spec.Name, p.endpoint), nil
+	if p.ca == nil {
+		ca, err := pki.NewCA(spec.Name, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		p.ca = ca
+	}
+	return p.ca.AdminKubeconfig(spec.Name, "https://"+p.endpoint, validity, time.Now())
 }
 
 // MutatingCalls counts the calls that change nodes.

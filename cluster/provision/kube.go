@@ -357,7 +357,7 @@ func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances
 
 // AdminKubeconfig implements cluster.Provisioner: the provisioner holds the
 // CA, so it issues the kubeconfig itself instead of copying one off a node.
-func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) ([]byte, error) {
+func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, instances []clouds.Instance, validity time.Duration) ([]byte, error) {
 	ep, ok, err := p.Endpoint(ctx, spec, instances)
 	if err != nil {
 		return nil, err
@@ -369,7 +369,7 @@ func (p *Provisioner) AdminKubeconfig(ctx context.Context, spec cluster.Spec, in
 	if err != nil {
 		return nil, err
 	}
-	return ca.AdminKubeconfig(spec.Name, "https://"+ep.APIEndpoint, time.Now())
+	return ca.AdminKubeconfig(spec.Name, "https://"+ep.APIEndpoint, validity, time.Now())
 }
 
 func (p *Provisioner) storedCA(ctx context.Context, cluster string) (*pki.CA, bool, error) {

@@ -304,7 +304,7 @@ func TestApplyPushesTheAgentToEveryNode(t *testing.T) {
 	if !res.Changes.Empty() || w.cloud.MutatingCalls() != 0 {
 		t.Errorf("second Apply planned %q and made %d mutating calls", res.Changes.Summary(), w.cloud.MutatingCalls())
 	}
-	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(&events, &mu))
+	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(&events, &mu), time.Hour)
 	if err != nil || !strings.Contains(string(kc), "https://"+res.Endpoint.APIEndpoint) {
 		t.Errorf("Kubeconfig: %v\n%s", err, kc)
 	}

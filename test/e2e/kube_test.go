@@ -25,7 +25,7 @@ func (w *world) kube(spec cluster.Spec) kubernetes.Interface {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(spec))
+	kc, err := cluster.Kubeconfig(ctx, spec, w.opts(spec), time.Hour)
 	if err != nil {
 		w.t.Fatalf("Kubeconfig: %v", err)
 	}

@@ -1,7 +1,10 @@
 package pki
 
 import (
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,9 +14,6 @@ import (
 // AdminGroup is the group kubeadm binds to cluster-admin. Unlike
 // system:masters it goes through RBAC, so access can be revoked.
 const AdminGroup = "kubeadm:cluster-admins"
-
-// AdminValidity bounds how long a handed-out admin kubeconfig works.
-const AdminValidity = 365 * 24 * time.Hour
 
 type kubeconfig struct {
 	APIVersion     string         `json:"apiVersion"`
@@ -48,10 +48,14 @@ type namedContext struct {
 	} `json:"context"`
 }
 
-// AdminKubeconfig issues an admin client certificate and returns a
-// kubeconfig for server ("https://host:port"). Secret: it holds the key.
-func (ca *CA) AdminKubeconfig(cluster, server string, now time.Time) ([]byte, error) {
-	certPEM, keyPEM, err := ca.ClientCert(cluster+"-admin", []string{AdminGroup}, AdminValidity, now)
+// AdminKubeconfig issues an admin client certificate valid for validity from
+// now and returns a kubeconfig for server ("https://host:port"). Secret: it
+// holds the key.
+func (ca *CA) AdminKubeconfig(cluster, server string, validity time.Duration, now time.Time) ([]byte, error) {
+	if validity <= 0 {
+		return nil, fmt.Errorf("admin kubeconfig of cluster %q: validity %s is not positive; fix: pass how long the kubeconfig must work", cluster, validity)
+	}
+	certPEM, keyPEM, err := ca.ClientCert(cluster+"-admin", []string{AdminGroup}, validity, now)
 	if err != nil {
 		return nil, err
 	}
@@ -75,4 +79,29 @@ func (ca *CA) AdminKubeconfig(cluster, server string, now time.Time) ([]byte, er
 		return nil, fmt.Errorf("failed to write the admin kubeconfig of cluster %q: %w", cluster, err)
 	}
 	return out, nil
+}
+
+// KubeconfigExpiry returns when the first user's client certificate in a
+// kubeconfig stops working.
+func KubeconfigExpiry(raw []byte) (time.Time, error) {
+	var kc kubeconfig
+	if err := yaml.Unmarshal(raw, &kc); err != nil {
+		return time.Time{}, fmt.Errorf("kubeconfig does not parse: %w", err)
+	}
+	if len(kc.Users) == 0 || kc.Users[0].User.ClientCertificateData == "" {
+		return time.Time{}, errors.New("kubeconfig has no client certificate")
+	}
+	der, err := base64.StdEncoding.DecodeString(kc.Users[0].User.ClientCertificateData)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("kubeconfig client certificate is not base64: %w", err)
+	}
+	b, _ := pem.Decode(der)
+	if b == nil {
+		return time.Time{}, errors.New("kubeconfig client certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("kubeconfig client certificate: %w", err)
+	}
+	return cert.NotAfter, nil
 }

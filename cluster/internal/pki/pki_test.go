@@ -93,9 +93,15 @@ func TestCertificateKeyIs32BytesHex(t *testing.T) {
 func TestAdminKubeconfigIsSignedByTheCA(t *testing.T) {
 	t.Parallel()
 	ca, _ := NewCA("demo", now)
-	raw, err := ca.AdminKubeconfig("demo", "https://127.0.0.1:6443", now)
+	raw, err := ca.AdminKubeconfig("demo", "https://127.0.0.1:6443", time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if end, err := KubeconfigExpiry(raw); err != nil || !end.Equal(now.Add(time.Hour).Truncate(time.Second)) {
+		t.Errorf("expiry %v (%v), want an hour after %v", end, err, now)
+	}
+	if _, err := ca.AdminKubeconfig("demo", "https://127.0.0.1:6443", 0, now); err == nil {
+		t.Error("a zero validity was accepted")
 	}
 	var kc kubeconfig
 	if err := yaml.UnmarshalStrict(raw, &kc); err != nil {
