@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -162,6 +164,17 @@ func Destroy(ctx context.Context, spec Spec, opts Options) error {
 			return opts.Cloud.DeleteInstance(ctx, in)
 		}})
 	}
+	if lbs, ok := opts.Cloud.(clouds.LoadBalancers); ok {
+		// The load balancer goes with the instances: the network cannot go while it uses it.
+		id := stepID(StepDelete, string(StepLoadBalancer))
+		deletes = append(deletes, id)
+		steps = append(steps, engine.Step{ID: id, Run: func(ctx context.Context) error {
+			if err := lbs.DeleteLoadBalancer(ctx, name); err != nil {
+				return fmt.Errorf("failed to delete the API load balancer of cluster %q: %w", name, err)
+			}
+			return nil
+		}})
+	}
 	steps = append(steps, engine.Step{ID: "delete/network", After: deletes, Run: func(ctx context.Context) error {
 		return opts.Cloud.DeleteNetwork(ctx, name)
 	}})
@@ -208,10 +221,14 @@ type run struct {
 	ready     map[string]bool
 	join      *JoinInfo
 	observed  *Endpoint
+	lb        *clouds.LoadBalancer
+
+	// targetsMu makes each change of the load balancer's targets read what the last one set.
+	targetsMu sync.Mutex
 }
 
 func newRun(spec Spec, observed Observed, opts Options) *run {
-	r := &run{spec: spec, opts: opts, nodes: map[string]Node{}, network: observed.Network, instances: map[string]clouds.Instance{}, ready: map[string]bool{}}
+	r := &run{spec: spec, opts: opts, nodes: map[string]Node{}, network: observed.Network, instances: map[string]clouds.Instance{}, ready: map[string]bool{}, lb: observed.LoadBalancer}
 	for _, n := range spec.Nodes() {
 		r.nodes[n.Name] = n
 	}
@@ -292,7 +309,7 @@ func (r *run) target(name string) (Target, error) {
 	if !ok {
 		return Target{}, fmt.Errorf("node %s has no instance yet", name)
 	}
-	return Target{Spec: r.spec, Node: n, Instance: in, Report: func(msg string) {
+	return Target{Spec: r.spec, Node: n, Instance: in, APIEndpoint: r.lbEndpoint(), Report: func(msg string) {
 		r.emit(Event{Kind: NodePhase, Node: name, Message: msg})
 	}}, nil
 }
@@ -326,6 +343,9 @@ var stepActions = map[StepKind]func(*run, context.Context, Step) error{
 	StepDrain:     (*run).drain,
 	StepDelete:    (*run).deleteInstance,
 	StepRemove:    (*run).removeNode,
+
+	StepLoadBalancer: (*run).loadBalancer,
+	StepTarget:       (*run).registerTarget,
 }
 
 func (r *run) action(s Step) func(context.Context) error {
@@ -339,6 +359,110 @@ func (r *run) action(s Step) func(context.Context) error {
 func (r *run) networkStep(ctx context.Context, _ Step) error { return r.ensureNetwork(ctx) }
 
 func (r *run) instance(ctx context.Context, s Step) error { return r.ensureInstance(ctx, s.Node) }
+
+// lbEndpoint is the API load balancer's host:port; "" when the cluster has none.
+func (r *run) lbEndpoint() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lb == nil {
+		return ""
+	}
+	return net.JoinHostPort(r.lb.Address, strconv.Itoa(r.lb.Port))
+}
+
+func (r *run) loadBalancers() (clouds.LoadBalancers, error) {
+	lbs, ok := r.opts.Cloud.(clouds.LoadBalancers)
+	if !ok {
+		return nil, fmt.Errorf("the %s cloud client has no load balancer support", r.opts.Cloud.Name())
+	}
+	return lbs, nil
+}
+
+// loadBalancer creates the API load balancer: internal when nodes are
+// reached only through the bastion, internet-facing (limited to
+// access.admin_cidrs) otherwise.
+func (r *run) loadBalancer(ctx context.Context, _ Step) error {
+	lbs, err := r.loadBalancers()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	network := r.network
+	r.mu.Unlock()
+	if network == nil {
+		return fmt.Errorf("failed to create the API load balancer of cluster %q: the cluster has no network yet", r.spec.Name)
+	}
+	lb, err := lbs.EnsureLoadBalancer(ctx, clouds.LoadBalancerRequest{
+		Cluster:    r.spec.Name,
+		Internal:   r.spec.Access.Bastion != nil,
+		Port:       APIPort,
+		Network:    *network,
+		AdminCIDRs: r.spec.Access.AdminCIDRs,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the API load balancer of cluster %q: %w", r.spec.Name, err)
+	}
+	r.mu.Lock()
+	r.lb = &lb
+	r.mu.Unlock()
+	return nil
+}
+
+// registerTarget makes the load balancer's targets the running control-plane
+// instances it already has, plus the step's node: an instance that is gone
+// (replaced, terminated) drops out. Nothing changes when nothing would.
+func (r *run) registerTarget(ctx context.Context, s Step) error {
+	lbs, err := r.loadBalancers()
+	if err != nil {
+		return err
+	}
+	r.targetsMu.Lock()
+	defer r.targetsMu.Unlock()
+	r.mu.Lock()
+	lb := r.lb
+	live := map[string]clouds.Instance{}
+	for name, in := range r.instances {
+		if n, ok := r.nodes[name]; ok && n.Role == clouds.RoleControlPlane && in.State == clouds.StateRunning {
+			live[in.ID] = in
+		}
+	}
+	add, hasAdd := r.instances[s.Node]
+	r.mu.Unlock()
+	if lb == nil {
+		return fmt.Errorf("failed to register %s behind the API load balancer: cluster %q has none yet", s.Node, r.spec.Name)
+	}
+	if s.Node != "" && !hasAdd {
+		return fmt.Errorf("failed to register %s behind the API load balancer: node %s has no instance yet", s.Node, s.Node)
+	}
+	var targets []clouds.Instance
+	var ids []string
+	for _, id := range lb.Targets {
+		if in, ok := live[id]; ok && id != add.ID {
+			targets = append(targets, in)
+			ids = append(ids, id)
+		}
+	}
+	if s.Node != "" {
+		targets = append(targets, add)
+		ids = append(ids, add.ID)
+	}
+	slices.Sort(ids)
+	if slices.Equal(ids, lb.Targets) {
+		return nil
+	}
+	if err := lbs.SetLoadBalancerTargets(ctx, *lb, targets); err != nil {
+		if s.Node == "" {
+			return fmt.Errorf("failed to remove gone instances from the API load balancer of cluster %q: %w", r.spec.Name, err)
+		}
+		return fmt.Errorf("failed to register %s (%s) behind the API load balancer of cluster %q: %w", s.Node, add.ID, r.spec.Name, err)
+	}
+	updated := *lb
+	updated.Targets = ids
+	r.mu.Lock()
+	r.lb = &updated
+	r.mu.Unlock()
+	return nil
+}
 
 func (r *run) bootstrap(ctx context.Context, s Step) error {
 	t, err := r.target(s.Node)

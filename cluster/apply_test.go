@@ -44,13 +44,19 @@ func (l *lab) events() []cluster.Event {
 // wantConverged checks that exactly the spec's nodes exist, each once, joined.
 func wantConverged(t *testing.T, l *lab, spec cluster.Spec) {
 	t.Helper()
-	want := []string{"network/net-" + spec.Name}
-	var names []string
+	want := []string{"network/net-" + spec.Name, "loadbalancer/lb-" + spec.Name}
+	var names, cps []string
 	for _, n := range spec.WithDefaults().Nodes() {
 		want = append(want, "instance/"+n.Name)
 		names = append(names, n.Name)
+		if n.Role == clouds.RoleControlPlane {
+			cps = append(cps, n.Name)
+		}
 	}
 	slices.Sort(want)
+	if targets, _ := l.cloud.LoadBalancerTargets(spec.Name); !slices.Equal(targets, cps) {
+		t.Errorf("API load balancer targets %q, want the control plane %q", targets, cps)
+	}
 	slices.Sort(names)
 	if got := l.cloud.Objects(spec.Name); !slices.Equal(got, want) {
 		t.Errorf("cloud objects\n got %q\nwant %q", got, want)
@@ -108,9 +114,9 @@ func TestApplyReportsProgress(t *testing.T) {
 			t.Errorf("event leaks the bootstrap token: %s", e)
 		}
 	}
-	// 13 steps: network, 5 instances, bootstrap, 4 joins, addons, ready.
-	if kinds[cluster.StepStarted] != 13 || kinds[cluster.StepFinished] != 13 {
-		t.Errorf("started %d, finished %d steps; want 13 each", kinds[cluster.StepStarted], kinds[cluster.StepFinished])
+	// 15 steps: network, load balancer, 5 instances, its target, bootstrap, 4 joins, addons, ready.
+	if kinds[cluster.StepStarted] != 15 || kinds[cluster.StepFinished] != 15 {
+		t.Errorf("started %d, finished %d steps; want 15 each", kinds[cluster.StepStarted], kinds[cluster.StepFinished])
 	}
 	if kinds[cluster.NodePhase] != 5 {
 		t.Errorf("%d node-phase events, want 5 (bootstrap + 4 joins)", kinds[cluster.NodePhase])
@@ -137,7 +143,7 @@ func TestApplyConvergesUnderThrottlingAndServerErrors(t *testing.T) {
 	}
 	opts := l.opts()
 	l.cloud.Fault = func(op, object string) error {
-		if op == memory.OpInstances || op == memory.OpFindNetwork {
+		if op == memory.OpInstances || op == memory.OpFindNetwork || op == memory.OpFindLoadBalancer {
 			return nil // reads before the plan are not retried by the engine
 		}
 		return flaky(op, object)
@@ -394,5 +400,104 @@ func TestApplyReportsTheEndpointAndObserveFindsIt(t *testing.T) {
 	// Its certificate works for the hour asked for, not a year.
 	if end, err := cluster.KubeconfigExpiry(kc); err != nil || time.Until(end) > time.Hour || time.Until(end) < 50*time.Minute {
 		t.Errorf("kubeconfig expires at %v (%v), want in about an hour", end, err)
+	}
+}
+
+func instanceOf(t *testing.T, l *lab, name string) clouds.Instance {
+	t.Helper()
+	all, err := l.cloud.Instances(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range all {
+		if in.Name == name {
+			return in
+		}
+	}
+	t.Fatalf("no instance %s", name)
+	return clouds.Instance{}
+}
+
+// cloudWithoutLoadBalancers hides the memory cloud's load balancers: a cloud whose package has none.
+type cloudWithoutLoadBalancers struct{ clouds.Cloud }
+
+func TestApplyWithoutLoadBalancersUsesTheFirstNode(t *testing.T) {
+	t.Parallel()
+	l := newLab()
+	opts := l.opts()
+	opts.Cloud = cloudWithoutLoadBalancers{l.cloud}
+	spec := demoSpec()
+	res, err := cluster.Apply(context.Background(), spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range l.cloud.Objects(spec.Name) {
+		if strings.HasPrefix(o, "loadbalancer/") {
+			t.Errorf("a cloud without load balancers got %s", o)
+		}
+	}
+	cp0 := instanceOf(t, l, "demo-cp-0")
+	if want := cp0.PrivateIP + ":6443"; res.Endpoint.APIEndpoint != want || res.Endpoint.URL() != "https://"+want {
+		t.Errorf("endpoint %q (%s), want the first control-plane node %s", res.Endpoint.APIEndpoint, res.Endpoint.URL(), want)
+	}
+	if err := cluster.Destroy(context.Background(), spec, opts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A cluster of one grows to three in place behind its load balancer; a
+// control-plane node terminated out of band is replaced on the next Apply
+// and its gone instance leaves the targets; a converged re-apply calls
+// nothing that mutates; Destroy removes the load balancer.
+func TestApplyHighlyAvailableControlPlane(t *testing.T) {
+	t.Parallel()
+	if p, _ := clouds.ProfileOf("aws"); !p.LoadBalancer {
+		t.Skip("the AWS cloud package has no load balancer support yet (clouds.Profile.LoadBalancer), so validation refuses control_plane.count 3 on AWS")
+	}
+	l := newLab()
+	spec := demoSpec()
+	res, err := cluster.Apply(context.Background(), spec, l.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lbEndpoint := "demo.public.lb.invalid:6443"
+	if res.Endpoint.APIEndpoint != lbEndpoint {
+		t.Errorf("endpoint %q, want the load balancer's %q", res.Endpoint.APIEndpoint, lbEndpoint)
+	}
+	spec.ControlPlane.Count = 3
+	if res, err = cluster.Apply(context.Background(), spec, l.opts()); err != nil {
+		t.Fatalf("grow to 3: %v", err)
+	}
+	if add, remove := res.Changes.Counts(); add != 2 || remove != 0 {
+		t.Errorf("growing added %d and removed %d nodes, want 2 and 0", add, remove)
+	}
+	wantConverged(t, l, spec)
+
+	old := instanceOf(t, l, "demo-cp-1")
+	l.cloud.Terminate("demo-cp-1")
+	if res, err = cluster.Apply(context.Background(), spec, l.opts()); err != nil {
+		t.Fatalf("replace demo-cp-1: %v", err)
+	}
+	wantConverged(t, l, spec)
+	if res.Endpoint.APIEndpoint != lbEndpoint {
+		t.Errorf("endpoint after the replacement %q, want %q", res.Endpoint.APIEndpoint, lbEndpoint)
+	}
+	if lb, _, _ := l.cloud.FindLoadBalancer(context.Background(), spec.Name); slices.Contains(lb.Targets, old.ID) {
+		t.Errorf("targets %q still hold the terminated %s", lb.Targets, old.ID)
+	}
+
+	l.cloud.ResetCalls()
+	l.prov.ResetCalls()
+	if res, err = cluster.Apply(context.Background(), spec, l.opts()); err != nil || !res.Changes.Empty() {
+		t.Fatalf("re-apply planned %q (%v), want nothing", res.Changes.Summary(), err)
+	}
+	if n := l.cloud.MutatingCalls(); n != 0 {
+		t.Errorf("re-apply made %d mutating cloud calls (%v)", n, l.cloud.Calls())
+	}
+	if err := cluster.Destroy(context.Background(), spec, l.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if objs := l.cloud.Objects(spec.Name); len(objs) != 0 {
+		t.Errorf("left after Destroy: %q", objs)
 	}
 }

@@ -38,9 +38,11 @@ node_pools:
 	}
 	// Output:
 	// + network, subnet and firewall rules for cluster "demo"
+	// + API load balancer for cluster "demo" (TCP 6443)
 	// + 1 linux node in the control plane (demo-cp-0)
 	// + 1 linux node in pool "linux" (demo-linux-0)
 	// + 2 windows-2022 nodes in pool "win" (demo-win-0, demo-win-1)
+	// ~ register demo-cp-0 behind the API load balancer
 	// demo-cp-0 linux ready=true
 	// demo-linux-0 linux ready=true
 	// demo-win-0 windows ready=true

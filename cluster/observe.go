@@ -20,6 +20,11 @@ type Observed struct {
 	Nodes map[string]NodeStatus
 	// Endpoint is nil until the control plane is bootstrapped.
 	Endpoint *Endpoint
+	// LoadBalancing: the cloud fronts the API servers with its own load
+	// balancer (it implements clouds.LoadBalancers), so the plan makes one.
+	LoadBalancing bool
+	// LoadBalancer is the cluster's API load balancer; nil when it has none (yet).
+	LoadBalancer *clouds.LoadBalancer
 }
 
 // Instance returns the observed instance of a node.
@@ -33,8 +38,8 @@ func (o Observed) Instance(name string) (clouds.Instance, bool) {
 }
 
 // Observe reads a cluster's state. Its cost does not grow with the number of
-// nodes: one network lookup, one paged instance listing by tag and one node
-// listing from Kubernetes.
+// nodes: one network lookup, one load balancer lookup (on a cloud that has
+// them), one paged instance listing by tag and one node listing from Kubernetes.
 func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if err := opts.check(); err != nil {
 		return Observed{}, err
@@ -47,6 +52,16 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	}
 	if ok {
 		o.Network = &n
+	}
+	if lbs, ok := opts.Cloud.(clouds.LoadBalancers); ok {
+		o.LoadBalancing = true
+		lb, found, err := lbs.FindLoadBalancer(ctx, spec.Name)
+		if err != nil {
+			return Observed{}, fmt.Errorf("failed to observe the API load balancer of cluster %q: %w", spec.Name, err)
+		}
+		if found {
+			o.LoadBalancer = &lb
+		}
 	}
 	all, err := opts.Cloud.Instances(ctx, spec.Name)
 	if err != nil {

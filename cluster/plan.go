@@ -23,6 +23,11 @@ const (
 	StepDrain     StepKind = "drain"
 	StepDelete    StepKind = "delete"
 	StepRemove    StepKind = "remove"
+	// StepLoadBalancer creates the cluster's API load balancer.
+	StepLoadBalancer StepKind = "loadbalancer"
+	// StepTarget registers a control-plane node behind the API load
+	// balancer; with no node, it only drops instances that are gone.
+	StepTarget StepKind = "target"
 )
 
 // Step is one planned action. Steps run as a graph: each starts once every
@@ -102,11 +107,15 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 	p := &planner{spec: spec, observed: observed, changes: map[string]*change{}, desired: spec.Nodes()}
 	p.out.Cluster = spec.Name
 	p.network()
+	p.loadBalancer()
 	p.instances()
+	p.initTarget()
 	p.controlPlane()
 	p.joins()
+	p.joinTargets()
 	p.addonsAndReady()
 	p.summarizeAdditions()
+	p.out.summary = append(p.out.summary, p.targetLines...)
 	if err := p.removals(); err != nil {
 		return Changes{}, err
 	}
@@ -131,6 +140,9 @@ type planner struct {
 
 	bootstrapID, readyID string
 	joinIDs              []string
+	initTargetID         string
+	targeted             map[string]bool // control-plane nodes with a planned target step
+	targetLines          []string        // the load balancer's summary, after the nodes'
 }
 
 func (p *planner) add(s Step) { p.out.Steps = append(p.out.Steps, s) }
@@ -166,6 +178,98 @@ func (p *planner) network() {
 		p.add(Step{ID: stepID(StepNetwork, ""), Kind: StepNetwork})
 		p.say("+ network, subnet and firewall rules for cluster %q", p.spec.Name)
 	}
+}
+
+// loadBalancer plans the API load balancer on a cloud that has one, for
+// every control-plane size: kubeadm refuses a control-plane join without a
+// stable controlPlaneEndpoint, so a cluster of one can grow in place only
+// if it was made behind one.
+func (p *planner) loadBalancer() {
+	if p.observed.LoadBalancing && p.observed.LoadBalancer == nil {
+		p.add(Step{ID: stepID(StepLoadBalancer, ""), Kind: StepLoadBalancer, After: p.after(stepID(StepNetwork, ""))})
+		p.say("+ API load balancer for cluster %q (TCP %d)", p.spec.Name, APIPort)
+	}
+}
+
+// registered reports whether the node's running instance is already behind the load balancer.
+func (p *planner) registered(name string) bool {
+	lb := p.observed.LoadBalancer
+	in, ok := p.observed.Instance(name)
+	return lb != nil && ok && in.State == clouds.StateRunning && slices.Contains(lb.Targets, in.ID)
+}
+
+// initTarget registers the first control-plane node before it bootstraps:
+// kubeadm init already reaches its own API server through the
+// controlPlaneEndpoint (the load balancer) to upload its configuration.
+func (p *planner) initTarget() {
+	if !p.observed.LoadBalancing {
+		return
+	}
+	p.targeted = map[string]bool{}
+	first := p.desired[0]
+	if p.registered(first.Name) && !p.instancePlanned(first.Name) {
+		return
+	}
+	p.initTargetID = stepID(StepTarget, first.Name)
+	p.targeted[first.Name] = true
+	p.add(Step{ID: p.initTargetID, Kind: StepTarget, Node: first.Name, Pool: first.Pool,
+		After: p.after(stepID(StepLoadBalancer, ""), stepID(StepInstance, first.Name))})
+}
+
+// joinTargets registers every other control-plane node once it has joined
+// (its API server serves), and drops instances that are gone from the
+// targets; a converged cluster gets no step.
+func (p *planner) joinTargets() {
+	if !p.observed.LoadBalancing {
+		return
+	}
+	added := []string{}
+	for _, n := range p.desired[1:] {
+		if n.Role != clouds.RoleControlPlane || (p.registered(n.Name) && !p.instancePlanned(n.Name)) {
+			continue
+		}
+		p.targeted[n.Name] = true
+		added = append(added, n.Name)
+		p.add(Step{ID: stepID(StepTarget, n.Name), Kind: StepTarget, Node: n.Name, Pool: n.Pool,
+			After: p.after(stepID(StepLoadBalancer, ""), stepID(StepInstance, n.Name), stepID(StepJoin, n.Name), p.initTargetID)})
+	}
+	if p.initTargetID != "" {
+		added = append([]string{p.desired[0].Name}, added...)
+	}
+	if len(added) > 0 {
+		p.targetLines = append(p.targetLines, "~ register "+nameList(added)+" behind the API load balancer")
+	}
+	if stale := p.staleTargets(); len(stale) > 0 {
+		if len(added) == 0 {
+			p.add(Step{ID: stepID(StepTarget, ""), Kind: StepTarget, After: p.after(stepID(StepLoadBalancer, ""))})
+		}
+		p.targetLines = append(p.targetLines, "~ remove "+strings.Join(stale, ", ")+" from the API load balancer (gone)")
+	}
+}
+
+// staleTargets are the load balancer's targets that are not a running
+// control-plane instance of the spec. Any target step drops them.
+func (p *planner) staleTargets() []string {
+	if p.observed.LoadBalancer == nil {
+		return nil
+	}
+	live := map[string]bool{}
+	for _, n := range p.desired {
+		if in, ok := p.observed.Instance(n.Name); ok && n.Role == clouds.RoleControlPlane && in.State == clouds.StateRunning {
+			live[in.ID] = true
+		}
+	}
+	var out []string
+	for _, id := range p.observed.LoadBalancer.Targets {
+		if !live[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (p *planner) instancePlanned(name string) bool {
+	return len(p.after(stepID(StepInstance, name))) > 0
 }
 
 // instances plans an instance for each wanted node without a running one,
@@ -204,7 +308,7 @@ func (p *planner) controlPlane() {
 	firstNew := slices.Contains(p.changes[first.Pool].namesOrNil(), first.Name)
 	if firstNew || len(p.joining) > 0 {
 		p.bootstrapID = stepID(StepBootstrap, first.Name)
-		p.add(Step{ID: p.bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: p.after(stepID(StepInstance, first.Name))})
+		p.add(Step{ID: p.bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: p.after(stepID(StepInstance, first.Name), p.initTargetID)})
 	}
 }
 

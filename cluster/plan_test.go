@@ -247,3 +247,104 @@ func TestPlanIgnoresInstancesAlreadyShuttingDown(t *testing.T) {
 		t.Errorf("plan %q, want nothing: demo-win-2 is already on its way out", got.Summary())
 	}
 }
+
+// behindLB is o on a cloud with load balancers, with every running
+// control-plane instance registered behind the cluster's.
+func behindLB(o cluster.Observed) cluster.Observed {
+	o.LoadBalancing = true
+	lb := clouds.LoadBalancer{ID: "lb-demo", Address: "demo.lb.invalid", Port: 6443}
+	for _, in := range o.Instances {
+		if in.Role == clouds.RoleControlPlane && in.State == clouds.StateRunning {
+			lb.Targets = append(lb.Targets, in.ID)
+		}
+	}
+	slices.Sort(lb.Targets)
+	o.LoadBalancer = &lb
+	return o
+}
+
+func stepAfter(c cluster.Changes) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range c.Steps {
+		out[s.ID] = s.After
+	}
+	return out
+}
+
+// On a cloud with load balancers, a new cluster gets one after its network
+// and before its first control-plane node bootstraps (kubeadm init already
+// talks to it), and each other control-plane node goes behind it once it
+// has joined.
+func TestPlanPutsTheControlPlaneBehindTheLoadBalancer(t *testing.T) {
+	t.Parallel()
+	s := demoSpec()
+	s.ControlPlane.Count = 3
+	got, err := cluster.Plan(s, cluster.Observed{LoadBalancing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := stepAfter(got)
+	for id, want := range map[string][]string{
+		"loadbalancer":        {"network"},
+		"target/demo-cp-0":    {"loadbalancer", "instance/demo-cp-0"},
+		"bootstrap/demo-cp-0": {"instance/demo-cp-0", "target/demo-cp-0"},
+		"target/demo-cp-1":    {"loadbalancer", "instance/demo-cp-1", "join/demo-cp-1", "target/demo-cp-0"},
+		"target/demo-cp-2":    {"loadbalancer", "instance/demo-cp-2", "join/demo-cp-2", "target/demo-cp-0"},
+	} {
+		if a, ok := after[id]; !ok || !slices.Equal(a, want) {
+			t.Errorf("%s after %q (planned: %v), want after %q", id, a, ok, want)
+		}
+	}
+	if _, ok := after["target/demo-linux-0"]; ok {
+		t.Error("a worker is planned behind the API load balancer")
+	}
+	if !slices.Contains(got.Summary(), "~ register demo-cp-0, demo-cp-1, demo-cp-2 behind the API load balancer") {
+		t.Errorf("summary %q does not say which nodes go behind the load balancer", got.Summary())
+	}
+}
+
+// A cluster of one is made behind the load balancer too, so that it can grow
+// in place: growing it to three plans joins and targets only.
+func TestPlanGrowsTheControlPlaneInPlace(t *testing.T) {
+	t.Parallel()
+	one := demoSpec()
+	three := demoSpec()
+	three.ControlPlane.Count = 3
+	got, err := cluster.Plan(three, behindLB(converged(one)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"instance/demo-cp-1", "instance/demo-cp-2", "bootstrap/demo-cp-0", "join/demo-cp-1", "join/demo-cp-2", "target/demo-cp-1", "target/demo-cp-2", "addons", "ready"}
+	if ids := stepIDs(got); !slices.Equal(ids, want) {
+		t.Errorf("steps %q, want %q", ids, want)
+	}
+}
+
+func TestPlanLoadBalancerConvergedAndWithout(t *testing.T) {
+	t.Parallel()
+	three := demoSpec()
+	three.ControlPlane.Count = 3
+	if got, err := cluster.Plan(three, behindLB(converged(three))); err != nil || !got.Empty() {
+		t.Errorf("converged cluster behind its load balancer: plan %q (%v), want nothing", got.Summary(), err)
+	}
+	// Without load balancers (a cloud that has none), today's plan: no such steps.
+	got, err := cluster.Plan(demoSpec(), cluster.Observed{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got.Steps {
+		if s.Kind == cluster.StepLoadBalancer || s.Kind == cluster.StepTarget {
+			t.Errorf("step %s planned on a cloud without load balancers", s.ID)
+		}
+	}
+	// A target that is not a running control-plane instance any more goes.
+	o := behindLB(converged(three))
+	o.LoadBalancer.Targets = append(o.LoadBalancer.Targets, "i-gone")
+	got, err = cluster.Plan(three, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := stepIDs(got); !slices.Equal(ids, []string{"target"}) || !slices.Equal(got.Summary(), []string{"~ remove i-gone from the API load balancer (gone)"}) {
+		t.Errorf("plan %q %q, want one step that drops i-gone", ids, got.Summary())
+	}
+}

@@ -38,10 +38,19 @@ type Provisioner interface {
 
 // Endpoint is how clients reach the cluster's API server.
 type Endpoint struct {
-	// APIEndpoint is "host:port".
+	// APIEndpoint is "host:port": the API load balancer on a cloud that has
+	// one, otherwise the first control-plane node.
 	APIEndpoint string
 	// CACertPEM is the cluster CA that signs the API server's certificate.
 	CACertPEM string
+}
+
+// URL is the API server's address as kubeconfig and kubectl write it: "https://host:port".
+func (e Endpoint) URL() string {
+	if e.APIEndpoint == "" {
+		return ""
+	}
+	return "https://" + e.APIEndpoint
 }
 
 // Target is one node and the instance it runs on.
@@ -49,6 +58,10 @@ type Target struct {
 	Spec     Spec
 	Node     Node
 	Instance clouds.Instance
+	// APIEndpoint is the API load balancer's "host:port", the cluster's
+	// controlPlaneEndpoint; empty on a cloud without one, where the first
+	// control-plane node's address serves.
+	APIEndpoint string
 	// Report passes the node's own progress (agent steps, reboots) to the caller's events.
 	Report func(message string)
 }

@@ -148,6 +148,9 @@ type ArtifactsSpec struct {
 	TrustMirrorChecksums bool `json:"trust_mirror_checksums,omitempty"`
 }
 
+// APIPort is where every API server, and the API load balancer in front of them, serves.
+const APIPort = 6443
+
 // Defaults, in one place. WithDefaults applies them; Validate checks the result.
 const (
 	// DefaultCNI is flannel: the only CNI whose every artifact can be verified today.

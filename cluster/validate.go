@@ -394,7 +394,14 @@ func (v *validator) nodeCount() int {
 func (v *validator) controlPlane() {
 	cp := v.s.ControlPlane
 	switch cp.Count {
-	case 1, 3, 5:
+	case 1:
+	case 3, 5:
+		// More than one API server needs one address in front of them all:
+		// the cloud's load balancer, which not every cloud package provides.
+		if prof, ok := clouds.ProfileOf(v.s.CloudName()); ok && !prof.LoadBalancer {
+			v.add("control_plane.count", fmt.Sprintf("%d control-plane nodes need an API load balancer in front of them, and the %s cloud package has no load balancer support yet", cp.Count, prof.Title),
+				"set count to 1, or use a cloud whose package implements clouds.LoadBalancers")
+		}
 	default:
 		v.add("control_plane.count", fmt.Sprintf("control-plane count %d is not 1, 3 or 5; etcd needs an odd quorum", cp.Count), "use 1 (lab), 3 or 5")
 	}

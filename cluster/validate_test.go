@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
 // testPublicKey returns a deterministic ed25519 authorized_keys line.
@@ -133,7 +135,6 @@ func TestValidate(t *testing.T) {
 			s.Network.PodCIDR = "100.64.0.0/16"
 			s.Network.ServiceCIDR = "100.100.0.0/16"
 		}},
-		{name: "given five control-plane nodes, then it is valid", given: func(s *Spec) { s.ControlPlane.Count = 5 }},
 		{name: "given a 500-node pool with a /14 pod CIDR, then it is valid", given: func(s *Spec) {
 			setPool(s, "lin", func(p *PoolSpec) { p.Count = 500 })
 			s.Network.PodCIDR = "10.244.0.0/14"
@@ -546,4 +547,33 @@ node_pools:
 	// node_pools: there are Windows pools but no Linux worker nodes, so Linux-only system pods (CoreDNS, CNI controllers) cannot be scheduled; fix: add a Linux pool with count >= 1, or set control_plane.schedulable = true
 	// node_pools["windows"]: Windows computer name "production-windows-2" is 20 characters, more than 15; fix: shorten the pool name to at most 2 characters, or the cluster name to at most 5
 	// node_pools["windows"].isolation: Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor); fix: use isolation = "process" on GCP
+}
+
+// More than one control-plane node is valid exactly on the clouds whose
+// package has load balancer support (Profile.LoadBalancer), and refused on
+// the others with the field and the fix.
+func TestValidateControlPlaneCountNeedsALoadBalancer(t *testing.T) {
+	t.Parallel()
+	on := map[string]func(*Spec){"azure": func(*Spec) {}, "aws": onAWS, "gcp": onGCP}
+	for _, cloud := range []string{"aws", "azure", "gcp"} {
+		prof, _ := clouds.ProfileOf(cloud)
+		for _, count := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s/%d", cloud, count), func(t *testing.T) {
+				t.Parallel()
+				s := validSpec()
+				on[cloud](&s)
+				s.ControlPlane.Count = count
+				err := Validate(s)
+				if prof.LoadBalancer {
+					if err != nil {
+						t.Fatalf("Validate() = %v, want no problems: %s has load balancer support", err, prof.Title)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), "control_plane.count") || !strings.Contains(err.Error(), "load balancer") || !strings.Contains(err.Error(), "fix:") {
+					t.Fatalf("Validate() = %v, want control_plane.count refused for want of a load balancer, with a fix", err)
+				}
+			})
+		}
+	}
 }

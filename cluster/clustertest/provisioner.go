@@ -32,6 +32,9 @@ const (
 	OpKubeconfig = "AdminKubeconfig"
 )
 
+// certificateKey stands in for the key of kubeadm's uploaded control-plane certificates.
+const certificateKey = "clustertest-certificate-key"
+
 // caPEM stands in for the cluster CA; it is not a real certificate.
 const caPEM = "-----BEGIN CERTIFICATE-----\nclustertest\n-----END CERTIFICATE-----\n"
 
@@ -78,8 +81,11 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	p.bootstrapped = true
 	p.joined[t.Node.Name] = true
 	t.Report("control plane initialised")
-	p.endpoint = t.Instance.PrivateIP + ":6443"
-	return cluster.JoinInfo{APIEndpoint: p.endpoint, BootstrapToken: "abcdef.0123456789abcdef", CACertHashes: []string{"sha256:00"}, CACertPEM: caPEM}, nil
+	p.endpoint = t.APIEndpoint
+	if p.endpoint == "" {
+		p.endpoint = t.Instance.PrivateIP + ":6443"
+	}
+	return cluster.JoinInfo{APIEndpoint: p.endpoint, BootstrapToken: "abcdef.0123456789abcdef", CACertHashes: []string{"sha256:00"}, CACertPEM: caPEM, CertificateKey: certificateKey}, nil
 }
 
 // Join implements cluster.Provisioner.
@@ -91,6 +97,16 @@ func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.Join
 	defer p.mu.Unlock()
 	if !p.bootstrapped || j.BootstrapToken == "" {
 		return fmt.Errorf("join %s: the control plane is not bootstrapped", t.Node.Name)
+	}
+	if t.Node.Role == clouds.RoleControlPlane {
+		// kubeadm join --control-plane refuses a cluster without a
+		// controlPlaneEndpoint, and needs the key of the uploaded certificates.
+		if t.APIEndpoint == "" || j.APIEndpoint != t.APIEndpoint {
+			return fmt.Errorf("join %s as a control-plane node: the cluster's API endpoint %q is not a stable controlPlaneEndpoint (target's %q)", t.Node.Name, j.APIEndpoint, t.APIEndpoint)
+		}
+		if j.CertificateKey == "" {
+			return fmt.Errorf("join %s as a control-plane node: no certificate key", t.Node.Name)
+		}
 	}
 	p.joined[t.Node.Name] = true
 	t.Report("joined")

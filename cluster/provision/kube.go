@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,9 +95,9 @@ func (p *Provisioner) joinToken(ctx context.Context, t cluster.Target) (string, 
 	}
 }
 
-func (p *Provisioner) joinInfo(cp0 clouds.Instance, ca *pki.CA, token, certKey string) cluster.JoinInfo {
+func (p *Provisioner) joinInfo(endpoint string, ca *pki.CA, token, certKey string) cluster.JoinInfo {
 	return cluster.JoinInfo{
-		APIEndpoint:    cp0.PrivateIP + ":" + apiPort,
+		APIEndpoint:    endpoint,
 		BootstrapToken: token,
 		CACertHashes:   []string{kubeadm.CACertHash(ca.Cert)},
 		CACertPEM:      string(ca.CertPEM()),
@@ -341,18 +343,64 @@ func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string
 	return k.fail("delete node "+name, err)
 }
 
-// Endpoint implements cluster.Provisioner from the first control-plane
-// instance and the stored CA, without contacting any node.
+// Endpoint implements cluster.Provisioner from the API load balancer (or,
+// on a cloud without one, the first control-plane instance) and the stored
+// CA, without contacting any node.
 func (p *Provisioner) Endpoint(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (cluster.Endpoint, bool, error) {
-	t, err := firstControlPlane(spec, instances)
+	ep, ok, err := p.loadBalancer(ctx, spec.Name)
 	if err != nil {
-		return cluster.Endpoint{}, false, nil
+		return cluster.Endpoint{}, false, err
+	}
+	if !ok {
+		t, err := firstControlPlane(spec, instances)
+		if err != nil {
+			return cluster.Endpoint{}, false, nil
+		}
+		ep = net.JoinHostPort(t.Instance.PrivateIP, apiPort)
 	}
 	ca, ok, err := p.storedCA(ctx, spec.Name)
 	if err != nil || !ok {
 		return cluster.Endpoint{}, false, err
 	}
-	return cluster.Endpoint{APIEndpoint: t.Instance.PrivateIP + ":" + apiPort, CACertPEM: string(ca.CertPEM())}, true, nil
+	return cluster.Endpoint{APIEndpoint: ep, CACertPEM: string(ca.CertPEM())}, true, nil
+}
+
+// lbLookupTTL is how long a found load balancer's address is used without
+// asking the cloud again: the provisioner reaches the API server every
+// second while it waits.
+const lbLookupTTL = time.Minute
+
+// loadBalancer is the host:port of the cluster's API load balancer, and
+// false on a cloud without load balancers or when the cluster has none.
+func (p *Provisioner) loadBalancer(ctx context.Context, clusterName string) (string, bool, error) {
+	lbs, ok := p.cfg.Cloud.(clouds.LoadBalancers)
+	if !ok {
+		return "", false, nil
+	}
+	p.mu.Lock()
+	c, cached := p.lbs[clusterName]
+	p.mu.Unlock()
+	if cached && time.Since(c.at) < lbLookupTTL {
+		return c.endpoint, true, nil
+	}
+	lb, found, err := lbs.FindLoadBalancer(ctx, clusterName)
+	if err != nil {
+		return "", false, fmt.Errorf("failed to find the API load balancer of cluster %q: %w", clusterName, err)
+	}
+	if !found {
+		return "", false, nil
+	}
+	ep := net.JoinHostPort(lb.Address, strconv.Itoa(lb.Port))
+	p.mu.Lock()
+	p.lbs[clusterName] = lbLookup{endpoint: ep, at: time.Now()}
+	p.mu.Unlock()
+	return ep, true, nil
+}
+
+// lbLookup is a load balancer address the provisioner found, and when.
+type lbLookup struct {
+	endpoint string
+	at       time.Time
 }
 
 // AdminKubeconfig implements cluster.Provisioner: the provisioner holds the

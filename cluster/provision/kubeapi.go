@@ -64,18 +64,13 @@ func (k *kubeAPI) close() {
 }
 
 // kube returns the cluster's API client, made on first use and kept per
-// cluster, endpoint and bastion. instances nil means list them from the
-// cloud; the first control-plane instance is the endpoint.
+// cluster, endpoint and bastion. The endpoint is the API load balancer; on
+// a cloud without one, the first control-plane instance (instances nil
+// means list them from the cloud).
 func (p *Provisioner) kube(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (*kubeAPI, error) {
-	if instances == nil {
-		var err error
-		if instances, err = p.cfg.Cloud.Instances(ctx, spec.Name); err != nil {
-			return nil, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
-		}
-	}
-	cp0, err := firstControlPlane(spec, instances)
+	lb, behindLB, err := p.loadBalancer(ctx, spec.Name)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %q: %w; fix: apply the cluster so that its first control-plane node runs", spec.Name, err)
+		return nil, err
 	}
 	bastionAddr := ""
 	if spec.Access.Bastion != nil {
@@ -89,11 +84,23 @@ func (p *Provisioner) kube(ctx context.Context, spec cluster.Spec, instances []c
 	default:
 		viaJump, via = false, "this machine"
 	}
-	host := nodeAddress(cp0.Instance, viaJump)
-	if host == "" {
-		return nil, fmt.Errorf("the API server of cluster %q: its first control-plane node %s has no address yet: %w (%w)", spec.Name, cp0.Node.Name, errAPIUnreachable, transport.ErrNotReady)
+	server := "https://" + lb
+	if !behindLB {
+		if instances == nil {
+			if instances, err = p.cfg.Cloud.Instances(ctx, spec.Name); err != nil {
+				return nil, fmt.Errorf("failed to list the instances of cluster %q: %w", spec.Name, err)
+			}
+		}
+		cp0, err := firstControlPlane(spec, instances)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w; fix: apply the cluster so that its first control-plane node runs", spec.Name, err)
+		}
+		host := nodeAddress(cp0.Instance, viaJump)
+		if host == "" {
+			return nil, fmt.Errorf("the API server of cluster %q: its first control-plane node %s has no address yet: %w (%w)", spec.Name, cp0.Node.Name, errAPIUnreachable, transport.ErrNotReady)
+		}
+		server = "https://" + net.JoinHostPort(host, apiPort)
 	}
-	server := "https://" + net.JoinHostPort(host, apiPort)
 	key := spec.Name + " " + server + " " + bastionAddr
 	p.mu.Lock()
 	k, ok := p.kubes[key]

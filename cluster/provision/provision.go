@@ -27,6 +27,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -77,6 +78,7 @@ type Provisioner struct {
 	bastions map[string]*bastion
 	kubes    map[string]*kubeAPI                // API clients by cluster, endpoint and bastion
 	observed map[string]clouds.ObservedIdentity // by instance ID, on clouds whose nodes make their own identity
+	lbs      map[string]lbLookup                // API load balancers by cluster
 
 	// testKube, when set, replaces the API client of a cluster (tests without an API server).
 	testKube func(cluster string) kubernetes.Interface
@@ -101,7 +103,7 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 15 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}, observed: map[string]clouds.ObservedIdentity{}}, nil
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}, observed: map[string]clouds.ObservedIdentity{}, lbs: map[string]lbLookup{}}, nil
 }
 
 // Close drops the API clients' and the bastions' connections.
@@ -152,7 +154,7 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 		BootstrapToken:    token,
 		BootstrapTokenTTL: "2h",
 		CertificateKey:    certKey,
-		APIServerSANs:     sans(t.Instance),
+		APIServerSANs:     sans(t),
 	}
 	if err := p.runAgent(ctx, t, cfg); err != nil {
 		return cluster.JoinInfo{}, err
@@ -161,7 +163,7 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	if err != nil {
 		return cluster.JoinInfo{}, err
 	}
-	return p.joinInfo(t.Instance, ca, fresh, certKey), nil
+	return p.joinInfo(cfg.Cluster.APIEndpoint, ca, fresh, certKey), nil
 }
 
 // Join implements cluster.Provisioner.
@@ -204,15 +206,21 @@ func (p *Provisioner) agentConfig(t cluster.Target) contract.Config {
 	if n.OS == cluster.Windows {
 		cfg.Node.WindowsVersion, cfg.Node.Isolation = n.WindowsVersion, string(n.Isolation)
 	}
-	if t.Instance.PrivateIP != "" {
-		cfg.Cluster.APIEndpoint = t.Instance.PrivateIP + ":6443"
+	switch {
+	case t.APIEndpoint != "":
+		cfg.Cluster.APIEndpoint = t.APIEndpoint
+	case t.Instance.PrivateIP != "":
+		cfg.Cluster.APIEndpoint = net.JoinHostPort(t.Instance.PrivateIP, apiPort)
 	}
 	return cfg
 }
 
-func sans(in clouds.Instance) []string {
+// sans are the API server certificate's extra names: the node's addresses
+// and name, and the load balancer's address that every client dials.
+func sans(t cluster.Target) []string {
+	lb, _, _ := net.SplitHostPort(t.APIEndpoint)
 	var out []string
-	for _, a := range []string{in.PrivateIP, in.PublicIP, in.Name} {
+	for _, a := range []string{lb, t.Instance.PrivateIP, t.Instance.PublicIP, t.Instance.Name} {
 		if a != "" {
 			out = append(out, a)
 		}

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -48,6 +50,8 @@ type world struct {
 	// replaced machine or a reused address would.
 	redirect map[string]string
 	agent    bundle.Binary
+	// kubeadmConfigs are the files the agent passed to kubeadm init and join, by node.
+	kubeadmConfigs map[string]string
 }
 
 // testAgent stands in for the built agent: the nodes run the agent in
@@ -77,7 +81,7 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 	t.Cleanup(stop)
 	spec.Artifacts.MirrorBaseURL = base
 	spec.Artifacts.TrustMirrorChecksums = true // stand-ins, not the pinned files
-	w := &world{t: t, cloud: memory.New(), kube: fake.NewClientset(), nodes: map[string]*node.Node{}}
+	w := &world{t: t, cloud: memory.New(), kube: fake.NewClientset(), nodes: map[string]*node.Node{}, kubeadmConfigs: map[string]string{}}
 	w.agent, _ = testAgent("linux", "amd64")
 	root := t.TempDir()
 	w.cloud.OnCreate = func(req clouds.InstanceRequest, in clouds.Instance) error {
@@ -93,6 +97,7 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 				// kubeadm starts the kubelet on Linux; the agent starts its service on Windows.
 				OnCommand: func(ctx context.Context, cmd oslayer.Command) ([]byte, bool, error) {
 					if path.Base(cmd.Path) == "kubeadm" && len(cmd.Args) > 0 && (cmd.Args[0] == "init" || cmd.Args[0] == "join") {
+						w.keepKubeadmConfig(req.Name, cmd.Args)
 						if err := w.register(ctx, req.Name); err != nil {
 							return nil, true, err
 						}
@@ -130,6 +135,27 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 	provision.UseKubernetes(w.prov, func(string) kubernetes.Interface { return w.kube })
 	t.Cleanup(func() { w.prov.Close() })
 	return w
+}
+
+// keepKubeadmConfig reads the file after --config while kubeadm runs: the agent removes it after.
+func (w *world) keepKubeadmConfig(name string, args []string) {
+	i := slices.Index(args, "--config")
+	if i < 0 || i+1 >= len(args) {
+		return
+	}
+	p, err := w.node(name).Sandbox.HostPath(args[i+1])
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	w.mu.Lock()
+	w.kubeadmConfigs[name] = string(b)
+	w.mu.Unlock()
 }
 
 // register makes the Node a kubelet registers, Ready.
@@ -230,6 +256,30 @@ func TestApplyPushesTheAgentToEveryNode(t *testing.T) {
 	if res.Endpoint.APIEndpoint == "" || !strings.Contains(res.Endpoint.CACertPEM, "BEGIN CERTIFICATE") {
 		t.Errorf("endpoint %+v", res.Endpoint)
 	}
+	// The cloud has load balancers: every node and client goes through the
+	// API load balancer, which the API server's certificate names.
+	lb, ok, err := w.cloud.FindLoadBalancer(ctx, spec.Name)
+	if err != nil || !ok {
+		t.Fatalf("no API load balancer (%v)", err)
+	}
+	lbEndpoint := net.JoinHostPort(lb.Address, strconv.Itoa(lb.Port))
+	if res.Endpoint.APIEndpoint != lbEndpoint {
+		t.Errorf("endpoint %q, want the load balancer's %q", res.Endpoint.APIEndpoint, lbEndpoint)
+	}
+	w.mu.Lock()
+	for name, conf := range w.kubeadmConfigs {
+		if strings.HasSuffix(name, "-cp-0") {
+			if !strings.Contains(conf, "controlPlaneEndpoint: "+lbEndpoint) || !strings.Contains(conf, "- "+lb.Address+"\n") {
+				t.Errorf("%s's kubeadm init configuration does not name the load balancer %s as controlPlaneEndpoint and certificate SAN:\n%s", name, lbEndpoint, conf)
+			}
+		} else if !strings.Contains(conf, "apiServerEndpoint: "+lbEndpoint) {
+			t.Errorf("%s joins elsewhere than through the load balancer %s:\n%s", name, lbEndpoint, conf)
+		}
+	}
+	if len(w.kubeadmConfigs) != 2 {
+		t.Errorf("kubeadm ran with %d configurations (%q), want init and one Linux join", len(w.kubeadmConfigs), slices.Collect(maps.Keys(w.kubeadmConfigs)))
+	}
+	w.mu.Unlock()
 	for _, n := range res.Nodes {
 		if !n.Ready {
 			t.Errorf("node %s not ready", n.Name)
