@@ -59,6 +59,7 @@ func TestApplyGoesOnWhenThePreflightCannotTell(t *testing.T) {
 	t.Parallel()
 	l := newLab()
 	cloud := &preflighted{Cloud: l.cloud, err: &clouds.Error{Kind: clouds.KindAuth, Code: "AuthorizationFailed", Op: "Providers.Get"}}
+	l.noLoadBalancers = true // the wrapper has no LoadBalancers methods
 	opts := l.opts()
 	opts.Cloud = cloud
 	spec := demoSpec()
