@@ -253,8 +253,11 @@ func (w *world) checkNodes(spec cluster.Spec, res *cluster.Result) {
 			if m.Reboots > 1 {
 				t.Errorf("%s rebooted %d times, want at most 1; boot log:\n%s", ni.Name, m.Reboots, n.BootLog())
 			}
-			if _, ok := m.HNSNetworks["flannel.4096"]; !ok {
+			if fl, ok := m.HNSNetworks["flannel.4096"]; !ok {
 				t.Errorf("%s: HNS networks %v, want flannel.4096", ni.Name, keys(m.HNSNetworks))
+			} else if cidr, err := w.lab.PodCIDR(context.Background(), spec.Name, strings.ToLower(ni.Name)); err != nil || fl.AddressPrefix != cidr {
+				// flanneld's network must carry the subnet the control plane allocated, not one the node guessed.
+				t.Errorf("%s: flannel.4096 has prefix %s, the API server's Node spec.podCIDR is %q (%v)", ni.Name, fl.AddressPrefix, cidr, err)
 			}
 			if !strings.EqualFold(m.ComputerName, ni.Name) {
 				t.Errorf("%s: computer name %q", ni.Name, m.ComputerName)

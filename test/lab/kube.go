@@ -134,6 +134,7 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 		}
 		return k.windowsKubelet(ctx, n, spec)
 	}
+	h.PodSubnet = k.podSubnetHook(l, name, user)
 	return h
 }
 
