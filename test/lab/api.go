@@ -16,6 +16,7 @@ import (
 //	GET  /nodes[?cluster=NAME]  the live nodes: name, instance, OS, addresses, reboots, agent digests
 //	GET  /calls                 {"calls": {"RunInstances": 5, ...}, "mutating": 12, "read": 40}
 //	GET  /clusters/NAME/api-endpoint  {"cluster": NAME, "api_endpoint": "127.0.0.1:PORT"}: the API server for kubectl on this machine
+//	GET  /clusters/NAME/load-balancers  {"cluster": NAME, "load_balancers": [LoadBalancerInfo...]}: addresses, targets, health, and the 127.0.0.1 port of each listener
 //	POST /calls/reset           zero the call counts
 //	POST /faults                inject a Fault (JSON body; see Fault)
 //	GET  /problems              instances that could not become nodes, and other lab errors
@@ -50,6 +51,13 @@ func (l *Lab) serveAPI() (string, error) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"cluster": name, "api_endpoint": ep})
+	})
+	mux.HandleFunc("GET /clusters/{name}/load-balancers", func(w http.ResponseWriter, r *http.Request) {
+		lbs := l.LoadBalancers(r.PathValue("name"))
+		if lbs == nil {
+			lbs = []LoadBalancerInfo{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"cluster": r.PathValue("name"), "load_balancers": lbs})
 	})
 	mux.HandleFunc("POST /calls/reset", func(w http.ResponseWriter, _ *http.Request) {
 		l.EC2.ResetCalls()

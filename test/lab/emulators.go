@@ -10,7 +10,7 @@ import (
 // startEmulators starts the EC2 emulator and every emulator of Config.Clouds,
 // all reporting their instances to onEvent.
 func (l *Lab) startEmulators() error {
-	ecfg := cloudemu.Config{Dir: l.cfg.Dir, Events: l.onEvent, Logf: l.cfg.APILogf}
+	ecfg := cloudemu.Config{Dir: l.cfg.Dir, Events: l.onEvent, LoadBalancers: l.onLoadBalancer, Logf: l.cfg.APILogf}
 	aws, err := awslab.Start(ecfg, awslab.Options{
 		Region: l.cfg.Region, AccessKeyID: l.cfg.AccessKeyID, SecretAccessKey: l.cfg.SecretAccessKey,
 		PendingDelay: l.cfg.PendingDelay, ShuttingDownDelay: l.cfg.ShuttingDownDelay,

@@ -83,6 +83,9 @@ type Config struct {
 	// Clouds start emulators of other clouds beside the EC2 one (see
 	// package cloudemu); their instances become nodes as EC2's do.
 	Clouds []cloudemu.Starter
+	// HealthCheckSpeedup divides the clouds' load balancer health-check
+	// intervals (loadbalancer.go); default 10, 1 runs them as the cloud does.
+	HealthCheckSpeedup int
 }
 
 // Lab is a running lab. Its fields are the parts, for tests that steer them
@@ -114,6 +117,7 @@ type Lab struct {
 	starting sync.WaitGroup
 
 	kube *kube
+	lbs  *balancers
 	aws  *awslab.Emulator
 }
 
@@ -162,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			return nil, fmt.Errorf("start lab: remove the old %s: %w", d, err)
 		}
 	}
-	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}, kube: newKube(dir)}
+	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}, kube: newKube(dir), lbs: newBalancers()}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -268,7 +272,7 @@ func (l *Lab) startBastion(ctx context.Context) (string, error) {
 	if err := os.WriteFile(keyFile+".pub", ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
 		return "", fmt.Errorf("start lab bastion: write the user key: %w", err)
 	}
-	l.Bastion, err = bastion.Start(ctx, bastion.Config{User: l.cfg.BastionUser, AuthorizedKey: signer.PublicKey(), Resolve: l.resolve})
+	l.Bastion, err = bastion.Start(ctx, bastion.Config{User: l.cfg.BastionUser, AuthorizedKey: signer.PublicKey(), Resolve: l.resolve, Lookup: l.lookup})
 	if err != nil {
 		return "", err
 	}
@@ -290,6 +294,7 @@ func (l *Lab) Close() {
 			e.Close()
 		}
 		l.starting.Wait()
+		l.closeBalancers()
 		l.kube.close()
 		l.mu.Lock()
 		nodes := slices.Collect(maps.Values(l.nodes))
@@ -399,10 +404,11 @@ func (l *Lab) nodeByID(id string) *Node {
 }
 
 // virtualAddr derives 127.10.x.y from a private address 10.a.x.y, moving to
-// 127.11.x.y and on when another node holds it. Called with l.mu held.
+// 127.11.x.y and on when another node holds it; load balancers have the
+// addresses from 127.250.0.0. Called with l.mu held.
 func (l *Lab) virtualAddr(priv netip.Addr) (netip.Addr, error) {
 	b := priv.As4()
-	for second := 10; second < 255; second++ {
+	for second := 10; second < lbVirtualBase; second++ {
 		a := netip.AddrFrom4([4]byte{127, byte(second), b[2], b[3]})
 		taken := false
 		for _, n := range l.nodes {
@@ -442,16 +448,18 @@ func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
 }
 
 // resolve is the bastion's view of the node network: a node's private
-// address (what the provisioner dials) or its virtual one.
+// address (what the provisioner dials) or its virtual one, or a load
+// balancer's.
 func (l *Lab) resolve(addr netip.Addr) *host.Host {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, n := range l.nodes {
 		if n.PrivateIP == addr || n.Host.Addr == addr {
+			l.mu.Unlock()
 			return n.Host
 		}
 	}
-	return nil
+	l.mu.Unlock()
+	return l.resolveLoadBalancer(addr)
 }
 
 func (l *Lab) problem(format string, args ...any) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds/aws"
@@ -65,7 +66,12 @@ func Start(cfg cloudemu.Config, opts Options) (*Emulator, error) {
 		ShuttingDownDelay: opts.ShuttingDownDelay,
 		OnRunning:         func(in ec2.Instance) { sink(e.started(in)) },
 		OnTerminated:      func(in ec2.Instance) { sink(cloudemu.Event{Kind: cloudemu.Terminated, Instance: e.instance(in)}) },
-		Logf:              cfg.Logf,
+		OnLoadBalancer: func(lb ec2.LoadBalancer) {
+			if cfg.LoadBalancers != nil {
+				cfg.LoadBalancers(loadBalancer(lb))
+			}
+		},
+		Logf: cfg.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -115,6 +121,18 @@ func (e *Emulator) instance(in ec2.Instance) cloudemu.Instance {
 	}
 }
 
+// loadBalancer is the neutral view of an ELB load balancer: its DNS name
+// resolves to its addresses in the subnets, as an NLB's does.
+func loadBalancer(lb ec2.LoadBalancer) cloudemu.LoadBalancer {
+	out := cloudemu.LoadBalancer{Cloud: "aws", ID: lb.ARN, Cluster: lb.Tags[aws.TagCluster], Names: []string{lb.DNSName},
+		Addresses: slices.Clone(lb.Addresses), Deleted: lb.Deleted}
+	for _, l := range lb.Listeners {
+		out.Listeners = append(out.Listeners, cloudemu.Listener{Port: l.Port, TargetPort: l.TargetPort, Targets: slices.Clone(l.Targets),
+			Health: cloudemu.HealthCheck{Port: l.Health.Port, Interval: l.Health.Interval, Healthy: l.Health.Healthy, Unhealthy: l.Health.Unhealthy}})
+	}
+	return out
+}
+
 // started reads what a running instance's first boot installs.
 func (e *Emulator) started(in ec2.Instance) cloudemu.Event {
 	ev := cloudemu.Event{Kind: cloudemu.Started, Instance: e.instance(in)}
@@ -134,8 +152,8 @@ func (e *Emulator) started(in ec2.Instance) cloudemu.Event {
 // Cloud implements cloudemu.Emulator.
 func (e *Emulator) Cloud() string { return "aws" }
 
-// Objects implements cloudemu.Emulator: the network, instances and SSM
-// parameters tagged with the cluster.
+// Objects implements cloudemu.Emulator: the network, instances, load
+// balancers, target groups, listeners and SSM parameters tagged with the cluster.
 func (e *Emulator) Objects(cluster string) []string { return e.Server.Objects(cluster) }
 
 // Env implements cloudemu.Emulator: the names the AWS SDKs and CLI read.

@@ -34,6 +34,9 @@ type Config struct {
 	HostKey ssh.Signer
 	// Resolve maps forwarded addresses to virtual hosts.
 	Resolve Resolver
+	// Lookup, when set, resolves a host name to a lab address, as the
+	// bastion's DNS resolver would (load balancers have DNS names).
+	Lookup func(name string) (netip.Addr, bool)
 }
 
 // Bastion is a running jump host.
@@ -193,6 +196,11 @@ func (b *Bastion) forward(ctx context.Context, nch ssh.NewChannel) {
 		return
 	}
 	addr, err := netip.ParseAddr(to.Host)
+	if err != nil && b.cfg.Lookup != nil {
+		if a, ok := b.cfg.Lookup(to.Host); ok {
+			addr, err = a, nil
+		}
+	}
 	if err != nil {
 		_ = nch.Reject(ssh.ConnectionFailed, fmt.Sprintf("%s is not a lab address (virtual hosts have IPv4 addresses in 127.0.0.0/8)", to.Host))
 		return

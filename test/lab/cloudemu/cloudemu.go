@@ -1,13 +1,17 @@
 // Package cloudemu is the seam between the lab and a cloud API emulator
 // (the EC2 one, an ARM one, a Compute Engine one): an emulator reports each
 // instance that starts, stops, reboots or terminates, with the identity its
-// first boot installs, and the lab runs a virtual node for it. The lab
+// first boot installs, and the lab runs a virtual node for it; it reports
+// each load balancer with its addresses and targets, and the lab forwards
+// the addresses to the healthy targets. The lab
 // knows no cloud's types; each emulator's adapter speaks this package.
 package cloudemu
 
 import (
 	"fmt"
 	"maps"
+	"slices"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
@@ -93,12 +97,69 @@ type Emulator interface {
 	Close()
 }
 
+// LoadBalancer is what the lab needs of an emulated load balancer to carry
+// its traffic: the addresses clients dial and, per listener, the instances
+// behind it and how the cloud checks their health.
+type LoadBalancer struct {
+	// Cloud is the emulator's cloud name.
+	Cloud string
+	// ID is the cloud's identifier of the load balancer.
+	ID string
+	// Cluster is read from the load balancer's cluster tag.
+	Cluster string
+	// Names are the DNS names that resolve to Addresses (none when clients dial an address).
+	Names []string
+	// Addresses are its IPv4 addresses in the cluster's network.
+	Addresses []string
+	// Listeners are its ports and what each forwards to.
+	Listeners []Listener
+	// Deleted is set on the last report of a deleted load balancer.
+	Deleted bool
+}
+
+// Listener is one port of a load balancer.
+type Listener struct {
+	Port int
+	// TargetPort is the port of the targets it forwards to.
+	TargetPort int
+	// Targets are the instance IDs registered behind it.
+	Targets []string
+	// Health is the cloud's health check of the targets.
+	Health HealthCheck
+}
+
+// HealthCheck is how a cloud probes a target: a TCP connection to Port
+// every Interval; Healthy passes in a row put a target in rotation,
+// Unhealthy failures in a row take it out.
+type HealthCheck struct {
+	Port               int
+	Interval           time.Duration
+	Healthy, Unhealthy int
+}
+
+// Clone copies the load balancer's slices, so a receiver may keep it.
+func (lb LoadBalancer) Clone() LoadBalancer {
+	lb.Names, lb.Addresses = slices.Clone(lb.Names), slices.Clone(lb.Addresses)
+	lb.Listeners = slices.Clone(lb.Listeners)
+	for i := range lb.Listeners {
+		lb.Listeners[i].Targets = slices.Clone(lb.Listeners[i].Targets)
+	}
+	return lb
+}
+
+// LoadBalancerSink receives load balancers as they become ready, change
+// listeners or targets, and are deleted. Emulators call it without holding
+// their locks; the latest report of an ID is its whole state.
+type LoadBalancerSink func(LoadBalancer)
+
 // Config is what the lab gives an emulator it starts.
 type Config struct {
 	// Dir is the lab folder; an emulator writes its CA bundle there.
 	Dir string
 	// Events receives the emulator's instance events.
 	Events Sink
+	// LoadBalancers, when set, receives the emulator's load balancers.
+	LoadBalancers LoadBalancerSink
 	// Logf, when set, receives one line per emulated API request.
 	Logf func(format string, args ...any)
 }
