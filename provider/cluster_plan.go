@@ -174,6 +174,9 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
 		return
 	}
+	if state == nil && planPreflight(ctx, spec, opts, &resp.Diagnostics) {
+		return
+	}
 	observed, err := cluster.Observe(ctx, spec, opts)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the cluster's current state", err.Error())

@@ -170,7 +170,10 @@ func (k call) fix(ce *clouds.Error) string {
 	return ""
 }
 
+// isNotFound reports an absent object; a 404 SubscriptionNotFound is not
+// one (the whole subscription is out of reach), so a wrong subscription
+// is never read as an empty cluster.
 func isNotFound(err error) bool {
 	var re *azcore.ResponseError
-	return errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || kindOfCode(re.StatusCode, re.ErrorCode, "") == clouds.KindNotFound)
+	return errors.As(err, &re) && kindOfCode(re.StatusCode, re.ErrorCode, "") == clouds.KindNotFound
 }

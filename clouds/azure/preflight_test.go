@@ -260,3 +260,18 @@ func TestMatchAction(t *testing.T) {
 		}
 	}
 }
+
+// A wrong subscription answers 404 too, but it is no empty cluster:
+// Observe must fail with the fix, not plan a cluster from nothing.
+func TestAWrongSubscriptionIsNotAnEmptyCluster(t *testing.T) {
+	t.Parallel()
+	f := setup(t, arm.Options{}, func(c *Config) { c.SubscriptionID = "99999999-0000-4000-8000-000000000000" })
+	_, found, err := f.cloud.FindNetwork(context.Background(), "demo")
+	var ce *clouds.Error
+	if found || !errors.As(err, &ce) || ce.Code != "SubscriptionNotFound" || !strings.Contains(ce.Fix, "azure.subscription_id") {
+		t.Fatalf("FindNetwork = %v, %v; want SubscriptionNotFound naming azure.subscription_id", found, err)
+	}
+	if _, err := f.cloud.Instances(context.Background(), "demo"); !errors.As(err, &ce) || ce.Code != "SubscriptionNotFound" {
+		t.Fatalf("Instances = %v; want SubscriptionNotFound", err)
+	}
+}
