@@ -406,8 +406,8 @@ func TestApplyReportsTheEndpointAndObserveFindsIt(t *testing.T) {
 		t.Errorf("Kubeconfig = %q, %v", kc, err)
 	}
 	// Its certificate works for the hour asked for, not a year.
-	if end, err := cluster.KubeconfigExpiry(kc); err != nil || time.Until(end) > time.Hour || time.Until(end) < 50*time.Minute {
-		t.Errorf("kubeconfig expires at %v (%v), want in about an hour", end, err)
+	if c, err := cluster.ReadKubeconfig(kc); err != nil || time.Until(c.NotAfter) > time.Hour || time.Until(c.NotAfter) < 50*time.Minute {
+		t.Errorf("kubeconfig expires at %v (%v), want in about an hour", c.NotAfter, err)
 	}
 }
 

@@ -109,8 +109,12 @@ func Kubeconfig(ctx context.Context, spec Spec, opts Options, validity time.Dura
 	return kc, nil
 }
 
-// KubeconfigExpiry returns when a kubeconfig that Kubeconfig issued stops
-// working, so a caller can renew it in time.
-func KubeconfigExpiry(kubeconfig []byte) (time.Time, error) {
-	return pki.KubeconfigExpiry(kubeconfig)
+// KubeconfigCredentials are the client certificate and key (PEM) of a
+// kubeconfig that Kubeconfig issued, and when the certificate ends: what
+// clients that take no kubeconfig file need, and when to renew.
+type KubeconfigCredentials = pki.Credentials
+
+// ReadKubeconfig returns the credentials of a kubeconfig that Kubeconfig issued.
+func ReadKubeconfig(kubeconfig []byte) (KubeconfigCredentials, error) {
+	return pki.KubeconfigCredentials(kubeconfig)
 }

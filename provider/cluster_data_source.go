@@ -75,8 +75,7 @@ func (d *clusterDataSource) Configure(_ context.Context, req datasource.Configur
 type clusterDataModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
-	APIEndpoint   types.String `tfsdk:"api_endpoint"`
-	CACertificate types.String `tfsdk:"ca_certificate"`
+	endpointAttrs
 	Nodes         types.List   `tfsdk:"nodes"`
 }
 
@@ -86,8 +85,10 @@ func (d *clusterDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 		attrs[c.name] = c.dataSourceAttribute()
 	}
 	attrs["name"] = schema.StringAttribute{Required: true, Description: lookupNameDescription}
-	attrs["api_endpoint"] = schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."}
-	attrs["ca_certificate"] = schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."}
+	attrs["api_endpoint"] = schema.StringAttribute{Computed: true, Description: descAPIEndpoint}
+	attrs["host"] = schema.StringAttribute{Computed: true, Description: descHost}
+	attrs["ca_certificate"] = schema.StringAttribute{Computed: true, Description: descCACertificate}
+	attrs["ca_certificate_base64"] = schema.StringAttribute{Computed: true, Description: descCACertificateBase64}
 	attrs["nodes"] = schema.ListNestedAttribute{
 		Computed:    true,
 		Description: "The cluster's instances, by name.",
@@ -134,9 +135,6 @@ func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		return
 	}
 	m.Nodes = nodesValue(observed)
-	m.APIEndpoint, m.CACertificate = types.StringNull(), types.StringNull()
-	if ep := observed.Endpoint; ep != nil {
-		m.APIEndpoint, m.CACertificate = types.StringValue(ep.APIEndpoint), types.StringValue(ep.CACertPEM)
-	}
+	m.endpointAttrs = endpointOf(observed.Endpoint)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

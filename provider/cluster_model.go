@@ -32,9 +32,9 @@ type clusterModel struct {
 	Access        types.Object   `tfsdk:"access"`
 	Artifacts     types.Object   `tfsdk:"artifacts"`
 	Timeouts      timeouts.Value `tfsdk:"timeouts"`
-	APIEndpoint   types.String   `tfsdk:"api_endpoint"`
-	CACertificate types.String   `tfsdk:"ca_certificate"`
-	Kubeconfig    types.String   `tfsdk:"kubeconfig"`
+	endpointAttrs
+	Kubeconfig types.String `tfsdk:"kubeconfig"`
+	credentialAttrs
 	Nodes         types.List     `tfsdk:"nodes"`
 }
 

@@ -145,6 +145,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		checkUnsupportedChanges(ctx, *state, plan, &resp.Diagnostics)
 		if kubeconfigDue(state.Kubeconfig, time.Now()) {
 			plan.Kubeconfig = types.StringUnknown()
+			plan.credentialAttrs, _, _ = credentialsOf(plan.Kubeconfig)
 			resp.Diagnostics.AddAttributeWarning(path.Root("kubeconfig"), fmt.Sprintf("Cluster %q: the kubeconfig in state is renewed", plan.Name.ValueString()),
 				fmt.Sprintf("Its certificate ends within %d days; this apply issues a new one, valid for a year. The old one keeps working until it ends.", int(renewKubeconfigWithin.Hours()/24)))
 		}

@@ -88,7 +88,7 @@ func kubeconfigDue(kc types.String, now time.Time) bool {
 	if kc.IsNull() || kc.IsUnknown() {
 		return false
 	}
-	end, err := cluster.KubeconfigExpiry([]byte(kc.ValueString()))
+	_, end, err := credentialsOf(kc)
 	return err == nil && end.Sub(now) < renewKubeconfigWithin
 }
 
@@ -99,10 +99,7 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 		return observed, err
 	}
 	m.Nodes = nodesValue(observed)
-	m.APIEndpoint, m.CACertificate = types.StringNull(), types.StringNull()
-	if ep := observed.Endpoint; ep != nil {
-		m.APIEndpoint, m.CACertificate = types.StringValue(ep.APIEndpoint), types.StringValue(ep.CACertPEM)
-	}
+	m.endpointAttrs = endpointOf(observed.Endpoint)
 	if (m.Kubeconfig.IsNull() || m.Kubeconfig.IsUnknown()) && observed.Endpoint != nil {
 		kc, err := cluster.Kubeconfig(ctx, spec, opts, stateKubeconfigValidity)
 		if err != nil {
@@ -113,6 +110,11 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 	if m.Kubeconfig.IsUnknown() {
 		m.Kubeconfig = types.StringNull()
 	}
+	creds, _, err := credentialsOf(m.Kubeconfig)
+	if err != nil {
+		return observed, fmt.Errorf("the kubeconfig in state: %w", err)
+	}
+	m.credentialAttrs = creds
 	return observed, nil
 }
 

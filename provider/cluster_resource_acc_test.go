@@ -92,6 +92,9 @@ func TestAccClusterLifecycle(t *testing.T) {
 					resource.TestCheckResourceAttrSet(addr, "api_endpoint"),
 					resource.TestMatchResourceAttr(addr, "ca_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					resource.TestMatchResourceAttr(addr, "kubeconfig", regexp.MustCompile(`server: https://`)),
+					resource.TestMatchResourceAttr(addr, "host", regexp.MustCompile(`^https://\d+\.\d+\.\d+\.\d+:6443$`)),
+					resource.TestMatchResourceAttr(addr, "client_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
+					resource.TestMatchResourceAttr(addr, "client_key", regexp.MustCompile("PRIVATE KEY")),
 					objects(b, "lc", append(base, "instance/lc-win-0", "instance/lc-win-1")...),
 				),
 			},
@@ -159,7 +162,7 @@ func TestAccClusterLifecycle(t *testing.T) {
 				ImportStateId:     "lc",
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig",
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key",
 					"control_plane.disk_gb",
 					"node_pools.linux.disk_gb", "node_pools.win.disk_gb", "node_pools.win.windows_version", "node_pools.win.isolation",
 				},

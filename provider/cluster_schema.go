@@ -183,16 +183,12 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				},
 			},
 			"timeouts": timeoutsAttribute(ctx),
-			"api_endpoint": schema.StringAttribute{
-				Computed:      true,
-				Description:   "The API server as `host:port`.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
-			"ca_certificate": schema.StringAttribute{
-				Computed:      true,
-				Description:   "PEM certificate of the cluster CA that signs the API server's certificate.",
-				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
-			},
+			"api_endpoint":          computedString(descAPIEndpoint, false),
+			"host":                  computedString(descHost, false),
+			"ca_certificate":        computedString(descCACertificate, false),
+			"ca_certificate_base64": computedString(descCACertificateBase64, false),
+			"client_certificate":    computedString(descClientCertificate+" Renewed with `kubeconfig`.", false),
+			"client_key":            computedString(descClientKey+" Stored in the state, like `kubeconfig`.", true),
 			"kubeconfig": schema.StringAttribute{
 				Computed:  true,
 				Sensitive: true,
@@ -235,4 +231,12 @@ func timeoutsAttribute(ctx context.Context) schema.Attribute {
 	}).(schema.SingleNestedAttribute)
 	a.Description = "Time limits per operation. A timed-out apply stops where it is; applying again resumes it."
 	return a
+}
+
+// computedString is a computed attribute that keeps its state value in plans.
+func computedString(description string, sensitive bool) schema.StringAttribute {
+	return schema.StringAttribute{
+		Computed: true, Sensitive: sensitive, Description: description,
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+	}
 }

@@ -44,10 +44,10 @@ type kubeconfigModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
 	Validity      types.String `tfsdk:"validity"`
-	APIEndpoint   types.String `tfsdk:"api_endpoint"`
-	CACertificate types.String `tfsdk:"ca_certificate"`
-	Kubeconfig    types.String `tfsdk:"kubeconfig"`
-	ExpiresAt     types.String `tfsdk:"expires_at"`
+	endpointAttrs
+	Kubeconfig types.String `tfsdk:"kubeconfig"`
+	credentialAttrs
+	ExpiresAt types.String `tfsdk:"expires_at"`
 }
 
 // The life of an ephemeral kubeconfig's certificate: long enough for one
@@ -97,8 +97,12 @@ func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaReques
 			Description: fmt.Sprintf("How long the kubeconfig's client certificate works, as a Go duration between `1m` and `%s`. Default `%s`: "+
 				"a new one is issued on every plan and apply, and a certificate cannot be revoked before it ends.", maxEphemeralValidity, defaultEphemeralValidity),
 		},
-		"api_endpoint":   schema.StringAttribute{Computed: true, Description: "The API server as `host:port`."},
-		"ca_certificate": schema.StringAttribute{Computed: true, Description: "PEM certificate of the cluster CA."},
+		"api_endpoint":          schema.StringAttribute{Computed: true, Description: descAPIEndpoint},
+		"host":                  schema.StringAttribute{Computed: true, Description: descHost},
+		"ca_certificate":        schema.StringAttribute{Computed: true, Description: descCACertificate},
+		"ca_certificate_base64": schema.StringAttribute{Computed: true, Description: descCACertificateBase64},
+		"client_certificate":    schema.StringAttribute{Computed: true, Description: descClientCertificate},
+		"client_key":            schema.StringAttribute{Computed: true, Sensitive: true, Description: descClientKey},
 		"kubeconfig": schema.StringAttribute{
 			Computed: true, Sensitive: true,
 			Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`). Unknown while the cluster does not exist yet (the first plan).",
@@ -154,8 +158,9 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 		resp.Diagnostics.AddAttributeWarning(pathName, fmt.Sprintf("Cluster %q has no control plane yet", spec.Name),
 			"The kubeconfig is unknown until the cluster's control plane exists; this is expected in the plan that creates the cluster.\n\n"+
 				"If the cluster should exist already, check the name and the cloud location.")
-		m.APIEndpoint, m.CACertificate = types.StringUnknown(), types.StringUnknown()
+		m.endpointAttrs = unknownEndpoint()
 		m.Kubeconfig, m.ExpiresAt = types.StringUnknown(), types.StringUnknown()
+		m.credentialAttrs, _, _ = credentialsOf(m.Kubeconfig)
 		resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 		return
 	}
@@ -164,10 +169,10 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot issue a kubeconfig for cluster %q", spec.Name), err.Error())
 		return
 	}
-	m.APIEndpoint = types.StringValue(observed.Endpoint.APIEndpoint)
-	m.CACertificate = types.StringValue(observed.Endpoint.CACertPEM)
+	m.endpointAttrs = endpointOf(observed.Endpoint)
 	m.Kubeconfig = types.StringValue(string(kc))
-	end, err := cluster.KubeconfigExpiry(kc)
+	creds, end, err := credentialsOf(m.Kubeconfig)
+	m.credentialAttrs = creds
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read the kubeconfig issued for cluster %q", spec.Name), err.Error())
 		return

@@ -169,6 +169,8 @@ func TestAccLabCluster(t *testing.T) {
 					resource.TestMatchResourceAttr(labAddr, "api_endpoint", regexp.MustCompile(`^10\.0\.\d+\.\d+:6443$`)),
 					resource.TestMatchResourceAttr(labAddr, "ca_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					resource.TestMatchResourceAttr(labAddr, "kubeconfig", regexp.MustCompile(`client-key-data`)),
+					resource.TestMatchResourceAttr(labAddr, "host", regexp.MustCompile(`^https://10\.0\.\d+\.\d+:6443$`)),
+					resource.TestMatchResourceAttr(labAddr, "client_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					labNodes(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
 					func(*terraform.State) error {
 						// The Windows node rebooted once, as the agent promises.
@@ -207,7 +209,7 @@ func TestAccLabCluster(t *testing.T) {
 				ImportStateId:     "acc",
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig",
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key",
 					"control_plane.disk_gb", "control_plane.instance_type",
 					"node_pools.linux.disk_gb", "node_pools.linux.instance_type",
 					"node_pools.win.disk_gb", "node_pools.win.instance_type", "node_pools.win.windows_version", "node_pools.win.isolation",

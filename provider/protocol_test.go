@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +31,8 @@ func TestKubeconfigEphemeralResourceOpensAKubeconfig(t *testing.T) {
 		t.Fatal("no mixedk8s_kubeconfig ephemeral resource")
 	}
 	for _, a := range s.Block.Attributes {
-		if a.Name == "kubeconfig" && !a.Sensitive {
-			t.Error("kubeconfig is not sensitive")
+		if (a.Name == "kubeconfig" || a.Name == "client_key") && !a.Sensitive {
+			t.Errorf("%s is not sensitive", a.Name)
 		}
 	}
 	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("eph"), "aws": awsValue(s, "eu-west-1")})
@@ -59,9 +61,12 @@ func TestKubeconfigEphemeralResourceOpensAKubeconfig(t *testing.T) {
 	if left := time.Until(end); err != nil || left > time.Hour || left < 50*time.Minute {
 		t.Errorf("expires_at %v (%v), want about an hour from now", got["expires_at"], err)
 	}
-	if kcEnd, err := cluster.KubeconfigExpiry([]byte(kc)); err != nil || !kcEnd.Equal(end) {
-		t.Errorf("the kubeconfig's certificate ends at %v (%v), expires_at says %v", kcEnd, err, end)
+	creds, err := cluster.ReadKubeconfig([]byte(kc))
+	if err != nil || !creds.NotAfter.Equal(end) {
+		t.Errorf("the kubeconfig's certificate ends at %v (%v), expires_at says %v", creds.NotAfter, err, end)
 	}
+	// What the kubernetes and helm providers take, without a kubeconfig file.
+	checkClientAttributes(t, got, creds)
 	short := dynamicValue(t, s, map[string]tftypes.Value{"name": str("eph"), "aws": awsValue(s, "eu-west-1"), "validity": str("10m")})
 	resp, err = srv.OpenEphemeralResource(ctx, &tfprotov6.OpenEphemeralResourceRequest{TypeName: "mixedk8s_kubeconfig", Config: short})
 	if err != nil {
@@ -408,4 +413,24 @@ func objectValue(typ tftypes.Object, set map[string]tftypes.Value) tftypes.Value
 		vals[n] = v
 	}
 	return tftypes.NewValue(typ, vals)
+}
+
+// checkClientAttributes checks the attributes the kubernetes and helm
+// providers take: host, the CA in both forms, and the kubeconfig's own
+// client certificate and key, which must form a key pair.
+func checkClientAttributes(t *testing.T, got map[string]tftypes.Value, creds cluster.KubeconfigCredentials) {
+	t.Helper()
+	if host := asString(t, got["host"]); host != "https://"+asString(t, got["api_endpoint"]) {
+		t.Errorf("host %q, want https:// and api_endpoint %q", host, asString(t, got["api_endpoint"]))
+	}
+	if ca, err := base64.StdEncoding.DecodeString(asString(t, got["ca_certificate_base64"])); err != nil || string(ca) != asString(t, got["ca_certificate"]) {
+		t.Errorf("ca_certificate_base64 is not ca_certificate encoded (%v)", err)
+	}
+	cert, key := asString(t, got["client_certificate"]), asString(t, got["client_key"])
+	if cert != creds.CertPEM || key != creds.KeyPEM {
+		t.Error("client_certificate and client_key are not the kubeconfig's")
+	}
+	if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
+		t.Errorf("client_certificate and client_key do not form a key pair: %v", err)
+	}
 }

@@ -81,27 +81,37 @@ func (ca *CA) AdminKubeconfig(cluster, server string, validity time.Duration, no
 	return out, nil
 }
 
-// KubeconfigExpiry returns when the first user's client certificate in a
-// kubeconfig stops working.
-func KubeconfigExpiry(raw []byte) (time.Time, error) {
+// Credentials are the admin client certificate and key a kubeconfig holds.
+type Credentials struct {
+	CertPEM, KeyPEM string
+	NotAfter        time.Time
+}
+
+// KubeconfigCredentials reads the first user's client certificate and key
+// from a kubeconfig.
+func KubeconfigCredentials(raw []byte) (Credentials, error) {
 	var kc kubeconfig
 	if err := yaml.Unmarshal(raw, &kc); err != nil {
-		return time.Time{}, fmt.Errorf("kubeconfig does not parse: %w", err)
+		return Credentials{}, fmt.Errorf("kubeconfig does not parse: %w", err)
 	}
 	if len(kc.Users) == 0 || kc.Users[0].User.ClientCertificateData == "" {
-		return time.Time{}, errors.New("kubeconfig has no client certificate")
+		return Credentials{}, errors.New("kubeconfig has no client certificate")
 	}
-	der, err := base64.StdEncoding.DecodeString(kc.Users[0].User.ClientCertificateData)
+	certPEM, err := base64.StdEncoding.DecodeString(kc.Users[0].User.ClientCertificateData)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("kubeconfig client certificate is not base64: %w", err)
+		return Credentials{}, fmt.Errorf("kubeconfig client certificate is not base64: %w", err)
 	}
-	b, _ := pem.Decode(der)
+	keyPEM, err := base64.StdEncoding.DecodeString(kc.Users[0].User.ClientKeyData)
+	if err != nil {
+		return Credentials{}, errors.New("kubeconfig client key is not base64")
+	}
+	b, _ := pem.Decode(certPEM)
 	if b == nil {
-		return time.Time{}, errors.New("kubeconfig client certificate is not PEM")
+		return Credentials{}, errors.New("kubeconfig client certificate is not PEM")
 	}
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("kubeconfig client certificate: %w", err)
+		return Credentials{}, fmt.Errorf("kubeconfig client certificate: %w", err)
 	}
-	return cert.NotAfter, nil
+	return Credentials{CertPEM: string(certPEM), KeyPEM: string(keyPEM), NotAfter: cert.NotAfter}, nil
 }

@@ -97,8 +97,12 @@ func TestAdminKubeconfigIsSignedByTheCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if end, err := KubeconfigExpiry(raw); err != nil || !end.Equal(now.Add(time.Hour).Truncate(time.Second)) {
-		t.Errorf("expiry %v (%v), want an hour after %v", end, err, now)
+	creds, err := KubeconfigCredentials(raw)
+	if err != nil || !creds.NotAfter.Equal(now.Add(time.Hour).Truncate(time.Second)) {
+		t.Errorf("expiry %v (%v), want an hour after %v", creds.NotAfter, err, now)
+	}
+	if !strings.Contains(creds.CertPEM, "BEGIN CERTIFICATE") || !strings.Contains(creds.KeyPEM, "PRIVATE KEY") {
+		t.Errorf("credentials: certificate %d bytes, key %d bytes, not PEM", len(creds.CertPEM), len(creds.KeyPEM))
 	}
 	if _, err := ca.AdminKubeconfig("demo", "https://127.0.0.1:6443", 0, now); err == nil {
 		t.Error("a zero validity was accepted")

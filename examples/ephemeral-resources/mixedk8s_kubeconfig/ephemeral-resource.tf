@@ -9,13 +9,9 @@ ephemeral "mixedk8s_kubeconfig" "admin" {
   validity = "2h"
 }
 
-locals {
-  admin = yamldecode(ephemeral.mixedk8s_kubeconfig.admin.kubeconfig)
-}
-
 provider "kubernetes" {
-  host                   = "https://${ephemeral.mixedk8s_kubeconfig.admin.api_endpoint}"
+  host                   = ephemeral.mixedk8s_kubeconfig.admin.host
   cluster_ca_certificate = ephemeral.mixedk8s_kubeconfig.admin.ca_certificate
-  client_certificate     = base64decode(local.admin.users[0].user["client-certificate-data"])
-  client_key             = base64decode(local.admin.users[0].user["client-key-data"])
+  client_certificate     = ephemeral.mixedk8s_kubeconfig.admin.client_certificate
+  client_key             = ephemeral.mixedk8s_kubeconfig.admin.client_key
 }
