@@ -76,7 +76,7 @@ type clusterDataModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
 	endpointAttrs
-	Nodes         types.List   `tfsdk:"nodes"`
+	Nodes types.List `tfsdk:"nodes"`
 }
 
 func (d *clusterDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {

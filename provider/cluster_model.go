@@ -26,16 +26,16 @@ type clusterModel struct {
 	Name              types.String `tfsdk:"name"`
 	KubernetesVersion types.String `tfsdk:"kubernetes_version"`
 	cloudAttrs
-	Network       types.Object   `tfsdk:"network"`
-	ControlPlane  types.Object   `tfsdk:"control_plane"`
-	NodePools     types.Map      `tfsdk:"node_pools"`
-	Access        types.Object   `tfsdk:"access"`
-	Artifacts     types.Object   `tfsdk:"artifacts"`
-	Timeouts      timeouts.Value `tfsdk:"timeouts"`
+	Network      types.Object   `tfsdk:"network"`
+	ControlPlane types.Object   `tfsdk:"control_plane"`
+	NodePools    types.Map      `tfsdk:"node_pools"`
+	Access       types.Object   `tfsdk:"access"`
+	Artifacts    types.Object   `tfsdk:"artifacts"`
+	Timeouts     timeouts.Value `tfsdk:"timeouts"`
 	endpointAttrs
 	Kubeconfig types.String `tfsdk:"kubeconfig"`
 	credentialAttrs
-	Nodes         types.List     `tfsdk:"nodes"`
+	Nodes types.List `tfsdk:"nodes"`
 }
 
 type networkModel struct {

@@ -43,7 +43,7 @@ func newKubeconfigEphemeral() ephemeral.EphemeralResource { return &kubeconfigEp
 type kubeconfigModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
-	Validity      types.String `tfsdk:"validity"`
+	Validity types.String `tfsdk:"validity"`
 	endpointAttrs
 	Kubeconfig types.String `tfsdk:"kubeconfig"`
 	credentialAttrs
