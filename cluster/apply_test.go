@@ -23,8 +23,8 @@ type lab struct {
 	prov  *clustertest.Provisioner
 	// noLoadBalancers: the options hide the memory cloud's load balancers from the library.
 	noLoadBalancers bool
-	mu    sync.Mutex
-	evs   []cluster.Event
+	mu              sync.Mutex
+	evs             []cluster.Event
 }
 
 func newLab() *lab { return &lab{cloud: memory.New(), prov: clustertest.NewProvisioner()} }
