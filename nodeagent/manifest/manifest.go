@@ -6,8 +6,8 @@
 // when the digest matches.
 //
 // Digests: an artifact carries a pinned SHA256 where a source other than
-// its origin publishes one (pins.go says which; flanneld.exe's
-// pin sits with its version); the others name the
+// its origin publishes one (pins.go, one table by URL, each pin with its
+// source); the others name the
 // publisher's checksum file on the same origin (SHA256URL), which Download
 // fetches first. A provisioner that needs other digests passes its own
 // manifest in the config (artifacts.manifest), which takes precedence. A
@@ -66,12 +66,6 @@ type Components struct {
 // components per Kubernetes version; 1.36 needs containerd 2.x.
 var components = map[string]Components{
 	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
-}
-
-// flanneldSHA256 pins flanneld.exe by version, each from the source named above.
-var flanneldSHA256 = map[string]string{
-	// rancher/rke2 Dockerfile.windows: FLANNEL_VERSION="v0.28.9", sha256sum -c of flanneld.exe.
-	"0.28.9": "7d43b3de5635891e68b36458d912a94c2eb94e15d878d486f539309db5845861",
 }
 
 // pauseWindowsVersions lists the Windows Server versions each pause tag
@@ -159,10 +153,8 @@ func Builtin(k8sVersion string) (*contract.Manifest, error) {
 	u = fmt.Sprintf("https://github.com/flannel-io/cni-plugin/releases/download/v%[1]s/cni-plugin-flannel-windows-amd64-v%[1]s.tgz", c.FlannelCNI)
 	add(FlannelCNI, c.FlannelCNI, "windows", "amd64", u, u+".sha256")
 	// flannel-io/flannel publishes no checksum file (.github/workflows/release.yml
-	// uploads dist/flannel* only), so flanneld.exe is pinned: the SHA-256 that
-	// rancher/rke2 Dockerfile.windows (commit 6ce1a80) verifies for this asset.
-	u = fmt.Sprintf("https://github.com/flannel-io/flannel/releases/download/v%s/flanneld.exe", c.Flannel)
-	m.Artifacts = append(m.Artifacts, contract.Artifact{Name: Flanneld, Version: c.Flannel, OS: "windows", Arch: "amd64", URL: u, SHA256: flanneldSHA256[c.Flannel]})
+	// uploads dist/flannel* only): flanneld.exe has a pin (pins.go) and no SHA256URL.
+	add(Flanneld, c.Flannel, "windows", "amd64", fmt.Sprintf("https://github.com/flannel-io/flannel/releases/download/v%s/flanneld.exe", c.Flannel), "")
 	add(TigeraOperator, c.Calico, "linux", "", fmt.Sprintf("https://raw.githubusercontent.com/projectcalico/calico/v%s/manifests/tigera-operator.yaml", c.Calico), "")
 	return m, nil
 }

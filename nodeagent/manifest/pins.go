@@ -3,7 +3,7 @@ package manifest
 // pins are the SHA-256 digests of the built-in artifacts, by URL, each taken
 // from a source that publishes it rather than from the download's origin.
 //
-// Source of every pin below: kubernetes-sigs/kubespray,
+// Source of the Linux pins below: kubernetes-sigs/kubespray,
 // roles/kubespray_defaults/vars/main/checksums.yml at commit
 // 46dbdd3994b32640bcd806b0097f50e8fdf1d514 (2026-08-21), whose keys
 // kubelet_checksums, kubeadm_checksums, kubectl_checksums,
@@ -11,12 +11,22 @@ package manifest
 // crictl_checksums record the publishers' digests for the same URLs
 // (roles/kubespray_defaults/defaults/main/download.yml: *_download_url).
 //
-// Not pinned, for want of a published digest reachable here: the Windows
-// binaries of Kubernetes 1.36.3 (dl.k8s.io publishes a .sha256 beside each
-// file; the CHANGELOG's SHA-512 covers only the node tarball), containerd,
-// CNI plugins and crictl for Windows, and the Tigera operator manifest.
-// Those keep their SHA256URL, read at download time; the README's status
-// table says so.
+// Not pinned, for want of a digest published by a source other than the
+// download's origin and reachable here; each keeps its publisher's checksum
+// file (SHA256URL), read at download time:
+//   - kube-log-runner.exe of Kubernetes 1.36.3: RKE2 pins kubelet.exe,
+//     kube-proxy.exe and kubectl.exe only (below), and the CHANGELOG's SHA-512
+//     covers the node tarball, whose CHANGELOG-1.36.md readable here stops at
+//     v1.36.0 (pinning that would move the default to 1.36.0; not done);
+//   - containerd 2.2.0, CNI plugins 1.7.1 and crictl 1.34.0 for Windows:
+//     kubespray's checksums.yml lists Linux assets only, and RKE2's
+//     Dockerfile.windows pins other versions (containerd 2.3.x, CNI plugins
+//     1.9.1, crictl 1.36.0);
+//   - the flannel CNI plugin's archive (RKE2 pins flannel-amd64.exe, another
+//     asset; flannel-io/cni-plugin publishes .sha256 files only);
+//   - the Tigera operator manifest (Calico is refused at plan time for it).
+//
+// The README's status table lists the same.
 var pins = map[string]string{
 	// Kubernetes 1.36.3, dl.k8s.io/release/v1.36.3/bin/linux/<arch>/<name>.
 	"https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet": "46707a53209f826ad0f0d62371ac69cd00e78fd9a8176cf5f6f87f18f7f8b718",
@@ -37,4 +47,16 @@ var pins = map[string]string{
 	// crictl 1.34.0.
 	"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.34.0/crictl-v1.34.0-linux-amd64.tar.gz": "a8ff2a3edb37a98daf3aba7c3b284fe0aa5bff24166d896ab9ef64c8913c9f51",
 	"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.34.0/crictl-v1.34.0-linux-arm64.tar.gz": "c31d252e203df5f4cf37f314bd3092eb79087e791631c1e607087c74b6d0423f",
+	// Kubernetes 1.36.3 for Windows: rancher/rke2 Dockerfile.windows at commit
+	// efedb3c1dc7b42004988c035a803987ac96d9e17 ("Update to v1.36.3-rke2r1"),
+	// KUBELET_SHA256, KUBE_PROXY_SHA256 and KUBECTL_SHA256 for v1.36.3, checked
+	// with sha256sum -c after the download from dl.k8s.io (its Linux kubectl
+	// digest there equals kubespray's above).
+	"https://dl.k8s.io/release/v1.36.3/bin/windows/amd64/kubelet.exe":    "683843a94c9ddd43023c6a06b630cf637f19f9838684a5526b811df5cdbd4c1a",
+	"https://dl.k8s.io/release/v1.36.3/bin/windows/amd64/kube-proxy.exe": "19b002c905a26259331d2a82e8022797ddfa7aab8eec015614d07a5e9c418969",
+	"https://dl.k8s.io/release/v1.36.3/bin/windows/amd64/kubectl.exe":    "ba76657b79d0ebcc3c029c171fc83c96351ba5ce0e71d185f1e5b8b873360a5f",
+	// flanneld.exe 0.28.9, which flannel-io/flannel publishes without a
+	// checksum file: the SHA-256 rancher/rke2 Dockerfile.windows (commit
+	// 6ce1a80, FLANNEL_VERSION="v0.28.9") checks with sha256sum -c.
+	"https://github.com/flannel-io/flannel/releases/download/v0.28.9/flanneld.exe": "7d43b3de5635891e68b36458d912a94c2eb94e15d878d486f539309db5845861",
 }

@@ -21,6 +21,9 @@ func TestPinsCoverTheBuiltinLinuxArtifacts(t *testing.T) {
 			if a.SHA256 != "" {
 				used[a.URL] = true
 			}
+			if a.SHA256 == "" && a.SHA256URL == "" && a.Name != TigeraOperator {
+				t.Errorf("Kubernetes %s: %s %s for %s/%s has neither a pin nor a checksum file", v, a.Name, a.Version, a.OS, a.Arch)
+			}
 			if a.OS == "linux" && a.Name != TigeraOperator && a.SHA256 == "" {
 				t.Errorf("Kubernetes %s: %s %s for linux/%s has no pinned digest", v, a.Name, a.Version, a.Arch)
 			}
