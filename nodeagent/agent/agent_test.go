@@ -33,6 +33,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
+	"github.com/mixedk8s/mixedk8s/test/lab/kubeadmstub"
 )
 
 const (
@@ -161,6 +162,7 @@ func newLab(t testing.TB, cfg contract.Config, handler func(http.Handler) http.H
 	if err != nil {
 		t.Fatal(err)
 	}
+	kubeadmstub.Install(sb)
 	l := &lab{t: t, sb: sb, mirror: mr, url: srv.URL, cfg: cfg, path: "/tmp/mixedk8s/config.json"}
 	if cfg.Node.OS == "windows" {
 		l.path = `C:\mixedk8s\config.json`
@@ -743,6 +745,7 @@ func TestPreflightRefusesWrongMachine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			kubeadmstub.Install(sb)
 			data, _ := l.sb.ReadFile(l.path)
 			_ = sb.WriteFile(l.path, data, oslayer.Public)
 			l.sb = sb

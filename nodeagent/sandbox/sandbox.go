@@ -144,7 +144,15 @@ type Sandbox struct {
 	seq   int
 	hooks Hooks
 	now   func() time.Time
+	// programs stand for programs by name (the lab's kubeadm), kept across SetHooks.
+	programs map[string]Program
 }
+
+// Program stands for a program the machine runs: it returns what the
+// program prints, and makes the effects on the sandbox that later steps
+// look for. The lab provides them; the sandbox itself knows only the
+// Windows CNI plugins and flanneld.
+type Program func(ctx context.Context, c oslayer.Command) ([]byte, error)
 
 var _ oslayer.OS = (*Sandbox)(nil)
 
@@ -246,6 +254,17 @@ func (s *Sandbox) init() {
 			s.m.SecuredFolders[aclKey(`C:\Windows`)] = true
 		}
 	}
+}
+
+// SetProgram makes run stand for the program of that name (its file name
+// without .exe) whenever a command hook does not handle it.
+func (s *Sandbox) SetProgram(name string, run Program) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.programs == nil {
+		s.programs = map[string]Program{}
+	}
+	s.programs[name] = run
 }
 
 // SetHooks replaces the hooks.
@@ -526,64 +545,25 @@ func (s *Sandbox) Run(ctx context.Context, c oslayer.Command) ([]byte, error) {
 			}
 		}
 		var err error
-		out, err = s.emulateCommand(c)
+		out, err = s.emulateCommand(ctx, c)
 		return err
 	})
 	return out, err
 }
 
 // emulateCommand gives the few commands whose files later steps look for their effect.
-func (s *Sandbox) emulateCommand(c oslayer.Command) ([]byte, error) {
+func (s *Sandbox) emulateCommand(ctx context.Context, c oslayer.Command) ([]byte, error) {
 	base := strings.TrimSuffix(filepath.Base(strings.ReplaceAll(c.Path, `\`, "/")), ".exe")
 	if base == "host-local" && s.m.Identity.GOOS == "windows" {
 		return s.hostLocal(c)
 	}
-	if base != "kubeadm" || len(c.Args) == 0 {
-		return nil, nil
-	}
-	write := func(p string) error {
-		hp, err := s.HostPath(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(hp, []byte("# written by the emulated kubeadm "+c.Args[0]+"\n"), 0o600)
-	}
-	switch c.Args[0] {
-	case "init":
-		for _, p := range []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/manifests/kube-apiserver.yaml"} {
-			if err := write(p); err != nil {
-				return nil, err
-			}
-		}
-		return []byte("Your Kubernetes control-plane has initialized successfully!\n"), nil
-	case "join":
-		if err := write("/etc/kubernetes/kubelet.conf"); err != nil {
-			return nil, err
-		}
-		return []byte("This node has joined the cluster\n"), nil
-	case "reset":
-		for _, p := range kubeadmResetPaths {
-			hp, err := s.HostPath(p)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.RemoveAll(hp); err != nil {
-				return nil, err
-			}
-		}
-		return []byte("[reset] Deleted contents of the config directories and the kubeconfig files\n"), nil
+	s.mu.Lock()
+	run := s.programs[base]
+	s.mu.Unlock()
+	if run != nil {
+		return run(ctx, c)
 	}
 	return nil, nil
-}
-
-// kubeadmResetPaths are what `kubeadm reset` deletes on a node with local etcd.
-var kubeadmResetPaths = []string{
-	"/etc/kubernetes/manifests", "/etc/kubernetes/pki", "/var/lib/kubelet", "/var/lib/etcd",
-	"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
-	"/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf",
 }
 
 func (s *Sandbox) Identity(ctx context.Context) (oslayer.Identity, error) {

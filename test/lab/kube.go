@@ -86,7 +86,7 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 		}
 		prog := host.ProgramName(strings.ReplaceAll(c.Path, `\`, "/"))
 		if prog == "kubeadm" && verb == "reset" {
-			// What runs for the node stops; the sandbox then deletes kubeadm's files.
+			// What runs for the node stops; the kubeadm stub (package kubeadmstub) then deletes kubeadm's files.
 			n, err := node()
 			if err != nil {
 				return nil, true, err

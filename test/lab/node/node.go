@@ -30,6 +30,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/nodeagent/agent"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab/host"
+	"github.com/mixedk8s/mixedk8s/test/lab/kubeadmstub"
 	"github.com/mixedk8s/mixedk8s/test/lab/sshd"
 	"github.com/mixedk8s/mixedk8s/test/lab/winrmd"
 )
@@ -91,6 +92,8 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
 	}
+	// kubeadm leaves its files on a node whose hooks do not run a control plane.
+	kubeadmstub.Install(sb)
 	n := &Node{Host: h, Sandbox: sb}
 	hooks := cfg.Hooks
 	userReboot := hooks.OnReboot
