@@ -28,9 +28,9 @@ const tokenGenerations = 32
 // liveStates are the instance states a cluster still owns.
 var liveStates = []string{"pending", "running", "stopping", "stopped", "shutting-down"}
 
-// ImageParameter is the SSM public parameter naming the latest AMI for an
+// imageParameter is the SSM public parameter naming the latest AMI for an
 // OS and Windows version ("2019", "2022", "2025"; ignored for Linux).
-func ImageParameter(os, windowsVersion string) (string, error) {
+func imageParameter(os, windowsVersion string) (string, error) {
 	switch os {
 	case "linux":
 		return "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id", nil
@@ -195,7 +195,7 @@ func (c *Cloud) image(ctx context.Context, req clouds.InstanceRequest) (string, 
 	if req.Image != "" {
 		return req.Image, nil
 	}
-	param, err := ImageParameter(req.OS, req.WindowsVersion)
+	param, err := imageParameter(req.OS, req.WindowsVersion)
 	if err != nil {
 		return "", &clouds.Error{Kind: clouds.KindInvalid, Op: "GetParameter", Object: fmt.Sprintf("image of instance %q", req.Name), Err: err,
 			Fix: "set the pool's os and windows_version, or image"}

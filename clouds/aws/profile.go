@@ -26,7 +26,7 @@ var Profile = clouds.Profile{
 	DefaultInstanceTypes: map[string]string{"linux": "m6i.large", "windows": "m6i.xlarge"},
 	NestedVirtualization: nestedVirtualization,
 	NestedExamples:       "e.g. m8i.xlarge, c8i.2xlarge or a *.metal type",
-	Image:                ImageParameter,
+	Image:                imageParameter,
 	// SSM parameter names are paths; "/" separates levels (SSM user guide
 	// "Requirements and constraints for parameter names").
 	SecretName: func(cluster string, name clouds.SecretName) string { return secretPath(cluster) + string(name) },

@@ -236,11 +236,6 @@ func newCredential(cfg Config, copts policy.ClientOptions) (azcore.TokenCredenti
 // Name implements clouds.Cloud.
 func (c *Cloud) Name() string { return "azure" }
 
-// AzureTag spells a mixedk8s tag key the way Azure accepts it: tag names
-// cannot contain '<', '>', '%', '&', '\', '?' or '/'
-// (https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations).
-func AzureTag(key string) string { return strings.ReplaceAll(key, "/", "_") }
-
 // tags builds an Azure tag map: the cluster tag plus key, value pairs.
 func tags(cluster string, extra ...string) map[string]*string {
 	out := map[string]*string{TagCluster: to(cluster)}

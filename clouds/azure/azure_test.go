@@ -174,7 +174,7 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 		req := cpReq
 		if vm.OS == "windows" {
 			req = winReq
-			if strings.Contains(vm.Boot.CustomData, req.Identity.AdminPassword) || strings.Contains(vm.Boot.CustomData, "PRIVATE KEY") || vm.Boot.CustomData != WindowsBootScript {
+			if strings.Contains(vm.Boot.CustomData, req.Identity.AdminPassword) || strings.Contains(vm.Boot.CustomData, "PRIVATE KEY") || vm.Boot.CustomData != windowsBootScript {
 				t.Errorf("Windows customData carries more than the setup script")
 			}
 		}
@@ -476,7 +476,7 @@ func TestSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	live, deleted := f.srv.Secrets()
-	if len(live) != 1 || live[0] != SecretName("other", "seed") || len(deleted) != 0 {
+	if len(live) != 1 || live[0] != secretName("other", "seed") || len(deleted) != 0 {
 		t.Errorf("after DeleteSecrets: live %v, soft-deleted %v; want only the other cluster's", live, deleted)
 	}
 	// A destroyed cluster's name can be used again at once.
@@ -486,11 +486,11 @@ func TestSecrets(t *testing.T) {
 }
 
 func TestSecretNames(t *testing.T) {
-	a, b := SecretName("demo", "node/x/winrm"), SecretName("demo", "node-x-winrm")
+	a, b := secretName("demo", "node/x/winrm"), secretName("demo", "node-x-winrm")
 	if a == b || !strings.HasPrefix(a, "mixedk8s-demo--node-x-winrm-") {
 		t.Errorf("names %q and %q", a, b)
 	}
-	long := SecretName(strings.Repeat("c", 20), "node/"+strings.Repeat("n", 200)+"/winrm")
+	long := secretName(strings.Repeat("c", 20), "node/"+strings.Repeat("n", 200)+"/winrm")
 	if len(long) > 127 {
 		t.Errorf("name of %d characters", len(long))
 	}

@@ -41,10 +41,10 @@ import (
 //     enabled for deployment, whose names are global and reserved for up to
 //     90 days after deletion; see docs/architecture.md.
 
-// WindowsBootScript is the whole PowerShell the Windows first boot runs:
+// windowsBootScript is the whole PowerShell the Windows first boot runs:
 // it installs the WinRM HTTPS listener with the given certificate. It holds
 // no secret; its two arguments come from the extension's protectedSettings.
-const WindowsBootScript = `param([Parameter(Mandatory)][string]$PfxBase64, [Parameter(Mandatory)][string]$PfxPassword)
+const windowsBootScript = `param([Parameter(Mandatory)][string]$PfxBase64, [Parameter(Mandatory)][string]$PfxPassword)
 $ErrorActionPreference = 'Stop'
 $pfxPath = Join-Path $env:TEMP 'mixedk8s-winrm.pfx'
 [IO.File]::WriteAllBytes($pfxPath, [Convert]::FromBase64String($PfxBase64))
@@ -136,7 +136,7 @@ func renderBoot(req clouds.InstanceRequest) (boot, error) {
 	if len(cmd) > maxCommandLine {
 		return boot{}, fmt.Errorf("the WinRM certificate makes the extension's command %d characters, more than cmd.exe's %d; use an ECDSA or 2048-bit RSA certificate", len(cmd), maxCommandLine)
 	}
-	return boot{customData: WindowsBootScript, adminPassword: id.AdminPassword, command: cmd}, nil
+	return boot{customData: windowsBootScript, adminPassword: id.AdminPassword, command: cmd}, nil
 }
 
 // BootData is what Azure hands a VM at first boot, as the lab's ARM
@@ -176,7 +176,7 @@ func IdentityFromBoot(b BootData) (clouds.NodeIdentity, error) {
 		id.SSHAuthorizedKeys = b.SSHPublicKeys
 		return id, nil
 	}
-	if b.CustomData != WindowsBootScript {
+	if b.CustomData != windowsBootScript {
 		return clouds.NodeIdentity{}, errors.New("customData is not the WinRM setup script")
 	}
 	m := commandRE.FindStringSubmatch(b.ProtectedCommand)

@@ -103,10 +103,10 @@ func (k call) classify(err error) error {
 // (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting).
 var actionRE = regexp.MustCompile(`(?i)(?:perform action|Action:) '([^']+)'`)
 
-// RoleFor names the built-in role that grants an RBAC action, so that a
+// roleFor names the built-in role that grants an RBAC action, so that a
 // 403 says which role to assign
 // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
-func RoleFor(action string) string {
+func roleFor(action string) string {
 	a := strings.ToLower(action)
 	switch {
 	case strings.HasPrefix(a, "microsoft.keyvault/vaults/secrets/"):
@@ -155,7 +155,7 @@ func (k call) fix(ce *clouds.Error) string {
 			return fmt.Sprintf("register the resource provider in the subscription (az provider register --namespace %s), or set azure.subscription_id to a subscription where it is registered", ns)
 		}
 		if m := actionRE.FindStringSubmatch(msg); m != nil {
-			return fmt.Sprintf("grant the credentials in use %s (it allows %s)", RoleFor(m[1]), m[1])
+			return fmt.Sprintf("grant the credentials in use %s (it allows %s)", roleFor(m[1]), m[1])
 		}
 		return "check the credentials (az login, or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET) and their roles: Virtual Machine Contributor and Network Contributor on the resource group, Key Vault Secrets Officer on the vault"
 	case clouds.KindInvalid:

@@ -28,7 +28,7 @@ const maxCustomData = 65535
 // maxWindowsComputerName is the NetBIOS limit (armcompute OSProfile.ComputerName: "Windows VMs: 15 characters").
 const maxWindowsComputerName = 15
 
-// Images is the one table of default images: Ubuntu 24.04 LTS and
+// imageTable is the one table of default images: Ubuntu 24.04 LTS and
 // Windows Server Core (Gen2, small disk) per version. Which Windows
 // versions a Kubernetes version supports is the validator's matrix.
 // Sources: Canonical's Azure image names
@@ -36,7 +36,7 @@ const maxWindowsComputerName = 15
 // Windows 2019/2022 gh:Azure/azure-quickstart-templates
 // quickstarts/microsoft.compute/vm-trustedlaunch-windows/main.bicep; 2025
 // gh:Azure/AgentBaker vhdbuilder/packer/windows/windows_settings.json.
-var Images = map[string]armcompute.ImageReference{
+var imageTable = map[string]armcompute.ImageReference{
 	"linux":        {Publisher: to("Canonical"), Offer: to("ubuntu-24_04-lts"), SKU: to("server"), Version: to("latest")},
 	"windows-2019": {Publisher: to("MicrosoftWindowsServer"), Offer: to("WindowsServer"), SKU: to("2019-datacenter-core-smalldisk-g2"), Version: to("latest")},
 	"windows-2022": {Publisher: to("MicrosoftWindowsServer"), Offer: to("WindowsServer"), SKU: to("2022-datacenter-core-smalldisk-g2"), Version: to("latest")},
@@ -60,7 +60,7 @@ func imageFor(req clouds.InstanceRequest) (armcompute.ImageReference, error) {
 	if req.OS == "windows" {
 		key += "-" + req.WindowsVersion
 	}
-	img, ok := Images[key]
+	img, ok := imageTable[key]
 	if !ok {
 		return armcompute.ImageReference{}, fmt.Errorf("os %q version %q has no default image; use linux, or windows with 2019, 2022 or 2025", req.OS, req.WindowsVersion)
 	}

@@ -216,7 +216,7 @@ func (c *preflightCloud) checkPermissions(ctx context.Context, req clouds.Prefli
 	}
 	var roles []string
 	for _, a := range missing {
-		if r := RoleFor(a); !slices.Contains(roles, r) {
+		if r := roleFor(a); !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
@@ -340,7 +340,7 @@ func (c *Cloud) checkVault(ctx context.Context, cluster string) error {
 			action = m[1]
 		}
 		return refusal(fieldVault, code, "GetSecretVersions", object,
-			fmt.Sprintf("grant the credentials in use %s, or set azure.key_vault_url to a vault they hold it on", RoleFor(action)),
+			fmt.Sprintf("grant the credentials in use %s, or set azure.key_vault_url to a vault they hold it on", roleFor(action)),
 			fmt.Errorf("the credentials in use may not perform %s on the vault", action))
 	}
 	return call{op: "GetSecretVersions", object: object}.classify(err)

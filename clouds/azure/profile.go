@@ -28,7 +28,7 @@ var Profile = clouds.Profile{
 	NestedExamples:       "e.g. Standard_D4s_v5 or Standard_E4s_v5",
 	Image:                imageName,
 	// Key Vault secret names are 1-127 of [0-9a-zA-Z-]: see SecretName.
-	SecretName: func(cluster string, name clouds.SecretName) string { return SecretName(cluster, string(name)) },
+	SecretName: func(cluster string, name clouds.SecretName) string { return secretName(cluster, string(name)) },
 }
 
 func init() { clouds.Register(Profile) }

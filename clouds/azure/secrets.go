@@ -31,11 +31,11 @@ const tagSecret = "mixedk8s.io_secret"
 // contentType marks values mixedk8s stored: Key Vault values are strings, ours are base64 bytes.
 const contentType = "application/octet-stream; base64"
 
-// SecretName is the Key Vault name of a cluster's secret: 1-127
+// secretName is the Key Vault name of a cluster's secret: 1-127
 // characters of [0-9a-zA-Z-]
 // (https://learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates#object-identifiers),
 // readable, and made unique by a hash of the exact cluster and name.
-func SecretName(cluster, name string) string {
+func secretName(cluster, name string) string {
 	clean := func(s string) string {
 		return strings.Map(func(r rune) rune {
 			if r < 128 && (r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {

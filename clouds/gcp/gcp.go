@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 500
 	}
-	hc, err := HTTPClient(ctx, cfg.CABundle, cfg.TokenSource)
+	hc, err := httpClient(ctx, cfg.CABundle, cfg.TokenSource)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +234,9 @@ func (c *Cloud) Name() string { return "gcp" }
 // Project is the project the cloud acts in.
 func (c *Cloud) Project() string { return c.cfg.Project }
 
-// HTTPClient is the client every API call goes through: the token source
+// httpClient is the client every API call goes through: the token source
 // over a transport that trusts caBundle in addition to the system pool.
-func HTTPClient(ctx context.Context, caBundle []byte, ts oauth2.TokenSource) (*http.Client, error) {
+func httpClient(ctx context.Context, caBundle []byte, ts oauth2.TokenSource) (*http.Client, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	if len(caBundle) > 0 {
 		pool, err := x509.SystemCertPool()

@@ -25,7 +25,7 @@ import (
 
 // ErrNotPublished: the guest has not published its identity yet (first
 // boot still runs); retry later.
-var ErrNotPublished = errors.New("the instance has not published its identity yet")
+var errNotPublished = errors.New("the instance has not published its identity yet")
 
 // ObservedIdentity implements clouds.IdentityObserver. It reads what the
 // instance published about itself: on
@@ -86,7 +86,7 @@ func (c *Cloud) ObservedIdentity(ctx context.Context, inst clouds.Instance) (clo
 }
 
 func notPublished(k call, what string) error {
-	return &clouds.Error{Kind: clouds.KindTransient, Op: k.op, Object: k.object, Err: fmt.Errorf("%s: %w", what, ErrNotPublished)}
+	return &clouds.Error{Kind: clouds.KindTransient, Op: k.op, Object: k.object, Err: fmt.Errorf("%s: %w", what, errNotPublished)}
 }
 
 // secretWindowsKey names the cluster's windows-keys RSA key in Secret

@@ -41,27 +41,27 @@ func labelValue(v string) string {
 	return s[:min(len(s), 63)]
 }
 
-// Images are the public image families of each OS and Windows version:
+// imageTable are the public image families of each OS and Windows version:
 // Ubuntu 24.04 LTS from ubuntu-os-cloud
 // (https://cloud.google.com/compute/docs/images/os-details#ubuntu_lts) and
 // Windows Server Core from windows-cloud
 // (gh:GoogleCloudPlatform/PerfKitBenchmarker providers/gcp/gce_windows_virtual_machine.py;
 // windows-2025-core in gh:GoogleCloudPlatform/compute-image-windows). A
 // family always resolves to its newest image.
-var Images = map[string]string{
+var imageTable = map[string]string{
 	"linux":        "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64",
 	"windows/2019": "projects/windows-cloud/global/images/family/windows-2019-core",
 	"windows/2022": "projects/windows-cloud/global/images/family/windows-2022-core",
 	"windows/2025": "projects/windows-cloud/global/images/family/windows-2025-core",
 }
 
-// Image returns the image family of an OS and Windows version.
-func Image(os, windowsVersion string) (string, error) {
+// imageOf returns the image family of an OS and Windows version.
+func imageOf(os, windowsVersion string) (string, error) {
 	key := os
 	if os == "windows" {
 		key += "/" + windowsVersion
 	}
-	if img, ok := Images[key]; ok {
+	if img, ok := imageTable[key]; ok {
 		return img, nil
 	}
 	if os == "windows" {
@@ -73,13 +73,13 @@ func Image(os, windowsVersion string) (string, error) {
 // MaxWindowsName: a Windows computer name (the NetBIOS name) has at most
 // 15 characters, and GCE names the computer after the instance
 // (gh:GoogleCloudPlatform/compute-image-windows sysprep/instance_setup.ps1).
-const MaxWindowsName = 15
+const maxWindowsName = 15
 
-// ErrHyperV is why a Hyper-V isolated pool cannot run on GCE.
-const ErrHyperV = "Hyper-V isolation needs nested virtualization, and on Compute Engine nested virtualization supports only Linux KVM as the L1 hypervisor, never Hyper-V or Windows Server images (https://cloud.google.com/compute/docs/instances/nested-virtualization/overview)"
+// errHyperV is why a Hyper-V isolated pool cannot run on GCE.
+const errHyperV = "Hyper-V isolation needs nested virtualization, and on Compute Engine nested virtualization supports only Linux KVM as the L1 hypervisor, never Hyper-V or Windows Server images (https://cloud.google.com/compute/docs/instances/nested-virtualization/overview)"
 
-// FixHyperV is what to change instead.
-const FixHyperV = "use process isolation for the pool's Windows containers (remove the Hyper-V isolation setting), or run the pool on Azure or AWS"
+// fixHyperV is what to change instead.
+const fixHyperV = "use process isolation for the pool's Windows containers (remove the Hyper-V isolation setting), or run the pool on Azure or AWS"
 
 // zoneFor spreads a cluster's instances over the zones by node name, so a
 // node's zone, and with it its instance's full name, is deterministic.
@@ -135,7 +135,7 @@ func (c *Cloud) insert(ctx context.Context, req clouds.InstanceRequest, zone str
 		return err
 	}
 	op, err := c.instances.Insert(ctx, &computepb.InsertInstanceRequest{
-		Project: c.cfg.Project, Zone: zone, RequestId: proto.String(RequestID(req.Cluster, "instance/"+req.Name, gen)), InstanceResource: res,
+		Project: c.cfg.Project, Zone: zone, RequestId: proto.String(requestID(req.Cluster, "instance/"+req.Name, gen)), InstanceResource: res,
 	}, c.retry())
 	if isCode(err, codeAlreadyExists) {
 		return nil // a racing insert made it: adopt it
@@ -158,12 +158,12 @@ func (c *Cloud) checkRequest(req clouds.InstanceRequest, object string) error {
 		return invalid(fmt.Errorf("%q is not a Compute instance name (RFC 1035: lowercase letters, digits and dashes, 1-63 characters, starting with a letter)", req.Name),
 			"rename the pool or cluster so node names are lowercase letters, digits and dashes")
 	}
-	if req.OS == "windows" && len(req.Name) > MaxWindowsName {
-		return invalid(fmt.Errorf("the Windows node name %q has %d characters; Windows computer names have at most %d and GCE names the computer after the instance", req.Name, len(req.Name), MaxWindowsName),
+	if req.OS == "windows" && len(req.Name) > maxWindowsName {
+		return invalid(fmt.Errorf("the Windows node name %q has %d characters; Windows computer names have at most %d and GCE names the computer after the instance", req.Name, len(req.Name), maxWindowsName),
 			"shorten the cluster or Windows pool name so node names fit in 15 characters")
 	}
 	if req.NestedVirtualization {
-		return invalid(fmt.Errorf("pool %q asks for nested virtualization: %s", req.Pool, ErrHyperV), FixHyperV)
+		return invalid(fmt.Errorf("pool %q asks for nested virtualization: %s", req.Pool, errHyperV), fixHyperV)
 	}
 	return nil
 }
@@ -177,7 +177,7 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 	image := req.Image
 	if image == "" {
 		var err error
-		if image, err = Image(req.OS, req.WindowsVersion); err != nil {
+		if image, err = imageOf(req.OS, req.WindowsVersion); err != nil {
 			return nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "instances.insert", Object: object, Err: err, Fix: "set the pool's os and windows_version, or image"}
 		}
 	}
@@ -213,7 +213,7 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 		Description: proto.String(marker(req.Cluster)),
 		MachineType: proto.String("zones/" + zone + "/machineTypes/" + req.InstanceType),
 		Labels:      labels,
-		Tags:        &computepb.Tags{Items: []string{RoleTag(req.Cluster, req.Role)}},
+		Tags:        &computepb.Tags{Items: []string{roleTag(req.Cluster, req.Role)}},
 		Metadata:    &computepb.Metadata{Items: md},
 		Disks: []*computepb.AttachedDisk{{
 			Boot: proto.Bool(true), AutoDelete: proto.Bool(true),
@@ -368,7 +368,7 @@ func (c *Cloud) DeleteInstance(ctx context.Context, inst clouds.Instance) error 
 	cluster := cmp.Or(inst.Cluster, inst.Tags[LabelCluster])
 	k := call{op: "instances.delete", object: object}
 	op, err := c.instances.Delete(ctx, &computepb.DeleteInstanceRequest{Project: c.cfg.Project, Zone: zone, Instance: inst.Name,
-		RequestId: proto.String(RequestID(cluster, "delete/instance/"+inst.Name, id))}, c.retry())
+		RequestId: proto.String(requestID(cluster, "delete/instance/"+inst.Name, id))}, c.retry())
 	if isCode(err, codeNotFound) {
 		return nil
 	}

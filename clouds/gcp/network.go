@@ -19,9 +19,9 @@ import (
 func networkName(cluster string) string    { return cluster + "-network" }
 func subnetworkName(cluster string) string { return cluster + "-nodes" }
 
-// RoleTag is the network tag of a cluster's instances of a role: firewall
+// roleTag is the network tag of a cluster's instances of a role: firewall
 // rules aim at instances by it.
-func RoleTag(cluster, role string) string {
+func roleTag(cluster, role string) string {
 	if role == clouds.RoleControlPlane {
 		return cluster + "-control-plane"
 	}
@@ -35,12 +35,12 @@ func marker(cluster string) string { return LabelCluster + "=" + cluster }
 // requestNamespace roots every requestId: Compute wants a non-zero UUID.
 var requestNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://mixedk8s.io/clouds/gcp/request-id"))
 
-// RequestID is the requestId of one intent: the same cluster, object and
+// requestID is the requestId of one intent: the same cluster, object and
 // generation (or object ID) always give the same UUIDv5, so a call retried
 // after a lost reply is recognised by Compute and answered with the first
 // call's operation (computepb InsertInstanceRequest.request_id: "the server
 // will know to ignore the request if it has already been completed").
-func RequestID(cluster, object string, generation uint64) string {
+func requestID(cluster, object string, generation uint64) string {
 	return uuid.NewSHA1(requestNamespace, []byte(cluster+"\x00"+object+"\x00"+strconv.FormatUint(generation, 10))).String()
 }
 
@@ -61,7 +61,7 @@ func allow(proto string, ports ...string) *computepb.Allowed {
 // admin CIDRs need: SSH and WinRM everywhere, the API server on the
 // control plane.
 func rules(req clouds.NetworkRequest) []firewallRule {
-	cp, worker := RoleTag(req.Cluster, clouds.RoleControlPlane), RoleTag(req.Cluster, clouds.RoleWorker)
+	cp, worker := roleTag(req.Cluster, clouds.RoleControlPlane), roleTag(req.Cluster, clouds.RoleWorker)
 	internal := []string{req.NodeCIDR}
 	if req.PodCIDR != "" {
 		internal = append(internal, req.PodCIDR)
@@ -88,7 +88,7 @@ func firewallNames(cluster string) []string {
 // the subnetwork and the firewall rules, and patches a rule whose ranges or
 // ports changed. A converged network costs reads only.
 func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
-	if !nameRE.MatchString(req.Cluster+"-admin-worker") || !nameRE.MatchString(RoleTag(req.Cluster, clouds.RoleControlPlane)) {
+	if !nameRE.MatchString(req.Cluster+"-admin-worker") || !nameRE.MatchString(roleTag(req.Cluster, clouds.RoleControlPlane)) {
 		return clouds.Network{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "networks.insert", Object: fmt.Sprintf("network of cluster %q", req.Cluster),
 			Err: fmt.Errorf("the cluster name makes Compute names that break RFC 1035 or exceed 63 characters"), Fix: "use a cluster name of lowercase letters, digits and dashes, at most 48 characters"}
 	}
@@ -126,7 +126,7 @@ func (c *Cloud) network(cluster string) clouds.Network {
 	return clouds.Network{
 		ID:        networkName(cluster),
 		SubnetID:  subnetworkName(cluster),
-		Firewalls: clouds.RoleFirewalls{ControlPlane: RoleTag(cluster, clouds.RoleControlPlane), Worker: RoleTag(cluster, clouds.RoleWorker)},
+		Firewalls: clouds.RoleFirewalls{ControlPlane: roleTag(cluster, clouds.RoleControlPlane), Worker: roleTag(cluster, clouds.RoleWorker)},
 	}
 }
 
@@ -147,7 +147,7 @@ func (c *Cloud) ensureVPC(ctx context.Context, cluster string) error {
 		ins := call{op: "networks.insert", object: k.object}
 		op, err := c.networks.Insert(ctx, &computepb.InsertNetworkRequest{
 			Project:   c.cfg.Project,
-			RequestId: proto.String(RequestID(cluster, "network/"+name, gen)),
+			RequestId: proto.String(requestID(cluster, "network/"+name, gen)),
 			NetworkResource: &computepb.Network{
 				Name:                  proto.String(name),
 				Description:           proto.String(marker(cluster)),
@@ -193,7 +193,7 @@ func (c *Cloud) ensureSubnetwork(ctx context.Context, req clouds.NetworkRequest)
 		op, err := c.subnetworks.Insert(ctx, &computepb.InsertSubnetworkRequest{
 			Project:   c.cfg.Project,
 			Region:    c.cfg.Region,
-			RequestId: proto.String(RequestID(req.Cluster, "subnetwork/"+name, gen)),
+			RequestId: proto.String(requestID(req.Cluster, "subnetwork/"+name, gen)),
 			SubnetworkResource: &computepb.Subnetwork{
 				Name:                  proto.String(name),
 				Description:           proto.String(marker(req.Cluster)),
@@ -249,7 +249,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 		}
 		ins := call{op: "firewalls.insert", object: k.object}
 		op, err := c.firewalls.Insert(ctx, &computepb.InsertFirewallRequest{
-			Project: c.cfg.Project, RequestId: proto.String(RequestID(cluster, "firewall/"+r.name, gen)), FirewallResource: want,
+			Project: c.cfg.Project, RequestId: proto.String(requestID(cluster, "firewall/"+r.name, gen)), FirewallResource: want,
 		}, c.retry())
 		if isCode(err, codeAlreadyExists) {
 			continue
@@ -300,7 +300,7 @@ func (c *Cloud) existingFirewalls(ctx context.Context, cluster string) ([]*compu
 func (c *Cloud) deleteFirewall(ctx context.Context, cluster string, fw *computepb.Firewall) error {
 	k := call{op: "firewalls.delete", object: fmt.Sprintf("firewall rule %q", fw.GetName())}
 	op, err := c.firewalls.Delete(ctx, &computepb.DeleteFirewallRequest{
-		Project: c.cfg.Project, Firewall: fw.GetName(), RequestId: proto.String(RequestID(cluster, "delete/firewall/"+fw.GetName(), fw.GetId())),
+		Project: c.cfg.Project, Firewall: fw.GetName(), RequestId: proto.String(requestID(cluster, "delete/firewall/"+fw.GetName(), fw.GetId())),
 	}, c.retry())
 	if isCode(err, codeNotFound) {
 		return nil
@@ -350,7 +350,7 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	if err == nil && got.GetDescription() == marker(cluster) {
 		d := call{op: "subnetworks.delete", object: k.object}
 		op, err := c.subnetworks.Delete(ctx, &computepb.DeleteSubnetworkRequest{Project: c.cfg.Project, Region: c.cfg.Region, Subnetwork: sub,
-			RequestId: proto.String(RequestID(cluster, "delete/subnetwork/"+sub, got.GetId()))}, c.retry())
+			RequestId: proto.String(requestID(cluster, "delete/subnetwork/"+sub, got.GetId()))}, c.retry())
 		if err != nil && !isCode(err, codeNotFound) {
 			return d.classify(err)
 		}
@@ -373,7 +373,7 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	}
 	d := call{op: "networks.delete", object: k.object}
 	op, err := c.networks.Delete(ctx, &computepb.DeleteNetworkRequest{Project: c.cfg.Project, Network: name,
-		RequestId: proto.String(RequestID(cluster, "delete/network/"+name, nw.GetId()))}, c.retry())
+		RequestId: proto.String(requestID(cluster, "delete/network/"+name, nw.GetId()))}, c.retry())
 	if isCode(err, codeNotFound) {
 		return nil
 	}

@@ -11,8 +11,8 @@ var Profile = clouds.Profile{
 	Tags:                 clouds.TagKeys{Cluster: LabelCluster, Pool: LabelPool, Role: LabelRole, Node: LabelNode},
 	DefaultInstanceTypes: map[string]string{"linux": "n2-standard-4", "windows": "n2-standard-4"},
 	RefuseHyperV:         "Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor)",
-	Image:                Image,
-	SecretName:           func(cluster string, name clouds.SecretName) string { return SecretID(cluster, string(name)) },
+	Image:                imageOf,
+	SecretName:           func(cluster string, name clouds.SecretName) string { return secretID(cluster, string(name)) },
 }
 
 func init() { clouds.Register(Profile) }

@@ -20,10 +20,10 @@ import (
 // on the first value written (versions are numbered in order,
 // https://cloud.google.com/secret-manager/docs/add-secret-version).
 
-// SecretID is the Secret Manager secret ID of one of a cluster's secrets:
+// secretID is the Secret Manager secret ID of one of a cluster's secrets:
 // IDs allow [a-zA-Z0-9_-], so every other byte, and "_" itself, is written
 // as _XX (hex); the mapping is one to one.
-func SecretID(cluster, name string) string {
+func secretID(cluster, name string) string {
 	var b strings.Builder
 	b.WriteString("mixedk8s-" + cluster + "-")
 	for i := 0; i < len(name); i++ {
@@ -38,7 +38,7 @@ func SecretID(cluster, name string) string {
 }
 
 func (c *Cloud) secretName(cluster string, name clouds.SecretName) string {
-	return "projects/" + c.cfg.Project + "/secrets/" + SecretID(cluster, string(name))
+	return "projects/" + c.cfg.Project + "/secrets/" + secretID(cluster, string(name))
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -52,7 +52,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.Se
 	k := call{op: "secrets.create", object: fmt.Sprintf("secret %q", secret)}
 	_, err := c.secrets.CreateSecret(ctx, &secretmanagerpb.CreateSecretRequest{
 		Parent:   "projects/" + c.cfg.Project,
-		SecretId: SecretID(cluster, string(name)),
+		SecretId: secretID(cluster, string(name)),
 		Secret: &secretmanagerpb.Secret{
 			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
 			Labels:      map[string]string{LabelCluster: labelValue(cluster)},

@@ -383,7 +383,7 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 					}
 				}
 				kl := m.Services["kubelet"].Spec.CommandLine()
-				for _, want := range []string{"--windows-service", "node.kubernetes.io/windows-build=" + sandbox.WindowsBuilds[cfg.Node.WindowsVersion], "mixedk8s.io/pool=win", "team=a", "kube-log-runner.exe", "-log-file-size="} {
+				for _, want := range []string{"--windows-service", "node.kubernetes.io/windows-build=" + contract.WindowsBuilds[cfg.Node.WindowsVersion], "mixedk8s.io/pool=win", "team=a", "kube-log-runner.exe", "-log-file-size="} {
 					if !strings.Contains(kl, want) {
 						t.Errorf("kubelet command line lacks %q: %s", want, kl)
 					}

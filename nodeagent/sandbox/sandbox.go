@@ -45,11 +45,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
-
-// Windows build numbers by Windows Server version.
-var WindowsBuilds = map[string]string{"2019": "10.0.17763", "2022": "10.0.20348", "2025": "10.0.26100"}
 
 // Effect is one change the agent made to the emulated machine.
 type Effect struct {
@@ -163,7 +161,7 @@ func Emulate(spec, hostname string) (oslayer.Identity, error) {
 	id := oslayer.Identity{Arch: "amd64", Hostname: hostname, NestedVirtualization: nested}
 	switch {
 	case strings.HasPrefix(s, "windows-"):
-		build, ok := WindowsBuilds[strings.TrimPrefix(s, "windows-")]
+		build, ok := contract.WindowsBuilds[strings.TrimPrefix(s, "windows-")]
 		if !ok {
 			return id, fmt.Errorf("--emulate %q: unknown Windows version; fix: use windows-2019, windows-2022 or windows-2025 (optionally +nested)", spec)
 		}
