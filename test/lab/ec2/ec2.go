@@ -122,6 +122,8 @@ type Server struct {
 	mu    sync.Mutex
 	st    state
 	calls map[string]int
+	// hookMu orders the load balancer reports (elb.go).
+	hookMu sync.Mutex
 
 	fmu      sync.Mutex
 	injected map[string][]injection // by action, "*" for every action

@@ -475,22 +475,27 @@ func (s *Server) elbLater(d time.Duration, change func()) {
 	}()
 }
 
-// lbChanged snapshots every active load balancer for the hook; the caller
-// runs the returned func once the lock is released. Called with s.mu held.
+// lbChanged returns the func that reports every active load balancer
+// (and the deleted ones in gone) to the hook; the caller runs it once s.mu
+// is released. The reports are taken and delivered under one lock, each
+// when it is delivered, so a slower report never overtakes a newer state.
 func (s *Server) lbChanged(gone ...LoadBalancer) func() {
-	if s.opts.OnLoadBalancer == nil {
+	hook := s.opts.OnLoadBalancer
+	if hook == nil {
 		return func() {}
 	}
-	var snaps []LoadBalancer
-	for _, arn := range sortedKeys(s.st.lbs) {
-		if lb := s.st.lbs[arn]; lb.State == "active" {
-			snaps = append(snaps, s.snapshotLB(lb))
-		}
-	}
-	snaps = append(snaps, gone...)
-	hook := s.opts.OnLoadBalancer
 	return func() {
-		for _, lb := range snaps {
+		s.hookMu.Lock()
+		defer s.hookMu.Unlock()
+		s.mu.Lock()
+		var snaps []LoadBalancer
+		for _, arn := range sortedKeys(s.st.lbs) {
+			if lb := s.st.lbs[arn]; lb.State == "active" {
+				snaps = append(snaps, s.snapshotLB(lb))
+			}
+		}
+		s.mu.Unlock()
+		for _, lb := range append(snaps, gone...) {
 			hook(lb)
 		}
 	}
