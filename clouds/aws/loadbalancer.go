@@ -502,15 +502,7 @@ func (c *Cloud) taggedLoadBalancers(ctx context.Context, cluster string) ([]type
 		}
 		all = append(all, page.LoadBalancers...)
 	}
-	arns := make([]string, len(all))
-	for i, lb := range all {
-		arns[i] = aws.ToString(lb.LoadBalancerArn)
-	}
-	ours, err := c.taggedARNs(ctx, cluster, arns, object)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(lb types.LoadBalancer) bool { return !ours[aws.ToString(lb.LoadBalancerArn)] }), nil
+	return keepTagged(ctx, c, cluster, object, all, func(lb types.LoadBalancer) string { return aws.ToString(lb.LoadBalancerArn) })
 }
 
 func (c *Cloud) taggedTargetGroups(ctx context.Context, cluster string) ([]types.TargetGroup, error) {
@@ -524,15 +516,20 @@ func (c *Cloud) taggedTargetGroups(ctx context.Context, cluster string) ([]types
 		}
 		all = append(all, page.TargetGroups...)
 	}
+	return keepTagged(ctx, c, cluster, object, all, func(tg types.TargetGroup) string { return aws.ToString(tg.TargetGroupArn) })
+}
+
+// keepTagged keeps the objects whose ARN carries the cluster's tag.
+func keepTagged[T any](ctx context.Context, c *Cloud, cluster, object string, all []T, arnOf func(T) string) ([]T, error) {
 	arns := make([]string, len(all))
-	for i, tg := range all {
-		arns[i] = aws.ToString(tg.TargetGroupArn)
+	for i, o := range all {
+		arns[i] = arnOf(o)
 	}
 	ours, err := c.taggedARNs(ctx, cluster, arns, object)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(tg types.TargetGroup) bool { return !ours[aws.ToString(tg.TargetGroupArn)] }), nil
+	return slices.DeleteFunc(all, func(o T) bool { return !ours[arnOf(o)] }), nil
 }
 
 // taggedARNs returns which ARNs carry the cluster's tag. An object deleted

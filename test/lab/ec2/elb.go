@@ -565,6 +565,37 @@ func pageELB(p url.Values, ids []string) ([]string, string, *Error) {
 	return ids, "", nil
 }
 
+// pick selects objects by ARN or by name (nameOf maps every ARN to its
+// name), each of which must exist, or all of them, sorted by ARN.
+func pick(arns, names []string, nameOf map[string]string, notFound func(id string) *Error) ([]string, *Error) {
+	var ids []string
+	switch {
+	case len(arns) > 0:
+		for _, a := range arns {
+			if _, ok := nameOf[a]; !ok {
+				return nil, notFound(a)
+			}
+			ids = append(ids, a)
+		}
+	case len(names) > 0:
+		for _, n := range names {
+			found := ""
+			for arn, name := range nameOf {
+				if name == n {
+					found = arn
+				}
+			}
+			if found == "" {
+				return nil, notFound(n)
+			}
+			ids = append(ids, found)
+		}
+	default:
+		ids = sortedKeys(nameOf)
+	}
+	return ids, nil
+}
+
 // describeLoadBalancers answers by ARN or name; a name or ARN that does
 // not exist fails the call with LoadBalancerNotFound (API_DescribeLoadBalancers.html).
 func (s *Server) describeLoadBalancers(p url.Values) (any, *Error, func()) {
@@ -572,30 +603,13 @@ func (s *Server) describeLoadBalancers(p url.Values) (any, *Error, func()) {
 	if len(arns) > 0 && len(names) > 0 {
 		return nil, validationErr("Load balancer names and load balancer ARNs cannot be specified at the same time"), nil
 	}
-	var ids []string
-	switch {
-	case len(arns) > 0:
-		for _, a := range arns {
-			if s.st.lbs[a] == nil {
-				return nil, elbErr("LoadBalancerNotFound", "Load balancers '[%s]' not found", a), nil
-			}
-			ids = append(ids, a)
-		}
-	case len(names) > 0:
-		for _, n := range names {
-			found := ""
-			for arn, lb := range s.st.lbs {
-				if lb.Name == n {
-					found = arn
-				}
-			}
-			if found == "" {
-				return nil, elbErr("LoadBalancerNotFound", "Load balancers '[%s]' not found", n), nil
-			}
-			ids = append(ids, found)
-		}
-	default:
-		ids = sortedKeys(s.st.lbs)
+	nameOf := map[string]string{}
+	for arn, lb := range s.st.lbs {
+		nameOf[arn] = lb.Name
+	}
+	ids, e := pick(arns, names, nameOf, func(id string) *Error { return elbErr("LoadBalancerNotFound", "Load balancers '[%s]' not found", id) })
+	if e != nil {
+		return nil, e, nil
 	}
 	ids, next, e := pageELB(p, ids)
 	if e != nil {
@@ -811,39 +825,24 @@ func (s *Server) tgByARN(arn string) (*targetGroup, *Error) {
 
 func (s *Server) describeTargetGroups(p url.Values) (any, *Error, func()) {
 	arns, names, lbArn := members(p, "TargetGroupArns"), members(p, "Names"), p.Get("LoadBalancerArn")
-	var ids []string
-	switch {
-	case len(arns) > 0:
-		for _, a := range arns {
-			if _, e := s.tgByARN(a); e != nil {
-				return nil, e, nil
-			}
-			ids = append(ids, a)
+	nameOf := map[string]string{}
+	for arn, tg := range s.st.tgs {
+		nameOf[arn] = tg.name
+	}
+	ids, e := pick(arns, names, nameOf, func(id string) *Error {
+		if strings.HasPrefix(id, "arn:") {
+			return elbErr("TargetGroupNotFound", "Target groups '[%s]' not found", id)
 		}
-	case len(names) > 0:
-		for _, n := range names {
-			found := ""
-			for arn, tg := range s.st.tgs {
-				if tg.name == n {
-					found = arn
-				}
-			}
-			if found == "" {
-				return nil, elbErr("TargetGroupNotFound", "One or more target groups not found"), nil
-			}
-			ids = append(ids, found)
-		}
-	case lbArn != "":
+		return elbErr("TargetGroupNotFound", "One or more target groups not found")
+	})
+	if e != nil {
+		return nil, e, nil
+	}
+	if lbArn != "" && len(arns) == 0 && len(names) == 0 {
 		if s.st.lbs[lbArn] == nil {
 			return nil, elbErr("LoadBalancerNotFound", "Load balancers '[%s]' not found", lbArn), nil
 		}
-		for _, arn := range sortedKeys(s.st.tgs) {
-			if slices.Contains(s.xTG(s.st.tgs[arn]).LoadBalancerArns, lbArn) {
-				ids = append(ids, arn)
-			}
-		}
-	default:
-		ids = sortedKeys(s.st.tgs)
+		ids = slices.DeleteFunc(ids, func(arn string) bool { return !slices.Contains(s.xTG(s.st.tgs[arn]).LoadBalancerArns, lbArn) })
 	}
 	ids, next, e := pageELB(p, ids)
 	if e != nil {
