@@ -111,6 +111,16 @@ func TestKubeadmValidate(t *testing.T) {
 	kubeadm := kubeadmBinary(t)
 	m := must(t)
 	win := fixture(contract.RoleWorker, "windows")
+	// Behind a cloud's API load balancer the endpoint is its DNS name (an AWS NLB's here).
+	const lb = "demo-api-4a5b48c414a00a7b.elb.eu-west-1.amazonaws.com:6443"
+	behindLB := func(role contract.Role) contract.Config {
+		c := fixture(role, "linux")
+		c.Cluster.APIEndpoint = lb
+		if c.Init != nil {
+			c.Init.APIServerSANs = append(c.Init.APIServerSANs, strings.TrimSuffix(lb, ":6443"))
+		}
+		return c
+	}
 	cases := []struct {
 		name   string
 		config []byte
@@ -121,6 +131,8 @@ func TestKubeadmValidate(t *testing.T) {
 		{"windows kubelet and overlay kube-proxy", concatDocs(initHead(t),
 			m(WindowsKubeletConfig(win)), m(WindowsKubeProxyConfig(win, "flannel.4096", "10.244.3.2")))},
 		{"windows l2bridge kube-proxy", concatDocs(initHead(t), m(WindowsKubeProxyConfig(win, "Calico", "")))},
+		{"init behind a load balancer", m(InitConfig(behindLB(contract.RoleInit)))},
+		{"join control plane through a load balancer", m(JoinConfig(behindLB(contract.RoleControlPlane)))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,6 +153,8 @@ func TestKubeadmValidate(t *testing.T) {
 		{"misspelt Windows kubelet field", "enforceNodeAllocatable", "enforceNodeAllocatables", `unknown field "enforceNodeAllocatables"`, cases[3].config},
 		{"misspelt Windows kube-proxy field", "sourceVip", "sourceVIP", `unknown field "winkernel.sourceVIP"`, cases[3].config},
 		{"malformed init bootstrap token", "q8x2lk.", "Q8X2LK.", "was not of the form", cases[0].config},
+		{"misspelt control-plane join field", "localAPIEndpoint", "localAPIEndpoints", `unknown field "controlPlane.localAPIEndpoints"`, cases[6].config},
+		{"load balancer endpoint without a port number", ":6443", ":port", "port port must be a valid number", cases[5].config},
 	} {
 		t.Run("rejects "+c.name, func(t *testing.T) {
 			bad := bytes.Replace(c.config, []byte(c.from), []byte(c.to), 1)
