@@ -105,6 +105,9 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 		return Changes{}, fmt.Errorf("control_plane.count: %d; fix: run Validate first, the control plane needs 1, 3 or 5 nodes", spec.ControlPlane.Count)
 	}
 	p := &planner{spec: spec, observed: observed, changes: map[string]*change{}, desired: spec.Nodes()}
+	if err := p.firstStillLeads(); err != nil {
+		return Changes{}, err
+	}
 	p.out.Cluster = spec.Name
 	p.network()
 	p.loadBalancer()
@@ -123,6 +126,27 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 		p.say("~ wait for %s to become Ready", nameList(p.notReady))
 	}
 	return p.out, nil
+}
+
+// firstStillLeads refuses a plan that would bootstrap the first
+// control-plane node again while other control-plane nodes run the
+// cluster: kubeadm init on its new instance would start a second etcd
+// cluster behind the same endpoint.
+func (p *planner) firstStillLeads() error {
+	first := p.desired[0]
+	if in, ok := p.observed.Instance(first.Name); ok && in.State == clouds.StateRunning {
+		return nil
+	}
+	var others []string
+	for _, n := range p.desired[1:] {
+		if n.Role == clouds.RoleControlPlane && p.observed.Nodes[n.Name].Joined {
+			others = append(others, n.Name)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return fmt.Errorf("control_plane: %s, the first control-plane node, has no running instance while %s still run the cluster; making it again would run kubeadm init and start a second cluster, which the plan does not do; fix: start its instance again if it is stopped, otherwise the cluster's first node cannot be replaced in place yet: replace the cluster", first.Name, strings.Join(others, ", "))
 }
 
 // planner is the scope the phases of Plan share.

@@ -348,3 +348,27 @@ func TestPlanLoadBalancerConvergedAndWithout(t *testing.T) {
 		t.Errorf("plan %q %q, want one step that drops i-gone", ids, got.Summary())
 	}
 }
+
+// The first control-plane node of a running HA control plane is never
+// bootstrapped again: kubeadm init on a new instance would start a second
+// cluster behind the same endpoint.
+func TestPlanRefusesToBootstrapAgainUnderARunningControlPlane(t *testing.T) {
+	t.Parallel()
+	three := demoSpec()
+	three.ControlPlane.Count = 3
+	o := behindLB(converged(three))
+	o.Instances = slices.DeleteFunc(o.Instances, func(in clouds.Instance) bool { return in.Name == "demo-cp-0" })
+	delete(o.Nodes, "demo-cp-0")
+	_, err := cluster.Plan(three, o)
+	if err == nil || !strings.Contains(err.Error(), "demo-cp-0") || !strings.Contains(err.Error(), "demo-cp-1, demo-cp-2") || !strings.Contains(err.Error(), "fix:") {
+		t.Fatalf("Plan = %v, want a refusal naming demo-cp-0, the nodes that run the cluster, and a fix", err)
+	}
+	// A cluster of one that lost its only node is made again, as before.
+	one := demoSpec()
+	o = behindLB(converged(one))
+	o.Instances = slices.DeleteFunc(o.Instances, func(in clouds.Instance) bool { return in.Name == "demo-cp-0" })
+	delete(o.Nodes, "demo-cp-0")
+	if c, err := cluster.Plan(one, o); err != nil || !slices.Contains(stepIDs(c), "bootstrap/demo-cp-0") {
+		t.Errorf("Plan = %q, %v; want demo-cp-0 made and bootstrapped again", stepIDs(c), err)
+	}
+}
