@@ -19,6 +19,8 @@ func preflightRequest(spec Spec, changes Changes) clouds.PreflightRequest {
 			req.Instances = true
 		case StepDelete:
 			req.Deletes = true
+		case StepLoadBalancer:
+			req.LoadBalancer = true
 		}
 		switch s.Kind {
 		case StepNetwork, StepInstance, StepBootstrap, StepJoin, StepAddons:

@@ -28,6 +28,9 @@ func TestMixedClusterEndToEnd(t *testing.T) {
 func testMixedCluster(t *testing.T, r *row) {
 	w := newWorld(t, r)
 	spec := w.spec("e2e", "10.0.0.0/16")
+	if r.refuse != nil {
+		w.refusedApply(spec)
+	}
 
 	before := w.calls()
 	start := time.Now()
@@ -308,5 +311,27 @@ func eachCloud(t *testing.T, rs []*row, scenario func(t *testing.T, r *row)) {
 			t.Parallel()
 			scenario(t, r)
 		})
+	}
+}
+
+// refusedApply takes from the account what the cluster needs: Apply must
+// stop at the cloud's preflight with one refusal naming the field and the
+// cloud's code, having made no mutating call and left no object.
+func (w *world) refusedApply(spec cluster.Spec) {
+	w.t.Helper()
+	field, code := w.row.refuse(w.lab, true)
+	defer w.row.refuse(w.lab, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := w.calls()
+	_, err := cluster.Apply(ctx, spec, w.opts(spec))
+	if pe, ok := clouds.AsPreflightError(err); !ok || pe.Field != field || pe.Err.Code != code || pe.Err.Fix == "" {
+		w.t.Errorf("Apply without what the cluster needs = %v; want one refusal at %s with code %s and a fix", err, field, code)
+	}
+	if n := w.mutating(w.callsSince(before)); n != 0 {
+		w.t.Errorf("the refused Apply made %d mutating calls: %s", n, w.formatCalls(w.callsSince(before)))
+	}
+	if left := w.lab.Objects(spec.Name); len(left) > 0 {
+		w.t.Errorf("the refused Apply left %q", left)
 	}
 }

@@ -55,6 +55,11 @@ type row struct {
 	// reply (the connection closes before the answer) and returns the
 	// action that counts them; nil where the emulator models no lost reply (EC2).
 	loseReplies func(l *lab.Lab, n int) string
+	// refuse, when set, takes from the account something every cluster
+	// needs (on) or gives it back, and names the configuration field and
+	// the cloud's code of the refusal the cloud's preflight must give
+	// before anything is created; nil where the cloud has no preflight.
+	refuse func(l *lab.Lab, on bool) (field, code string)
 	// windowsType, when set, is the Windows pool's type in the capacity
 	// scenario: one the Linux nodes do not use, where the cloud's default
 	// is the same for both.
@@ -234,6 +239,10 @@ var azureRow = &row{
 	loseReplies: func(l *lab.Lab, n int) string {
 		emulator[*azurelab.Emulator](l, "azure").Server.Drop("virtualMachines.Put", n, true)
 		return "virtualMachines.Put"
+	},
+	refuse: func(l *lab.Lab, on bool) (string, string) {
+		emulator[*azurelab.Emulator](l, "azure").Server.Unregister("Microsoft.Compute", on)
+		return "azure.subscription_id", "MissingSubscriptionRegistration"
 	},
 	windowsType: "Standard_D8s_v5",
 }
