@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,8 @@ type kube struct {
 	kubelets map[string]*hollow.Kubelet // by node name
 	clusters map[string]string          // node name -> cluster, for the kubelets
 	closed   bool
+	// lbCluster names the cluster whose load balancer listens at host:port; set by the lab.
+	lbCluster func(hostport string) (string, bool)
 }
 
 // plane is a cluster's running control plane.
@@ -173,7 +176,46 @@ func (k *kube) planeAt(endpoint string) (*plane, error) {
 			}
 		}
 	}
+	// A cluster's API load balancer carries the endpoint to its control plane.
+	if k.lbCluster != nil {
+		if cluster, ok := k.lbCluster(endpoint); ok {
+			k.mu.Lock()
+			pl := k.planes[cluster]
+			k.mu.Unlock()
+			if pl != nil {
+				return pl, nil
+			}
+		}
+	}
 	return nil, fmt.Errorf("dial tcp %s: connect: connection refused (no control plane of the lab serves it; its first control-plane node has not run kubeadm init)", endpoint)
+}
+
+// loadBalancerCluster is the cluster of the load balancer that listens at
+// host:port (its DNS name or an address), as clients in the cluster dial it.
+func (l *Lab) loadBalancerCluster(hostport string) (string, bool) {
+	h, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", false
+	}
+	addr, err := netip.ParseAddr(h)
+	if err != nil {
+		var ok bool
+		if addr, ok = l.lookup(h); !ok {
+			return "", false
+		}
+	}
+	l.lbs.mu.Lock()
+	defer l.lbs.mu.Unlock()
+	for _, f := range l.lbs.fronts {
+		if (f.host.Addr == addr || slices.Contains(f.private, addr)) && f.locals[p] != nil {
+			return f.lb.Cluster, true
+		}
+	}
+	return "", false
 }
 
 // nodeGone stops what ran for a terminated or reset node: its kubelet, and

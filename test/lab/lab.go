@@ -167,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 	}
 	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}, kube: newKube(dir), lbs: newBalancers()}
+	l.kube.lbCluster = l.loadBalancerCluster
 	defer func() {
 		if err != nil {
 			l.Close()
