@@ -315,10 +315,19 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 }
 
-// ImportState imports a cluster by name. Read then adopts it by its tags
-// and recovers the pools and control plane from its instances; see the
-// resource documentation for what the configuration must supply.
+// ImportState imports a cluster by name, optionally with its cloud
+// location (parseImportID). Read then adopts it by its tags and recovers
+// the pools and control plane from its instances; see the resource
+// documentation for what the configuration must supply.
 func (r *clusterResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	name, loc, err := parseImportID(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), name)...)
+	if loc != nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(loc.cloud), loc.value)...)
+	}
 }
