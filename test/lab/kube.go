@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -193,29 +192,8 @@ func (k *kube) planeAt(endpoint string) (*plane, error) {
 // loadBalancerCluster is the cluster of the load balancer that listens at
 // host:port (its DNS name or an address), as clients in the cluster dial it.
 func (l *Lab) loadBalancerCluster(hostport string) (string, bool) {
-	h, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return "", false
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return "", false
-	}
-	addr, err := netip.ParseAddr(h)
-	if err != nil {
-		var ok bool
-		if addr, ok = l.lookup(h); !ok {
-			return "", false
-		}
-	}
-	l.lbs.mu.Lock()
-	defer l.lbs.mu.Unlock()
-	for _, f := range l.lbs.fronts {
-		if (f.host.Addr == addr || slices.Contains(f.private, addr)) && f.locals[p] != nil {
-			return f.lb.Cluster, true
-		}
-	}
-	return "", false
+	cluster, _, ok := l.frontAt(hostport)
+	return cluster, ok
 }
 
 // nodeGone stops what ran for a terminated or reset node: its kubelet, and

@@ -445,19 +445,29 @@ func (l *Lab) LoadBalancers(cluster string) []LoadBalancerInfo {
 // host:port on 127.0.0.1 that carries it; false when no load balancer
 // listens there.
 func (l *Lab) LoadBalancerEndpoint(hostport string) (string, bool) {
+	_, local, ok := l.frontAt(hostport)
+	if !ok {
+		return "", false
+	}
+	return local.Addr().String(), true
+}
+
+// frontAt is the cluster and the 127.0.0.1 listener of the load balancer
+// that listens at host:port (its DNS name or an address); false when none does.
+func (l *Lab) frontAt(hostport string) (string, net.Listener, bool) {
 	h, port, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {
-		return "", false
+		return "", nil, false
 	}
 	addr, err := netip.ParseAddr(h)
 	if err != nil {
 		var ok bool
 		if addr, ok = l.lookup(h); !ok {
-			return "", false
+			return "", nil, false
 		}
 	}
 	l.lbs.mu.Lock()
@@ -465,11 +475,11 @@ func (l *Lab) LoadBalancerEndpoint(hostport string) (string, bool) {
 	for _, f := range l.lbs.fronts {
 		if f.host.Addr == addr || slices.Contains(f.private, addr) {
 			if ln := f.locals[p]; ln != nil {
-				return ln.Addr().String(), true
+				return f.lb.Cluster, ln, true
 			}
 		}
 	}
-	return "", false
+	return "", nil, false
 }
 
 // DialLab connects to host:port inside the lab network as a node would:
