@@ -166,7 +166,8 @@ func TestAccLabCluster(t *testing.T) {
 					resource.TestCheckResourceAttr(labAddr, "nodes.2.name", "acc-win-0"),
 					resource.TestCheckResourceAttr(labAddr, "nodes.2.os", "windows"),
 					resource.TestCheckResourceAttr(labAddr, "nodes.2.ready", "true"),
-					resource.TestMatchResourceAttr(labAddr, "api_endpoint", regexp.MustCompile(`^10\.0\.\d+\.\d+:6443$`)),
+					// On EC2 the API server is behind the cluster's Network Load Balancer.
+					resource.TestMatchResourceAttr(labAddr, "api_endpoint", regexp.MustCompile(`^acc-api-[0-9a-f]+\.elb\.[a-z0-9-]+\.amazonaws\.com:6443$`)),
 					resource.TestMatchResourceAttr(labAddr, "ca_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					resource.TestMatchResourceAttr(labAddr, "kubeconfig", regexp.MustCompile(`client-key-data`)),
 					resource.TestMatchResourceAttr(labAddr, "host", regexp.MustCompile(`^https://[^/]+:6443$`)),
