@@ -70,6 +70,9 @@ type NetworkRequest struct {
 type Network struct {
 	ID       string
 	SubnetID string
+	// SubnetIDs are all the subnets the cluster's nodes go in, SubnetID
+	// first; nil where the cloud has one subnet only.
+	SubnetIDs []string
 	// Firewalls are the cloud's firewall objects by node role, when the
 	// cloud has per-role ones.
 	Firewalls RoleFirewalls
@@ -99,8 +102,11 @@ type InstanceRequest struct {
 	OS   string // "linux" | "windows"
 	// WindowsVersion is "2019" | "2022" | "2025" for Windows instances.
 	WindowsVersion string
-	InstanceType   string
-	DiskGB         int
+	// ComputerName is the Windows computer name the first boot sets (at most
+	// 15 characters, NetBIOS); the Kubernetes node name stays Name. Empty: Name.
+	ComputerName string
+	InstanceType string
+	DiskGB       int
 	// Image overrides the cloud's default image for the OS and version.
 	Image string
 	// NestedVirtualization is required for Hyper-V isolated containers.
@@ -150,6 +156,10 @@ const (
 // Instance is one virtual machine as the cloud reports it.
 type Instance struct {
 	ID string
+	// Incarnation tells this instance from an earlier one under the same
+	// ID (Azure keeps a VM's resource ID when it is made again with its name,
+	// and gives the new VM a new vmId); empty where the ID is never reused.
+	Incarnation string
 	// Cluster, Name, Pool and Role are read back from the instance's tags.
 	Cluster      string
 	Name         string
@@ -157,10 +167,17 @@ type Instance struct {
 	Role         string
 	OS           string
 	InstanceType string
-	Image        string
-	State        string
-	PrivateIP    string
-	PublicIP     string
+	// Image is the image the instance was made from, as the spec names
+	// one; empty where the cloud's listing does not say.
+	Image string
+	// WindowsVersion is the Windows Server release ("2022") of a Windows
+	// instance; empty on Linux and where the cloud's listing does not say.
+	WindowsVersion string
+	// DiskGB is the size of the boot disk; 0 where the listing does not say.
+	DiskGB    int
+	State     string
+	PrivateIP string
+	PublicIP  string
 	// Tags are the instance's tags as the cloud spells them.
 	Tags map[string]string
 }

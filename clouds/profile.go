@@ -26,6 +26,15 @@ func (k TagKeys) For(cluster, pool, role, node string) map[string]string {
 	return out
 }
 
+// TagProblem is one user tag a cloud refuses: its key, why, and the fix.
+type TagProblem struct {
+	Key, Problem, Fix string
+}
+
+// ReservedTagPrefix starts every key of the project's own tags, in each
+// cloud's spelling; user tags may not use it.
+const ReservedTagPrefix = "mixedk8s"
+
 // SecretName is a cloud-neutral secret name: parts joined by "/", each a
 // DNS-1123 label (lowercase letters, digits and '-'). A cloud maps it to
 // what its store allows with Profile.SecretName.
@@ -70,6 +79,10 @@ type Profile struct {
 	// SecretName spells a logical secret name of a cluster as the cloud's
 	// secret store allows.
 	SecretName func(cluster string, name SecretName) string
+	// CheckTags returns the user tags (the spec's tags, which the cloud puts
+	// on every object it creates beside its own) that the cloud's tag or
+	// label rules refuse, sorted by key; nil means all pass.
+	CheckTags func(tags map[string]string) []TagProblem
 	// LoadBalancer reports that the cloud's package implements
 	// LoadBalancers, so it can serve more than one control-plane node
 	// behind one API address.

@@ -119,6 +119,20 @@ type NodeInfo struct {
 // control plane bootstraps. After any failure, calling Apply again adopts
 // what exists and finishes; it never duplicates.
 func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
+	return apply(ctx, spec, opts, false)
+}
+
+// Repair replaces the cluster's broken workers: a worker whose instance is
+// stopped, is gone (its Node object stays), or has been NotReady for longer
+// than its pool's replace_not_ready_after. It also finishes nodes that
+// have not joined, as Apply does, but it does not roll outdated nodes or
+// change a pool's size: call it in a loop, and Apply for changes.
+// Result.Changes.Replacements says which nodes it replaced and why.
+func Repair(ctx context.Context, spec Spec, opts Options) (*Result, error) {
+	return apply(ctx, spec, opts, true)
+}
+
+func apply(ctx context.Context, spec Spec, opts Options, repairOnly bool) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -130,11 +144,11 @@ func Apply(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	changes, err := Plan(spec, observed)
+	changes, err := plan(spec, observed, repairOnly)
 	if err != nil {
 		return nil, err
 	}
-	r := newRun(spec, observed, opts)
+	r := newRun(spec, observed, changes.nodes, opts)
 	if err := r.preflight(ctx, changes); err != nil {
 		return &Result{Changes: changes}, err
 	}
@@ -154,7 +168,7 @@ func Destroy(ctx context.Context, spec Spec, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("failed to list the instances of cluster %q: %w", name, err)
 	}
-	r := newRun(spec.WithDefaults(), Observed{}, opts)
+	r := newRun(spec.WithDefaults(), Observed{}, nil, opts)
 	var steps []engine.Step
 	var deletes []string
 	for _, in := range instances {
@@ -214,6 +228,7 @@ type run struct {
 	spec  Spec
 	opts  Options
 	nodes map[string]Node
+	order []Node
 
 	mu        sync.Mutex
 	network   *clouds.Network
@@ -227,9 +242,13 @@ type run struct {
 	targetsMu sync.Mutex
 }
 
-func newRun(spec Spec, observed Observed, opts Options) *run {
-	r := &run{spec: spec, opts: opts, nodes: map[string]Node{}, network: observed.Network, instances: map[string]clouds.Instance{}, ready: map[string]bool{}, lb: observed.LoadBalancer}
-	for _, n := range spec.Nodes() {
+// newRun starts a run towards nodes, the plan's nodes; nil means the spec's.
+func newRun(spec Spec, observed Observed, nodes []Node, opts Options) *run {
+	if nodes == nil {
+		nodes = spec.Nodes()
+	}
+	r := &run{spec: spec, opts: opts, nodes: map[string]Node{}, order: nodes, network: observed.Network, instances: map[string]clouds.Instance{}, ready: map[string]bool{}, lb: observed.LoadBalancer}
+	for _, n := range nodes {
 		r.nodes[n.Name] = n
 	}
 	for _, in := range observed.Instances {
@@ -346,6 +365,7 @@ var stepActions = map[StepKind]func(*run, context.Context, Step) error{
 
 	StepLoadBalancer: (*run).loadBalancer,
 	StepTarget:       (*run).registerTarget,
+	StepRotate:       (*run).rotate,
 }
 
 func (r *run) action(s Step) func(context.Context) error {
@@ -505,9 +525,16 @@ func (r *run) addons(ctx context.Context, _ Step) error {
 	return nil
 }
 
-func (r *run) waitReady(ctx context.Context, _ Step) error {
+// waitReady waits for the step's node, or for every node when it names none.
+func (r *run) waitReady(ctx context.Context, s Step) error {
 	names := slices.Sorted(maps.Keys(r.nodes))
+	if s.Node != "" {
+		names = []string{s.Node}
+	}
 	if err := r.opts.Provisioner.WaitReady(ctx, r.spec, names); err != nil {
+		if s.Node != "" {
+			return fmt.Errorf("failed waiting for %s to become Ready before the node it replaces is drained: %w", s.Node, err)
+		}
 		return fmt.Errorf("failed waiting for the nodes to become Ready: %w", err)
 	}
 	r.mu.Lock()
@@ -584,6 +611,7 @@ func (r *run) ensureInstance(ctx context.Context, name string) error {
 		Role:                 n.Role,
 		OS:                   string(n.OS),
 		WindowsVersion:       n.WindowsVersion,
+		ComputerName:         n.ComputerName,
 		InstanceType:         n.InstanceType,
 		DiskGB:               n.DiskGB,
 		Image:                n.Image,
@@ -608,7 +636,7 @@ func (r *run) nodeInfos() []NodeInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []NodeInfo
-	for _, n := range r.spec.Nodes() {
+	for _, n := range r.order {
 		in := r.instances[n.Name]
 		out = append(out, NodeInfo{Name: n.Name, Pool: n.Pool, OS: n.OS, InstanceID: in.ID, PrivateIP: in.PrivateIP, Ready: r.ready[n.Name]})
 	}

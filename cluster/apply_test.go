@@ -310,7 +310,7 @@ func TestApplyRecreatesDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.Summary(), []string{`+ 1 windows-2022 node in pool "win" (demo-win-1)`}) {
+	if !slices.Equal(c.Summary(), []string{`~ replace demo-win-1 (windows-2022): its instance is gone`}) {
 		t.Errorf("plan after drift: %q", c.Summary())
 	}
 	if _, err := cluster.Apply(context.Background(), spec, l.opts()); err != nil {

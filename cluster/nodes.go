@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,13 +14,15 @@ import (
 
 // Node is one node the spec asks for, with its deterministic name.
 type Node struct {
-	// Name is the Kubernetes node name, the instance name and, on Windows, the
-	// computer name: "<cluster>-cp-<i>" or "<cluster>-<pool>-<i>".
-	Name    string
-	Pool    string
-	Role    string
-	Ordinal int
-	OS      OS
+	// Name is the Kubernetes node name and the instance name:
+	// "<cluster>-cp-<i>" or "<cluster>-<pool>-<i>".
+	Name string
+	// ComputerName is a Windows node's computer (NetBIOS) name, ComputerName(Name).
+	ComputerName string
+	Pool         string
+	Role         string
+	Ordinal      int
+	OS           OS
 	// WindowsVersion and Isolation are set on Windows nodes only.
 	WindowsVersion string
 	Isolation      Isolation
@@ -41,6 +45,37 @@ func NodeName(cluster, pool string, ordinal int) string {
 	return cluster + "-" + pool + "-" + strconv.Itoa(ordinal)
 }
 
+// computerNameHash is how many base32 characters of the name's hash a
+// shortened computer name keeps: 20 bits, and Validate refuses the rare
+// clusters whose pools still collide.
+const computerNameHash = 4
+
+// ComputerName is the Windows computer name of the node called node: the
+// node name itself when it fits NetBIOS's 15 characters, otherwise a
+// readable prefix, a hash of the name without its ordinal, and the ordinal
+// ("payments-prod-win-1" becomes "payments-xxxx-1"). It depends only on the
+// node name, so it is stable across runs and machines, and the ordinal
+// keeps the nodes of one pool apart. Letters, digits and '-' only, never
+// all digits: the NetBIOS and DNS rules at once
+// (https://learn.microsoft.com/troubleshoot/windows-server/active-directory/naming-conventions-for-computer-domain-site-ou).
+func ComputerName(node string) string {
+	if len(node) <= MaxWindowsComputerName {
+		return node
+	}
+	base, ordinal := node, ""
+	if i := strings.LastIndexByte(node, '-'); i > 0 {
+		base, ordinal = node[:i], node[i+1:]
+	}
+	sum := sha256.Sum256([]byte(base))
+	hash := strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:computerNameHash]
+	tail := "-" + hash
+	if ordinal != "" {
+		tail += "-" + ordinal
+	}
+	prefix := strings.TrimRight(base[:max(MaxWindowsComputerName-len(tail), 1)], "-")
+	return prefix + tail
+}
+
 // Nodes lists every node the spec asks for, control plane first, then pools
 // by name, each by ordinal. Call it on a spec with defaults applied.
 func (s Spec) Nodes() []Node {
@@ -60,25 +95,31 @@ func (s Spec) Nodes() []Node {
 	for _, name := range slices.Sorted(maps.Keys(s.NodePools)) {
 		p := s.NodePools[name]
 		for i := range p.Count {
-			n := Node{
-				Name:         NodeName(s.Name, name, i),
-				Pool:         name,
-				Role:         clouds.RoleWorker,
-				Ordinal:      i,
-				OS:           p.OS,
-				InstanceType: p.InstanceType,
-				DiskGB:       p.DiskGB,
-				Image:        p.Image,
-				Labels:       p.Labels,
-				Taints:       p.Taints,
-			}
-			if p.OS == Windows {
-				n.WindowsVersion, n.Isolation = p.WindowsVersion, p.Isolation
-			}
-			out = append(out, n)
+			out = append(out, workerNode(s.Name, name, p, i))
 		}
 	}
 	return out
+}
+
+// workerNode is the node a pool's spec asks for at an ordinal.
+func workerNode(cluster, pool string, p PoolSpec, ordinal int) Node {
+	n := Node{
+		Name:         NodeName(cluster, pool, ordinal),
+		Pool:         pool,
+		Role:         clouds.RoleWorker,
+		Ordinal:      ordinal,
+		OS:           p.OS,
+		InstanceType: p.InstanceType,
+		DiskGB:       p.DiskGB,
+		Image:        p.Image,
+		Labels:       p.Labels,
+		Taints:       p.Taints,
+	}
+	if p.OS == Windows {
+		n.WindowsVersion, n.Isolation = p.WindowsVersion, p.Isolation
+		n.ComputerName = ComputerName(n.Name)
+	}
+	return n
 }
 
 // ordinalOf reads the ordinal back from a node name; -1 when it has none.

@@ -25,6 +25,15 @@ type Observed struct {
 	LoadBalancing bool
 	// LoadBalancer is the cluster's API load balancer; nil when it has none (yet).
 	LoadBalancer *clouds.LoadBalancer
+	// At is when the nodes were read: how long a node has been NotReady is
+	// measured to it.
+	At time.Time
+	// ServerVersion is the API server's version ("v1.36.3"); empty when
+	// the cluster has none, it cannot be reached, or the provisioner cannot tell.
+	ServerVersion string
+	// SecretsEpochs are, by node name, the secrets epochs of nodes whose
+	// identity is older than the spec's (see Spec.SecretsEpoch); Plan rotates them.
+	SecretsEpochs map[string]int
 }
 
 // Instance returns the observed instance of a node.
@@ -39,7 +48,9 @@ func (o Observed) Instance(name string) (clouds.Instance, bool) {
 
 // Observe reads a cluster's state. Its cost does not grow with the number of
 // nodes: one network lookup, one load balancer lookup (on a cloud that has
-// them), one paged instance listing by tag and one node listing from Kubernetes.
+// them), one paged instance listing by tag and one node listing from
+// Kubernetes; with a secrets_epoch above 0, also one secret-store read per
+// node (more for a node still holding an older epoch's identity).
 func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if err := opts.check(); err != nil {
 		return Observed{}, err
@@ -76,8 +87,19 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if len(o.Instances) == 0 {
 		return o, nil
 	}
+	o.At = time.Now()
 	if o.Nodes, err = opts.Provisioner.Status(ctx, spec, o.Instances); err != nil {
 		return Observed{}, fmt.Errorf("failed to read the node status of cluster %q: %w", spec.Name, err)
+	}
+	if sv, ok := opts.Provisioner.(serverVersioner); ok {
+		if o.ServerVersion, err = sv.ServerVersion(ctx, spec, o.Instances); err != nil {
+			return Observed{}, fmt.Errorf("failed to read the Kubernetes version of cluster %q: %w", spec.Name, err)
+		}
+	}
+	if rot, ok := opts.Provisioner.(identityRotator); ok && spec.SecretsEpoch > 0 {
+		if o.SecretsEpochs, err = rot.SecretsEpochs(ctx, spec, o.Instances); err != nil {
+			return Observed{}, fmt.Errorf("failed to read which secrets epoch the nodes of cluster %q hold: %w", spec.Name, err)
+		}
 	}
 	ep, ok, err := opts.Provisioner.Endpoint(ctx, spec, o.Instances)
 	if err != nil {

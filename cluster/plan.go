@@ -28,6 +28,9 @@ const (
 	// StepTarget registers a control-plane node behind the API load
 	// balancer; with no node, it only drops instances that are gone.
 	StepTarget StepKind = "target"
+	// StepRotate installs a node's identity of the spec's secrets epoch in
+	// place of an older one's.
+	StepRotate StepKind = "rotate"
 )
 
 // Step is one planned action. Steps run as a graph: each starts once every
@@ -47,12 +50,16 @@ type Changes struct {
 	Cluster string
 	Steps   []Step
 	summary []string
+	// nodes are the nodes the plan converges to, control plane first.
+	nodes    []Node
+	replaced []Replacement
 }
 
 // change is what happens to one pool's nodes, for the summary.
 type change struct {
 	created []string
 	joined  []string
+	gone    []string // created again: the instance is gone, its Node object stays
 }
 
 // Empty reports whether the cluster is converged.
@@ -104,8 +111,20 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 	if spec.ControlPlane.Count < 1 {
 		return Changes{}, fmt.Errorf("control_plane.count: %d; fix: run Validate first, the control plane needs 1, 3 or 5 nodes", spec.ControlPlane.Count)
 	}
-	p := &planner{spec: spec, observed: observed, changes: map[string]*change{}, desired: spec.Nodes()}
+	return plan(spec, observed, false)
+}
+
+func plan(spec Spec, observed Observed, repairOnly bool) (Changes, error) {
+	p := &planner{spec: spec, observed: observed, changes: map[string]*change{}, repairOnly: repairOnly}
+	p.desired = p.desiredNodes()
+	p.out.nodes = p.desired
+	if err := p.checkVersion(); err != nil {
+		return Changes{}, err
+	}
 	if err := p.firstStillLeads(); err != nil {
+		return Changes{}, err
+	}
+	if err := p.endpointStable(); err != nil {
 		return Changes{}, err
 	}
 	p.out.Cluster = spec.Name
@@ -115,10 +134,13 @@ func Plan(spec Spec, observed Observed) (Changes, error) {
 	p.initTarget()
 	p.controlPlane()
 	p.joins()
+	p.replacements()
 	p.joinTargets()
 	p.addonsAndReady()
+	p.rotations()
 	p.summarizeAdditions()
 	p.out.summary = append(p.out.summary, p.targetLines...)
+	p.out.summary = append(p.out.summary, p.rotateLines...)
 	if err := p.removals(); err != nil {
 		return Changes{}, err
 	}
@@ -149,6 +171,24 @@ func (p *planner) firstStillLeads() error {
 	return fmt.Errorf("control_plane: %s, the first control-plane node, has no running instance while %s still run the cluster; making it again would run kubeadm init and start a second cluster, which the plan does not do; fix: start its instance again if it is stopped, otherwise the cluster's first node cannot be replaced in place yet: replace the cluster", first.Name, strings.Join(others, ", "))
 }
 
+// endpointStable keeps a cluster made before its cloud had an API load
+// balancer as it is: its API endpoint is the first node's address and the
+// API server's certificate names no load balancer, so one made now would
+// serve a name the certificate lacks. Such a cluster stays at one
+// control-plane node: kubeadm joins further ones only behind a stable
+// controlPlaneEndpoint (kubernetes/cmd/kubeadm/app/cmd/phases/join/preflight.go).
+func (p *planner) endpointStable() error {
+	first := p.desired[0]
+	if !p.observed.LoadBalancing || p.observed.LoadBalancer != nil || !p.observed.Nodes[first.Name].Joined {
+		return nil
+	}
+	p.observed.LoadBalancing = false // no load balancer is planned for it
+	if p.spec.ControlPlane.Count == 1 {
+		return nil
+	}
+	return fmt.Errorf("control_plane.count: %d, but cluster %q was made without an API load balancer: its API endpoint is %s's address, which kubeadm's certificates and every node's kubeconfig name, so no further control-plane node can join it; fix: keep control_plane.count = 1, or make a new cluster (it gets a load balancer) and move the workloads to it", p.spec.ControlPlane.Count, p.spec.Name, first.Name)
+}
+
 // planner is the scope the phases of Plan share.
 type planner struct {
 	spec     Spec
@@ -167,6 +207,13 @@ type planner struct {
 	initTargetID         string
 	targeted             map[string]bool // control-plane nodes with a planned target step
 	targetLines          []string        // the load balancer's summary, after the nodes'
+	rotateLines          []string        // identity rotations, after the load balancer's
+
+	// reps are the workers replaced, by the new node's name in replacing.
+	reps       []*replacement
+	replacing  map[string]*replacement
+	readyIDs   []string // each replacement's own Ready step
+	repairOnly bool     // Repair: replace what is broken, leave the rest
 }
 
 func (p *planner) add(s Step) { p.out.Steps = append(p.out.Steps, s) }
@@ -303,6 +350,9 @@ func (p *planner) instances() {
 	first := p.desired[0] // Validate guarantees at least one control-plane node.
 	for _, n := range p.desired {
 		p.wanted[n.Name] = true
+		if p.replacing[n.Name] != nil {
+			continue // replacements() plans it
+		}
 		in, exists := p.observed.Instance(n.Name)
 		st := p.observed.Nodes[n.Name]
 		needInstance := !exists || in.State != clouds.StateRunning
@@ -312,6 +362,16 @@ func (p *planner) instances() {
 		if !st.Joined || needInstance {
 			if exists {
 				p.poolChange(n).joined = append(p.poolChange(n).joined, n.Name)
+			} else if st.Joined && n.Role == clouds.RoleWorker {
+				// kubeadm join refuses a name whose Node is still Ready
+				// (kubernetes cmd/kubeadm/app/cmd/phases/join/kubelet.go:
+				// "a Node with name ... and status "Ready" already exists"),
+				// and a kubelet stopped moments ago still reads Ready: the
+				// old Node goes first. (A control-plane node's goes with its
+				// etcd member: replacedControlPlane.)
+				p.add(Step{ID: stepID(StepRemove, n.Name), Kind: StepRemove, Node: n.Name, Pool: n.Pool})
+				p.poolChange(n).gone = append(p.poolChange(n).gone, n.Name)
+				p.out.replaced = append(p.out.replaced, Replacement{Node: n.Name, New: n.Name, Pool: n.Pool, Reason: "its instance is gone"})
 			} else {
 				p.poolChange(n).created = append(p.poolChange(n).created, n.Name)
 			}
@@ -330,26 +390,53 @@ func (p *planner) instances() {
 func (p *planner) controlPlane() {
 	first := p.desired[0]
 	firstNew := slices.Contains(p.changes[first.Pool].namesOrNil(), first.Name)
-	if firstNew || len(p.joining) > 0 {
+	if firstNew || len(p.joining) > 0 || len(p.reps) > 0 {
 		p.bootstrapID = stepID(StepBootstrap, first.Name)
 		p.add(Step{ID: p.bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: p.after(stepID(StepInstance, first.Name), p.initTargetID)})
 	}
 }
 
 func (p *planner) joins() {
-	prevCP := ""
+	prevCP := p.replacedControlPlane()
 	for _, name := range p.joining {
 		n := nodeByName(p.desired, name)
-		deps := p.after(p.bootstrapID, stepID(StepInstance, name))
+		deps := p.after(p.bootstrapID, stepID(StepInstance, name), stepID(StepRemove, name))
 		if n.Role == clouds.RoleControlPlane {
 			// Control-plane nodes join one at a time: each adds an etcd member.
-			deps = append(deps, p.after(prevCP)...)
+			for _, d := range p.after(prevCP) {
+				if !slices.Contains(deps, d) { // a replaced member's own removal is already there
+					deps = append(deps, d)
+				}
+			}
 			prevCP = stepID(StepJoin, name)
 		}
 		id := stepID(StepJoin, name)
 		p.add(Step{ID: id, Kind: StepJoin, Node: name, Pool: n.Pool, After: deps})
 		p.joinIDs = append(p.joinIDs, id)
 	}
+}
+
+// replacedControlPlane plans, for each control-plane node other than the
+// first whose instance is gone while its Node remains (terminated out of
+// band), the removal of its etcd member and Node through the running
+// control plane, one at a time, before any control-plane node joins: a
+// dead member would otherwise count against etcd's quorum. It returns the
+// last removal step, "" when none.
+func (p *planner) replacedControlPlane() string {
+	prev := ""
+	for _, n := range p.desired[1:] {
+		if n.Role != clouds.RoleControlPlane || !p.observed.Nodes[n.Name].Joined || !p.instancePlanned(n.Name) {
+			continue
+		}
+		if in, ok := p.observed.Instance(n.Name); ok && in.State == clouds.StateRunning {
+			continue
+		}
+		id := stepID(StepRemove, n.Name)
+		p.add(Step{ID: id, Kind: StepRemove, Node: n.Name, Pool: n.Pool, After: p.after(p.bootstrapID, prev)})
+		p.say("~ replace %s: its instance is gone; remove its etcd member and Node, then join a new instance", n.Name)
+		prev = id
+	}
+	return prev
 }
 
 func (p *planner) addonsAndReady() {
@@ -360,14 +447,15 @@ func (p *planner) addonsAndReady() {
 	}
 	if len(p.notReady) > 0 || p.bootstrapID != "" {
 		p.readyID = stepID(StepReady, "")
-		p.add(Step{ID: p.readyID, Kind: StepReady, After: append(slices.Clone(p.joinIDs), p.after(addonsID, p.bootstrapID)...)})
+		deps := append(slices.Clone(p.joinIDs), p.readyIDs...)
+		p.add(Step{ID: p.readyID, Kind: StepReady, After: append(deps, p.after(addonsID, p.bootstrapID)...)})
 	}
 }
 
 func (p *planner) summarizeAdditions() {
 	for _, pool := range p.poolOrder {
 		c := p.changes[pool]
-		n := nodeByName(p.desired, firstOf(c.created, c.joined))
+		n := nodeByName(p.desired, firstOf(c.created, append(slices.Clone(c.joined), c.gone...)))
 		if len(c.created) > 0 {
 			what := "nodes"
 			if len(c.created) == 1 {
@@ -382,6 +470,9 @@ func (p *planner) summarizeAdditions() {
 		for _, name := range c.joined {
 			p.say("~ finish %s: the instance exists, the node has not joined", name)
 		}
+		for _, name := range c.gone {
+			p.say("~ replace %s (%s): its instance is gone", name, nodeByName(p.desired, name).describe())
+		}
 	}
 }
 
@@ -389,8 +480,15 @@ func (p *planner) summarizeAdditions() {
 // pool, highest ordinal first, after every new node is Ready.
 func (p *planner) removals() error {
 	byPool := map[string][]clouds.Instance{}
+	replaced := map[string]bool{}
+	for _, rep := range p.reps {
+		replaced[rep.old.Name] = true
+	}
 	for _, in := range p.observed.Instances {
-		if p.wanted[in.Name] || in.State == clouds.StateDeleting {
+		if p.wanted[in.Name] || replaced[in.Name] || in.State == clouds.StateDeleting {
+			continue
+		}
+		if p.repairOnly && in.Role != clouds.RoleControlPlane {
 			continue
 		}
 		if in.Role == clouds.RoleControlPlane || in.Pool == clouds.ControlPlanePool {
@@ -418,7 +516,8 @@ func (p *planner) removal(pool string, in clouds.Instance, prev string, poolKept
 	joined := p.observed.Nodes[in.Name].Joined
 	deleteAfter := p.after(prev)
 	line := "- delete " + in.Name
-	if joined {
+	// A stopped instance serves nothing: its pods could not leave, so no drain.
+	if joined && in.State == clouds.StateRunning {
 		id := stepID(StepDrain, in.Name)
 		p.add(Step{ID: id, Kind: StepDrain, Node: in.Name, Pool: pool, After: p.after(prev)})
 		deleteAfter = []string{id}
@@ -440,7 +539,7 @@ func (c *change) namesOrNil() []string {
 	if c == nil {
 		return nil
 	}
-	return append(slices.Clone(c.created), c.joined...)
+	return slices.Concat(c.created, c.joined, c.gone)
 }
 
 func nodeByName(nodes []Node, name string) Node {

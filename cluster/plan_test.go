@@ -128,11 +128,11 @@ func TestPlanTransitions(t *testing.T) {
 			wantLines: []string{`- drain and delete demo-linux-1 (pool "linux" removed)`, `- drain and delete demo-linux-0 (pool "linux" removed)`},
 		},
 		{
-			name:      "given an instance terminated outside, when planned, then it is created again and rejoins",
+			name:      "given an instance terminated outside, when planned, then its Node goes and it is created again and rejoins",
 			spec:      base,
 			observed:  drifted,
-			wantSteps: []string{"instance/demo-linux-1", "bootstrap/demo-cp-0", "join/demo-linux-1", "addons", "ready"},
-			wantLines: []string{`+ 1 linux node in pool "linux" (demo-linux-1)`},
+			wantSteps: []string{"instance/demo-linux-1", "remove/demo-linux-1", "bootstrap/demo-cp-0", "join/demo-linux-1", "addons", "ready"},
+			wantLines: []string{`~ replace demo-linux-1 (linux): its instance is gone`},
 		},
 		{
 			name:      "given an instance whose node never joined, when planned, then only the join is redone",

@@ -26,7 +26,8 @@ type Provisioner interface {
 	WaitReady(ctx context.Context, spec Spec, names []string) error
 	// Drain cordons a node and evicts its pods before its instance is deleted.
 	Drain(ctx context.Context, spec Spec, name string) error
-	// Remove deletes the Node object of a node whose instance is gone.
+	// Remove deletes the Node object of a node whose instance is gone; a
+	// control-plane node's etcd member goes first, through the running control plane.
 	Remove(ctx context.Context, spec Spec, name string) error
 	// Status reports which nodes joined and which are Ready.
 	Status(ctx context.Context, spec Spec, instances []clouds.Instance) (map[string]NodeStatus, error)
@@ -71,6 +72,12 @@ type NodeStatus struct {
 	// Joined: a Node object exists for it.
 	Joined bool
 	Ready  bool
+	// Since is when the node's Ready condition last changed; zero when unknown.
+	Since time.Time
+	// KubeletVersion is what the node's kubelet reports, e.g. "v1.36.3".
+	KubeletVersion string
+	// WindowsBuild is a Windows node's build label, e.g. "10.0.20348"; empty on Linux.
+	WindowsBuild string
 }
 
 // JoinInfo is what joining nodes need. It holds secrets; its String method

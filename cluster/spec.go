@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 )
 
 // Spec is the desired state of one cluster: a Linux control plane and any
@@ -21,7 +22,9 @@ type Spec struct {
 	// Name is the cluster name: DNS-1123 label, at most 20 characters, because
 	// Windows computer names derived from it must fit in 15.
 	Name string `json:"name"`
-	// KubernetesVersion is a full release version such as "1.36.3".
+	// KubernetesVersion is a release such as "1.36.3", or a minor such as
+	// "1.36", which WithDefaults resolves to the newest release of it this
+	// build has pinned artifacts for.
 	KubernetesVersion string `json:"kubernetes_version"`
 
 	// Exactly one of Azure, AWS, GCP.
@@ -34,6 +37,17 @@ type Spec struct {
 	NodePools    map[string]PoolSpec `json:"node_pools,omitempty"`
 	Access       AccessSpec          `json:"access"`
 	Artifacts    ArtifactsSpec       `json:"artifacts"`
+	// Tags go on every object the cloud creates for the cluster, beside its
+	// own (AWS tags, Azure tags, GCP labels), checked against the cloud's
+	// rules; keys starting with "mixedk8s" are reserved. The cloud takes
+	// them in its Config (Tags), as the provider does from this field.
+	Tags map[string]string `json:"tags,omitempty"`
+	// SecretsEpoch picks the generation of every node identity derived from
+	// the cluster's seed: SSH host keys, WinRM certificates and Windows
+	// admin passwords. Raising it rotates them node by node in place (Plan
+	// shows each); 0, the default, keeps the identities clusters were made
+	// with. It only grows: an epoch once left is never used again.
+	SecretsEpoch int `json:"secrets_epoch,omitempty"`
 }
 
 // AzureSpec places the cluster in one Azure subscription and region.
@@ -41,13 +55,34 @@ type AzureSpec struct {
 	SubscriptionID string `json:"subscription_id"`
 	Location       string `json:"location"`
 	ResourceGroup  string `json:"resource_group"`
+	// DiskEncryptionSetID, when set, is the resource ID of a disk
+	// encryption set whose customer-managed key encrypts every node's OS
+	// disk; empty leaves them on platform-managed keys. The cluster's
+	// secrets stay in the Key Vault the cloud is configured with, under
+	// that vault's own protection.
+	DiskEncryptionSetID string `json:"disk_encryption_set_id,omitempty"`
 }
 
 // AWSSpec places the cluster in one AWS region.
 type AWSSpec struct {
 	Region string `json:"region"`
 	// Zones to spread nodes over; empty means the first zone of the region.
+	// Not with SubnetIDs: the nodes' zones are then the subnets' zones.
 	Zones []string `json:"zones,omitempty"`
+	// KMSKeyID, when set, is the customer-managed KMS key (key ID, key
+	// ARN, alias name or alias ARN) that encrypts the cluster's SSM
+	// SecureString parameters and every node's root volume; empty uses
+	// the AWS managed keys aws/ssm and aws/ebs.
+	KMSKeyID string `json:"kms_key_id,omitempty"`
+	// VPCID and SubnetIDs place the cluster in an existing network (both or
+	// neither): the cluster creates no VPC, subnet, route table or internet
+	// gateway, only its security groups in the VPC, and Destroy leaves the
+	// VPC and subnets in place. Each subnet is in a zone of its own; nodes
+	// are spread over them, and the API load balancer has a leg in each.
+	// network.node_cidr is not used then: the security groups admit the
+	// subnets' ranges.
+	VPCID     string   `json:"vpc_id,omitempty"`
+	SubnetIDs []string `json:"subnet_ids,omitempty"`
 }
 
 // GCPSpec places the cluster in one GCP project and zone.
@@ -55,6 +90,12 @@ type GCPSpec struct {
 	Project string `json:"project"`
 	Region  string `json:"region"`
 	Zone    string `json:"zone"`
+	// KMSKeyName, when set, is the Cloud KMS key
+	// (projects/P/locations/L/keyRings/R/cryptoKeys/K, L the cluster's
+	// region) that encrypts the cluster's Secret Manager secrets, then
+	// replicated in the region only, and every node's boot disk; empty
+	// uses Google-managed keys.
+	KMSKeyName string `json:"kms_key_name,omitempty"`
 }
 
 // CNI names a pod network that has both a Linux and a Windows side.
@@ -114,6 +155,28 @@ type PoolSpec struct {
 	Labels       map[string]string `json:"labels,omitempty"`
 	// Taints as "key=value:Effect" or "key:Effect".
 	Taints []string `json:"taints,omitempty"`
+	// MaxSurge is how many new nodes a rolling replacement adds above count
+	// at once, each Ready before an old one is drained; nil means 1.
+	MaxSurge *int `json:"max_surge,omitempty"`
+	// MaxUnavailable is how many old nodes a rolling replacement drains and
+	// deletes before their replacements are Ready; nil means 0.
+	MaxUnavailable *int `json:"max_unavailable,omitempty"`
+	// ReplaceNotReadyAfter, a duration such as "15m", replaces a node that
+	// has been NotReady for longer; empty means never (a node whose instance
+	// is gone or stopped is replaced whatever it says).
+	ReplaceNotReadyAfter string `json:"replace_not_ready_after,omitempty"`
+}
+
+// Surge returns the pool's max_surge and max_unavailable with their defaults.
+func (p PoolSpec) Surge() (maxSurge, maxUnavailable int) {
+	maxSurge, maxUnavailable = DefaultMaxSurge, DefaultMaxUnavailable
+	if p.MaxSurge != nil {
+		maxSurge = *p.MaxSurge
+	}
+	if p.MaxUnavailable != nil {
+		maxUnavailable = *p.MaxUnavailable
+	}
+	return maxSurge, maxUnavailable
 }
 
 // AccessSpec says who may reach the nodes and how.
@@ -164,8 +227,26 @@ const (
 	DefaultWindowsVersion    = "2022"
 	DefaultIsolation         = IsolationProcess
 	DefaultBastionUser       = "mixedk8s"
+	// DefaultKubernetesVersion is the release the lab runs (its kubeadm,
+	// control plane and hollow kubelets are built from k8s.io/kubernetes
+	// v1.36.3, test/lab/k8s/go.mod), not the newest pinned one: "1.36" names that.
 	DefaultKubernetesVersion = "1.36.3"
+	// DefaultMaxSurge and DefaultMaxUnavailable roll a pool one node at a
+	// time, the new node Ready before the old one is drained: capacity never drops.
+	DefaultMaxSurge       = 1
+	DefaultMaxUnavailable = 0
 )
+
+// KubernetesRelease returns the release a kubernetes_version names: for a
+// minor such as "1.36", the newest release of it this build has pinned
+// artifacts for (a caller records it, so a newer build does not move a
+// running cluster); anything else unchanged, for Validate to judge.
+func KubernetesRelease(version string) string {
+	if newest, ok := manifest.Newest(version); ok {
+		return newest
+	}
+	return version
+}
 
 // WithDefaults returns a copy of s with every unset optional field filled in.
 // It never overrides a value the caller set, and does not validate.
@@ -174,6 +255,7 @@ func (s Spec) WithDefaults() Spec {
 	if out.KubernetesVersion == "" {
 		out.KubernetesVersion = DefaultKubernetesVersion
 	}
+	out.KubernetesVersion = KubernetesRelease(out.KubernetesVersion)
 	if out.Network.CNI == "" {
 		out.Network.CNI = DefaultCNI
 	}
@@ -218,6 +300,8 @@ func (s Spec) WithDefaults() Spec {
 			if p.InstanceType == "" {
 				p.InstanceType = s.defaultInstanceType(p.OS)
 			}
+			surge, unavailable := p.Surge()
+			p.MaxSurge, p.MaxUnavailable = &surge, &unavailable
 			out.NodePools[name] = p
 		}
 	}

@@ -54,9 +54,10 @@ func TestStepActions(t *testing.T) {
 		// An instance already gone is deleted: no cloud call (the run has no cloud).
 		{Step{Kind: StepDelete, Node: win}, nil, "", nil},
 		{Step{ID: "warp/x", Kind: "warp"}, nil, `step warp/x: unknown kind "warp"`, nil},
+		{Step{Kind: StepRotate, Node: win}, withInstances, "the provisioner cannot rotate node identities; fix: keep secrets_epoch", nil},
 	} {
 		t.Run(string(tc.step.Kind)+"/"+tc.wantErr, func(t *testing.T) {
-			r := newRun(spec.WithDefaults(), Observed{}, Options{Provisioner: failingProvisioner{}})
+			r := newRun(spec.WithDefaults(), Observed{}, nil, Options{Provisioner: failingProvisioner{}})
 			if tc.setup != nil {
 				tc.setup(r)
 			}
@@ -75,7 +76,7 @@ func TestStepActions(t *testing.T) {
 
 // Every step kind Plan can produce has its action.
 func TestEveryStepKindHasAnAction(t *testing.T) {
-	for _, k := range []StepKind{StepNetwork, StepInstance, StepBootstrap, StepJoin, StepAddons, StepReady, StepDrain, StepDelete, StepRemove} {
+	for _, k := range []StepKind{StepNetwork, StepInstance, StepBootstrap, StepJoin, StepAddons, StepReady, StepDrain, StepDelete, StepRemove, StepRotate} {
 		if stepActions[k] == nil {
 			t.Errorf("step kind %q has no action", k)
 		}

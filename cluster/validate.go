@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -11,9 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/validation"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 )
@@ -45,18 +48,20 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Supported Kubernetes minors (major is always 1). Upstream patches the three
-// newest minors: 1.37 (newest released, Aug 2026), 1.36 and 1.35; 1.34 stays
-// until its end of life on 2026-10-27 (kubernetes.io/releases/1.34). 1.36.3 is
-// the newest release whose Go modules we build against.
+// Supported Kubernetes minors (major is always 1): those with releases in
+// the agent's built-in manifest, whose binaries have pinned digests
+// (nodeagent/manifest). Upstream patches 1.37, 1.36 and 1.35; 1.34 reached
+// its end of life on 2026-10-27 (kubernetes.io/releases/1.34) and stays so a
+// cluster on it can move on. 1.37 has no pinned Linux binaries yet.
 const (
 	MinKubernetesMinor = 34
-	MaxKubernetesMinor = 37
+	MaxKubernetesMinor = 36
 )
 
 // Size limits of a cluster.
 const (
-	// MaxClusterNameLength leaves room for "-<pool>-<i>" in a 15-character Windows computer name.
+	// MaxClusterNameLength keeps node names, which start with it, readable in
+	// lists; Windows computer names are derived to fit NetBIOS (ComputerName).
 	MaxClusterNameLength = 20
 	// MaxWindowsComputerName is the NetBIOS limit Windows enforces on computer names.
 	MaxWindowsComputerName = 15
@@ -85,6 +90,8 @@ func Validate(s Spec) error {
 	v.totalNodes()
 	v.access()
 	v.artifacts()
+	v.tags()
+	v.secretsEpoch()
 	if len(v.ps) == 0 {
 		return nil
 	}
@@ -130,23 +137,54 @@ func (v *validator) name() {
 			fmt.Sprintf("start the name with a letter, e.g. %q", validation.SuggestLabel("k"+name, MaxClusterNameLength)))
 	}
 	if len(name) > MaxClusterNameLength {
-		v.add("name", fmt.Sprintf("cluster name %q is %d characters, more than %d; Windows computer names <name>-<pool>-<i> must fit in %d", name, len(name), MaxClusterNameLength, MaxWindowsComputerName),
-			fmt.Sprintf("shorten the name to at most %d characters (fewer if you have Windows pools)", MaxClusterNameLength))
+		v.add("name", fmt.Sprintf("cluster name %q is %d characters, more than %d", name, len(name), MaxClusterNameLength),
+			fmt.Sprintf("shorten the name to at most %d characters", MaxClusterNameLength))
 	}
 }
 
 // specPatterns are the formats of cloud identifiers and versions, in one value to keep the package namespace small.
 var specPatterns = struct {
-	uuid, azureLocation, azureGroup, awsRegion, awsZoneTail, gcpProject, gcpRegion, kubernetesVersion *regexp.Regexp
+	uuid, azureLocation, azureGroup, awsRegion, awsZoneTail, awsVPCID, awsSubnetID, gcpProject, gcpRegion, kubernetesVersion, kubernetesMinor *regexp.Regexp
 }{
 	uuid:              regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
 	azureLocation:     regexp.MustCompile(`^[a-z][a-z0-9]*$`),
 	azureGroup:        regexp.MustCompile(`^[-\p{L}\p{N}_.()]{1,90}$`),
 	awsRegion:         regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`),
 	awsZoneTail:       regexp.MustCompile(`^([a-z]|-[a-z0-9]+(-[a-z0-9]+)*)$`),
+	awsVPCID:          regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`),
+	awsSubnetID:       regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`),
 	gcpProject:        regexp.MustCompile(`^([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$`),
 	gcpRegion:         regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`),
 	kubernetesVersion: regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`),
+	kubernetesMinor:   regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`),
+}
+
+// MaxSecretsEpoch bounds secrets_epoch: finding the epoch a node holds reads
+// one record per epoch below the spec's, so epochs count rotations, one a time.
+const MaxSecretsEpoch = 100
+
+func (v *validator) secretsEpoch() {
+	switch e := v.s.SecretsEpoch; {
+	case e < 0:
+		v.add("secrets_epoch", fmt.Sprintf("secrets_epoch is %d, below 0", e), "set secrets_epoch to 0, or to the epoch the cluster holds plus 1 to rotate its node identities")
+	case e > MaxSecretsEpoch:
+		v.add("secrets_epoch", fmt.Sprintf("secrets_epoch is %d, above %d", e, MaxSecretsEpoch), "raise secrets_epoch by 1 for each rotation (it counts rotations; it is not a date or a random number)")
+	}
+}
+
+// tags refuses the project's own keys and what the cloud's rules refuse.
+func (v *validator) tags() {
+	for _, k := range slices.Sorted(maps.Keys(v.s.Tags)) {
+		if strings.HasPrefix(strings.ToLower(k), clouds.ReservedTagPrefix) {
+			v.add(fmt.Sprintf("tags[%q]", k), fmt.Sprintf("tag key %q starts with %q, which mixedk8s reserves for its own tags (cluster, pool, role, node)", k, clouds.ReservedTagPrefix),
+				"rename the key, e.g. without the prefix")
+		}
+	}
+	if p, ok := clouds.ProfileOf(v.s.CloudName()); ok && p.CheckTags != nil && len(v.s.Tags) > 0 {
+		for _, pr := range p.CheckTags(v.s.Tags) {
+			v.add(fmt.Sprintf("tags[%q]", pr.Key), pr.Problem, pr.Fix)
+		}
+	}
 }
 
 func (v *validator) cloud() {
@@ -201,9 +239,47 @@ func (v *validator) azure(a AzureSpec) {
 		v.add("azure.resource_group", fmt.Sprintf("resource group name %q is not valid in Azure", a.ResourceGroup),
 			"use 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'")
 	}
+	if a.DiskEncryptionSetID != "" {
+		v.diskEncryptionSet(a)
+	}
+}
+
+// keyPatterns are the shapes of customer-managed key references.
+var keyPatterns = struct {
+	awsKeyID, awsAlias, awsARN, azureDES, gcpKey *regexp.Regexp
+}{
+	// A KMS key ID is a UUID, or mrk- and 32 hex digits for a multi-Region
+	// key; an alias is alias/ and 1-250 of [a-zA-Z0-9:/_-]
+	// (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id,
+	// https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html).
+	awsKeyID: regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`),
+	awsAlias: regexp.MustCompile(`^alias/[a-zA-Z0-9:/_-]{1,250}$`),
+	awsARN:   regexp.MustCompile(`^arn:aws(-[a-z]+)*:kms:([a-z0-9-]+):(\d{12}):(key/.+|alias/.+)$`),
+	// /subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/diskEncryptionSets/N, N 1-80 of
+	// [a-zA-Z0-9_-] (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute).
+	azureDES: regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/diskEncryptionSets/([a-zA-Z0-9_-]{1,80})$`),
+	// projects/P/locations/L/keyRings/R/cryptoKeys/K, R and K 1-63 of [a-zA-Z0-9_-]
+	// (https://cloud.google.com/kms/docs/resource-hierarchy#retrieve_resource_id).
+	gcpKey: regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)/keyRings/([a-zA-Z0-9_-]{1,63})/cryptoKeys/([a-zA-Z0-9_-]{1,63})$`),
+}
+
+func (v *validator) diskEncryptionSet(a AzureSpec) {
+	const path = "azure.disk_encryption_set_id"
+	m := keyPatterns.azureDES.FindStringSubmatch(a.DiskEncryptionSetID)
+	switch {
+	case m == nil:
+		v.add(path, fmt.Sprintf("%q is not a disk encryption set's resource ID", a.DiskEncryptionSetID),
+			"use the ID az disk-encryption-set show --query id prints: /subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.Compute/diskEncryptionSets/<name>")
+	case specPatterns.uuid.MatchString(a.SubscriptionID) && !strings.EqualFold(m[1], a.SubscriptionID):
+		// "Your Azure Key Vault, disk encryption sets, VMs, disks, and snapshots must all be
+		// in the same subscription and region" (https://learn.microsoft.com/azure/virtual-machines/disk-encryption#restrictions).
+		v.add(path, fmt.Sprintf("the disk encryption set is in subscription %s, the cluster in %s; Azure encrypts disks only with a set of their own subscription", m[1], a.SubscriptionID),
+			fmt.Sprintf("create the disk encryption set in subscription %s and location %s", a.SubscriptionID, cmp.Or(a.Location, "the cluster's")))
+	}
 }
 
 func (v *validator) aws(a AWSSpec) {
+	v.awsNetwork(a)
 	switch {
 	case a.Region == "":
 		v.add("aws.region", "the AWS region is empty", `set region such as "eu-west-1"`)
@@ -226,6 +302,87 @@ func (v *validator) aws(a AWSSpec) {
 		if seen[z] == 0 {
 			seen[z] = i + 1
 		}
+	}
+	if a.KMSKeyID != "" {
+		v.kmsKey(a)
+	}
+}
+
+// kmsKey checks aws.kms_key_id by its form: EC2 checks a volume's key only
+// after RunInstances has answered, so a mistake would surface as an
+// instance that terminates at launch.
+func (v *validator) kmsKey(a AWSSpec) {
+	const path = "aws.kms_key_id"
+	const forms = "a key ID (1234abcd-12ab-34cd-56ef-1234567890ab), a key ARN (arn:aws:kms:<region>:<account>:key/<key ID>), an alias (alias/<name>) or an alias ARN (arn:aws:kms:<region>:<account>:alias/<name>)"
+	k := a.KMSKeyID
+	name := k // the key ID or alias part
+	if m := keyPatterns.awsARN.FindStringSubmatch(k); m != nil {
+		if m[2] != a.Region {
+			// KMS keys are regional: SSM and EBS use a key of their own region.
+			v.add(path, fmt.Sprintf("key %q is in region %s, the cluster in %s; KMS keys are regional", k, m[2], a.Region),
+				fmt.Sprintf("use a key of %s (a multi-Region key's replica there has its own ARN)", a.Region))
+			return
+		}
+		name = m[4]
+	} else if strings.HasPrefix(k, "arn:") {
+		v.add(path, fmt.Sprintf("%q is not a KMS key or alias ARN", k), "use "+forms)
+		return
+	}
+	id, isKey := strings.CutPrefix(name, "key/")
+	switch {
+	case strings.HasPrefix(name, "alias/aws/"):
+		// AWS managed keys serve one service each and take no grants for another
+		// (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#aws-managed-cmk).
+		v.add(path, fmt.Sprintf("%q is an AWS managed key, which serves only its own service; one key encrypts both the SSM parameters and the EBS volumes", k),
+			"name a customer managed key, or leave kms_key_id empty for aws/ssm and aws/ebs")
+	case strings.HasPrefix(name, "alias/"):
+		if !keyPatterns.awsAlias.MatchString(name) {
+			v.add(path, fmt.Sprintf("alias %q is not a KMS alias name", name), "use alias/ and 1-250 letters, digits, '/', '_', '-' or ':'")
+		}
+	case isKey || name == k:
+		if !keyPatterns.awsKeyID.MatchString(id) {
+			v.add(path, fmt.Sprintf("%q is not a KMS key ID", id), "use "+forms)
+		}
+	default:
+		v.add(path, fmt.Sprintf("%q is not a KMS key reference", k), "use "+forms)
+	}
+}
+
+// awsNetwork checks an existing network's IDs by their form; the cloud's
+// preflight checks at plan time that they exist, that the subnets are in
+// the VPC and that each is in a zone of its own (clouds/aws preflight.go).
+// EC2 IDs are the type's prefix and 8 or 17 hexadecimal digits
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html).
+func (v *validator) awsNetwork(a AWSSpec) {
+	switch {
+	case a.VPCID != "" && len(a.SubnetIDs) == 0:
+		v.add("aws.subnet_ids", fmt.Sprintf("aws.vpc_id is %q but no subnet is listed; the nodes need subnets of that VPC", a.VPCID),
+			"list the subnets of the VPC the nodes go in, one per zone (subnet_ids = [\"subnet-...\"]), or remove vpc_id to let the cluster create its own VPC")
+	case a.VPCID == "" && len(a.SubnetIDs) > 0:
+		v.add("aws.vpc_id", "aws.subnet_ids is set without the VPC they belong to",
+			"set vpc_id to the subnets' VPC (aws ec2 describe-subnets --subnet-ids ... --query 'Subnets[].VpcId'), or remove subnet_ids to let the cluster create its own VPC")
+	}
+	if a.VPCID != "" && !specPatterns.awsVPCID.MatchString(a.VPCID) {
+		v.add("aws.vpc_id", fmt.Sprintf("%q is not a VPC ID (vpc- and 8 or 17 hexadecimal digits)", a.VPCID),
+			"use the VPC's ID, such as \"vpc-0a1b2c3d4e5f67890\" (aws ec2 describe-vpcs), not its name or CIDR")
+	}
+	seen := map[string]int{}
+	for i, id := range a.SubnetIDs {
+		path := fmt.Sprintf("aws.subnet_ids[%d]", i)
+		switch {
+		case !specPatterns.awsSubnetID.MatchString(id):
+			v.add(path, fmt.Sprintf("%q is not a subnet ID (subnet- and 8 or 17 hexadecimal digits)", id),
+				"use the subnet's ID, such as \"subnet-0a1b2c3d4e5f67890\" (aws ec2 describe-subnets), not its name or CIDR")
+		case seen[id] > 0:
+			v.add(path, fmt.Sprintf("subnet %q is listed twice (first at aws.subnet_ids[%d])", id, seen[id]-1), "remove the duplicate subnet")
+		}
+		if seen[id] == 0 {
+			seen[id] = i + 1
+		}
+	}
+	if len(a.SubnetIDs) > 0 && len(a.Zones) > 0 {
+		v.add("aws.zones", "aws.zones and aws.subnet_ids are both set; with existing subnets the nodes go in the subnets' zones",
+			"remove zones (each subnet's zone is used)")
 	}
 }
 
@@ -254,19 +411,45 @@ func (v *validator) gcp(g GCPSpec) {
 		v.add("gcp.zone", fmt.Sprintf("zone %q is not a zone of region %q", g.Zone, g.Region),
 			fmt.Sprintf("use a zone of %s such as %q, or change region", g.Region, g.Region+"-a"))
 	}
+	if g.KMSKeyName != "" && regionOK {
+		v.cloudKMSKey(g)
+	}
+}
+
+// cloudKMSKey checks gcp.kms_key_name: its form, and that it lives in the
+// cluster's region, where the secrets are replicated.
+func (v *validator) cloudKMSKey(g GCPSpec) {
+	const path = "gcp.kms_key_name"
+	k := g.KMSKeyName
+	m := keyPatterns.gcpKey.FindStringSubmatch(k)
+	switch {
+	case strings.Contains(k, "/cryptoKeyVersions/"):
+		v.add(path, fmt.Sprintf("%q names a key version", k), "name the key itself, without /cryptoKeyVersions/...: new versions are used as the key rotates")
+	case m == nil:
+		v.add(path, fmt.Sprintf("%q is not a Cloud KMS key name", k),
+			"use projects/<project>/locations/"+g.Region+"/keyRings/<key ring>/cryptoKeys/<key> (gcloud kms keys describe <key> --keyring <key ring> --location "+g.Region+" --format 'value(name)')")
+	case m[2] != g.Region:
+		// A user-managed replica's key "must reside in the same location as the replica location"
+		// (secretmanagerpb CustomerManagedEncryption.kms_key_name); the secrets have one replica, in gcp.region.
+		v.add(path, fmt.Sprintf("key %q is in location %s; the cluster's secrets are kept in %s and Secret Manager encrypts a replica only with a key of its location", k, m[2], g.Region),
+			fmt.Sprintf("use a key from a key ring in %s", g.Region))
+	}
 }
 
 // keyAlgoDSA is spelt out: the library constant is deprecated, and we only name DSA to refuse it.
 const keyAlgoDSA = "ssh-dss"
 
-// kubernetesMinor returns the minor of a valid, supported version, or -1.
+// kubernetesMinor returns the minor of a supported release, or -1.
 func (v *validator) kubernetesMinor() int {
 	m := specPatterns.kubernetesVersion.FindStringSubmatch(v.s.KubernetesVersion)
-	if m == nil || m[1] != "1" {
+	if m == nil {
+		return -1
+	}
+	if _, ok := manifest.ComponentsFor(v.s.KubernetesVersion); !ok {
 		return -1
 	}
 	minor, err := strconv.Atoi(m[2])
-	if err != nil || minor < MinKubernetesMinor || minor > MaxKubernetesMinor {
+	if err != nil {
 		return -1
 	}
 	return minor
@@ -274,18 +457,38 @@ func (v *validator) kubernetesMinor() int {
 
 func (v *validator) kubernetesVersion() {
 	ver := v.s.KubernetesVersion
-	supported := fmt.Sprintf("1.%d.x to 1.%d.x", MinKubernetesMinor, MaxKubernetesMinor)
+	releases := validation.ReleaseRanges(manifest.Versions())
+	minors := fmt.Sprintf(`"1.%d" to "1.%d"`, MinKubernetesMinor, MaxKubernetesMinor)
 	switch {
 	case strings.HasPrefix(ver, "v") && specPatterns.kubernetesVersion.MatchString(ver[1:]):
 		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q starts with 'v'", ver), fmt.Sprintf("drop the leading v: %q", ver[1:]))
+	case specPatterns.kubernetesMinor.MatchString(ver):
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q names a minor this build has no release of", ver),
+			fmt.Sprintf("use a minor from %s, or one of the releases %s", minors, releases))
 	case !specPatterns.kubernetesVersion.MatchString(ver):
-		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q is not MAJOR.MINOR.PATCH", ver),
-			fmt.Sprintf("give a full release version such as %q (no pre-releases)", DefaultKubernetesVersion))
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q is neither MAJOR.MINOR.PATCH nor MAJOR.MINOR", ver),
+			fmt.Sprintf("give a release such as %q, or a minor such as \"1.%d\" for its newest release (no pre-releases)", DefaultKubernetesVersion, MaxKubernetesMinor))
 	case v.kubernetesMinor() < 0:
-		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q is not supported", ver),
-			fmt.Sprintf("use a version from %s such as %q", supported, DefaultKubernetesVersion))
+		v.add("kubernetes_version", fmt.Sprintf("kubernetes_version %q has no built-in artifacts: this build pins the digests of %s only", ver, releases),
+			fmt.Sprintf("use one of those releases, or a minor from %s for its newest release", minors))
 	}
 }
+
+// Calico's support matrix, for the release the node agent applies
+// (nodeagent/manifest.CalicoVersion; a test keeps the two equal):
+//   - Kubernetes: Calico 3.32 is tested against 1.34, 1.35 and 1.36
+//     (docs.tigera.io/calico/3.32/getting-started/kubernetes/requirements,
+//     "Kubernetes requirements", "Supported versions");
+//   - Windows: Calico for Windows 3.32 supports Windows Server 1809 (2019)
+//     and 2022 (docs.tigera.io/calico/3.32/getting-started/kubernetes/
+//     windows-calico/requirements, "Windows platform requirements"); 2025
+//     is not listed.
+const calicoRelease = "3.32"
+
+var (
+	calicoKubernetesMinors = []int{34, 35, 36}
+	calicoWindowsServers   = []string{"2019", "2022"}
+)
 
 // supportedWindowsServers lists the Windows Server releases upstream Kubernetes supports
 // for nodes at a minor: the 1.34 and older docs list 2019 and 2022, the 1.35+
@@ -327,11 +530,10 @@ func (v *validator) network() {
 	switch n.CNI {
 	case CNIFlannel:
 	case CNICalico:
-		// Every download is verified, and the Tigera operator manifest has no
-		// published checksum; until this build carries a pinned digest the
-		// node agent would refuse it after instances exist, so refuse it here.
-		v.add("network.cni", "Calico's operator manifest has no published checksum and this build carries no pinned digest for it, so the node agent cannot verify the download",
-			`use "flannel" (the default); Calico returns once its manifest digest is pinned`)
+		if minor := v.kubernetesMinor(); minor >= 0 && !slices.Contains(calicoKubernetesMinors, minor) {
+			v.add("network.cni", fmt.Sprintf("Calico %s is not tested with Kubernetes 1.%d (Calico's docs list 1.%d to 1.%d)", calicoRelease, minor, calicoKubernetesMinors[0], calicoKubernetesMinors[len(calicoKubernetesMinors)-1]),
+				fmt.Sprintf(`use kubernetes_version 1.%d.x, or network.cni = "flannel"`, calicoKubernetesMinors[len(calicoKubernetesMinors)-1]))
+		}
 	default:
 		v.add("network.cni", fmt.Sprintf("CNI %q is not supported", n.CNI), `use "flannel" (the default)`)
 	}
@@ -452,6 +654,39 @@ func (v *validator) pools() {
 		}
 		v.labels(path, p.Labels)
 		v.taints(path, p.Taints)
+		v.rolling(path, p)
+	}
+}
+
+// MinReplaceNotReadyAfter keeps a node that is NotReady for an ordinary
+// reason from being replaced: a Windows node's join reboots it once, and a
+// kubelet restart or a CNI restart takes a minute or two.
+const MinReplaceNotReadyAfter = 5 * time.Minute
+
+// rolling checks how a pool's nodes are replaced: a surge and an
+// unavailability that are both 0 could replace nothing (Kubernetes'
+// Deployment refuses the same, apps/validation ValidateRollingUpdateDeployment).
+func (v *validator) rolling(path string, p PoolSpec) {
+	surge, unavailable := p.Surge()
+	if surge < 0 {
+		v.add(path+".max_surge", fmt.Sprintf("max_surge %d is negative", surge), "set max_surge to 0 or more (default 1)")
+	}
+	if unavailable < 0 {
+		v.add(path+".max_unavailable", fmt.Sprintf("max_unavailable %d is negative", unavailable), "set max_unavailable to 0 or more (default 0)")
+	}
+	if surge == 0 && unavailable == 0 {
+		v.add(path+".max_surge", "max_surge and max_unavailable are both 0, so no node could ever be replaced",
+			"set max_surge to 1 (a new node Ready before each old one is drained), or max_unavailable to 1 (drain first, for a quota with no room)")
+	}
+	if p.ReplaceNotReadyAfter != "" {
+		d, err := time.ParseDuration(p.ReplaceNotReadyAfter)
+		switch {
+		case err != nil:
+			v.add(path+".replace_not_ready_after", fmt.Sprintf("%q is not a duration", p.ReplaceNotReadyAfter), `write it as "15m" or "1h30m", or leave it empty to never replace a node for being NotReady`)
+		case d < MinReplaceNotReadyAfter:
+			v.add(path+".replace_not_ready_after", fmt.Sprintf("%s is under %s; a node that reboots or restarts its kubelet would be replaced", d, MinReplaceNotReadyAfter),
+				fmt.Sprintf("set it to %s or more, or leave it empty", MinReplaceNotReadyAfter))
+		}
 	}
 }
 
@@ -475,9 +710,9 @@ func (v *validator) windowsPool(path string, p PoolSpec, cloud string, minor int
 		ok := supportedWindowsServers(minor)
 		v.add(path+".windows_version", fmt.Sprintf("Windows Server %s is not supported by Kubernetes 1.%d (supported: %s)", p.WindowsVersion, minor, strings.Join(ok, ", ")),
 			fmt.Sprintf("use windows_version %s, or a kubernetes_version that supports %s", strings.Join(ok, " or "), p.WindowsVersion))
-	case p.WindowsVersion == "2025" && v.s.Network.CNI == CNICalico:
-		// Calico for Windows does not support WS2025 (projectcalico/calico#11691, open as of Sep 2026); Flannel does.
-		v.add(path+".windows_version", "Calico for Windows does not support Windows Server 2025", `use network.cni = "flannel", or windows_version "2022"`)
+	case v.s.Network.CNI == CNICalico && !slices.Contains(calicoWindowsServers, p.WindowsVersion):
+		v.add(path+".windows_version", fmt.Sprintf("Calico for Windows %s does not support Windows Server %s (it supports %s)", calicoRelease, p.WindowsVersion, strings.Join(calicoWindowsServers, " and ")),
+			`use network.cni = "flannel", or windows_version "2022"`)
 	}
 	switch p.Isolation {
 	case IsolationProcess:
@@ -515,7 +750,10 @@ func (v *validator) nodeNames() {
 	for _, name := range v.sortedPools() {
 		p := v.s.NodePools[name]
 		path := v.poolPath(name)
-		last := max(min(p.Count, MaxPoolCount)-1, 0) // an empty pool is checked as if it had one node
+		// An empty pool is checked as if it had one node; a rolling
+		// replacement names its surge nodes after the pool's last ordinal.
+		surge, _ := p.Surge()
+		last := max(min(p.Count, MaxPoolCount)-1, 0) + max(min(surge, MaxPoolCount), 0)
 		longest := fmt.Sprintf("%s-%s-%d", cluster, name, last)
 		if first, dup := owner[strings.ToLower(name)]; dup {
 			v.add(path, fmt.Sprintf("pool %q gives nodes the same names as %s when case is ignored (e.g. %q)", name, first, longest),
@@ -523,25 +761,38 @@ func (v *validator) nodeNames() {
 		} else {
 			owner[strings.ToLower(name)] = path
 		}
-		if p.OS == Windows && len(longest) > MaxWindowsComputerName {
-			suffix := len(strconv.Itoa(last)) + 2 // two dashes and the ordinal
-			poolBudget := MaxWindowsComputerName - len(cluster) - suffix
-			clusterBudget := MaxWindowsComputerName - len(name) - suffix
-			var fix string
-			switch {
-			case poolBudget >= 1 && clusterBudget >= 1:
-				fix = fmt.Sprintf("shorten the pool name to at most %d characters, or the cluster name to at most %d", poolBudget, clusterBudget)
-			case poolBudget >= 1:
-				fix = fmt.Sprintf("shorten the pool name to at most %d characters", poolBudget)
-			case clusterBudget >= 1:
-				fix = fmt.Sprintf("shorten the cluster name to at most %d characters", clusterBudget)
-			default:
-				fix = fmt.Sprintf("shorten the cluster name to at most %d characters and the pool name to 3 (e.g. \"win\")", MaxWindowsComputerName-3-suffix)
-			}
-			v.add(path, fmt.Sprintf("Windows computer name %q is %d characters, more than %d", longest, len(longest), MaxWindowsComputerName), fix)
-		} else if len(longest) > 63 {
+		if len(longest) > 63 {
 			v.add(path, fmt.Sprintf("node name %q is %d characters; host and instance names allow 63", longest, len(longest)),
 				fmt.Sprintf("shorten the pool name to at most %d characters", 63-len(cluster)-len(strconv.Itoa(last))-2))
+		}
+	}
+	v.computerNames()
+}
+
+// computerNames refuses two Windows nodes whose computer names are the same
+// when case is ignored, as NetBIOS compares them: shortened names keep 20
+// bits of a hash, so two pools can collide, rarely.
+func (v *validator) computerNames() {
+	type owner struct{ path, node string }
+	seen := map[string]owner{}
+	for _, name := range v.sortedPools() {
+		p := v.s.NodePools[name]
+		if p.OS != Windows {
+			continue
+		}
+		// A rolling replacement's surge nodes take ordinals up to count-1+max_surge.
+		surge, _ := p.Surge()
+		for i := range max(min(p.Count, MaxPoolCount), 1) + max(min(surge, MaxPoolCount), 0) {
+			node := NodeName(v.s.Name, name, i)
+			cn := strings.ToLower(ComputerName(node))
+			first, dup := seen[cn]
+			if !dup {
+				seen[cn] = owner{v.poolPath(name), node}
+				continue
+			}
+			v.add(v.poolPath(name), fmt.Sprintf("Windows node %q would get the computer name %q, as %s's node %q does", node, cn, first.path, first.node),
+				"rename this pool (another name gives other computer names)")
+			break
 		}
 	}
 }

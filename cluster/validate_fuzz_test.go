@@ -20,7 +20,7 @@ func FuzzValidate(f *testing.F) {
 		`{"name":"a","azure":{},"aws":{},"gcp":{},"control_plane":{"count":4,"disk_gb":-1},"node_pools":{"cp":{"count":9223372036854775807},"Cp":{"os":"windows","count":501},"":{"os":"plan9"}}}`,
 		`{"name":"x","aws":{"region":"us-east-1"},"node_pools":{"l":{"labels":{"kubernetes.io/os":"","a/b/c":"v","":""},"taints":[":",":NoSchedule","a=b=c:NoExecute","k:NoSchedule","k:NoSchedule"]}}}`,
 		`{"name":"x","aws":{"region":"us-east-1"},"access":{"admin_cidrs":["0.0.0.0/0","",":::/0"],"ssh_public_keys":["","ssh-rsa"],"bastion":{"address":"[::1]:99999","user":"","host_key":"-----BEGIN RSA PRIVATE KEY-----"}},"artifacts":{"mirror_base_url":"http://[::1"}}`,
-		"name: y\nkubernetes_version: 1.35.0\ngcp: {project: mixed-lab, region: us-central1, zone: us-central1-c}\nnode_pools: {w: {os: windows, windows_version: \"2025\"}}\n",
+		"name: y\nkubernetes_version: 1.35.8\ngcp: {project: mixed-lab, region: us-central1, zone: us-central1-c}\nnode_pools: {w: {os: windows, windows_version: \"2025\"}}\n",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -93,11 +93,21 @@ func TestValidate(t *testing.T) {
 			s.ControlPlane.Schedulable = true
 		}},
 		{name: "given Kubernetes 1.34 with Windows Server 2019, then it is valid", given: func(s *Spec) {
-			s.KubernetesVersion = "1.34.0"
+			s.KubernetesVersion = "1.34.11"
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2019" })
 		}},
-		{name: "given Kubernetes 1.37 with Windows Server 2025 on flannel, then it is valid", given: func(s *Spec) {
-			s.KubernetesVersion = "1.37.5"
+		{name: "given Calico on Kubernetes 1.36 with Windows Server 2022, then it is valid", given: func(s *Spec) {
+			s.Network.CNI = CNICalico
+			s.KubernetesVersion = "1.36.3"
+			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2022" })
+		}},
+		{name: "given Calico on Kubernetes 1.34 with Windows Server 2019, then it is valid", given: func(s *Spec) {
+			s.Network.CNI = CNICalico
+			s.KubernetesVersion = "1.34.11"
+			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2019" })
+		}},
+		{name: "given Kubernetes 1.35 with Windows Server 2025 on flannel, then it is valid", given: func(s *Spec) {
+			s.KubernetesVersion = "1.35.8"
 			s.Network.CNI = CNIFlannel
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2025" })
 		}},
@@ -143,8 +153,8 @@ func TestValidate(t *testing.T) {
 		// Name.
 		{name: "given no cluster name, then name is refused", given: func(s *Spec) { s.Name = "" }, wantPaths: []string{"name"}},
 		{name: "given an uppercase cluster name, then name is refused", given: func(s *Spec) { s.Name = "Prod" }, wantPaths: []string{"name"}, wantText: `"prod"`},
-		{name: "given a 21-character cluster name, then name and the Windows pool are refused", given: func(s *Spec) { s.Name = "abcdefghijklmnopqrstu" },
-			wantPaths: []string{"name", `node_pools["win"]`}},
+		{name: "given a 21-character cluster name, then only the name is refused: Windows computer names are derived", given: func(s *Spec) { s.Name = "abcdefghijklmnopqrstu" },
+			wantPaths: []string{"name"}},
 		{name: "given a cluster name starting with a digit, then name is refused", given: func(s *Spec) { s.Name = "1prod" }, wantPaths: []string{"name"}},
 
 		// Cloud.
@@ -169,6 +179,70 @@ func TestValidate(t *testing.T) {
 			s.AWS.Zones = []string{"eu-west-1a", "us-east-1a", "eu-west-1a"}
 		}, wantPaths: []string{"aws.zones[1]", "aws.zones[2]"}},
 		{name: "given an AWS Local Zone of the region, then it is valid", given: func(s *Spec) { onAWS(s); s.AWS.Zones = []string{"eu-west-1-lhr-1a"} }},
+		{name: "given an AWS key ARN, key ID, alias and alias ARN of the region, then each is valid", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.KMSKeyID = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		}},
+		{name: "given a multi-Region AWS key ID, then it is valid", given: func(s *Spec) { onAWS(s); s.AWS.KMSKeyID = "mrk-1234abcd12ab34cd56ef1234567890ab" }},
+		{name: "given an AWS alias, then it is valid", given: func(s *Spec) { onAWS(s); s.AWS.KMSKeyID = "alias/mixedk8s-prod" }},
+		{name: "given an AWS alias ARN, then it is valid", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.KMSKeyID = "arn:aws:kms:eu-west-1:111122223333:alias/mixedk8s-prod"
+		}},
+		{name: "given an AWS key ARN of another region, then kms_key_id is refused naming both regions", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.KMSKeyID = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		}, wantPaths: []string{"aws.kms_key_id"}, wantText: "in region us-east-1, the cluster in eu-west-1"},
+		{name: "given an AWS managed key alias, then kms_key_id is refused", given: func(s *Spec) { onAWS(s); s.AWS.KMSKeyID = "alias/aws/ebs" },
+			wantPaths: []string{"aws.kms_key_id"}, wantText: "customer managed key"},
+		{name: "given a key name that is no KMS reference, then kms_key_id is refused with the accepted forms", given: func(s *Spec) { onAWS(s); s.AWS.KMSKeyID = "my-key" },
+			wantPaths: []string{"aws.kms_key_id"}, wantText: "alias ARN"},
+		{name: "given an ARN of another service, then kms_key_id is refused", given: func(s *Spec) { onAWS(s); s.AWS.KMSKeyID = "arn:aws:s3:::bucket" },
+			wantPaths: []string{"aws.kms_key_id"}},
+		{name: "given a GCP key in the cluster's region, then it is valid", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.KMSKeyName = "projects/keys-prod/locations/europe-west4/keyRings/mixedk8s/cryptoKeys/cluster"
+		}},
+		{name: "given a global GCP key, then kms_key_name is refused: the secrets' replica is regional", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.KMSKeyName = "projects/keys-prod/locations/global/keyRings/mixedk8s/cryptoKeys/cluster"
+		}, wantPaths: []string{"gcp.kms_key_name"}, wantText: "key ring in europe-west4"},
+		{name: "given a GCP key version, then kms_key_name is refused", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.KMSKeyName = "projects/keys-prod/locations/europe-west4/keyRings/mixedk8s/cryptoKeys/cluster/cryptoKeyVersions/3"
+		}, wantPaths: []string{"gcp.kms_key_name"}, wantText: "version"},
+		{name: "given a GCP key by its short name, then kms_key_name is refused with the full form", given: func(s *Spec) { onGCP(s); s.GCP.KMSKeyName = "cluster" },
+			wantPaths: []string{"gcp.kms_key_name"}, wantText: "projects/<project>/locations/europe-west4/keyRings/"},
+		{name: "given an Azure disk encryption set of the subscription, then it is valid", given: func(s *Spec) {
+			s.Azure.DiskEncryptionSetID = "/subscriptions/" + s.Azure.SubscriptionID + "/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/des-prod"
+		}},
+		{name: "given an Azure disk encryption set of another subscription, then disk_encryption_set_id is refused", given: func(s *Spec) {
+			s.Azure.DiskEncryptionSetID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/des-prod"
+		}, wantPaths: []string{"azure.disk_encryption_set_id"}, wantText: "create the disk encryption set in subscription 0b1f6471"},
+		{name: "given a Key Vault key ID as the disk encryption set, then disk_encryption_set_id is refused", given: func(s *Spec) {
+			s.Azure.DiskEncryptionSetID = "https://vault.vault.azure.net/keys/k/0123"
+		}, wantPaths: []string{"azure.disk_encryption_set_id"}, wantText: "az disk-encryption-set show"},
+		{name: "given an existing VPC and its subnets, then it is valid", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.Zones, s.AWS.VPCID, s.AWS.SubnetIDs = nil, "vpc-0a1b2c3d4e5f67890", []string{"subnet-0a1b2c3d4e5f67890", "subnet-1a2b3c4d"}
+		}},
+		{name: "given a VPC without subnets, then subnet_ids is asked for", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.Zones, s.AWS.VPCID = nil, "vpc-0a1b2c3d4e5f67890"
+		}, wantPaths: []string{"aws.subnet_ids"}, wantText: "remove vpc_id"},
+		{name: "given subnets without their VPC, then vpc_id is asked for", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.Zones, s.AWS.SubnetIDs = nil, []string{"subnet-0a1b2c3d4e5f67890"}
+		}, wantPaths: []string{"aws.vpc_id"}, wantText: "set vpc_id"},
+		{name: "given a VPC name, a subnet CIDR and a duplicate subnet, then each is refused by its path", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.Zones, s.AWS.VPCID = nil, "prod-vpc"
+			s.AWS.SubnetIDs = []string{"subnet-0a1b2c3d4e5f67890", "10.0.1.0/24", "subnet-0a1b2c3d4e5f67890", "subnet-012345678"}
+		}, wantPaths: []string{"aws.subnet_ids[1]", "aws.subnet_ids[2]", "aws.subnet_ids[3]", "aws.vpc_id"}},
+		{name: "given zones beside existing subnets, then zones is refused", given: func(s *Spec) {
+			onAWS(s)
+			s.AWS.VPCID, s.AWS.SubnetIDs = "vpc-0a1b2c3d4e5f67890", []string{"subnet-0a1b2c3d4e5f67890"}
+		}, wantPaths: []string{"aws.zones"}, wantText: "subnets' zones"},
 		{name: "given no GCP project, then project is refused", given: func(s *Spec) { onGCP(s); s.GCP.Project = "" }, wantPaths: []string{"gcp.project"}},
 		{name: "given a GCP project display name, then project is refused", given: func(s *Spec) { onGCP(s); s.GCP.Project = "My Project" }, wantPaths: []string{"gcp.project"}},
 		{name: "given a GCP zone outside the region, then zone is refused", given: func(s *Spec) { onGCP(s); s.GCP.Zone = "us-central1-a" }, wantPaths: []string{"gcp.zone"}},
@@ -177,9 +251,16 @@ func TestValidate(t *testing.T) {
 		// Kubernetes version.
 		{name: "given a version with a leading v, then the fix drops it", given: func(s *Spec) { s.KubernetesVersion = "v1.36.3" },
 			wantPaths: []string{"kubernetes_version"}, wantText: `drop the leading v: "1.36.3"`},
-		{name: "given a version without patch, then kubernetes_version is refused", given: func(s *Spec) { s.KubernetesVersion = "1.36" }, wantPaths: []string{"kubernetes_version"}},
+		{name: "given a minor with releases, then it is valid (it resolves to the newest)", given: func(s *Spec) { s.KubernetesVersion = "1.35" }},
+		{name: "given a minor without releases, then kubernetes_version is refused naming the minors", given: func(s *Spec) { s.KubernetesVersion = "1.37" },
+			wantPaths: []string{"kubernetes_version"}, wantText: `use a minor from "1.34" to "1.36"`},
+		{name: "given a release without pinned artifacts, then kubernetes_version is refused naming the releases", given: func(s *Spec) { s.KubernetesVersion = "1.36.5" },
+			wantPaths: []string{"kubernetes_version"}, wantText: "1.35.3 to 1.35.8, 1.36.0 to 1.36.4"},
+		{name: "given an old patch whose Windows binaries have no pin, then kubernetes_version is refused", given: func(s *Spec) { s.KubernetesVersion = "1.34.2" },
+			wantPaths: []string{"kubernetes_version"}, wantText: "1.34.6 to 1.34.11"},
+		{name: "given Kubernetes 1.37, then it is refused until its binaries are pinned", given: func(s *Spec) { s.KubernetesVersion = "1.37.0" }, wantPaths: []string{"kubernetes_version"}},
 		{name: "given a pre-release version, then kubernetes_version is refused", given: func(s *Spec) { s.KubernetesVersion = "1.37.0-rc.1" }, wantPaths: []string{"kubernetes_version"}},
-		{name: "given Kubernetes 1.33, then it is too old", given: func(s *Spec) { s.KubernetesVersion = "1.33.9" }, wantPaths: []string{"kubernetes_version"}, wantText: "1.34.x to 1.37.x"},
+		{name: "given Kubernetes 1.33, then it is too old", given: func(s *Spec) { s.KubernetesVersion = "1.33.9" }, wantPaths: []string{"kubernetes_version"}, wantText: "1.34.6 to 1.34.11"},
 		{name: "given Kubernetes 1.38, then it is too new", given: func(s *Spec) { s.KubernetesVersion = "1.38.0" }, wantPaths: []string{"kubernetes_version"}},
 		{name: "given Kubernetes 2.0, then it is unsupported", given: func(s *Spec) { s.KubernetesVersion = "2.36.0" }, wantPaths: []string{"kubernetes_version"}},
 
@@ -188,7 +269,7 @@ func TestValidate(t *testing.T) {
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2019" })
 		}, wantPaths: []string{`node_pools["win"].windows_version`}, wantText: "2022 or 2025"},
 		{name: "given Windows Server 2025 on Kubernetes 1.34, then windows_version is refused", given: func(s *Spec) {
-			s.KubernetesVersion = "1.34.2"
+			s.KubernetesVersion = "1.34.11"
 			s.Network.CNI = CNIFlannel
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2025" })
 		}, wantPaths: []string{`node_pools["win"].windows_version`}},
@@ -198,9 +279,7 @@ func TestValidate(t *testing.T) {
 		{name: "given Windows Server 2025 with Calico, then windows_version is refused with flannel as the fix", given: func(s *Spec) {
 			s.Network.CNI = CNICalico
 			setPool(s, "win", func(p *PoolSpec) { p.WindowsVersion = "2025" })
-		}, wantPaths: []string{"network.cni", `node_pools["win"].windows_version`}, wantText: "flannel"},
-		{name: "given Calico, then cni is refused until its operator manifest can be verified", given: func(s *Spec) { s.Network.CNI = CNICalico },
-			wantPaths: []string{"network.cni"}, wantText: "checksum"},
+		}, wantPaths: []string{`node_pools["win"].windows_version`}, wantText: "flannel"},
 		{name: "given windows_version and isolation on a Linux pool, then both are refused", given: func(s *Spec) {
 			setPool(s, "lin", func(p *PoolSpec) { p.WindowsVersion = "2022"; p.Isolation = IsolationProcess })
 		}, wantPaths: []string{`node_pools["lin"].isolation`, `node_pools["lin"].windows_version`}},
@@ -233,11 +312,30 @@ func TestValidate(t *testing.T) {
 		{name: "given pools Lin and lin, then the uppercase name and the clash are refused", given: func(s *Spec) { s.NodePools["Lin"] = PoolSpec{Count: 1} },
 			wantPaths: []string{`node_pools["Lin"]`, `node_pools["lin"]`}, wantText: "ignore case"},
 
+		// Tags.
+		{name: "given tags every cloud accepts on Azure, then it is valid", given: func(s *Spec) { s.Tags = map[string]string{"team": "payments", "env": "prod"} }},
+		{name: "given lowercase tags on GCP, then it is valid", given: func(s *Spec) { onGCP(s); s.Tags = map[string]string{"cost-center": "platform_1"} }},
+		{name: "given a tag key with mixedk8s's prefix, then it is reserved", given: func(s *Spec) { s.Tags = map[string]string{"MixedK8s_team": "x"} },
+			wantPaths: []string{`tags["MixedK8s_team"]`}, wantText: "reserves"},
+		{name: "given an uppercase tag on GCP, then key and value are refused with a label to use", given: func(s *Spec) { onGCP(s); s.Tags = map[string]string{"CostCenter": "Platform"} },
+			wantPaths: []string{`tags["CostCenter"]`, `tags["CostCenter"]`}, wantText: `"costcenter"`},
+		{name: "given a tag with the aws: prefix on AWS, then AWS's reserved prefix is refused", given: func(s *Spec) { onAWS(s); s.Tags = map[string]string{"aws:team": "a"} },
+			wantPaths: []string{`tags["aws:team"]`}, wantText: "AWS reserves"},
+		{name: "given a tag name with a slash on Azure, then it is refused", given: func(s *Spec) { s.Tags = map[string]string{"team/name": "a"} },
+			wantPaths: []string{`tags["team/name"]`}, wantText: "replace them"},
+
 		// Node names.
-		{name: "given Windows computer names over 15 characters, then the fix gives the pool-name budget", given: func(s *Spec) { s.NodePools["windows22"] = PoolSpec{OS: Windows, Count: 12} },
-			wantPaths: []string{`node_pools["windows22"]`}, wantText: "pool name to at most 7 characters"},
-		{name: "given a 20-character cluster name with a Windows pool, then the fix shortens the cluster name", given: func(s *Spec) { s.Name = "abcdefghijklmnopqrst" },
-			wantPaths: []string{`node_pools["win"]`}, wantText: "cluster name to at most 9"},
+		{name: "given the cluster payments-prod with a 12-node Windows pool on Azure, then it is valid: computer names are derived", given: func(s *Spec) {
+			s.Name = "payments-prod"
+			s.NodePools["windows22"] = PoolSpec{OS: Windows, Count: 12}
+		}},
+		{name: "given a 20-character cluster name with a Windows pool on GCP, then it is valid", given: func(s *Spec) { onGCP(s); s.Name = "abcdefghijklmnopqrst" }},
+		{name: "given a 20-character cluster name with a Windows pool on AWS, then it is valid", given: func(s *Spec) { onAWS(s); s.Name = "abcdefghijklmnopqrst" }},
+		{name: "given two Windows pools whose shortened computer names collide, then the second pool is refused", given: func(s *Spec) {
+			s.Name = "payments-prod"
+			s.NodePools["win262"] = PoolSpec{OS: Windows, Count: 1}
+			s.NodePools["win290"] = PoolSpec{OS: Windows, Count: 1}
+		}, wantPaths: []string{`node_pools["win290"]`}, wantText: "rename this pool"},
 		{name: "given a Linux pool name making 64-character node names, then the pool is refused", given: func(s *Spec) { s.NodePools[strings.Repeat("a", 57)] = PoolSpec{Count: 1} },
 			wantPaths: []string{`node_pools["` + strings.Repeat("a", 57) + `"]`}},
 
@@ -545,7 +643,6 @@ node_pools:
 	// kubernetes_version: kubernetes_version "v1.36.3" starts with 'v'; fix: drop the leading v: "1.36.3"
 	// network.pod_cidr: "10.0.0.0/16" overlaps network.node_cidr "10.0.0.0/16"; fix: choose network.pod_cidr outside 10.0.0.0/16
 	// node_pools: there are Windows pools but no Linux worker nodes, so Linux-only system pods (CoreDNS, CNI controllers) cannot be scheduled; fix: add a Linux pool with count >= 1, or set control_plane.schedulable = true
-	// node_pools["windows"]: Windows computer name "production-windows-2" is 20 characters, more than 15; fix: shorten the pool name to at most 2 characters, or the cluster name to at most 5
 	// node_pools["windows"].isolation: Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor); fix: use isolation = "process" on GCP
 }
 
@@ -574,6 +671,26 @@ func TestValidateControlPlaneCountNeedsALoadBalancer(t *testing.T) {
 					t.Fatalf("Validate() = %v, want control_plane.count refused for want of a load balancer, with a fix", err)
 				}
 			})
+		}
+	}
+}
+
+// A minor resolves to the newest release the build has pinned artifacts
+// for, which is what a caller records; a release and the default stay.
+func TestWithDefaultsResolvesAMinor(t *testing.T) {
+	t.Parallel()
+	for given, want := range map[string]string{"1.36": "1.36.4", "1.34": "1.34.11", "1.35.4": "1.35.4", "": DefaultKubernetesVersion, "1.37": "1.37", "v1.36": "v1.36"} {
+		s := validSpec()
+		s.KubernetesVersion = given
+		if got := s.WithDefaults().KubernetesVersion; got != want {
+			t.Errorf("WithDefaults() of kubernetes_version %q = %q, want %q", given, got, want)
+		}
+	}
+	for minor := MinKubernetesMinor; minor <= MaxKubernetesMinor; minor++ {
+		s := validSpec()
+		s.KubernetesVersion = fmt.Sprintf("1.%d", minor)
+		if err := Validate(s); err != nil {
+			t.Errorf("minor 1.%d is supported but does not validate: %v", minor, err)
 		}
 	}
 }

@@ -22,6 +22,7 @@ type azureModel struct {
 	SubscriptionID types.String `tfsdk:"subscription_id"`
 	Location       types.String `tfsdk:"location"`
 	ResourceGroup  types.String `tfsdk:"resource_group"`
+	DiskEncryption types.String `tfsdk:"disk_encryption_set_id"`
 }
 
 // azureProviderConfig is the provider block's azure attribute.
@@ -41,9 +42,12 @@ var azureBlock = cloudBlock{
 		{name: "subscription_id", description: "Subscription ID (a UUID, `az account show --query id`)."},
 		{name: "location", description: "Region name, such as `westeurope`."},
 		{name: "resource_group", description: "Resource group the cluster's resources go in."},
+		{name: "disk_encryption_set_id", optional: true, description: "Resource ID of a disk encryption set, in the cluster's subscription and location, whose customer-managed key encrypts every node's OS disk " +
+			"(`az disk-encryption-set show --query id`). Empty uses platform-managed keys. The cluster's secrets live in the Key Vault of the provider's `key_vault_url`, which encrypts them with the vault's own keys. " +
+			"A change applies to nodes created afterwards."},
 	},
-	description: "Places the cluster on Azure. Exactly one of `aws`, `azure` and `gcp` is set. " + replaces,
-	replace:     replaceObjectWhenSet("Moving a cluster to another subscription, location, resource group or cloud replaces it."),
+	description: "Places the cluster on Azure. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `disk_encryption_set_id`.",
+	replace:     replaceObjectUnlessOnly("Moving a cluster to another subscription, location, resource group or cloud replaces it.", "disk_encryption_set_id"),
 	provider: pschema.SingleNestedAttribute{
 		Optional:    true,
 		Description: "How to reach Azure Resource Manager. Credentials come from the Azure SDK's default chain (AZURE_* environment variables, workload identity, managed identity, Azure CLI).",
@@ -75,9 +79,10 @@ var azureBlock = cloudBlock{
 		var m azureModel
 		if r.object("azure", v, &m) {
 			s.Azure = &cluster.AzureSpec{
-				SubscriptionID: r.str("azure.subscription_id", m.SubscriptionID),
-				Location:       r.str("azure.location", m.Location),
-				ResourceGroup:  r.str("azure.resource_group", m.ResourceGroup),
+				SubscriptionID:      r.str("azure.subscription_id", m.SubscriptionID),
+				Location:            r.str("azure.location", m.Location),
+				ResourceGroup:       r.str("azure.resource_group", m.ResourceGroup),
+				DiskEncryptionSetID: r.str("azure.disk_encryption_set_id", m.DiskEncryption),
 			}
 		}
 	},
@@ -86,9 +91,10 @@ var azureBlock = cloudBlock{
 			return nil
 		}
 		return map[string]attr.Value{
-			"subscription_id": types.StringValue(s.Azure.SubscriptionID),
-			"location":        types.StringValue(s.Azure.Location),
-			"resource_group":  types.StringValue(s.Azure.ResourceGroup),
+			"subscription_id":        types.StringValue(s.Azure.SubscriptionID),
+			"location":               types.StringValue(s.Azure.Location),
+			"resource_group":         types.StringValue(s.Azure.ResourceGroup),
+			"disk_encryption_set_id": optString(s.Azure.DiskEncryptionSetID),
 		}
 	},
 	options: func(_ context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
@@ -103,9 +109,10 @@ func (b cloudBackend) azure(spec cluster.Spec) (cluster.Options, error) {
 	if err := bundle.Check(); err != nil {
 		return cluster.Options{}, err
 	}
-	cfg := azure.Config{SubscriptionID: os.Getenv("AZURE_SUBSCRIPTION_ID"), VaultURL: os.Getenv("AZURE_KEY_VAULT_URL")}
+	cfg := azure.Config{SubscriptionID: os.Getenv("AZURE_SUBSCRIPTION_ID"), VaultURL: os.Getenv("AZURE_KEY_VAULT_URL"), Tags: spec.Tags}
 	if a := spec.Azure; a != nil {
 		cfg.SubscriptionID, cfg.Location, cfg.ResourceGroup = a.SubscriptionID, a.Location, a.ResourceGroup
+		cfg.DiskEncryptionSetID = a.DiskEncryptionSetID
 	}
 	if p := b.config.Azure; p != nil {
 		if cfg.SubscriptionID == "" || spec.Azure == nil {

@@ -58,8 +58,11 @@ func cloudBlockOf(name string) (cloudBlock, bool) {
 type locationAttr struct {
 	name        string
 	description string
-	// list is an optional list of strings; other attributes are required strings.
-	list bool
+	// list is an optional list of strings, optional an optional string;
+	// other attributes are required strings.
+	list, optional bool
+	// lookup, when set, describes the attribute on lookups, which otherwise ignore optional ones.
+	lookup string
 }
 
 func (c cloudBlock) attrTypes() map[string]attr.Type {
@@ -83,7 +86,7 @@ func (c cloudBlock) resourceAttribute() rschema.SingleNestedAttribute {
 			attrs[a.name] = rschema.ListAttribute{Optional: true, ElementType: types.StringType, Description: a.description}
 			continue
 		}
-		attrs[a.name] = rschema.StringAttribute{Required: true, Description: a.description}
+		attrs[a.name] = rschema.StringAttribute{Required: !a.optional, Optional: a.optional, Description: a.description}
 	}
 	return rschema.SingleNestedAttribute{
 		Optional: true, Description: c.description, Attributes: attrs,
@@ -91,19 +94,30 @@ func (c cloudBlock) resourceAttribute() rschema.SingleNestedAttribute {
 	}
 }
 
-// lookupListDescription is a list attribute's on lookups: placement only, so unused.
+// lookupListDescription is an optional attribute's on lookups: placement or keys of new objects only, so unused.
 func lookupListDescription(name string) string {
 	return fmt.Sprintf("Ignored by lookups; accepted so a resource's `%s` value can be passed as is.", name)
+}
+
+// lookupDescriptionOf is a location attribute's description on lookups.
+func (c cloudBlock) lookupDescriptionOf(a locationAttr) string {
+	switch {
+	case a.lookup != "":
+		return a.lookup
+	case a.list || a.optional:
+		return lookupListDescription(c.name)
+	}
+	return a.description
 }
 
 func (c cloudBlock) dataSourceAttribute() dschema.SingleNestedAttribute {
 	attrs := map[string]dschema.Attribute{}
 	for _, a := range c.location {
 		if a.list {
-			attrs[a.name] = dschema.ListAttribute{Optional: true, ElementType: types.StringType, Description: lookupListDescription(c.name)}
+			attrs[a.name] = dschema.ListAttribute{Optional: true, ElementType: types.StringType, Description: c.lookupDescriptionOf(a)}
 			continue
 		}
-		attrs[a.name] = dschema.StringAttribute{Required: true, Description: a.description}
+		attrs[a.name] = dschema.StringAttribute{Required: !a.optional, Optional: a.optional, Description: c.lookupDescriptionOf(a)}
 	}
 	return dschema.SingleNestedAttribute{Optional: true, Validators: oneCloud(c.name), Description: c.lookupDescription(), Attributes: attrs}
 }
@@ -112,10 +126,10 @@ func (c cloudBlock) ephemeralAttribute() eschema.SingleNestedAttribute {
 	attrs := map[string]eschema.Attribute{}
 	for _, a := range c.location {
 		if a.list {
-			attrs[a.name] = eschema.ListAttribute{Optional: true, ElementType: types.StringType, Description: lookupListDescription(c.name)}
+			attrs[a.name] = eschema.ListAttribute{Optional: true, ElementType: types.StringType, Description: c.lookupDescriptionOf(a)}
 			continue
 		}
-		attrs[a.name] = eschema.StringAttribute{Required: true, Description: a.description}
+		attrs[a.name] = eschema.StringAttribute{Required: !a.optional, Optional: a.optional, Description: c.lookupDescriptionOf(a)}
 	}
 	return eschema.SingleNestedAttribute{Optional: true, Validators: oneCloud(c.name), Description: c.lookupDescription(), Attributes: attrs}
 }

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -94,6 +95,7 @@ func cloudLabTest(t *testing.T, l *lab.Lab, providerCloud, location string, chec
 				resource.TestMatchResourceAttr(labAddr, "api_endpoint", regexp.MustCompile(`^10\.\d+\.\d+\.\d+:6443$`)),
 				resource.TestMatchResourceAttr(labAddr, "kubeconfig", regexp.MustCompile(`client-key-data`)),
 				labNodes(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
+				labTags(l, strings.Fields(location)[0]), // location starts with the cloud attribute
 				resource.ComposeAggregateTestCheckFunc(checks...),
 			),
 		}},

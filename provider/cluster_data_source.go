@@ -76,6 +76,7 @@ type clusterDataModel struct {
 	Name types.String `tfsdk:"name"`
 	cloudAttrs
 	endpointAttrs
+	networkAttrs
 	Nodes types.List `tfsdk:"nodes"`
 }
 
@@ -89,16 +90,22 @@ func (d *clusterDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 	attrs["host"] = schema.StringAttribute{Computed: true, Description: descHost}
 	attrs["ca_certificate"] = schema.StringAttribute{Computed: true, Description: descCACertificate}
 	attrs["ca_certificate_base64"] = schema.StringAttribute{Computed: true, Description: descCACertificateBase64}
+	attrs["network_id"] = schema.StringAttribute{Computed: true, Description: descNetworkID}
+	attrs["subnet_ids"] = schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: descSubnetIDs}
+	attrs["security_group_ids"] = schema.ListAttribute{Computed: true, ElementType: types.StringType, Description: descFirewalls}
 	attrs["nodes"] = schema.ListNestedAttribute{
 		Computed:    true,
 		Description: "The cluster's instances, by name.",
 		NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-			"name":        schema.StringAttribute{Computed: true, Description: "Node name."},
-			"pool":        schema.StringAttribute{Computed: true, Description: "Pool name; `control-plane` for control-plane nodes."},
-			"os":          schema.StringAttribute{Computed: true, Description: "`linux` or `windows`."},
-			"private_ip":  schema.StringAttribute{Computed: true, Description: "Private IP address."},
-			"instance_id": schema.StringAttribute{Computed: true, Description: "The cloud's instance ID."},
-			"ready":       schema.BoolAttribute{Computed: true, Description: "Whether the Kubernetes node is Ready."},
+			"name":            schema.StringAttribute{Computed: true, Description: "Node name."},
+			"pool":            schema.StringAttribute{Computed: true, Description: "Pool name; `control-plane` for control-plane nodes."},
+			"os":              schema.StringAttribute{Computed: true, Description: "`linux` or `windows`."},
+			"private_ip":      schema.StringAttribute{Computed: true, Description: "Private IP address."},
+			"instance_id":     schema.StringAttribute{Computed: true, Description: "The cloud's instance ID."},
+			"ready":           schema.BoolAttribute{Computed: true, Description: "Whether the Kubernetes node is Ready."},
+			"instance_type":   schema.StringAttribute{Computed: true, Description: descNodeInstanceType},
+			"kubelet_version": schema.StringAttribute{Computed: true, Description: descNodeKubeletVersion},
+			"windows_build":   schema.StringAttribute{Computed: true, Description: descNodeWindowsBuild},
 		}},
 	}
 	resp.Schema = schema.Schema{
@@ -136,5 +143,6 @@ func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest
 	}
 	m.Nodes = nodesValue(observed)
 	m.endpointAttrs = endpointOf(observed.Endpoint)
+	m.networkAttrs = networkOf(observed.Network)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

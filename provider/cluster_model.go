@@ -25,14 +25,20 @@ type clusterModel struct {
 	ID                types.String `tfsdk:"id"`
 	Name              types.String `tfsdk:"name"`
 	KubernetesVersion types.String `tfsdk:"kubernetes_version"`
+	// KubernetesRelease is the release kubernetes_version resolved to, recorded so a newer provider does not move the cluster.
+	KubernetesRelease types.String `tfsdk:"kubernetes_release"`
 	cloudAttrs
 	Network      types.Object   `tfsdk:"network"`
 	ControlPlane types.Object   `tfsdk:"control_plane"`
 	NodePools    types.Map      `tfsdk:"node_pools"`
 	Access       types.Object   `tfsdk:"access"`
 	Artifacts    types.Object   `tfsdk:"artifacts"`
+	Tags         types.Map      `tfsdk:"tags"`
+	TagsAll      types.Map      `tfsdk:"tags_all"`
+	SecretsEpoch types.Int64    `tfsdk:"secrets_epoch"`
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
 	endpointAttrs
+	networkAttrs
 	Kubeconfig types.String `tfsdk:"kubeconfig"`
 	credentialAttrs
 	Nodes types.List `tfsdk:"nodes"`
@@ -63,6 +69,9 @@ type poolModel struct {
 	Image          types.String `tfsdk:"image"`
 	Labels         types.Map    `tfsdk:"labels"`
 	Taints         types.List   `tfsdk:"taints"`
+	MaxSurge       types.Int64  `tfsdk:"max_surge"`
+	MaxUnavailable types.Int64  `tfsdk:"max_unavailable"`
+	ReplaceAfter   types.String `tfsdk:"replace_not_ready_after"`
 }
 
 type accessModel struct {
@@ -92,13 +101,17 @@ var (
 	poolAttrs   = map[string]attr.Type{
 		"os": types.StringType, "windows_version": types.StringType, "isolation": types.StringType, "count": types.Int64Type,
 		"instance_type": types.StringType, "disk_gb": types.Int64Type, "image": types.StringType, "labels": stringMap, "taints": stringList,
+		"max_surge": types.Int64Type, "max_unavailable": types.Int64Type, "replace_not_ready_after": types.StringType,
 	}
 	bastionAttrs   = map[string]attr.Type{"address": types.StringType, "user": types.StringType, "host_key": types.StringType, "private_key_file": types.StringType}
 	accessAttrs    = map[string]attr.Type{"admin_cidrs": stringList, "ssh_public_keys": stringList, "bastion": types.ObjectType{AttrTypes: bastionAttrs}}
 	artifactsAttrs = map[string]attr.Type{"mirror_base_url": types.StringType, "trust_mirror_checksums": types.BoolType}
-	nodeAttrs      = map[string]attr.Type{"name": types.StringType, "pool": types.StringType, "os": types.StringType, "private_ip": types.StringType, "instance_id": types.StringType, "ready": types.BoolType}
-	nodeType       = types.ObjectType{AttrTypes: nodeAttrs}
-	poolType       = types.ObjectType{AttrTypes: poolAttrs}
+	nodeAttrs      = map[string]attr.Type{
+		"name": types.StringType, "pool": types.StringType, "os": types.StringType, "private_ip": types.StringType, "instance_id": types.StringType, "ready": types.BoolType,
+		"instance_type": types.StringType, "kubelet_version": types.StringType, "windows_build": types.StringType,
+	}
+	nodeType = types.ObjectType{AttrTypes: nodeAttrs}
+	poolType = types.ObjectType{AttrTypes: poolAttrs}
 )
 
 // specReader turns a model into a cluster.Spec. Unknown values become zero
@@ -124,6 +137,15 @@ func (r *specReader) integer(p string, v types.Int64) int {
 	n := v.ValueInt64()
 	// Clamp rather than wrap, so Validate reports the value as too large.
 	return int(max(min(n, math.MaxInt32), math.MinInt32))
+}
+
+// optInteger is nil for a null value, so the library's default applies.
+func (r *specReader) optInteger(p string, v types.Int64) *int {
+	if v.IsNull() {
+		return nil
+	}
+	n := r.integer(p, v)
+	return &n
 }
 
 func (r *specReader) boolean(p string, v types.Bool) bool {
@@ -185,6 +207,9 @@ func (m clusterModel) toSpec(ctx context.Context) (cluster.Spec, []string, diag.
 		Name:              r.str("name", m.Name),
 		KubernetesVersion: r.str("kubernetes_version", m.KubernetesVersion),
 	}
+	if rel := m.KubernetesRelease; !rel.IsNull() && !rel.IsUnknown() {
+		s.KubernetesVersion = rel.ValueString() // the recorded release, not today's newest of a minor
+	}
 	m.cloudAttrs.toSpec(r, &s)
 	var nw networkModel
 	if r.object("network", m.Network, &nw) {
@@ -219,15 +244,18 @@ func (m clusterModel) toSpec(ctx context.Context) (cluster.Spec, []string, diag.
 				continue
 			}
 			s.NodePools[name] = cluster.PoolSpec{
-				OS:             cluster.OS(r.str(p+".os", pm.OS)),
-				WindowsVersion: r.str(p+".windows_version", pm.WindowsVersion),
-				Isolation:      cluster.Isolation(r.str(p+".isolation", pm.Isolation)),
-				Count:          r.integer(p+".count", pm.Count),
-				InstanceType:   r.str(p+".instance_type", pm.InstanceType),
-				DiskGB:         r.integer(p+".disk_gb", pm.DiskGB),
-				Image:          r.str(p+".image", pm.Image),
-				Labels:         r.strMap(p+".labels", pm.Labels),
-				Taints:         r.list(p+".taints", pm.Taints),
+				OS:                   cluster.OS(r.str(p+".os", pm.OS)),
+				WindowsVersion:       r.str(p+".windows_version", pm.WindowsVersion),
+				Isolation:            cluster.Isolation(r.str(p+".isolation", pm.Isolation)),
+				Count:                r.integer(p+".count", pm.Count),
+				InstanceType:         r.str(p+".instance_type", pm.InstanceType),
+				DiskGB:               r.integer(p+".disk_gb", pm.DiskGB),
+				Image:                r.str(p+".image", pm.Image),
+				Labels:               r.strMap(p+".labels", pm.Labels),
+				Taints:               r.list(p+".taints", pm.Taints),
+				MaxSurge:             r.optInteger(p+".max_surge", pm.MaxSurge),
+				MaxUnavailable:       r.optInteger(p+".max_unavailable", pm.MaxUnavailable),
+				ReplaceNotReadyAfter: r.str(p+".replace_not_ready_after", pm.ReplaceAfter),
 			}
 		}
 	}
@@ -249,6 +277,8 @@ func (m clusterModel) toSpec(ctx context.Context) (cluster.Spec, []string, diag.
 		s.Artifacts.MirrorBaseURL = r.str("artifacts.mirror_base_url", art.MirrorBaseURL)
 		s.Artifacts.TrustMirrorChecksums = r.boolean("artifacts.trust_mirror_checksums", art.TrustMirrorChecksums)
 	}
+	s.Tags = r.strMap("tags", m.Tags)
+	s.SecretsEpoch = r.integer("secrets_epoch", m.SecretsEpoch)
 	return s, r.unknown, r.diags
 }
 
@@ -258,6 +288,13 @@ func optString(s string) types.String {
 		return types.StringNull()
 	}
 	return types.StringValue(s)
+}
+
+func ptrInt(n *int) types.Int64 {
+	if n == nil {
+		return types.Int64Null()
+	}
+	return types.Int64Value(int64(*n))
 }
 
 func optInt(n int) types.Int64 {
@@ -299,6 +336,7 @@ func (m *clusterModel) fromSpec(s cluster.Spec) {
 	m.Name = types.StringValue(s.Name)
 	m.ID = types.StringValue(s.Name)
 	m.KubernetesVersion = optString(s.KubernetesVersion)
+	m.KubernetesRelease = optString(cluster.KubernetesRelease(s.KubernetesVersion))
 	m.cloudAttrs.fromSpec(s)
 	m.Network = objectOf(networkAttr, map[string]attr.Value{
 		"cni":          optString(string(s.Network.CNI)),
@@ -319,15 +357,18 @@ func (m *clusterModel) fromSpec(s cluster.Spec) {
 		for _, name := range slices.Sorted(maps.Keys(s.NodePools)) {
 			p := s.NodePools[name]
 			pools[name] = objectOf(poolAttrs, map[string]attr.Value{
-				"os":              optString(string(p.OS)),
-				"windows_version": optString(p.WindowsVersion),
-				"isolation":       optString(string(p.Isolation)),
-				"count":           types.Int64Value(int64(p.Count)),
-				"instance_type":   optString(p.InstanceType),
-				"disk_gb":         optInt(p.DiskGB),
-				"image":           optString(p.Image),
-				"labels":          optMap(p.Labels),
-				"taints":          optList(p.Taints),
+				"os":                      optString(string(p.OS)),
+				"windows_version":         optString(p.WindowsVersion),
+				"isolation":               optString(string(p.Isolation)),
+				"count":                   types.Int64Value(int64(p.Count)),
+				"instance_type":           optString(p.InstanceType),
+				"disk_gb":                 optInt(p.DiskGB),
+				"image":                   optString(p.Image),
+				"labels":                  optMap(p.Labels),
+				"taints":                  optList(p.Taints),
+				"max_surge":               ptrInt(p.MaxSurge),
+				"max_unavailable":         ptrInt(p.MaxUnavailable),
+				"replace_not_ready_after": optString(p.ReplaceNotReadyAfter),
 			})
 		}
 		m.NodePools = types.MapValueMust(poolType, pools)
@@ -347,6 +388,7 @@ func (m *clusterModel) fromSpec(s cluster.Spec) {
 		trust = types.BoolValue(true)
 	}
 	m.Artifacts = objectOf(artifactsAttrs, map[string]attr.Value{"mirror_base_url": optString(s.Artifacts.MirrorBaseURL), "trust_mirror_checksums": trust})
+	m.SecretsEpoch = types.Int64Value(int64(s.SecretsEpoch))
 }
 
 // nodesValue lists the cluster's instances as Terraform's nodes attribute:
@@ -365,12 +407,15 @@ func nodesValue(o cluster.Observed) types.List {
 	vals := make([]attr.Value, 0, len(ins))
 	for _, in := range ins {
 		vals = append(vals, objectOf(nodeAttrs, map[string]attr.Value{
-			"name":        types.StringValue(in.Name),
-			"pool":        types.StringValue(in.Pool),
-			"os":          types.StringValue(in.OS),
-			"private_ip":  types.StringValue(in.PrivateIP),
-			"instance_id": types.StringValue(in.ID),
-			"ready":       types.BoolValue(o.Nodes[in.Name].Ready),
+			"name":            types.StringValue(in.Name),
+			"pool":            types.StringValue(in.Pool),
+			"os":              types.StringValue(in.OS),
+			"private_ip":      types.StringValue(in.PrivateIP),
+			"instance_id":     types.StringValue(in.ID),
+			"ready":           types.BoolValue(o.Nodes[in.Name].Ready),
+			"instance_type":   types.StringValue(in.InstanceType),
+			"kubelet_version": types.StringValue(o.Nodes[in.Name].KubeletVersion),
+			"windows_build":   optString(o.Nodes[in.Name].WindowsBuild),
 		}))
 	}
 	return types.ListValueMust(nodeType, vals)
@@ -393,6 +438,11 @@ func importedSpec(name string, o cluster.Observed) cluster.Spec {
 			s.NodePools = map[string]cluster.PoolSpec{}
 		}
 		p := s.NodePools[in.Pool]
+		if p.MaxSurge == nil {
+			// The cloud keeps no roll settings: an imported pool rolls by the defaults.
+			surge, unavailable := cluster.DefaultMaxSurge, cluster.DefaultMaxUnavailable
+			p.MaxSurge, p.MaxUnavailable = &surge, &unavailable
+		}
 		p.OS = cluster.OS(in.OS)
 		p.InstanceType = in.InstanceType
 		p.Count++

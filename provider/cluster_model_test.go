@@ -38,6 +38,20 @@ func TestSpecRoundTripsThroughTheModel(t *testing.T) {
 		"aws": func(s *cluster.Spec) {
 			s.AWS = &cluster.AWSSpec{Region: "eu-west-1", Zones: []string{"eu-west-1a", "eu-west-1b"}}
 		},
+		"aws in an existing VPC": func(s *cluster.Spec) {
+			s.AWS = &cluster.AWSSpec{Region: "eu-west-1", VPCID: "vpc-0a1b2c3d4e5f67890", SubnetIDs: []string{"subnet-0a1b2c3d4e5f67890", "subnet-1a2b3c4d"}}
+		},
+		"aws with a key": func(s *cluster.Spec) {
+			s.AWS = &cluster.AWSSpec{Region: "eu-west-1", KMSKeyID: "alias/mixedk8s"}
+		},
+		"azure with a disk encryption set": func(s *cluster.Spec) {
+			s.Azure = &cluster.AzureSpec{SubscriptionID: "x", Location: "westeurope", ResourceGroup: "rg",
+				DiskEncryptionSetID: "/subscriptions/x/resourceGroups/keys/providers/Microsoft.Compute/diskEncryptionSets/des"}
+		},
+		"gcp with a key": func(s *cluster.Spec) {
+			s.GCP = &cluster.GCPSpec{Project: "p", Region: "europe-west4", Zone: "europe-west4-a",
+				KMSKeyName: "projects/p/locations/europe-west4/keyRings/r/cryptoKeys/k"}
+		},
 		"azure": func(s *cluster.Spec) {
 			s.Azure = &cluster.AzureSpec{SubscriptionID: "x", Location: "westeurope", ResourceGroup: "rg"}
 		},
@@ -92,14 +106,16 @@ func TestResolvePlanShowsLibraryDefaults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	config := clusterModel{
-		Name:         types.StringValue("demo"),
-		cloudAttrs:   cloudAttrs{AWS: objectOf(awsBlock.attrTypes(), map[string]attrValue{"region": types.StringValue("eu-west-1"), "zones": types.ListNull(types.StringType)})},
+		Name: types.StringValue("demo"),
+		cloudAttrs: cloudAttrs{AWS: objectOf(awsBlock.attrTypes(), map[string]attrValue{"region": types.StringValue("eu-west-1"), "zones": types.ListNull(types.StringType), "kms_key_id": types.StringNull(),
+			"vpc_id": types.StringNull(), "subnet_ids": types.ListNull(types.StringType)})},
 		Network:      types.ObjectNull(networkAttr),
 		ControlPlane: types.ObjectNull(cpAttrs),
 		NodePools: types.MapValueMust(poolType, map[string]attrValue{"win": objectOf(poolAttrs, map[string]attrValue{
 			"os": types.StringValue("windows"), "windows_version": types.StringNull(), "isolation": types.StringNull(), "count": types.Int64Value(2),
 			"instance_type": types.StringNull(), "disk_gb": types.Int64Null(), "image": types.StringNull(),
 			"labels": types.MapNull(types.StringType), "taints": types.ListNull(types.StringType),
+			"max_surge": types.Int64Null(), "max_unavailable": types.Int64Null(), "replace_not_ready_after": types.StringNull(),
 		})}),
 		Access:    types.ObjectNull(accessAttrs),
 		Artifacts: types.ObjectNull(artifactsAttrs),
@@ -115,9 +131,10 @@ func TestResolvePlanShowsLibraryDefaults(t *testing.T) {
 		pw[k] = v
 	}
 	pw["windows_version"], pw["isolation"], pw["instance_type"], pw["disk_gb"] = types.StringUnknown(), types.StringUnknown(), types.StringUnknown(), types.Int64Unknown()
+	pw["max_surge"], pw["max_unavailable"] = types.Int64Unknown(), types.Int64Unknown()
 	plan.NodePools = types.MapValueMust(poolType, map[string]attrValue{"win": objectOf(poolAttrs, pw)})
 
-	got, spec, known, diags := resolvePlan(ctx, config, plan)
+	got, spec, known, diags := resolvePlan(ctx, config, plan, nil)
 	if diags.HasError() || !known {
 		t.Fatalf("known=%v diags=%v", known, diags)
 	}
@@ -140,9 +157,34 @@ func TestResolvePlanShowsLibraryDefaults(t *testing.T) {
 
 	// An unknown value in the configuration leaves the plan alone.
 	config.KubernetesVersion = types.StringUnknown()
-	got, _, known, _ = resolvePlan(ctx, config, plan)
+	got, _, known, _ = resolvePlan(ctx, config, plan, nil)
 	if known || !got.Network.IsUnknown() {
 		t.Errorf("defaults filled in although the configuration has unknown values")
+	}
+
+	// A provider whose defaults moved plans no change for what the
+	// configuration leaves out: the state's values stay, in the plan and in
+	// the spec Apply runs.
+	config.KubernetesVersion = types.StringNull()
+	var state clusterModel
+	old := spec
+	old.KubernetesVersion = "1.36.1"
+	w := old.NodePools["win"]
+	w.InstanceType = "m5.xlarge"
+	old.NodePools = map[string]cluster.PoolSpec{"win": w}
+	state.fromSpec(old)
+	got, spec, known, diags = resolvePlan(ctx, config, plan, &state)
+	if diags.HasError() || !known {
+		t.Fatalf("known=%v diags=%v", known, diags)
+	}
+	if got.KubernetesVersion.ValueString() != "1.36.1" || spec.KubernetesVersion != "1.36.1" {
+		t.Errorf("kubernetes_version left out moved from the state's 1.36.1 to %s (spec %s)", got.KubernetesVersion, spec.KubernetesVersion)
+	}
+	if it := spec.NodePools["win"].InstanceType; it != "m5.xlarge" {
+		t.Errorf("node_pools.win.instance_type left out moved from the state's m5.xlarge to %s", it)
+	}
+	if !reflect.DeepEqual(spec, old.WithDefaults()) {
+		t.Errorf("spec from a plan over the state\n got %+v\nwant %+v", spec, old.WithDefaults())
 	}
 }
 
@@ -155,12 +197,13 @@ func TestImportRecoversPoolsFromInstances(t *testing.T) {
 		{Name: "demo-linux-0", Pool: "linux", Role: clouds.RoleWorker, OS: "linux", InstanceType: "m6i.large"},
 	}}
 	got := importedSpec("demo", o)
+	surge, unavailable := cluster.DefaultMaxSurge, cluster.DefaultMaxUnavailable // the cloud keeps no roll settings
 	want := cluster.Spec{
 		Name:         "demo",
 		ControlPlane: cluster.ControlPlaneSpec{Count: 1, InstanceType: "m6i.large"},
 		NodePools: map[string]cluster.PoolSpec{
-			"win":   {OS: cluster.Windows, Count: 2, InstanceType: "m6i.xlarge"},
-			"linux": {OS: cluster.Linux, Count: 1, InstanceType: "m6i.large"},
+			"win":   {OS: cluster.Windows, Count: 2, InstanceType: "m6i.xlarge", MaxSurge: &surge, MaxUnavailable: &unavailable},
+			"linux": {OS: cluster.Linux, Count: 1, InstanceType: "m6i.large", MaxSurge: &surge, MaxUnavailable: &unavailable},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -58,6 +60,9 @@ func (r *clusterResource) effectiveSpec(s cluster.Spec) cluster.Spec {
 	if s.Access.Bastion == nil && r.data != nil {
 		s.Access.Bastion = r.data.config.bastion()
 	}
+	if r.data != nil {
+		s.Tags = r.data.config.tags(s.Tags)
+	}
 	return s
 }
 
@@ -92,6 +97,14 @@ func kubeconfigDue(kc types.String, now time.Time) bool {
 	return err == nil && end.Sub(now) < renewKubeconfigWithin
 }
 
+// tagsAll is the tags_all attribute: the merged tags, an empty map for none.
+func tagsAll(tags map[string]string) types.Map {
+	if tags == nil {
+		return types.MapValueMust(types.StringType, map[string]attr.Value{})
+	}
+	return optMap(tags)
+}
+
 // observeInto sets the computed attributes from what exists.
 func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts cluster.Options) (cluster.Observed, error) {
 	observed, err := cluster.Observe(ctx, spec, opts)
@@ -99,7 +112,9 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 		return observed, err
 	}
 	m.Nodes = nodesValue(observed)
+	m.TagsAll = tagsAll(spec.Tags)
 	m.endpointAttrs = endpointOf(observed.Endpoint)
+	m.networkAttrs = networkOf(observed.Network)
 	if (m.Kubeconfig.IsNull() || m.Kubeconfig.IsUnknown()) && observed.Endpoint != nil {
 		kc, err := cluster.Kubeconfig(ctx, spec, opts, stateKubeconfigValidity)
 		if err != nil {
@@ -143,8 +158,8 @@ func (r *clusterResource) stateOptions(ctx context.Context, state clusterModel, 
 // applyPlan resolves the planned cluster and runs cluster.Apply on it. ran
 // is false when diags already say why nothing ran; err is Apply's own
 // failure, which Create and Update word differently.
-func (r *clusterResource) applyPlan(ctx context.Context, config, plan clusterModel, diags *diag.Diagnostics) (clusterModel, cluster.Spec, cluster.Options, bool, error) {
-	plan, spec, known, d := resolvePlan(ctx, config, plan)
+func (r *clusterResource) applyPlan(ctx context.Context, config, plan clusterModel, prior *clusterModel, diags *diag.Diagnostics) (clusterModel, cluster.Spec, cluster.Options, bool, error) {
+	plan, spec, known, d := resolvePlan(ctx, config, plan, prior)
 	diags.Append(d...)
 	if d.HasError() {
 		return plan, spec, cluster.Options{}, false, nil
@@ -152,6 +167,11 @@ func (r *clusterResource) applyPlan(ctx context.Context, config, plan clusterMod
 	if !known {
 		diags.AddError("Unknown values at apply time", "Some attributes of the cluster are still unknown at apply time; this is a bug in the provider or Terraform.")
 		return plan, spec, cluster.Options{}, false, nil
+	}
+	if rel := plan.KubernetesRelease; rel.IsNull() || rel.IsUnknown() {
+		plan.KubernetesRelease = types.StringValue(spec.KubernetesVersion) // resolved by resolvePlan's defaults
+	} else {
+		spec.KubernetesVersion = rel.ValueString() // what the plan showed, not today's newest of a minor
 	}
 	spec, opts, ok := r.optionsFor(ctx, spec, diags)
 	if !ok {
@@ -180,7 +200,7 @@ func (r *clusterResource) apply(ctx context.Context, config, plan clusterModel, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	plan, spec, opts, ran, err := r.applyPlan(ctx, config, plan, diags)
+	plan, spec, opts, ran, err := r.applyPlan(ctx, config, plan, prior, diags)
 	if !ran {
 		return
 	}
@@ -253,6 +273,12 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	}
 	imported := state.ControlPlane.IsNull()
 	state.ID = state.Name
+	if state.KubernetesRelease.IsNull() {
+		state.KubernetesRelease = runningRelease(state) // a state written before the attribute existed
+	}
+	if state.SecretsEpoch.IsNull() {
+		state.SecretsEpoch = types.Int64Value(0) // a state written before the attribute existed, or an import
+	}
 	observed, err := observeInto(ctx, &state, spec, opts)
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read cluster %q", spec.Name), err.Error())
@@ -275,6 +301,10 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 		state.Network = types.ObjectNull(networkAttr)
 		state.Access = types.ObjectNull(accessAttrs)
 		state.Artifacts = types.ObjectNull(artifactsAttrs)
+		if v := strings.TrimPrefix(observed.ServerVersion, "v"); v != "" && state.KubernetesRelease.IsNull() {
+			// The release the API server reports is the one the cluster runs.
+			state.KubernetesVersion, state.KubernetesRelease = types.StringValue(v), types.StringValue(v)
+		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }

@@ -3,8 +3,11 @@ package provider
 import (
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/mixedk8s/mixedk8s/cluster"
 )
 
 // Backend is the seam tests act through with an in-memory cloud.
@@ -21,4 +24,15 @@ func NewWithBackend(version string, b Backend) func() provider.Provider {
 // KubeconfigDue reports whether a kubeconfig kept in state is planned for renewal at now.
 func KubeconfigDue(kubeconfig string, now time.Time) bool {
 	return kubeconfigDue(types.StringValue(kubeconfig), now)
+}
+
+// WarnOpenAdminCIDRs returns the summaries of the warnings a configuration's admin CIDRs get.
+func WarnOpenAdminCIDRs(spec cluster.Spec) []string {
+	var diags diag.Diagnostics
+	warnOpenAdminCIDRs(spec, &diags)
+	var out []string
+	for _, d := range diags {
+		out = append(out, d.Summary())
+	}
+	return out
 }

@@ -21,9 +21,10 @@ import (
 
 // gcpModel is the resource's gcp attribute.
 type gcpModel struct {
-	Project types.String `tfsdk:"project"`
-	Region  types.String `tfsdk:"region"`
-	Zone    types.String `tfsdk:"zone"`
+	Project    types.String `tfsdk:"project"`
+	Region     types.String `tfsdk:"region"`
+	Zone       types.String `tfsdk:"zone"`
+	KMSKeyName types.String `tfsdk:"kms_key_name"`
 }
 
 // gcpProviderConfig is the provider block's gcp attribute.
@@ -42,9 +43,12 @@ var gcpBlock = cloudBlock{
 		{name: "project", description: "Project ID (not its name or number)."},
 		{name: "region", description: "Region, such as `europe-west4`."},
 		{name: "zone", description: "Zone of the region, such as `europe-west4-a`."},
+		{name: "kms_key_name", optional: true, description: "Cloud KMS key, `projects/P/locations/L/keyRings/R/cryptoKeys/K` with `L` the cluster's region, that encrypts every node's boot disk and the cluster's Secret Manager secrets " +
+			"(then replicated in the region only). Empty uses Google-managed keys. The Compute Engine and Secret Manager service agents need `roles/cloudkms.cryptoKeyEncrypterDecrypter` on it (see the security guide). " +
+			"A change applies to secrets and nodes created afterwards."},
 	},
-	description: "Places the cluster on Google Cloud. Exactly one of `aws`, `azure` and `gcp` is set. " + replaces,
-	replace:     replaceObjectWhenSet("Moving a cluster to another project, region, zone or cloud replaces it."),
+	description: "Places the cluster on Google Cloud. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `kms_key_name`.",
+	replace:     replaceObjectUnlessOnly("Moving a cluster to another project, region, zone or cloud replaces it.", "kms_key_name"),
 	provider: pschema.SingleNestedAttribute{
 		Optional: true,
 		Description: "How to reach Compute Engine and Secret Manager. Credentials come from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, " +
@@ -76,7 +80,8 @@ var gcpBlock = cloudBlock{
 	toSpec: func(r *specReader, v types.Object, s *cluster.Spec) {
 		var m gcpModel
 		if r.object("gcp", v, &m) {
-			s.GCP = &cluster.GCPSpec{Project: r.str("gcp.project", m.Project), Region: r.str("gcp.region", m.Region), Zone: r.str("gcp.zone", m.Zone)}
+			s.GCP = &cluster.GCPSpec{Project: r.str("gcp.project", m.Project), Region: r.str("gcp.region", m.Region), Zone: r.str("gcp.zone", m.Zone),
+				KMSKeyName: r.str("gcp.kms_key_name", m.KMSKeyName)}
 		}
 	},
 	fromSpec: func(s cluster.Spec) map[string]attr.Value {
@@ -85,6 +90,7 @@ var gcpBlock = cloudBlock{
 		}
 		return map[string]attr.Value{
 			"project": types.StringValue(s.GCP.Project), "region": types.StringValue(s.GCP.Region), "zone": types.StringValue(s.GCP.Zone),
+			"kms_key_name": optString(s.GCP.KMSKeyName),
 		}
 	},
 	options: func(ctx context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
@@ -103,9 +109,10 @@ func (b cloudBackend) gcp(ctx context.Context, spec cluster.Spec) (cluster.Optio
 	if err := bundle.Check(); err != nil {
 		return cluster.Options{}, err
 	}
-	cfg := gcp.Config{}
+	cfg := gcp.Config{Labels: spec.Tags}
 	if g := spec.GCP; g != nil {
 		cfg.Project, cfg.Region, cfg.Zones = g.Project, g.Region, []string{g.Zone}
+		cfg.KMSKeyName = g.KMSKeyName
 	}
 	token := os.Getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
 	if p := b.config.GCP; p != nil {

@@ -91,7 +91,8 @@ func str(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
 // awsValue is the aws attribute's value for a region.
 func awsValue(s *tfprotov6.Schema, region string) tftypes.Value {
 	typ := s.ValueType().(tftypes.Object).AttributeTypes["aws"].(tftypes.Object)
-	return tftypes.NewValue(typ, map[string]tftypes.Value{"region": str(region), "zones": tftypes.NewValue(typ.AttributeTypes["zones"], nil)})
+	return tftypes.NewValue(typ, map[string]tftypes.Value{"region": str(region), "zones": tftypes.NewValue(typ.AttributeTypes["zones"], nil), "kms_key_id": tftypes.NewValue(tftypes.String, nil),
+		"vpc_id": tftypes.NewValue(tftypes.String, nil), "subnet_ids": tftypes.NewValue(typ.AttributeTypes["subnet_ids"], nil)})
 }
 
 // attrs decodes an object value into its attributes.

@@ -59,7 +59,7 @@ func parseImportID(id string) (string, *importLocation, error) {
 func (c cloudBlock) requiredLocation() []string {
 	var out []string
 	for _, a := range c.location {
-		if !a.list {
+		if !a.list && !a.optional {
 			out = append(out, a.name)
 		}
 	}

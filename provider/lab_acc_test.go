@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/provider"
 	"github.com/mixedk8s/mixedk8s/test/lab"
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane/cptest"
+	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
 )
 
 // startLab runs a lab for one acceptance test and points the AWS SDK's
@@ -59,15 +61,103 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 }
 
 // labConfig is what a user writes for the lab: the provider pointed at its
-// endpoint, CA and bastion, and a cluster with Linux and Windows workers.
-func labConfig(env lab.Env, linux, win int) string {
-	providerCloud := fmt.Sprintf(`
+// emulator through providerAWS (labAssumeRole), its CA and bastion, and a
+// cluster with Linux and Windows workers.
+func labConfig(env lab.Env, providerAWS string, linux, win int) string {
+	// The lab's customer managed key, by its alias: the secrets and root volumes go under it.
+	return labClusterConfig(env, providerAWS, fmt.Sprintf("aws = { region = %q, kms_key_id = %q }", env.AWSRegion, ec2.LabKMSKey.Aliases[0]), linux, win)
+}
+
+// labKeys checks that every SSM parameter and every live instance's root
+// volume of cluster acc in the lab's EC2 is encrypted with the lab's key,
+// which labConfig names.
+func labKeys(l *lab.Lab) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		want := l.EC2.KeyARN(ec2.LabKMSKey)
+		var problems []string
+		params := 0
+		for _, p := range l.EC2.Parameters() {
+			if p.Tags[ec2.TagCluster] != "acc" {
+				continue
+			}
+			params++
+			if p.KeyID != want {
+				problems = append(problems, fmt.Sprintf("parameter %s: key %q", p.Name, p.KeyID))
+			}
+		}
+		volumes := 0
+		for _, in := range l.EC2.Instances() {
+			if in.Tags[ec2.TagCluster] != "acc" || in.State == "terminated" {
+				continue
+			}
+			volumes++
+			if in.RootKMSKeyID != want {
+				problems = append(problems, fmt.Sprintf("root volume of %s: key %q", in.ID, in.RootKMSKeyID))
+			}
+		}
+		if params == 0 || volumes == 0 || len(problems) > 0 {
+			return fmt.Errorf("want every parameter and root volume of cluster acc under %s; %d parameters, %d volumes: %s", want, params, volumes, strings.Join(problems, "; "))
+		}
+		return nil
+	}
+}
+
+// labAssumeRole is the provider's aws block as a platform team writes it:
+// no region (AWS_REGION has it, as the lab's env file sets it), STS and
+// EC2 at endpoints of their own with the lab's URL for the other services,
+// and a role the lab user assumes with an external ID. The role is made in
+// the lab's STS.
+func labAssumeRole(t *testing.T, l *lab.Lab, externalID string) string {
+	t.Helper()
+	env := l.Env()
+	t.Setenv("AWS_REGION", env.AWSRegion)
+	role, err := l.EC2.CreateRole(ec2.Role{Name: "mixedk8s-deployer", ExternalID: "acc-external-id", MaxSessionDuration: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`
   aws = {
-    region    = %q
     endpoint  = %q
+    endpoints = { ec2 = %q, sts = %q }
     ca_bundle = file(%q)
-  }`, env.AWSRegion, env.AWSEndpoint, env.AWSCABundle)
-	return labClusterConfig(env, providerCloud, fmt.Sprintf("aws = { region = %q }", env.AWSRegion), linux, win)
+    assume_role = {
+      role_arn     = %q
+      session_name = "acc"
+      external_id  = %q
+      duration     = "1h"
+    }
+  }`, env.AWSEndpoint, l.EC2.ServiceURL("ec2"), l.EC2.ServiceURL("sts"), env.AWSCABundle, role, externalID)
+}
+
+// labAssumedRoleDidEverything checks that every call of the apply but
+// AssumeRole was made by the assumed role's session, and that EC2 and STS
+// were called at their own endpoints, the other services at the shared one.
+func labAssumedRoleDidEverything(l *lab.Lab) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		const session = "arn:aws:sts::123456789012:assumed-role/mixedk8s-deployer/acc"
+		by := l.EC2.CallsBy()
+		for action := range by[ec2.UserARN] {
+			if action != "AssumeRole" {
+				return fmt.Errorf("the lab user called %s itself; every call but AssumeRole should be the role's (calls by principal: %v)", action, by)
+			}
+		}
+		if by[session]["RunInstances"] == 0 || by[session]["CreateLoadBalancer"] == 0 || by[session]["PutParameter"] == 0 || by[session]["GetCallerIdentity"] == 0 {
+			return fmt.Errorf("the role's session did not make the cluster: %v", by[session])
+		}
+		paths := l.EC2.PathCalls()
+		for path, services := range paths {
+			for service := range services {
+				want := ""
+				if service == "ec2" || service == "sts" {
+					want = service
+				}
+				if path != want {
+					return fmt.Errorf("%s calls arrived at endpoint path /%s, want /%s (calls by path: %v)", service, path, want, paths)
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // labClusterConfig is labConfig on any cloud: the provider's attribute for
@@ -75,6 +165,7 @@ func labConfig(env lab.Env, linux, win int) string {
 func labClusterConfig(env lab.Env, providerCloud, location string, linux, win int) string {
 	return fmt.Sprintf(`
 provider "mixedk8s" {%[1]s
+  default_tags = { tags = { cost-center = "platform", team = "infra" } }
   bastion = {
     address     = %[3]q
     user        = %[4]q
@@ -94,6 +185,7 @@ resource "mixedk8s_cluster" "lab" {
   }
   access    = { admin_cidrs = ["127.0.0.0/8"] }
   artifacts = { mirror_base_url = %[7]q, trust_mirror_checksums = true }
+  tags      = { team = "payments", env = "acc" }
 }
 `, providerCloud, location, env.BastionAddress, env.BastionUser, strings.TrimSpace(env.BastionHostKey),
 		env.BastionPrivateKeyFile, env.MirrorBaseURL, linux, win)
@@ -116,6 +208,59 @@ func labEmpty(l *lab.Lab) func(*terraform.State) error {
 }
 
 const labAddr = "mixedk8s_cluster.lab"
+
+// labTagsWant are the tags every cluster object gets from labClusterConfig:
+// the provider's default_tags under the resource's tags, which win for "team".
+var labTagsWant = map[string]string{"cost-center": "platform", "team": "payments", "env": "acc"}
+
+// untaggable are the kinds of object, as the lab lists them, that a cloud
+// gives no tags: GCE networks, subnetworks, firewall rules, backend
+// services, health checks and instance groups take no labels; an Azure subnet is part of its virtual network and a VM's OS disk
+// is made by ARM with the VM, without its tags.
+var untaggable = map[string][]string{
+	"gcp":   {"network/", "subnetwork/", "firewall/", "backendservice/", "healthcheck/", "instancegroup/"},
+	"azure": {"subnets/", "disks/"},
+}
+
+// labTags checks tags_all and that every object the lab lists of the
+// cluster in cloud carries the merged tags, except the kinds the cloud
+// cannot tag.
+func labTags(l *lab.Lab, cloud string) resource.TestCheckFunc {
+	checks := []resource.TestCheckFunc{resource.TestCheckResourceAttr(labAddr, "tags_all.%", strconv.Itoa(len(labTagsWant)))}
+	for k, v := range labTagsWant {
+		checks = append(checks, resource.TestCheckResourceAttr(labAddr, "tags_all."+k, v))
+	}
+	return resource.ComposeAggregateTestCheckFunc(append(checks, func(*terraform.State) error {
+		objects, err := l.ObjectsIn(cloud, "acc")
+		if err != nil {
+			return err
+		}
+		tags, err := l.ObjectTagsIn(cloud, "acc")
+		if err != nil {
+			return err
+		}
+		var problems []string
+		for _, o := range objects {
+			if strings.HasPrefix(o, "node/") || slices.ContainsFunc(untaggable[cloud], func(p string) bool { return strings.HasPrefix(o, p) }) {
+				continue
+			}
+			got, ok := tags[o]
+			if !ok {
+				problems = append(problems, o+": no tags")
+				continue
+			}
+			for k, v := range labTagsWant {
+				if got[k] != v {
+					problems = append(problems, fmt.Sprintf("%s: tag %s=%q, want %q", o, k, got[k], v))
+				}
+			}
+		}
+		if len(tags) == 0 || len(problems) > 0 {
+			return fmt.Errorf("tags on the %d objects of cluster acc in the lab's %s: %d tagged; %s", len(objects), cloud, len(tags), strings.Join(problems, "; "))
+		}
+		return nil
+	})...)
+}
 
 // labNodes checks which nodes the lab runs for the cluster. A terminated
 // instance's node stops moments after the apply (its kubelet shuts down
@@ -147,6 +292,7 @@ func labNodes(l *lab.Lab, want ...string) resource.TestCheckFunc {
 func TestAccLabCluster(t *testing.T) {
 	l := startLab(t)
 	env := l.Env()
+	providerAWS := labAssumeRole(t, l, "acc-external-id")
 	factories := map[string]func() (tfprotov6.ProviderServer, error){
 		"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
 	}
@@ -155,7 +301,7 @@ func TestAccLabCluster(t *testing.T) {
 		CheckDestroy:             labEmpty(l),
 		Steps: []resource.TestStep{
 			{
-				Config: labConfig(env, 1, 1),
+				Config: labConfig(env, providerAWS, 1, 1),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
@@ -173,6 +319,9 @@ func TestAccLabCluster(t *testing.T) {
 					resource.TestMatchResourceAttr(labAddr, "host", regexp.MustCompile(`^https://[^/]+:6443$`)),
 					resource.TestMatchResourceAttr(labAddr, "client_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					labNodes(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
+					labTags(l, "aws"),
+					labKeys(l),
+					labAssumedRoleDidEverything(l),
 					func(*terraform.State) error {
 						// The Windows node rebooted once, as the agent promises.
 						if n := l.Node("acc-win-0"); n == nil || n.Sandbox.Machine().Reboots != 1 {
@@ -183,7 +332,7 @@ func TestAccLabCluster(t *testing.T) {
 				),
 			},
 			{
-				Config: labConfig(env, 1, 2),
+				Config: labConfig(env, providerAWS, 1, 2),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(labAddr, plancheck.ResourceActionUpdate)},
 					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
@@ -194,7 +343,7 @@ func TestAccLabCluster(t *testing.T) {
 				),
 			},
 			{
-				Config: labConfig(env, 1, 1),
+				Config: labConfig(env, providerAWS, 1, 1),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(labAddr, plancheck.ResourceActionUpdate)},
 					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
@@ -205,17 +354,75 @@ func TestAccLabCluster(t *testing.T) {
 				),
 			},
 			{
+				// A lookup without a location finds the cluster in AWS_REGION's region.
+				Config: labConfig(env, providerAWS, 1, 1) + `
+data "mixedk8s_cluster" "by_name" {
+  name = "acc"
+}`,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.by_name", "nodes.#", "3"),
+					resource.TestCheckResourceAttrPair("data.mixedk8s_cluster.by_name", "host", labAddr, "host"),
+				),
+			},
+			{
+				// By name alone: the region comes from AWS_REGION, as the provider block names none.
 				ResourceName:      labAddr,
 				ImportState:       true,
 				ImportStateId:     "acc",
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key",
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key", "tags",
 					"control_plane.disk_gb", "control_plane.instance_type",
 					"node_pools.linux.disk_gb", "node_pools.linux.instance_type",
 					"node_pools.win.disk_gb", "node_pools.win.instance_type", "node_pools.win.windows_version", "node_pools.win.isolation",
 				},
 			},
+		},
+	})
+}
+
+// wrapped matches the phrases in order in a CLI's diagnostic, which wraps
+// lines and, in terraform, starts each with a box-drawing bar.
+func wrapped(phrases ...string) *regexp.Regexp {
+	var parts []string
+	for _, p := range phrases {
+		words := strings.Fields(p)
+		for i, w := range words {
+			words[i] = regexp.QuoteMeta(w)
+		}
+		parts = append(parts, strings.Join(words, `[\s│]+`))
+	}
+	return regexp.MustCompile(`(?s)` + strings.Join(parts, ".*"))
+}
+
+// A wrong assume_role.external_id stops at the provider block, before any
+// plan, with the chain that was tried and where the docs are; the external
+// ID and the keys are not in the message.
+func TestAccLabAssumeRoleWrongExternalID(t *testing.T) {
+	l := startLab(t)
+	env := l.Env()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		Steps: []resource.TestStep{{
+			Config:      labConfig(env, labAssumeRole(t, l, "someone-elses-id"), 1, 0),
+			PlanOnly:    true,
+			ExpectError: wrapped("AWS credentials do not work", "AccessDenied", "sts:AssumeRole", "AWS_ACCESS_KEY_ID", "with the configured external ID", "trust policy", "docs#credentials"),
+		}},
+		CheckDestroy: func(*terraform.State) error {
+			by := l.EC2.CallsBy()
+			for principal, calls := range by {
+				for action := range calls {
+					if action != "AssumeRole" {
+						return fmt.Errorf("%s called %s after the credential check failed (calls by principal: %v)", principal, action, by)
+					}
+				}
+			}
+			if len(l.Objects("acc")) > 0 {
+				return fmt.Errorf("the failed configuration left %v", l.Objects("acc"))
+			}
+			return nil
 		},
 	})
 }

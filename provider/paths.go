@@ -74,7 +74,7 @@ func problemPath(p string) (path.Path, bool) {
 // topLevelAttributes are the resource attributes a Problem path can start with.
 var topLevelAttributes = map[string]bool{
 	"name": true, "kubernetes_version": true, "aws": true, "azure": true, "gcp": true, "network": true,
-	"control_plane": true, "node_pools": true, "access": true, "artifacts": true,
+	"control_plane": true, "node_pools": true, "access": true, "artifacts": true, "tags": true,
 }
 
 // problemDetail is what Terraform prints under the error: what is wrong, then the fix.
@@ -121,9 +121,9 @@ func related(a, b string) bool {
 // paths whose checks use it: a problem there cannot be judged either.
 var dependsOn = map[string][]string{
 	"kubernetes_version": {"node_pools"},
-	"aws":                {"node_pools", "control_plane", "name"},
-	"azure":              {"node_pools", "control_plane", "name"},
-	"gcp":                {"node_pools", "control_plane", "name"},
+	"aws":                {"node_pools", "control_plane", "name", "tags"},
+	"azure":              {"node_pools", "control_plane", "name", "tags"},
+	"gcp":                {"node_pools", "control_plane", "name", "tags"},
 	"network":            {"network"},
 	"node_pools":         {"node_pools", "name"},
 	"control_plane":      {"node_pools", "control_plane"},

@@ -13,6 +13,7 @@ package provider
 
 import (
 	"context"
+	"maps"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
@@ -55,6 +56,28 @@ type providerConfig struct {
 	Azure   *azureProviderConfig   `tfsdk:"azure"`
 	GCP     *gcpProviderConfig     `tfsdk:"gcp"`
 	Bastion *bastionProviderConfig `tfsdk:"bastion"`
+	// DefaultTags are merged under every cluster's tags, as terraform-provider-aws's default_tags are.
+	DefaultTags *defaultTagsConfig `tfsdk:"default_tags"`
+}
+
+type defaultTagsConfig struct {
+	Tags types.Map `tfsdk:"tags"`
+}
+
+// tags merges the provider's default tags with a cluster's, which win
+// (terraform-provider-aws internal/tags: DefaultConfig.MergeTags).
+func (c providerConfig) tags(own map[string]string) map[string]string {
+	if c.DefaultTags == nil || c.DefaultTags.Tags.IsNull() || c.DefaultTags.Tags.IsUnknown() || len(c.DefaultTags.Tags.Elements()) == 0 {
+		return own
+	}
+	out := map[string]string{}
+	for k, v := range c.DefaultTags.Tags.Elements() {
+		if s, ok := v.(types.String); ok && !s.IsNull() && !s.IsUnknown() {
+			out[k] = s.ValueString()
+		}
+	}
+	maps.Copy(out, own)
+	return out
 }
 
 type bastionProviderConfig struct {
@@ -108,6 +131,14 @@ const caBundleDescription = "PEM-encoded CA certificates to trust, in addition t
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	attrs := map[string]schema.Attribute{
 		"bastion": bastionProviderAttribute(),
+		"default_tags": schema.SingleNestedAttribute{
+			Optional: true,
+			Description: "Tags every `mixedk8s_cluster` of this provider puts on its cloud objects, under the resource's own `tags`, " +
+				"which win for the same key (as the AWS provider's `default_tags`). The same rules apply as to `tags`.",
+			Attributes: map[string]schema.Attribute{
+				"tags": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "The tags, by key."},
+			},
+		},
 	}
 	for _, c := range cloudBlocks {
 		attrs[c.name] = c.provider
@@ -116,8 +147,9 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 		Description: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.",
 		MarkdownDescription: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.\n\n" +
 			"Each cloud attribute configures how the provider reaches that cloud's API. Credentials are never set here: " +
-			"each cloud's standard credential chain is used (AWS: environment, shared config and credentials files, SSO, instance or container role; " +
-			"Azure: environment, workload identity, managed identity, Azure CLI; GCP: Application Default Credentials). " +
+			"each cloud's standard credential chain is used (AWS: environment, shared config and credentials files, SSO, instance or container role, " +
+			"then the role `aws.assume_role` names; Azure: environment, workload identity, managed identity, Azure CLI; GCP: Application Default Credentials). " +
+			"With an `aws` attribute the provider checks the AWS credentials once, when it is configured (STS GetCallerIdentity), and reports a failure at that attribute. " +
 			"A cluster's own location (region, subscription, project) is set on the `mixedk8s_cluster` resource.",
 		Attributes: attrs,
 	}
@@ -145,13 +177,15 @@ func bastionProviderAttribute() schema.Attribute {
 			"private_key": schema.StringAttribute{
 				Optional:    true,
 				Sensitive:   true,
-				Description: "PEM or OpenSSH private key that authenticates to the bastion. Defaults to the keys of a running ssh-agent (SSH_AUTH_SOCK).",
+				Description: "PEM or OpenSSH private key that authenticates to the bastion. Without it, and without `access.bastion.private_key_file`, the cluster's own SSH key (the one its nodes trust, derived from the cluster's seed) authenticates; ssh-agent is not consulted.",
 			},
 		},
 	}
 }
 
-// Configure implements provider.Provider: it chooses the backend.
+// Configure implements provider.Provider: it chooses the backend and, with
+// an aws block, checks the AWS credentials (STS GetCallerIdentity, after
+// assume_role).
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerConfig
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
@@ -160,6 +194,12 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	}
 	data := &providerData{backend: p.backend, config: cfg}
 	if data.backend == nil {
+		// Credentials are checked once here, at the provider block, not by
+		// the first cluster that needs them.
+		resp.Diagnostics.Append(checkAWSCredentials(ctx, cfg.AWS)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
 		data.backend = cloudBackend{config: cfg}
 	}
 	resp.ResourceData = data

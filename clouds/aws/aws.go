@@ -3,7 +3,8 @@
 // A cluster's network is one VPC with the node CIDR, one subnet per
 // configured zone (or one subnet over the whole CIDR), an internet gateway
 // with a route table for admin access, and two security groups, one per
-// role, that open only what the role needs. Every object carries the
+// role, that open only what the role needs. In an existing network
+// (Config.VPCID) only the security groups are the cluster's. Every object carries the
 // TagCluster tag and a Name tag <cluster>-<what>; Ensure* find by
 // tag before they create, so a rerun adopts what exists and a converged
 // rerun makes no mutating call.
@@ -27,19 +28,13 @@ package aws
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -48,26 +43,53 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 )
 
-// Config selects the account, region and endpoint.
+// Config selects the account, region and endpoints.
 type Config struct {
-	// Region, e.g. "eu-west-1". Required.
+	// Region, e.g. "eu-west-1". Empty means the SDK's chain: AWS_REGION,
+	// AWS_DEFAULT_REGION, then the profile's region in the shared config
+	// file; New fails when none of them names one.
 	Region string
+	// Tags go on every object the cloud creates, beside its own (the spec's
+	// tags; CheckTags says which EC2 refuses).
+	Tags map[string]string
 	// Zones get one subnet each; empty means one subnet in a zone EC2 picks.
+	// Not used with SubnetIDs.
 	Zones []string
-	// Endpoint overrides the EC2, Elastic Load Balancing (v2) and SSM
-	// endpoint, each client's BaseEndpoint (the lab, which tells the
-	// services apart by their requests); empty uses the SDK's endpoint
-	// resolution.
+	// KMSKeyID is the customer managed KMS key (key ID, key ARN, alias
+	// name or alias ARN) that encrypts the cluster's SSM SecureString
+	// parameters and the instances' root volumes; empty uses the AWS
+	// managed keys aws/ssm and aws/ebs. The key policy must let the
+	// credentials use it through SSM and EC2 (docs/guides/security.md).
+	KMSKeyID string
+	// VPCID and SubnetIDs, when set, are an existing network the cluster
+	// goes in (existing.go): its own security groups
+	// are created in the VPC, its nodes spread over the subnets, and
+	// nothing else of the network is created or deleted.
+	VPCID     string
+	SubnetIDs []string
+	// Endpoint is the base URL of every service Endpoints leaves empty
+	// (EC2, Elastic Load Balancing v2, SSM and STS), each client's
+	// BaseEndpoint (the lab serves them all at one URL and tells them
+	// apart by their requests); empty uses the SDK's endpoint resolution,
+	// which reads AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> too.
 	Endpoint string
+	// Endpoints are per-service base URLs (VPC interface endpoints, a
+	// proxy); each wins over Endpoint for its service.
+	Endpoints Endpoints
 	// CABundle is PEM CA certificates trusted in addition to the system pool.
 	CABundle []byte
 	// Profile names a profile of the shared config and credentials files
-	// whose credentials are used; empty means the SDK's default chain
-	// (environment, shared files, SSO, IMDS).
+	// whose credentials (and region, when Region is empty) are used; empty
+	// means AWS_PROFILE, then the SDK's default chain (environment, web
+	// identity, shared files, container and instance roles).
 	Profile string
 	// AccessKeyID and SecretAccessKey, when set, are static credentials that
 	// replace the profile's and the default chain's (the lab's emulator).
 	AccessKeyID, SecretAccessKey string
+	// AssumeRole, when set, is a role the credentials above assume through
+	// STS; every call is then made with the role's temporary credentials,
+	// renewed before they expire.
+	AssumeRole *AssumeRole
 	// MaxAttempts per API call, retries included; default 10.
 	MaxAttempts int
 	// RetryMode is "adaptive" (default: backoff plus client-side rate
@@ -82,6 +104,9 @@ type Config struct {
 	// PageSize is DescribeInstances' MaxResults; default 1000 (EC2's maximum).
 	PageSize int
 }
+
+// ErrNoRegion is New's error when nothing names a region.
+var ErrNoRegion = errors.New("no region: neither Config.Region, AWS_REGION, AWS_DEFAULT_REGION nor the profile's region in the shared config file names one")
 
 // Cloud implements clouds.Cloud on EC2. Create it with New.
 type Cloud struct {
@@ -99,7 +124,7 @@ type Cloud struct {
 	firstBoot func(clouds.InstanceRequest) (string, error)
 }
 
-type subnetRef struct{ id, zone string }
+type subnetRef struct{ id, zone, cidr string }
 
 var _ clouds.Cloud = (*Cloud)(nil)
 
@@ -108,8 +133,8 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.RetryMode != "" && cfg.RetryMode != "adaptive" && cfg.RetryMode != "standard" {
 		return nil, fmt.Errorf("aws: Config.RetryMode %q is unknown; use \"adaptive\" or \"standard\"", cfg.RetryMode)
 	}
-	if cfg.Region == "" {
-		return nil, errors.New("aws: Config.Region is empty; set the region, e.g. \"us-east-1\"")
+	if (cfg.VPCID == "") != (len(cfg.SubnetIDs) == 0) {
+		return nil, errors.New("aws: Config.VPCID and Config.SubnetIDs go together; set both for an existing network, or neither")
 	}
 	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
 		return nil, errors.New("aws: Config.AccessKeyID and Config.SecretAccessKey go together; set both, or neither to use the default credential chain")
@@ -126,76 +151,23 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 1000
 	}
-	var pool *x509.CertPool
-	if len(cfg.CABundle) > 0 {
-		sys, err := x509.SystemCertPool()
-		if err != nil || sys == nil {
-			sys = x509.NewCertPool()
-		}
-		if !sys.AppendCertsFromPEM(cfg.CABundle) {
-			return nil, errors.New("aws: Config.CABundle holds no PEM certificate; pass the CA certificate in PEM form")
-		}
-		pool = sys
-	}
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		if pool == nil {
-			return
-		}
-		if tr.TLSClientConfig == nil {
-			tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		tr.TLSClientConfig.RootCAs = pool
-	})
-	opts := []func(*config.LoadOptions) error{
-		config.WithRegion(cfg.Region),
-		config.WithHTTPClient(httpClient),
-		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg) }),
-	}
-	creds, err := credentialsOf(ctx, cfg)
+	awsCfg, err := loadSDKConfig(ctx, cfg, "")
 	if err != nil {
 		return nil, err
 	}
-	if creds != nil {
-		opts = append(opts, config.WithCredentialsProvider(creds))
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("aws: %w; fix: set the region, e.g. \"us-east-1\"", ErrNoRegion)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws: failed to load the SDK configuration: %w", err)
-	}
+	cfg.Region = awsCfg.Region
 	c := &Cloud{cfg: cfg, amis: map[string]string{}, roots: map[string]string{}, subnets: map[string][]subnetRef{}, firstBoot: userData}
-	c.ec2 = ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	})
-	c.elb = elb.NewFromConfig(awsCfg, func(o *elb.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	})
-	c.ssm = ssm.NewFromConfig(awsCfg, func(o *ssm.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	})
+	c.ec2 = ec2.NewFromConfig(awsCfg, func(o *ec2.Options) { o.BaseEndpoint = cfg.endpoint(cfg.Endpoints.EC2) })
+	c.elb = elb.NewFromConfig(awsCfg, func(o *elb.Options) { o.BaseEndpoint = cfg.endpoint(cfg.Endpoints.ELBv2) })
+	c.ssm = ssm.NewFromConfig(awsCfg, func(o *ssm.Options) { o.BaseEndpoint = cfg.endpoint(cfg.Endpoints.SSM) })
 	return c, nil
 }
 
-// credentialsOf is the static keys, else the named profile's credentials,
-// else nil: the SDK's default chain.
-func credentialsOf(ctx context.Context, cfg Config) (aws.CredentialsProvider, error) {
-	if cfg.AccessKeyID != "" {
-		return credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""), nil
-	}
-	if cfg.Profile == "" {
-		return nil, nil
-	}
-	pc, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(cfg.Profile))
-	if err != nil {
-		return nil, fmt.Errorf("failed to load the AWS profile %q: %w; fix: check the profile name against ~/.aws/config", cfg.Profile, err)
-	}
-	return pc.Credentials, nil
-}
+// Region is the region the cloud acts in: Config.Region, or the one the SDK's chain resolved.
+func (c *Cloud) Region() string { return c.cfg.Region }
 
 // newRetryer is the SDK's adaptive (or standard) mode, except that
 // capacity errors are not retried: the same type in the same zone seconds

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,11 +111,11 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != n || f.srv.MutatingCalls() != 0 {
+	if !reflect.DeepEqual(again, n) || f.srv.MutatingCalls() != 0 {
 		t.Errorf("rerun: network %+v (was %+v), %d mutating calls %v; want the same and none", again, n, f.srv.MutatingCalls(), f.srv.Calls())
 	}
 	found, ok, err := f.cloud.FindNetwork(ctx, "demo")
-	if err != nil || !ok || found != n {
+	if err != nil || !ok || !reflect.DeepEqual(found, n) {
 		t.Errorf("FindNetwork = %+v, %v, %v; want %+v", found, ok, err, n)
 	}
 	if _, ok, err := f.cloud.FindNetwork(ctx, "other"); ok || err != nil {
@@ -451,7 +452,7 @@ func TestInstancesPagesIndependentOfNodeCount(t *testing.T) {
 	}
 	ami, _ := f.srv.ImageID("/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id")
 	_, err = f.cloud.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(ami), InstanceType: "t3.micro", MinCount: aws.Int32(120), MaxCount: aws.Int32(120),
-		SubnetId: aws.String(n.SubnetID), TagSpecifications: tagSpec(types.ResourceTypeInstance, nil, "big", "big-node")})
+		SubnetId: aws.String(n.SubnetID), TagSpecifications: f.cloud.tagSpec(types.ResourceTypeInstance, nil, "big", "big-node")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,5 +517,8 @@ func TestUserData(t *testing.T) {
 	}
 	if _, err := (windowsUserData{AdminPassword: "x"}).Render(); err == nil {
 		t.Error("a Windows user data without certificate was accepted")
+	}
+	if _, err := (windowsUserData{PFX: []byte{1}, AdminPassword: "x", ComputerName: "payments-prod-win-1"}).Render(); err == nil {
+		t.Error("a 19-character computer name, which NetBIOS would cut, was accepted")
 	}
 }

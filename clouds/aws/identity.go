@@ -26,12 +26,13 @@ func userData(req clouds.InstanceRequest) (string, error) {
 	if req.Identity.AdminUser == "" {
 		return "", nil
 	}
-	return renderIdentity(req.OS, req.Identity)
+	return renderIdentity(req.OS, req.Identity, req.ComputerName)
 }
 
 // renderIdentity writes a node identity as EC2 user data for the node's OS:
-// cloud-init on Linux, an EC2Launch v2 script on Windows.
-func renderIdentity(os string, id clouds.NodeIdentity) (string, error) {
+// cloud-init on Linux, an EC2Launch v2 script on Windows, which also names
+// the computer (computerName, empty to keep the image's name).
+func renderIdentity(os string, id clouds.NodeIdentity, computerName string) (string, error) {
 	if os == "windows" {
 		pair, err := tls.X509KeyPair([]byte(id.WinRMCertPEM), []byte(id.WinRMKeyPEM))
 		if err != nil {
@@ -51,7 +52,7 @@ func renderIdentity(os string, id clouds.NodeIdentity) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("failed to bundle the WinRM certificate as PFX: %w", err)
 		}
-		return windowsUserData{PFX: pfx, PFXPassword: hex.EncodeToString(pw), AdminUser: id.AdminUser, AdminPassword: id.AdminPassword}.Render()
+		return windowsUserData{PFX: pfx, PFXPassword: hex.EncodeToString(pw), AdminUser: id.AdminUser, AdminPassword: id.AdminPassword, ComputerName: computerName}.Render()
 	}
 	key, err := ssh.ParsePrivateKey([]byte(id.SSHHostKeyPEM))
 	if err != nil {
@@ -73,7 +74,18 @@ var (
 	pfxPasswordRE   = psLine("pfxPassword")
 	adminUserRE     = psLine("adminUser")
 	adminPasswordRE = psLine("adminPassword")
+	computerNameRE  = psLine("computerName")
 )
+
+// ComputerNameFromUserData reads back the computer name an EC2Launch script
+// renames the computer to ("" when it renames nothing). The rename is
+// pending: it takes effect at the next reboot (Rename-Computer without -Restart).
+func ComputerNameFromUserData(userData string) string {
+	if m := computerNameRE.FindStringSubmatch(userData); m != nil {
+		return powershell.Unquote(m[1])
+	}
+	return ""
+}
 
 // IdentityFromUserData reads back the identity that renderIdentity wrote:
 // what a machine booting this user data would install. The lab uses it to

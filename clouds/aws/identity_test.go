@@ -35,7 +35,7 @@ func TestIdentityRoundTripsThroughUserData(t *testing.T) {
 		os string
 		id clouds.NodeIdentity
 	}{{"linux", linux}, {"windows", windows}} {
-		ud, err := renderIdentity(c.os, c.id)
+		ud, err := renderIdentity(c.os, c.id, "payments-bmgb-1")
 		if err != nil {
 			t.Fatalf("%s: render: %v", c.os, err)
 		}
@@ -46,6 +46,9 @@ func TestIdentityRoundTripsThroughUserData(t *testing.T) {
 		if back.AdminUser != c.id.AdminUser || back.AdminPassword != c.id.AdminPassword || back.SSHHostKeyPEM != c.id.SSHHostKeyPEM ||
 			!slices.Equal(back.SSHAuthorizedKeys, c.id.SSHAuthorizedKeys) || back.WinRMCertPEM != c.id.WinRMCertPEM {
 			t.Errorf("%s: identity changed in the round trip:\n got %#v\nwant %#v", c.os, back, c.id)
+		}
+		if got, want := ComputerNameFromUserData(ud), map[string]string{"windows": "payments-bmgb-1"}[c.os]; got != want {
+			t.Errorf("%s: computer name read back %q; want %q", c.os, got, want)
 		}
 		if c.os == "windows" {
 			// The key comes back in PKCS#8 form; it must be the same key.

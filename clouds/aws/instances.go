@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +100,12 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 	}
 	group := req.Network.Firewalls.For(req.Role)
 	tags := Profile.Tags.For(req.Cluster, req.Pool, req.Role, req.Name)
+	if req.OS == "windows" && req.WindowsVersion != "" {
+		tags[tagWindowsVersion] = req.WindowsVersion
+	}
+	if req.DiskGB > 0 {
+		tags[tagDiskGB] = strconv.Itoa(req.DiskGB)
+	}
 	in := &ec2.RunInstancesInput{
 		ImageId:           aws.String(imageID),
 		InstanceType:      types.InstanceType(req.InstanceType),
@@ -106,7 +113,7 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 		MaxCount:          aws.Int32(1),
 		SubnetId:          aws.String(subnet),
 		UserData:          aws.String(base64.StdEncoding.EncodeToString([]byte(userData))),
-		TagSpecifications: tagSpec(types.ResourceTypeInstance, tags, req.Cluster, req.Name),
+		TagSpecifications: c.tagSpec(types.ResourceTypeInstance, tags, req.Cluster, req.Name),
 		// IMDSv2 only, one hop: a pod behind the node's bridge gets no
 		// instance credentials and no first-boot data.
 		MetadataOptions: &types.InstanceMetadataOptionsRequest{
@@ -116,8 +123,12 @@ func (c *Cloud) launch(ctx context.Context, req clouds.InstanceRequest) (string,
 	if group != "" {
 		in.SecurityGroupIds = []string{group}
 	}
-	// The root volume is encrypted (with the account's EBS key) whatever the account's default.
+	// The root volume is encrypted whatever the account's default: with
+	// Config.KMSKeyID, else the account's EBS key.
 	ebs := &types.EbsBlockDevice{Encrypted: aws.Bool(true), DeleteOnTermination: aws.Bool(true)}
+	if c.cfg.KMSKeyID != "" {
+		ebs.KmsKeyId = aws.String(c.cfg.KMSKeyID)
+	}
 	if req.DiskGB > 0 {
 		ebs.VolumeSize, ebs.VolumeType = aws.Int32(int32(req.DiskGB)), types.VolumeTypeGp3
 	}
@@ -287,8 +298,17 @@ func (c *Cloud) waitRunning(ctx context.Context, id, pool, object string) (cloud
 						if in.StateReason != nil {
 							code, reason = aws.ToString(in.StateReason.Code), aws.ToString(in.StateReason.Message)
 						}
-						return clouds.Instance{}, &clouds.Error{Kind: clouds.KindTransient, Op: "RunInstances", Object: object, Code: code,
+						ce := &clouds.Error{Kind: clouds.KindTransient, Op: "RunInstances", Object: object, Code: code,
 							Err: fmt.Errorf("instance %s was terminated while starting: %s", id, reason)}
+						if code == "Client.InternalError" && c.cfg.KMSKeyID != "" {
+							// EBS checks a volume's key only after RunInstances answered; a key
+							// that is missing, disabled or not usable by these credentials
+							// ends the launch so (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-internal).
+							ce.Kind = clouds.KindInvalid
+							ce.Fix = fmt.Sprintf("check that aws.kms_key_id %q is an enabled symmetric key of %s whose key policy lets these credentials use it through EC2 "+
+								"(kms:CreateGrant with kms:GrantIsForAWSResource, kms:Decrypt, kms:DescribeKey, kms:GenerateDataKeyWithoutPlaintext, kms:ReEncrypt*; see the security guide)", c.cfg.KMSKeyID, c.cfg.Region)
+						}
+						return clouds.Instance{}, ce
 					}
 				}
 			}
@@ -325,9 +345,10 @@ func toInstance(in types.Instance) clouds.Instance {
 			state = clouds.StateDeleting
 		}
 	}
+	disk, _ := strconv.Atoi(tags[tagDiskGB])
 	return clouds.Instance{
 		ID: aws.ToString(in.InstanceId), Cluster: tags[TagCluster], Name: tags[TagNode], Pool: tags[TagPool], Role: tags[TagRole], OS: os,
-		InstanceType: string(in.InstanceType), Image: aws.ToString(in.ImageId), State: state,
+		InstanceType: string(in.InstanceType), Image: aws.ToString(in.ImageId), WindowsVersion: tags[tagWindowsVersion], DiskGB: disk, State: state,
 		PrivateIP: aws.ToString(in.PrivateIpAddress), PublicIP: aws.ToString(in.PublicIpAddress), Tags: tags,
 	}
 }

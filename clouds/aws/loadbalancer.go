@@ -33,7 +33,8 @@ import (
 // its load balancer", network/load-balancer-troubleshooting.html), which
 // kubelets on control-plane nodes would hit. The load balancer's addresses
 // are in the cluster's subnets, so the control-plane group's rule for the
-// node CIDR admits its forwarded connections and health checks; the
+// node CIDR (or, in an existing network, the subnets' ranges) admits its
+// forwarded connections and health checks; the
 // load balancer's own group keeps the admins' limit for clients.
 
 var _ clouds.LoadBalancers = (*Cloud)(nil)
@@ -82,8 +83,15 @@ var lbOps = map[string]bool{
 	"RegisterTargets": true, "DeregisterTargets": true, "DescribeTargetHealth": true, "DescribeTags": true,
 }
 
-func elbTags(cluster, name string) []types.Tag {
-	return []types.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}, {Key: aws.String("Name"), Value: aws.String(name)}}
+// elbTags are a load-balancing object's tags: the cluster and Name, then the user's.
+func (c *Cloud) elbTags(cluster, name string) []types.Tag {
+	tags := []types.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}, {Key: aws.String("Name"), Value: aws.String(name)}}
+	for _, k := range sortedKeys(c.cfg.Tags) {
+		if k != TagCluster && k != "Name" {
+			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(c.cfg.Tags[k])})
+		}
+	}
+	return tags
 }
 
 // EnsureLoadBalancer implements clouds.LoadBalancers.
@@ -94,11 +102,14 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, req clouds.LoadBalancerR
 		return clouds.LoadBalancer{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateListener", Object: object,
 			Err: fmt.Errorf("port %d is not a TCP port", req.Port), Fix: "pass the API server port, 6443"}
 	}
-	vpcID, cidr, subnets, err := c.lbNetwork(ctx, req.Cluster, object)
+	vpcID, nodes, subnets, err := c.lbNetwork(ctx, req.Cluster, object)
 	if err != nil {
 		return clouds.LoadBalancer{}, err
 	}
-	rules := []rule{{"tcp", int32(req.Port), int32(req.Port), cidr, "Kubernetes API from nodes"}}
+	var rules []rule
+	for _, n := range nodes {
+		rules = append(rules, rule{"tcp", int32(req.Port), int32(req.Port), n, "Kubernetes API from nodes"})
+	}
 	for _, a := range req.AdminCIDRs {
 		rules = append(rules, rule{"tcp", int32(req.Port), int32(req.Port), a, "Kubernetes API from admins"})
 	}
@@ -136,18 +147,23 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, req clouds.LoadBalancerR
 	return clouds.LoadBalancer{ID: aws.ToString(lb.LoadBalancerArn), Address: aws.ToString(lb.DNSName), Port: req.Port, Targets: targets}, nil
 }
 
-// lbNetwork returns the cluster's VPC, its CIDR and its subnets (one per zone).
-func (c *Cloud) lbNetwork(ctx context.Context, cluster, object string) (string, string, []string, error) {
-	vpcID, cidr, err := c.findVPC(ctx, cluster)
+// lbNetwork returns the cluster's VPC, the ranges its nodes are in (the
+// VPC's CIDR, or an existing network's subnet ranges) and its subnets (one
+// per zone).
+func (c *Cloud) lbNetwork(ctx context.Context, cluster, object string) (string, []string, []string, error) {
+	vpcID, cidr, err := c.cfg.VPCID, "", error(nil)
+	if !c.existing() {
+		vpcID, cidr, err = c.findVPC(ctx, cluster)
+	}
 	if err != nil {
-		return "", "", nil, err
+		return "", nil, nil, err
 	}
 	if vpcID == "" {
-		return "", "", nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateLoadBalancer", Object: object,
+		return "", nil, nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateLoadBalancer", Object: object,
 			Err: fmt.Errorf("cluster %q has no VPC", cluster), Fix: "create the cluster's network before its load balancer"}
 	}
 	if _, _, err := c.FindNetwork(ctx, cluster); err != nil {
-		return "", "", nil, err
+		return "", nil, nil, err
 	}
 	c.mu.Lock()
 	var subnets []string
@@ -156,10 +172,10 @@ func (c *Cloud) lbNetwork(ctx context.Context, cluster, object string) (string, 
 	}
 	c.mu.Unlock()
 	if len(subnets) == 0 {
-		return "", "", nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateLoadBalancer", Object: object,
+		return "", nil, nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateLoadBalancer", Object: object,
 			Err: fmt.Errorf("cluster %q has no subnet", cluster), Fix: "create the cluster's network before its load balancer"}
 	}
-	return vpcID, cidr, subnets, nil
+	return vpcID, c.nodeSources(cluster, cidr), subnets, nil
 }
 
 // findNLB returns the load balancer of that name if the cluster owns it.
@@ -210,7 +226,7 @@ func (c *Cloud) ensureNLB(ctx context.Context, cluster, name string, scheme type
 	if lb == nil {
 		out, err := c.elb.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{
 			Name: aws.String(name), Type: types.LoadBalancerTypeEnumNetwork, Scheme: scheme, IpAddressType: types.IpAddressTypeIpv4,
-			Subnets: subnets, SecurityGroups: []string{group}, Tags: elbTags(cluster, name),
+			Subnets: subnets, SecurityGroups: []string{group}, Tags: c.elbTags(cluster, name),
 		})
 		if hasCode(err, "DuplicateLoadBalancerName") {
 			// Created meanwhile with other settings (another subnet list): adopt it if it is ours.
@@ -275,7 +291,7 @@ func (c *Cloud) ensureTargetGroup(ctx context.Context, cluster, vpcID string, po
 			HealthCheckProtocol: types.ProtocolEnumTcp, HealthCheckPort: aws.String("traffic-port"),
 			HealthCheckIntervalSeconds: aws.Int32(healthInterval), HealthCheckTimeoutSeconds: aws.Int32(healthTimeout),
 			HealthyThresholdCount: aws.Int32(healthThreshold), UnhealthyThresholdCount: aws.Int32(healthThreshold),
-			Tags: elbTags(cluster, name),
+			Tags: c.elbTags(cluster, name),
 		})
 		if err != nil {
 			return nil, call{op: "CreateTargetGroup", object: object}.classify(err)
@@ -327,7 +343,7 @@ func (c *Cloud) ensureListener(ctx context.Context, cluster string, lb *types.Lo
 	_, err = c.elb.CreateListener(ctx, &elb.CreateListenerInput{
 		LoadBalancerArn: lb.LoadBalancerArn, Protocol: types.ProtocolEnumTcp, Port: aws.Int32(port),
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: tg.TargetGroupArn}},
-		Tags:           elbTags(cluster, aws.ToString(lb.LoadBalancerName)),
+		Tags:           c.elbTags(cluster, aws.ToString(lb.LoadBalancerName)),
 	})
 	if err != nil {
 		return call{op: "CreateListener", object: object}.classify(err)

@@ -205,12 +205,12 @@ func TestLoadBalancerSchemeTheNetworkCannotServe(t *testing.T) {
 	t.Parallel()
 	f := setup(t, func(c *Config) { c.Zones = nil; c.MaxAttempts = 2; c.RetryMode = "standard" })
 	ctx := context.Background()
-	vpc, err := f.cloud.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.30.0.0/16"), TagSpecifications: tagSpec(ec2types.ResourceTypeVpc, nil, "closed", "closed-vpc")})
+	vpc, err := f.cloud.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.30.0.0/16"), TagSpecifications: f.cloud.tagSpec(ec2types.ResourceTypeVpc, nil, "closed", "closed-vpc")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.cloud.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.30.0.0/16"),
-		TagSpecifications: tagSpec(ec2types.ResourceTypeSubnet, nil, "closed", "closed-subnet")}); err != nil {
+		TagSpecifications: f.cloud.tagSpec(ec2types.ResourceTypeSubnet, nil, "closed", "closed-subnet")}); err != nil {
 		t.Fatal(err)
 	}
 	n, ok, err := f.cloud.FindNetwork(ctx, "closed")
@@ -244,7 +244,7 @@ func TestLoadBalancerAdoptsAfterLostReplies(t *testing.T) {
 	}
 	// The exact calls EnsureLoadBalancer makes, each as if its reply never came back.
 	lbOut, err := f.cloud.elb.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("lost-api"), Type: types.LoadBalancerTypeEnumNetwork,
-		Scheme: types.LoadBalancerSchemeEnumInternal, IpAddressType: types.IpAddressTypeIpv4, Subnets: subnets, SecurityGroups: []string{sg}, Tags: elbTags("lost", "lost-api")})
+		Scheme: types.LoadBalancerSchemeEnumInternal, IpAddressType: types.IpAddressTypeIpv4, Subnets: subnets, SecurityGroups: []string{sg}, Tags: f.cloud.elbTags("lost", "lost-api")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,12 +34,19 @@ func filter(name string, values ...string) types.Filter {
 }
 
 // tagSpec tags an object at creation, so it is never untagged (and so
-// never invisible to FindNetwork and DeleteNetwork), not even for a moment.
-func tagSpec(rt types.ResourceType, base map[string]string, cluster, name string) []types.TagSpecification {
+// never invisible to FindNetwork and DeleteNetwork), not even for a moment:
+// the cluster and Name tags, base's, then the user's (Config.Tags), which
+// never replace the project's own.
+func (c *Cloud) tagSpec(rt types.ResourceType, base map[string]string, cluster, name string) []types.TagSpecification {
 	tags := []types.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}, {Key: aws.String("Name"), Value: aws.String(name)}}
 	for _, k := range sortedKeys(base) {
 		if k != TagCluster && k != "Name" {
 			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(base[k])})
+		}
+	}
+	for _, k := range sortedKeys(c.cfg.Tags) {
+		if _, own := base[k]; !own && k != TagCluster && k != "Name" {
+			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(c.cfg.Tags[k])})
 		}
 	}
 	return []types.TagSpecification{{ResourceType: rt, Tags: tags}}
@@ -66,6 +73,9 @@ func tagValue(tags []types.Tag, key string) string {
 // EnsureNetwork implements clouds.Cloud. Each object is found by tag before
 // it is created; rules already present are not authorized again.
 func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
+	if c.existing() {
+		return c.ensureInExisting(ctx, req)
+	}
 	cidr, err := netip.ParsePrefix(req.NodeCIDR)
 	if err != nil || !cidr.Addr().Is4() {
 		return clouds.Network{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "CreateVpc", Object: fmt.Sprintf("VPC %q", req.Cluster+"-"+nameVPC),
@@ -78,7 +88,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if vpcID == "" {
 		name := req.Cluster + "-" + nameVPC
 		out, err := c.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(cidr.Masked().String()),
-			TagSpecifications: tagSpec(types.ResourceTypeVpc, nil, req.Cluster, name)})
+			TagSpecifications: c.tagSpec(types.ResourceTypeVpc, nil, req.Cluster, name)})
 		if err != nil {
 			return clouds.Network{}, call{op: "CreateVpc", object: fmt.Sprintf("VPC %q", name)}.classify(err)
 		}
@@ -91,18 +101,33 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if err := c.ensureInternetAccess(ctx, req, vpcID, subnets); err != nil {
 		return clouds.Network{}, err
 	}
-	cp, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameControlPlane, roleGroupDescription(req.Cluster, nameControlPlane), controlPlaneRules(req))
+	return c.ensureGroups(ctx, req, vpcID, subnets, []string{req.NodeCIDR})
+}
+
+// ensureGroups creates or adopts the two role security groups in vpcID,
+// whose node rules admit nodes (the ranges the nodes' addresses are in),
+// and returns the network.
+func (c *Cloud) ensureGroups(ctx context.Context, req clouds.NetworkRequest, vpcID string, subnets []subnetRef, nodes []string) (clouds.Network, error) {
+	cp, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameControlPlane, roleGroupDescription(req.Cluster, nameControlPlane), controlPlaneRules(req, nodes))
 	if err != nil {
 		return clouds.Network{}, err
 	}
-	worker, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameWorker, roleGroupDescription(req.Cluster, nameWorker), workerRules(req))
+	worker, err := c.ensureGroup(ctx, req.Cluster, vpcID, nameWorker, roleGroupDescription(req.Cluster, nameWorker), workerRules(req, nodes))
 	if err != nil {
 		return clouds.Network{}, err
 	}
 	c.mu.Lock()
 	c.subnets[req.Cluster] = subnets
 	c.mu.Unlock()
-	return clouds.Network{ID: vpcID, SubnetID: subnets[0].id, Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
+	return clouds.Network{ID: vpcID, SubnetID: subnets[0].id, SubnetIDs: subnetIDs(subnets), Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
+}
+
+func subnetIDs(subnets []subnetRef) []string {
+	out := make([]string, len(subnets))
+	for i, s := range subnets {
+		out[i] = s.id
+	}
+	return out
 }
 
 // findVPC returns the cluster's VPC ID and CIDR, "" when there is none. Two
@@ -175,7 +200,7 @@ func (c *Cloud) ensureSubnets(ctx context.Context, req clouds.NetworkRequest, vp
 			continue
 		}
 		in := &ec2.CreateSubnetInput{VpcId: aws.String(vpcID), CidrBlock: aws.String(block.String()),
-			TagSpecifications: tagSpec(types.ResourceTypeSubnet, nil, req.Cluster, name)}
+			TagSpecifications: c.tagSpec(types.ResourceTypeSubnet, nil, req.Cluster, name)}
 		if zone != "" {
 			in.AvailabilityZone = aws.String(zone)
 		}
@@ -183,7 +208,7 @@ func (c *Cloud) ensureSubnets(ctx context.Context, req clouds.NetworkRequest, vp
 		if err != nil {
 			return nil, call{op: "CreateSubnet", object: fmt.Sprintf("subnet %q", name)}.classify(err)
 		}
-		out = append(out, subnetRef{id: aws.ToString(res.Subnet.SubnetId), zone: aws.ToString(res.Subnet.AvailabilityZone)})
+		out = append(out, subnetRef{id: aws.ToString(res.Subnet.SubnetId), zone: aws.ToString(res.Subnet.AvailabilityZone), cidr: aws.ToString(res.Subnet.CidrBlock)})
 	}
 	return out, nil
 }
@@ -198,7 +223,7 @@ func (c *Cloud) findSubnets(ctx context.Context, cluster, vpcID string) (map[str
 			return nil, call{op: "DescribeSubnets", object: fmt.Sprintf("subnets of cluster %q", cluster)}.classify(err)
 		}
 		for _, s := range page.Subnets {
-			out[tagValue(s.Tags, "Name")] = subnetRef{id: aws.ToString(s.SubnetId), zone: aws.ToString(s.AvailabilityZone)}
+			out[tagValue(s.Tags, "Name")] = subnetRef{id: aws.ToString(s.SubnetId), zone: aws.ToString(s.AvailabilityZone), cidr: aws.ToString(s.CidrBlock)}
 		}
 	}
 	return out, nil
@@ -225,7 +250,7 @@ func (c *Cloud) ensureInternetAccess(ctx context.Context, req clouds.NetworkRequ
 		}
 	}
 	if igwID == "" {
-		out, err := c.ec2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: tagSpec(types.ResourceTypeInternetGateway, nil, req.Cluster, igwName)})
+		out, err := c.ec2.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{TagSpecifications: c.tagSpec(types.ResourceTypeInternetGateway, nil, req.Cluster, igwName)})
 		if err != nil {
 			return call{op: "CreateInternetGateway", object: fmt.Sprintf("internet gateway %q", igwName)}.classify(err)
 		}
@@ -246,7 +271,7 @@ func (c *Cloud) ensureInternetAccess(ctx context.Context, req clouds.NetworkRequ
 	if len(rts.RouteTables) > 0 {
 		rt = &rts.RouteTables[0]
 	} else {
-		out, err := c.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(vpcID), TagSpecifications: tagSpec(types.ResourceTypeRouteTable, nil, req.Cluster, rtName)})
+		out, err := c.ec2.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: aws.String(vpcID), TagSpecifications: c.tagSpec(types.ResourceTypeRouteTable, nil, req.Cluster, rtName)})
 		if err != nil {
 			return call{op: "CreateRouteTable", object: fmt.Sprintf("route table %q", rtName)}.classify(err)
 		}
@@ -283,14 +308,17 @@ type rule struct {
 
 // controlPlaneRules opens the API server to admins and nodes, the kubelet
 // and VXLAN to nodes, etcd peers between nodes, and SSH/WinRM to admins.
-// "The cluster" is the node CIDR: pod traffic between nodes is VXLAN
-// from node addresses, and pods reaching the API server are masqueraded.
-func controlPlaneRules(req clouds.NetworkRequest) []rule {
-	rs := []rule{
-		{"tcp", 6443, 6443, req.NodeCIDR, "Kubernetes API from nodes"},
-		{"tcp", 2379, 2380, req.NodeCIDR, "etcd between control-plane nodes"},
-		{"tcp", 10250, 10250, req.NodeCIDR, "kubelet API"},
-		{"udp", 4789, 4789, req.NodeCIDR, "VXLAN overlay"},
+// "The cluster" is nodes: the node CIDR, or an existing network's subnet
+// ranges. Pod traffic between nodes is VXLAN from node addresses, and
+// pods reaching the API server are masqueraded.
+func controlPlaneRules(req clouds.NetworkRequest, nodes []string) []rule {
+	var rs []rule
+	for _, n := range nodes {
+		rs = append(rs,
+			rule{"tcp", 6443, 6443, n, "Kubernetes API from nodes"},
+			rule{"tcp", 2379, 2380, n, "etcd between control-plane nodes"},
+			rule{"tcp", 10250, 10250, n, "kubelet API"},
+			rule{"udp", 4789, 4789, n, "VXLAN overlay"})
 	}
 	for _, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"tcp", 6443, 6443, a, "Kubernetes API from admins"}, rule{"tcp", 22, 22, a, "SSH from admins"})
@@ -300,10 +328,10 @@ func controlPlaneRules(req clouds.NetworkRequest) []rule {
 
 // workerRules opens the kubelet and VXLAN to nodes, SSH (Linux) and WinRM
 // over HTTPS (Windows) to admins.
-func workerRules(req clouds.NetworkRequest) []rule {
-	rs := []rule{
-		{"tcp", 10250, 10250, req.NodeCIDR, "kubelet API"},
-		{"udp", 4789, 4789, req.NodeCIDR, "VXLAN overlay"},
+func workerRules(req clouds.NetworkRequest, nodes []string) []rule {
+	var rs []rule
+	for _, n := range nodes {
+		rs = append(rs, rule{"tcp", 10250, 10250, n, "kubelet API"}, rule{"udp", 4789, 4789, n, "VXLAN overlay"})
 	}
 	for _, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"tcp", 22, 22, a, "SSH from admins"}, rule{"tcp", 5986, 5986, a, "WinRM over HTTPS from admins"})
@@ -331,7 +359,7 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, descripti
 	} else {
 		res, err := c.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), VpcId: aws.String(vpcID),
 			Description:       aws.String(description),
-			TagSpecifications: tagSpec(types.ResourceTypeSecurityGroup, nil, cluster, name)})
+			TagSpecifications: c.tagSpec(types.ResourceTypeSecurityGroup, nil, cluster, name)})
 		if err != nil && hasCode(err, "InvalidGroup.Duplicate") {
 			return c.ensureGroup(ctx, cluster, vpcID, what, description, rules) // created by a call whose reply was lost
 		}
@@ -373,6 +401,9 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, descripti
 
 // FindNetwork implements clouds.Cloud.
 func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network, bool, error) {
+	if c.existing() {
+		return c.findInExisting(ctx, cluster)
+	}
 	vpcID, _, err := c.findVPC(ctx, cluster)
 	if err != nil || vpcID == "" {
 		return clouds.Network{}, false, err
@@ -394,24 +425,33 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 		}
 	}
 	if len(subnets) > 0 {
-		n.SubnetID = subnets[0].id
+		n.SubnetID, n.SubnetIDs = subnets[0].id, subnetIDs(subnets)
 		c.mu.Lock()
 		c.subnets[cluster] = subnets
 		c.mu.Unlock()
 	}
+	if n.Firewalls, err = c.roleGroups(ctx, cluster, vpcID); err != nil {
+		return clouds.Network{}, false, err
+	}
+	return n, true, nil
+}
+
+// roleGroups finds the cluster's role security groups in vpcID by tag and name.
+func (c *Cloud) roleGroups(ctx context.Context, cluster, vpcID string) (clouds.RoleFirewalls, error) {
+	var fw clouds.RoleFirewalls
 	groups, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{filter("vpc-id", vpcID), clusterFilter(cluster)}})
 	if err != nil {
-		return clouds.Network{}, false, call{op: "DescribeSecurityGroups", object: fmt.Sprintf("security groups of cluster %q", cluster)}.classify(err)
+		return fw, call{op: "DescribeSecurityGroups", object: fmt.Sprintf("security groups of cluster %q", cluster)}.classify(err)
 	}
 	for _, g := range groups.SecurityGroups {
 		switch aws.ToString(g.GroupName) {
 		case cluster + "-" + nameControlPlane:
-			n.Firewalls.ControlPlane = aws.ToString(g.GroupId)
+			fw.ControlPlane = aws.ToString(g.GroupId)
 		case cluster + "-" + nameWorker:
-			n.Firewalls.Worker = aws.ToString(g.GroupId)
+			fw.Worker = aws.ToString(g.GroupId)
 		}
 	}
-	return n, true, nil
+	return fw, nil
 }
 
 // DeleteNetwork implements clouds.Cloud. Objects still in use (an instance
@@ -423,7 +463,15 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 		return call{op: "DescribeVpcs", object: fmt.Sprintf("VPC of cluster %q", cluster)}.classify(err)
 	}
 	for _, v := range vpcs.Vpcs {
+		if aws.ToString(v.VpcId) == c.cfg.VPCID {
+			continue // an existing network is never the cluster's to delete, whatever its tags
+		}
 		if err := c.deleteVPC(ctx, cluster, aws.ToString(v.VpcId)); err != nil {
+			return err
+		}
+	}
+	if c.existing() {
+		if err := c.deleteGroups(ctx, cluster, c.cfg.VPCID); err != nil {
 			return err
 		}
 	}
@@ -443,9 +491,9 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	return nil
 }
 
-func (c *Cloud) deleteVPC(ctx context.Context, cluster, vpcID string) error {
-	inVPC := []types.Filter{filter("vpc-id", vpcID)}
-	groups, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: append(inVPC, clusterFilter(cluster))})
+// deleteGroups deletes the security groups in vpcID that carry the cluster's tag.
+func (c *Cloud) deleteGroups(ctx context.Context, cluster, vpcID string) error {
+	groups, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{filter("vpc-id", vpcID), clusterFilter(cluster)}})
 	if err != nil {
 		return call{op: "DescribeSecurityGroups", object: fmt.Sprintf("security groups of VPC %s", vpcID)}.classify(err)
 	}
@@ -457,6 +505,14 @@ func (c *Cloud) deleteVPC(ctx context.Context, cluster, vpcID string) error {
 		if err := ignoreNotFound(err); err != nil {
 			return call{op: "DeleteSecurityGroup", object: fmt.Sprintf("security group %q (%s)", aws.ToString(g.GroupName), aws.ToString(g.GroupId))}.classify(err)
 		}
+	}
+	return nil
+}
+
+func (c *Cloud) deleteVPC(ctx context.Context, cluster, vpcID string) error {
+	inVPC := []types.Filter{filter("vpc-id", vpcID)}
+	if err := c.deleteGroups(ctx, cluster, vpcID); err != nil {
+		return err
 	}
 	subnets, err := c.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: inVPC})
 	if err != nil {

@@ -15,6 +15,12 @@ const (
 	TagPool    = tagPrefix + "pool"
 	TagRole    = tagPrefix + "role"
 	TagNode    = tagPrefix + "node"
+	// DescribeInstances names neither the Windows release an AMI holds nor
+	// the root volume's size (its block device mappings carry volume IDs
+	// only: EC2 API reference, InstanceBlockDeviceMapping), so an instance
+	// carries both as tags from its launch.
+	tagWindowsVersion = tagPrefix + "windows-version"
+	tagDiskGB         = tagPrefix + "disk-gb"
 )
 
 // Profile is what the validator and the lab know of EC2 without calling it.
@@ -30,6 +36,7 @@ var Profile = clouds.Profile{
 	// SSM parameter names are paths; "/" separates levels (SSM user guide
 	// "Requirements and constraints for parameter names").
 	SecretName: func(cluster string, name clouds.SecretName) string { return secretPath(cluster) + string(name) },
+	CheckTags:  checkTags,
 	// A Network Load Balancer fronts the API servers (loadbalancer.go).
 	LoadBalancer: true,
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // The cluster's secrets are SSM SecureString parameters under one path per
-// cluster, encrypted with the account's default SSM key and tagged like
-// every other object.
+// cluster, encrypted with Config.KMSKeyID (else the account's aws/ssm key)
+// and tagged like every other object.
 func secretPath(cluster string) string { return "/mixedk8s/" + cluster + "/" }
 
 // EnsureSecret implements clouds.Cloud: PutParameter without overwrite is
@@ -26,18 +26,26 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.Se
 	}
 	param := Profile.SecretName(cluster, name)
 	k := call{op: "PutParameter", object: fmt.Sprintf("secret %q", param)}
-	_, err := c.ssm.PutParameter(ctx, &ssm.PutParameterInput{
+	in := &ssm.PutParameterInput{
 		Name:      aws.String(param),
 		Value:     aws.String(base64.StdEncoding.EncodeToString(value)),
 		Type:      ssmtypes.ParameterTypeSecureString,
 		Tier:      ssmtypes.ParameterTierIntelligentTiering,
 		Overwrite: aws.Bool(false),
-		Tags:      []ssmtypes.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}},
-	})
+		Tags:      c.ssmTags(cluster),
+	}
+	if c.cfg.KMSKeyID != "" {
+		in.KeyId = aws.String(c.cfg.KMSKeyID)
+	}
+	_, err := c.ssm.PutParameter(ctx, in)
 	var exists *ssmtypes.ParameterAlreadyExists
 	switch {
 	case err == nil:
 		return value, nil
+	case hasCode(err, "InvalidKeyId"):
+		return nil, &clouds.Error{Kind: clouds.KindInvalid, Op: "PutParameter", Object: k.object, Code: "InvalidKeyId",
+			Err: fmt.Errorf("SSM cannot use KMS key %q: %w", c.cfg.KMSKeyID, err),
+			Fix: fmt.Sprintf("set aws.kms_key_id to an enabled symmetric key of %s that the credentials may use through SSM (kms:Encrypt, kms:Decrypt, kms:GenerateDataKey with kms:ViaService ssm.%s.amazonaws.com)", c.cfg.Region, c.cfg.Region)}
 	case errors.As(err, &exists):
 		v, ok, err := c.Secret(ctx, cluster, name)
 		if err == nil && !ok {
@@ -89,4 +97,15 @@ func (c *Cloud) DeleteSecrets(ctx context.Context, cluster string) error {
 		}
 	}
 	return nil
+}
+
+// ssmTags are a secret's tags: the cluster's, then the user's.
+func (c *Cloud) ssmTags(cluster string) []ssmtypes.Tag {
+	tags := []ssmtypes.Tag{{Key: aws.String(TagCluster), Value: aws.String(cluster)}}
+	for _, k := range sortedKeys(c.cfg.Tags) {
+		if k != TagCluster {
+			tags = append(tags, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(c.cfg.Tags[k])})
+		}
+	}
+	return tags
 }

@@ -65,8 +65,8 @@ func (u linuxUserData) Render() (string, error) {
 
 // windowsUserData is an EC2Launch v2 first boot: it imports the WinRM
 // certificate the provisioner generated (pinned by the client), creates
-// the WinRM HTTPS listener on 5986 with it, opens the firewall for 5986
-// and sets the admin password.
+// the WinRM HTTPS listener on 5986 with it, opens the firewall for 5986,
+// sets the admin password and names the computer.
 type windowsUserData struct {
 	// PFX is the PKCS#12 bundle of the WinRM server certificate and key; secret.
 	PFX []byte
@@ -76,7 +76,16 @@ type windowsUserData struct {
 	AdminUser string
 	// AdminPassword is set on AdminUser; secret.
 	AdminPassword string
+	// ComputerName is the computer's new name, active after the next reboot
+	// (the agent's, which the Containers feature needs anyway); empty keeps
+	// EC2Launch's EC2AMAZ-... name.
+	ComputerName string
 }
+
+// netbiosName is a computer name Rename-Computer keeps whole: NetBIOS keeps
+// 15 characters of a longer name and drops the rest
+// (https://learn.microsoft.com/windows/win32/api/sysinfoapi/nf-sysinfoapi-setcomputernameexw).
+var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
 
 // psQuote makes a PowerShell single-quoted string literal.
 func psQuote(s string) string { return powershell.Quote(s) }
@@ -95,6 +104,9 @@ func (u windowsUserData) Render() (string, error) {
 	user := u.AdminUser
 	if user == "" {
 		user = "Administrator"
+	}
+	if u.ComputerName != "" && !netbiosName.MatchString(u.ComputerName) {
+		return "", fmt.Errorf("computer name %q is not 1-15 letters, digits and '-'; Windows would cut it to its first 15 characters", u.ComputerName)
 	}
 	var b strings.Builder
 	b.WriteString("<powershell>\n")
@@ -122,6 +134,11 @@ func (u windowsUserData) Render() (string, error) {
 	// Without it, remote logons of local administrators other than the built-in one get a filtered token.
 	b.WriteString("Set-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System' -Name LocalAccountTokenFilterPolicy -Value 1 -Type DWord\n")
 	b.WriteString("Restart-Service WinRM\n")
+	if u.ComputerName != "" {
+		// Active at the agent's reboot: one reboot serves the name and the features.
+		b.WriteString("$computerName = " + psQuote(u.ComputerName) + "\n")
+		b.WriteString("if ($env:COMPUTERNAME -ne $computerName) { Rename-Computer -NewName $computerName -Force }\n")
+	}
 	b.WriteString("</powershell>\n")
 	b.WriteString("<persist>false</persist>\n")
 	return b.String(), nil

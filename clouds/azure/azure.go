@@ -5,7 +5,9 @@
 // A cluster lives in one resource group (Config.ResourceGroup), created
 // and tagged when missing: one virtual network with one subnet, one network
 // security group per role (applied to each node's NIC), and per node a NIC,
-// a VM and its managed OS disk. Every name is derived from the cluster and
+// a VM and its managed OS disk; in front of the control plane a Standard
+// load balancer, with a public IP address when the API is public
+// (loadbalancer.go). Every name is derived from the cluster and
 // node names, and ARM's PUT is create-or-update, so the name is the
 // idempotency key: a call retried after a lost reply adopts what the first
 // call made, and a converged rerun makes no mutating call (every Ensure*
@@ -58,6 +60,9 @@ type Config struct {
 	SubscriptionID string
 	// Location is the region's programmatic name, e.g. "westeurope". Required.
 	Location string
+	// Tags go on every resource and secret the cloud creates, beside its own
+	// (the spec's tags; CheckTags says which Azure refuses).
+	Tags map[string]string
 	// ResourceGroup holds the cluster's resources. Required. It is created
 	// (and tagged with the cluster) when missing, and deleted with the
 	// network only when it carries this cluster's tag.
@@ -65,6 +70,10 @@ type Config struct {
 	// VaultURL is the Key Vault that keeps the cluster's secrets, e.g.
 	// "https://my-vault.vault.azure.net". Required for the secret methods.
 	VaultURL string
+	// DiskEncryptionSetID is the resource ID of a disk encryption set
+	// (same subscription and location) whose customer-managed key
+	// encrypts every node's OS disk; empty leaves platform-managed keys.
+	DiskEncryptionSetID string
 
 	// Cloud selects a sovereign cloud or an emulator; the zero value is
 	// Azure public cloud. Set AuthorityHost and ResourceManagerEndpoint
@@ -125,6 +134,8 @@ type Cloud struct {
 	vnets   *armnetwork.VirtualNetworksClient
 	nsgs    *armnetwork.SecurityGroupsClient
 	nics    *armnetwork.InterfacesClient
+	lbs     *armnetwork.LoadBalancersClient
+	pips    *armnetwork.PublicIPAddressesClient
 	secrets *azsecrets.Client
 
 	secretLocks sync.Map // Key Vault name -> *sync.Mutex
@@ -184,6 +195,7 @@ func New(cfg Config) (*Cloud, error) {
 		return nil, fmt.Errorf("azure: %w", err)
 	}
 	c.vnets, c.nsgs, c.nics = nf.NewVirtualNetworksClient(), nf.NewSecurityGroupsClient(), nf.NewInterfacesClient()
+	c.lbs, c.pips = nf.NewLoadBalancersClient(), nf.NewPublicIPAddressesClient()
 	if cfg.VaultURL != "" {
 		if !strings.HasPrefix(cfg.VaultURL, "https://") {
 			return nil, fmt.Errorf("azure: Config.VaultURL %q is not an https URL; use the vault's URI, e.g. https://my-vault.vault.azure.net", cfg.VaultURL)
@@ -236,9 +248,14 @@ func newCredential(cfg Config, copts policy.ClientOptions) (azcore.TokenCredenti
 // Name implements clouds.Cloud.
 func (c *Cloud) Name() string { return "azure" }
 
-// tags builds an Azure tag map: the cluster tag plus key, value pairs.
-func tags(cluster string, extra ...string) map[string]*string {
-	out := map[string]*string{TagCluster: to(cluster)}
+// tags builds an Azure tag map: the user's tags (Config.Tags), then the
+// cluster tag and key, value pairs, which the user's never replace.
+func (c *Cloud) tags(cluster string, extra ...string) map[string]*string {
+	out := map[string]*string{}
+	for k, v := range c.cfg.Tags {
+		out[k] = to(v)
+	}
+	out[TagCluster] = to(cluster)
 	for i := 0; i+1 < len(extra); i += 2 {
 		out[extra[i]] = to(extra[i+1])
 	}

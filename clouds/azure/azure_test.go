@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -135,10 +136,10 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	}
 	f.srv.ResetCalls()
 	again, err := f.cloud.EnsureNetwork(ctx, netReq("demo"))
-	if err != nil || again != n || f.srv.MutatingCalls() != 0 {
+	if err != nil || !reflect.DeepEqual(again, n) || f.srv.MutatingCalls() != 0 {
 		t.Errorf("rerun: %+v, %v (was %+v), %d mutating calls %v; want the same and none", again, err, n, f.srv.MutatingCalls(), f.srv.Calls())
 	}
-	if found, ok, err := f.cloud.FindNetwork(ctx, "demo"); err != nil || !ok || found != n {
+	if found, ok, err := f.cloud.FindNetwork(ctx, "demo"); err != nil || !ok || !reflect.DeepEqual(found, n) {
 		t.Errorf("FindNetwork = %+v, %v, %v; want %+v", found, ok, err, n)
 	}
 	if _, ok, err := f.cloud.FindNetwork(ctx, "other"); ok || err != nil {
@@ -155,16 +156,19 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The image reads as the spec names it ("latest"), not as the exactVersion
+	// Azure resolved, so a newer image does not make a node outdated.
 	for _, tc := range []struct {
-		got                  clouds.Instance
-		name, pool, os, size string
+		got                           clouds.Instance
+		name, pool, os, size, release string
 	}{
-		{cp, "demo-cp-0", clouds.ControlPlanePool, "linux", "Standard_D2s_v5"},
-		{win, "demo-win-0", "win", "windows", "Standard_D4s_v5"},
+		{cp, "demo-cp-0", clouds.ControlPlanePool, "linux", "Standard_D2s_v5", ""},
+		{win, "demo-win-0", "win", "windows", "Standard_D4s_v5", "2022"},
 	} {
 		g := tc.got
 		if g.Name != tc.name || g.Pool != tc.pool || g.OS != tc.os || g.InstanceType != tc.size || g.State != clouds.StateRunning ||
-			!strings.HasPrefix(g.PrivateIP, "10.20.0.") || g.Tags[TagCluster] != "demo" || g.Tags[TagNode] != tc.name || !strings.HasSuffix(g.Image, ":1.0.0") {
+			!strings.HasPrefix(g.PrivateIP, "10.20.0.") || g.Tags[TagCluster] != "demo" || g.Tags[TagNode] != tc.name || !strings.HasSuffix(g.Image, ":latest") ||
+			g.WindowsVersion != tc.release || g.DiskGB == 0 {
 			t.Errorf("instance %s = %+v", tc.name, g)
 		}
 	}
@@ -505,8 +509,9 @@ func TestNestedVirtualizationNeedsTrustedLaunchSizes(t *testing.T) {
 	}
 }
 
-// BenchmarkObserve reports the ARM calls one Observe makes (Instances and
-// FindNetwork): they must not grow with the number of VMs.
+// BenchmarkObserve reports the ARM calls one Observe makes (Instances,
+// FindNetwork and FindLoadBalancer with three VMs in its pool): they must
+// not grow with the number of VMs.
 func BenchmarkObserve(b *testing.B) {
 	for _, vms := range []int{20, 200} {
 		b.Run(fmt.Sprintf("vms=%d", vms), func(b *testing.B) {
@@ -517,12 +522,24 @@ func BenchmarkObserve(b *testing.B) {
 				b.Fatal(err)
 			}
 			id := identity(b, false)
+			var cps []clouds.Instance
 			for i := range vms {
 				r := instReq(b, "demo", fmt.Sprintf("demo-lin-%d", i), "lin", clouds.RoleWorker, "linux", n)
 				r.Identity = id
-				if _, err := f.cloud.EnsureInstance(ctx, r); err != nil {
+				in, err := f.cloud.EnsureInstance(ctx, r)
+				if err != nil {
 					b.Fatal(err)
 				}
+				if i < 3 {
+					cps = append(cps, in)
+				}
+			}
+			lb, err := f.cloud.EnsureLoadBalancer(ctx, clouds.LoadBalancerRequest{Cluster: "demo", Internal: true, Port: 6443, Network: n})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := f.cloud.SetLoadBalancerTargets(ctx, lb, cps); err != nil {
+				b.Fatal(err)
 			}
 			f.srv.ResetCalls()
 			b.ResetTimer()
@@ -533,6 +550,9 @@ func BenchmarkObserve(b *testing.B) {
 				}
 				if _, ok, err := f.cloud.FindNetwork(ctx, "demo"); !ok || err != nil {
 					b.Fatal(ok, err)
+				}
+				if found, ok, err := f.cloud.FindLoadBalancer(ctx, "demo"); !ok || err != nil || len(found.Targets) != 3 {
+					b.Fatal(found, ok, err)
 				}
 			}
 			b.StopTimer()

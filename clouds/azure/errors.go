@@ -25,7 +25,9 @@ func kindOfCode(status int, code, message string) clouds.Kind {
 	case "InternalServerError", "InternalExecutionError", "ServiceUnavailable", "GatewayTimeout", "RetryableError",
 		"AnotherOperationInProgress", "OperationPreempted", "ResourceGroupBeingDeleted",
 		// A network object still used by a NIC or VM being deleted: retried once that is gone.
-		"InUseSubnetCannotBeDeleted", "NicInUse", "InUseNetworkSecurityGroupCannotBeDeleted", "NicReservedForAnotherVm":
+		"InUseSubnetCannotBeDeleted", "NicInUse", "InUseNetworkSecurityGroupCannotBeDeleted", "NicReservedForAnotherVm",
+		// A public IP address still on a load balancer being deleted.
+		"PublicIPAddressCannotBeDeleted":
 		return clouds.KindTransient
 	case "SkuNotAvailable", "AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest", "OverconstrainedZonalAllocationRequest":
 		return clouds.KindCapacity
@@ -44,7 +46,7 @@ func kindOfCode(status int, code, message string) clouds.Kind {
 		return clouds.KindNotFound
 	case "InvalidParameter", "InvalidRequestContent", "InvalidRequestFormat", "BadRequest", "PropertyChangeNotAllowed",
 		"InvalidResourceReference", "PlatformImageNotFound", "InvalidApiVersionParameter", "NoRegisteredProviderFound",
-		"LocationNotAvailableForResourceType", "InvalidResourceName", "InvalidTag":
+		"LocationNotAvailableForResourceType", "InvalidResourceName", "InvalidTag", "LinkedInvalidPropertyId":
 		return clouds.KindInvalid
 	}
 	switch {

@@ -28,6 +28,17 @@ const maxCustomData = 65535
 // maxWindowsComputerName is the NetBIOS limit (armcompute OSProfile.ComputerName: "Windows VMs: 15 characters").
 const maxWindowsComputerName = 15
 
+// computerName is the VM's osProfile.computerName: the request's computer
+// name on Windows, which Azure sets at provisioning, so the VM resource name
+// (up to 64 characters) can stay the node name
+// (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules, Microsoft.Compute).
+func computerName(req clouds.InstanceRequest) string {
+	if req.OS == "windows" && req.ComputerName != "" {
+		return req.ComputerName
+	}
+	return req.Name
+}
+
 // imageTable is the one table of default images: Ubuntu 24.04 LTS and
 // Windows Server Core (Gen2, small disk) per version. Which Windows
 // versions a Kubernetes version supports is the validator's matrix.
@@ -76,6 +87,31 @@ func imageName(os, windowsVersion string) (string, error) {
 	return imageURN(&img), nil
 }
 
+// requestedURN is the image as a spec names it: the version asked for
+// ("latest"), not the exactVersion Azure resolved it to, so a node made
+// from "latest" still matches its spec when a newer image comes out.
+func requestedURN(r *armcompute.ImageReference) string {
+	if r == nil || r.ID != nil || r.Version == nil {
+		return imageURN(r)
+	}
+	return strings.Join([]string{val(r.Publisher), val(r.Offer), val(r.SKU), val(r.Version)}, ":")
+}
+
+// windowsVersionOf reads the Windows Server release from a VM's image
+// reference when it is one of the image table's; "" for any other image.
+func windowsVersionOf(r *armcompute.ImageReference) string {
+	if r == nil || r.ID != nil {
+		return ""
+	}
+	for key, img := range imageTable {
+		v, ok := strings.CutPrefix(key, "windows-")
+		if ok && strings.EqualFold(val(r.Publisher), val(img.Publisher)) && strings.EqualFold(val(r.Offer), val(img.Offer)) && strings.EqualFold(val(r.SKU), val(img.SKU)) {
+			return v
+		}
+	}
+	return ""
+}
+
 func imageURN(r *armcompute.ImageReference) string {
 	if r == nil {
 		return ""
@@ -98,9 +134,9 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 	invalid := func(err error, fix string) error {
 		return &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualMachines.CreateOrUpdate", Object: object, Err: err, Fix: fix}
 	}
-	if req.OS == "windows" && len(req.Name) > maxWindowsComputerName {
-		return clouds.Instance{}, invalid(fmt.Errorf("the Windows computer name %q is %d characters, more than %d", req.Name, len(req.Name), maxWindowsComputerName),
-			"shorten the cluster or pool name so that <cluster>-<pool>-<i> fits in 15 characters")
+	if cn := computerName(req); req.OS == "windows" && len(cn) > maxWindowsComputerName {
+		return clouds.Instance{}, invalid(fmt.Errorf("the Windows computer name %q is %d characters, more than %d", cn, len(cn), maxWindowsComputerName),
+			"pass a computer name of at most 15 characters in the request (cluster.ComputerName derives one from the node name)")
 	}
 	if req.NestedVirtualization && !Profile.Nested(req.InstanceType) {
 		return clouds.Instance{}, invalid(fmt.Errorf("size %q does not run Hyper-V isolation in a Trusted Launch VM", req.InstanceType),
@@ -188,7 +224,7 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 	if err != nil {
 		return clouds.Instance{}, err
 	}
-	os := &armcompute.OSProfile{ComputerName: to(req.Name), AdminUsername: to(req.Identity.AdminUser), CustomData: to(customData)}
+	os := &armcompute.OSProfile{ComputerName: to(computerName(req)), AdminUsername: to(req.Identity.AdminUser), CustomData: to(customData)}
 	osType := armcompute.OperatingSystemTypesLinux
 	if req.OS == "windows" {
 		osType = armcompute.OperatingSystemTypesWindows
@@ -210,9 +246,14 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 	if req.DiskGB > 0 {
 		disk.DiskSizeGB = to(int32(req.DiskGB))
 	}
+	if c.cfg.DiskEncryptionSetID != "" {
+		// Server-side encryption with the customer's key in the set's Key Vault
+		// (https://learn.microsoft.com/azure/virtual-machines/disk-encryption#customer-managed-keys).
+		disk.ManagedDisk.DiskEncryptionSet = &armcompute.DiskEncryptionSetParameters{ID: to(c.cfg.DiskEncryptionSetID)}
+	}
 	vm := armcompute.VirtualMachine{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, TagNode, req.Name, TagPool, req.Pool, TagRole, req.Role),
+		Tags:     c.tags(req.Cluster, TagNode, req.Name, TagPool, req.Pool, TagRole, req.Role),
 		Properties: &armcompute.VirtualMachineProperties{
 			HardwareProfile: &armcompute.HardwareProfile{VMSize: to(armcompute.VirtualMachineSizeTypes(req.InstanceType))},
 			StorageProfile:  &armcompute.StorageProfile{ImageReference: &img, OSDisk: disk},
@@ -231,7 +272,12 @@ func (c *Cloud) create(ctx context.Context, req clouds.InstanceRequest) (clouds.
 	k := call{op: "VirtualMachines.CreateOrUpdate", object: object, pool: req.Pool}
 	poller, err := c.vms.BeginCreateOrUpdate(ctx, c.cfg.ResourceGroup, req.Name, vm, nil)
 	if err != nil {
-		return clouds.Instance{}, k.classify(err)
+		ce := k.classify(err)
+		if e, ok := ce.(*clouds.Error); ok && c.cfg.DiskEncryptionSetID != "" && strings.Contains(err.Error(), "iskEncryptionSet") {
+			e.Kind = clouds.KindInvalid
+			e.Fix = fmt.Sprintf("set azure.disk_encryption_set_id to the ID of a disk encryption set in subscription %s and location %s (az disk-encryption-set show --query id)", c.cfg.SubscriptionID, c.cfg.Location)
+		}
+		return clouds.Instance{}, ce
 	}
 	res, err := poller.PollUntilDone(ctx, c.pollOptions())
 	if err != nil {
@@ -276,7 +322,7 @@ func (c *Cloud) ensureExtension(ctx context.Context, req clouds.InstanceRequest,
 	}
 	ext := armcompute.VirtualMachineExtension{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, TagNode, req.Name),
+		Tags:     c.tags(req.Cluster, TagNode, req.Name),
 		Properties: &armcompute.VirtualMachineExtensionProperties{
 			Publisher: to("Microsoft.Compute"), Type: to("CustomScriptExtension"), TypeHandlerVersion: to("1.10"),
 			AutoUpgradeMinorVersion: to(true),
@@ -304,13 +350,17 @@ func (c *Cloud) ensureNIC(ctx context.Context, req clouds.InstanceRequest, nsg s
 	}
 	nic := armnetwork.Interface{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster, TagNode, req.Name),
+		Tags:     c.tags(req.Cluster, TagNode, req.Name),
 		Properties: &armnetwork.InterfacePropertiesFormat{
 			IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to("ipconfig1"), Properties: &armnetwork.InterfaceIPConfigurationPropertiesFormat{
 				Subnet: &armnetwork.Subnet{ID: to(req.Network.SubnetID)}, Primary: to(true),
 				PrivateIPAllocationMethod: to(armnetwork.IPAllocationMethodDynamic),
 			}}},
 		},
+	}
+	if err == nil && got.Properties != nil && len(got.Properties.IPConfigurations) > 0 && got.Properties.IPConfigurations[0].Properties != nil {
+		// A rewrite keeps the load balancer pools the NIC is in (SetLoadBalancerTargets owns them).
+		nic.Properties.IPConfigurations[0].Properties.LoadBalancerBackendAddressPools = got.Properties.IPConfigurations[0].Properties.LoadBalancerBackendAddressPools
 	}
 	if nsg != "" {
 		nic.Properties.NetworkSecurityGroup = &armnetwork.SecurityGroup{ID: to(nsg)}
@@ -358,6 +408,9 @@ func toInstance(vm armcompute.VirtualMachine, ip string) clouds.Instance {
 	if in.Name == "" {
 		in.Name = val(vm.Name)
 	}
+	if vm.Properties != nil {
+		in.Incarnation = val(vm.Properties.VMID) // unique per VM (armcompute VirtualMachineProperties.VMID)
+	}
 	p := vm.Properties
 	if p == nil {
 		return in
@@ -366,9 +419,13 @@ func toInstance(vm armcompute.VirtualMachine, ip string) clouds.Instance {
 		in.InstanceType = string(val(p.HardwareProfile.VMSize))
 	}
 	if s := p.StorageProfile; s != nil {
-		in.Image = imageURN(s.ImageReference)
+		in.Image = requestedURN(s.ImageReference)
 		if s.OSDisk != nil && val(s.OSDisk.OSType) == armcompute.OperatingSystemTypesWindows {
 			in.OS = "windows"
+			in.WindowsVersion = windowsVersionOf(s.ImageReference)
+		}
+		if s.OSDisk != nil {
+			in.DiskGB = int(val(s.OSDisk.DiskSizeGB))
 		}
 	}
 	// The list call carries no instance view, so the power state is not

@@ -37,6 +37,11 @@ type rule struct {
 func controlPlaneRules(req clouds.NetworkRequest) []rule {
 	rs := []rule{
 		{"kube-api-nodes", armnetwork.SecurityRuleProtocolTCP, "6443", req.NodeCIDR},
+		// The API load balancer's probe comes from the AzureLoadBalancer
+		// service tag (168.63.129.16); the default rule AllowAzureLoadBalancerInBound
+		// admits it too, this one keeps it when a deny-all is added
+		// (https://learn.microsoft.com/azure/virtual-network/service-tags-overview#available-service-tags).
+		{"kube-api-lb-probe", armnetwork.SecurityRuleProtocolTCP, "6443", "AzureLoadBalancer"},
 		{"etcd-nodes", armnetwork.SecurityRuleProtocolTCP, "2379-2380", req.NodeCIDR},
 		{"kubelet-nodes", armnetwork.SecurityRuleProtocolTCP, "10250", req.NodeCIDR},
 		{"vxlan-nodes", armnetwork.SecurityRuleProtocolUDP, "4789", req.NodeCIDR},
@@ -109,7 +114,7 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster string) error {
 	if !isNotFound(err) {
 		return call{op: "ResourceGroups.Get", object: k.object}.classify(err)
 	}
-	_, err = c.groups.CreateOrUpdate(ctx, c.cfg.ResourceGroup, armresources.ResourceGroup{Location: to(c.cfg.Location), Tags: tags(cluster)}, nil)
+	_, err = c.groups.CreateOrUpdate(ctx, c.cfg.ResourceGroup, armresources.ResourceGroup{Location: to(c.cfg.Location), Tags: c.tags(cluster)}, nil)
 	return k.classify(err)
 }
 
@@ -125,7 +130,7 @@ func (c *Cloud) ensureVNet(ctx context.Context, req clouds.NetworkRequest, cidr 
 	}
 	want := armnetwork.VirtualNetwork{
 		Location: to(c.cfg.Location),
-		Tags:     tags(req.Cluster),
+		Tags:     c.tags(req.Cluster),
 		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
 			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{to(cidr)}},
 			// The subnet rides in the VNet's PUT: a separate subnet PUT
@@ -202,7 +207,7 @@ func (c *Cloud) ensureNSG(ctx context.Context, req clouds.NetworkRequest, role s
 	k := call{op: "NetworkSecurityGroups.CreateOrUpdate", object: object}
 	poller, err := c.nsgs.BeginCreateOrUpdate(ctx, c.cfg.ResourceGroup, name, armnetwork.SecurityGroup{
 		Location:   to(c.cfg.Location),
-		Tags:       tags(req.Cluster, TagRole, role),
+		Tags:       c.tags(req.Cluster, TagRole, role),
 		Properties: &armnetwork.SecurityGroupPropertiesFormat{SecurityRules: want},
 	}, nil)
 	if err != nil {

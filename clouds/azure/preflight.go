@@ -68,6 +68,9 @@ var (
 		"Microsoft.Compute/disks/delete",
 		"Microsoft.Network/networkInterfaces/delete",
 	}
+	// The load balancer (loadbalancer.go): its frontend joins a public IP
+	// address or the subnet, and a control-plane NIC joins its pool by a
+	// PUT of the NIC, which names the NIC's subnet and NSG again.
 	actionsLoadBalancer = []string{
 		"Microsoft.Network/loadBalancers/read",
 		"Microsoft.Network/loadBalancers/write",
@@ -75,6 +78,14 @@ var (
 		"Microsoft.Network/publicIPAddresses/read",
 		"Microsoft.Network/publicIPAddresses/write",
 		"Microsoft.Network/publicIPAddresses/join/action",
+		"Microsoft.Network/virtualNetworks/subnets/join/action",
+		"Microsoft.Network/networkInterfaces/read",
+		"Microsoft.Network/networkInterfaces/write",
+		"Microsoft.Network/networkSecurityGroups/join/action",
+	}
+	actionsLoadBalancerDeletes = []string{
+		"Microsoft.Network/loadBalancers/delete",
+		"Microsoft.Network/publicIPAddresses/delete",
 	}
 )
 
@@ -238,8 +249,18 @@ func neededActions(req clouds.PreflightRequest) []string {
 	}
 	if req.LoadBalancer {
 		out = append(out, actionsLoadBalancer...)
+		if req.Deletes {
+			out = append(out, actionsLoadBalancerDeletes...)
+		}
 	}
-	return out
+	// One action may be needed for several reasons; name it once.
+	var once []string
+	for _, a := range out {
+		if !slices.Contains(once, a) {
+			once = append(once, a)
+		}
+	}
+	return once
 }
 
 // permission is one role's grant at a scope: its actions minus its notActions.

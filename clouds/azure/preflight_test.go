@@ -56,7 +56,7 @@ var (
 
 // fullRequest is an apply that creates everything.
 func fullRequest() clouds.PreflightRequest {
-	return clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, Deletes: true, Secrets: true}
+	return clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, Deletes: true, Secrets: true, LoadBalancer: true}
 }
 
 // withGroup creates the user's resource group, as a user who brings one
@@ -141,6 +141,11 @@ func TestPreflightRefusals(t *testing.T) {
 			req:   clouds.PreflightRequest{Cluster: "demo", Deletes: true},
 			field: "azure.resource_group", code: "AuthorizationFailed",
 			has: []string{"Microsoft.Compute/virtualMachines/delete, Microsoft.Compute/disks/delete"}},
+		{name: "the load balancer needs Network Contributor", group: true,
+			srv:   func(s *arm.Server) { s.Permit(labClient, roleVMContributor, roleSecretsOfficer) },
+			req:   clouds.PreflightRequest{Cluster: "demo", LoadBalancer: true, Deletes: true},
+			field: "azure.resource_group", code: "AuthorizationFailed",
+			has: []string{"Microsoft.Network/loadBalancers/write", "Microsoft.Network/publicIPAddresses/write", "Microsoft.Network/loadBalancers/delete", "Network Contributor on the resource group"}},
 		{name: "Compute not registered", srv: func(s *arm.Server) { s.Unregister("Microsoft.Compute", true) },
 			field: "azure.subscription_id", code: "MissingSubscriptionRegistration",
 			has: []string{"az provider register --namespace Microsoft.Compute"}},

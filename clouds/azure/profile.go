@@ -29,6 +29,9 @@ var Profile = clouds.Profile{
 	Image:                imageName,
 	// Key Vault secret names are 1-127 of [0-9a-zA-Z-]: see SecretName.
 	SecretName: func(cluster string, name clouds.SecretName) string { return secretName(cluster, string(name)) },
+	// A Standard load balancer fronts the API servers (loadbalancer.go).
+	LoadBalancer: true,
+	CheckTags:    checkTags,
 }
 
 func init() { clouds.Register(Profile) }

@@ -24,6 +24,12 @@ import (
 // name for up to 90 days
 // (https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview),
 // so a vault per cluster would leave a reserved name behind every destroy.
+// Key Vault encrypts what it stores with keys of its own (software keys
+// validated to FIPS 140 on the Standard tier, HSM-protected on Premium,
+// https://learn.microsoft.com/azure/key-vault/general/overview):
+// a secret takes no customer-managed key, so who may read the cluster's
+// secrets is the vault's access control (RBAC or access policies), which
+// the user owns. Config.DiskEncryptionSetID is for the disks only.
 
 // tagSecret holds the mixedk8s name of a secret (Key Vault names allow only letters, digits and '-').
 const tagSecret = "mixedk8s.io_secret"
@@ -80,7 +86,7 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.Se
 		return v, err
 	}
 	params := azsecrets.SetSecretParameters{Value: to(base64.StdEncoding.EncodeToString(value)), ContentType: to(contentType),
-		Tags: map[string]*string{TagCluster: to(cluster), tagSecret: to(string(name))}}
+		Tags: c.tags(cluster, tagSecret, string(name))}
 	_, err := c.secrets.SetSecret(ctx, kv, params, nil)
 	if innerCode(err, "ObjectIsDeletedButRecoverable") {
 		// Left soft-deleted by an earlier destroy whose purge did not finish.

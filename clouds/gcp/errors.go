@@ -83,6 +83,8 @@ type call struct {
 	object string
 	pool   string
 	zone   string
+	// fixText, when set, is the fix of an invalid or not-found answer.
+	fixText string
 }
 
 // classify turns a client error into a *clouds.Error; context errors pass
@@ -157,6 +159,9 @@ func refineQuota(k clouds.Kind, status int, reason, msg string) clouds.Kind {
 }
 
 func (k call) fix(ce *clouds.Error) string {
+	if k.fixText != "" && (ce.Kind == clouds.KindInvalid || ce.Kind == clouds.KindNotFound) {
+		return k.fixText
+	}
 	switch ce.Kind {
 	case clouds.KindCapacity:
 		where := "zone"
@@ -171,7 +176,7 @@ func (k call) fix(ce *clouds.Error) string {
 		return "raise the quota named above in IAM & Admin > Quotas for the project and region, or ask for fewer or smaller instances"
 	case clouds.KindAuth:
 		if strings.Contains(ce.Code, ".") {
-			return fmt.Sprintf("grant %s to the credentials in use (a role that holds it, e.g. roles/compute.instanceAdmin.v1 or roles/secretmanager.admin), and check the project ID", ce.Code)
+			return fmt.Sprintf("grant %s to the credentials in use (a role that holds it, e.g. %s), and check the project ID", ce.Code, roleFor(ce.Code))
 		}
 		return "check that the credentials are valid (gcloud auth application-default login) and hold the permissions listed in docs/architecture.md for the project"
 	case clouds.KindInvalid:
@@ -182,6 +187,17 @@ func (k call) fix(ce *clouds.Error) string {
 		}
 	}
 	return ""
+}
+
+// roleFor names a predefined role that holds a permission
+// (https://cloud.google.com/compute/docs/access/iam#predefined_roles).
+func roleFor(permission string) string {
+	for _, p := range []string{"compute.addresses.", "compute.forwardingRules.", "compute.regionBackendServices.", "compute.regionHealthChecks.", "compute.instanceGroups."} {
+		if strings.HasPrefix(permission, p) {
+			return "roles/compute.loadBalancerAdmin"
+		}
+	}
+	return "roles/compute.instanceAdmin.v1 or roles/secretmanager.admin"
 }
 
 // opError is a DONE operation that carries errors.

@@ -58,8 +58,18 @@ type Config struct {
 	Project string
 	// Region, e.g. "us-central1". Required.
 	Region string
+	// Labels go on every instance, disk and secret the cloud creates, beside
+	// its own (the spec's tags; networks and firewalls take no labels).
+	Labels map[string]string
 	// Zones of the region that get instances, spread by node name; default Region+"-a".
 	Zones []string
+	// KMSKeyName is the Cloud KMS key
+	// (projects/P/locations/L/keyRings/R/cryptoKeys/K, L being Region) that
+	// encrypts the instances' boot disks and the cluster's secrets, which
+	// are then replicated in Region only; empty uses Google-managed keys
+	// and automatic replication. The Compute Engine and Secret Manager
+	// service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it.
+	KMSKeyName string
 	// Endpoint overrides the Compute endpoint (Private Service Connect, a
 	// proxy, the lab), e.g. "https://compute-psc.p.googleapis.com"; empty
 	// uses https://compute.googleapis.com.
@@ -98,12 +108,20 @@ type Cloud struct {
 	globalOps   *compute.GlobalOperationsClient
 	secrets     *secretmanager.Client
 
+	// The API load balancer's objects (loadbalancer.go).
+	addresses       *compute.AddressesClient
+	forwardingRules *compute.ForwardingRulesClient
+	backendServices *compute.RegionBackendServicesClient
+	healthChecks    *compute.RegionHealthChecksClient
+	groups          *compute.InstanceGroupsClient
+
 	closers []interface{ Close() error }
 }
 
 var (
 	_ clouds.Cloud            = (*Cloud)(nil)
 	_ clouds.IdentityObserver = (*Cloud)(nil)
+	_ clouds.LoadBalancers    = (*Cloud)(nil)
 )
 
 // nameRE is Compute's resource name rule (RFC 1035), from the computepb
@@ -206,6 +224,31 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		var e error
 		c.globalOps, e = compute.NewGlobalOperationsRESTClient(ctx, opts...)
 		return c.globalOps, e
+	})
+	build("addresses", func() (interface{ Close() error }, error) {
+		var e error
+		c.addresses, e = compute.NewAddressesRESTClient(ctx, opts...)
+		return c.addresses, e
+	})
+	build("forwarding rules", func() (interface{ Close() error }, error) {
+		var e error
+		c.forwardingRules, e = compute.NewForwardingRulesRESTClient(ctx, opts...)
+		return c.forwardingRules, e
+	})
+	build("region backend services", func() (interface{ Close() error }, error) {
+		var e error
+		c.backendServices, e = compute.NewRegionBackendServicesRESTClient(ctx, opts...)
+		return c.backendServices, e
+	})
+	build("region health checks", func() (interface{ Close() error }, error) {
+		var e error
+		c.healthChecks, e = compute.NewRegionHealthChecksRESTClient(ctx, opts...)
+		return c.healthChecks, e
+	})
+	build("instance groups", func() (interface{ Close() error }, error) {
+		var e error
+		c.groups, e = compute.NewInstanceGroupsRESTClient(ctx, opts...)
+		return c.groups, e
 	})
 	build("Secret Manager", func() (interface{ Close() error }, error) {
 		var e error

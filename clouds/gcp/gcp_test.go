@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +94,7 @@ func TestNetworkCreatesAdoptsConvergesAndDeletes(t *testing.T) {
 	// Given a converged network, when EnsureNetwork runs again, then it only reads.
 	e.srv.ResetCalls()
 	nw2, err := e.cloud.EnsureNetwork(ctx, netReq("demo"))
-	if err != nil || nw2 != nw {
+	if err != nil || !reflect.DeepEqual(nw2, nw) {
 		t.Fatalf("second EnsureNetwork = %v, %v; want %v", nw2, err, nw)
 	}
 	if m := e.srv.MutatingCalls(); m != 0 {
@@ -115,7 +116,7 @@ func TestNetworkCreatesAdoptsConvergesAndDeletes(t *testing.T) {
 	if got := e.srv.Objects("demo"); len(got) != 3 {
 		t.Fatalf("after dropping admin CIDRs: %v", got)
 	}
-	if found, ok, err := e.cloud.FindNetwork(ctx, "demo"); err != nil || !ok || found != nw {
+	if found, ok, err := e.cloud.FindNetwork(ctx, "demo"); err != nil || !ok || !reflect.DeepEqual(found, nw) {
 		t.Fatalf("FindNetwork = %v, %v, %v", found, ok, err)
 	}
 	if err := e.cloud.DeleteNetwork(ctx, "demo"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -71,9 +72,18 @@ func imageOf(os, windowsVersion string) (string, error) {
 }
 
 // MaxWindowsName: a Windows computer name (the NetBIOS name) has at most
-// 15 characters, and GCE names the computer after the instance
-// (gh:GoogleCloudPlatform/compute-image-windows sysprep/instance_setup.ps1).
+// 15 characters, and GCE names the computer after the first label of the
+// instance's hostname (gh:GoogleCloudPlatform/compute-image-windows
+// gce/sysprep/instance_setup.ps1, Change-InstanceName, in sysprep specialize).
 const maxWindowsName = 15
+
+// windowsHostname is a Windows instance's custom hostname: its first label
+// is the computer name the request asks for, so the instance name (up to 63
+// characters) stays the node name. A custom hostname has at least two
+// labels (computepb Instance.Hostname; https://cloud.google.com/compute/docs/instances/custom-hostname-vm).
+func windowsHostname(req clouds.InstanceRequest) string {
+	return strings.ToLower(cmp.Or(req.ComputerName, req.Name)) + "." + req.Cluster + ".internal"
+}
 
 // errHyperV is why a Hyper-V isolated pool cannot run on GCE.
 const errHyperV = "Hyper-V isolation needs nested virtualization, and on Compute Engine nested virtualization supports only Linux KVM as the L1 hypervisor, never Hyper-V or Windows Server images (https://cloud.google.com/compute/docs/instances/nested-virtualization/overview)"
@@ -141,7 +151,11 @@ func (c *Cloud) insert(ctx context.Context, req clouds.InstanceRequest, zone str
 		return nil // a racing insert made it: adopt it
 	}
 	if err != nil {
-		return k.classify(err)
+		ce := k.classify(err)
+		if e, ok := ce.(*clouds.Error); ok && c.cfg.KMSKeyName != "" && strings.Contains(err.Error(), "diskEncryptionKey") {
+			e.Fix = fmt.Sprintf("set gcp.kms_key_name to a key of a key ring in %s that the Compute Engine service agent may use (roles/cloudkms.cryptoKeyEncrypterDecrypter)", c.cfg.Region)
+		}
+		return ce
 	}
 	if p := op.Proto(); p.GetStatus() == computepb.Operation_DONE && opFailure(p) != nil {
 		return nil
@@ -158,9 +172,9 @@ func (c *Cloud) checkRequest(req clouds.InstanceRequest, object string) error {
 		return invalid(fmt.Errorf("%q is not a Compute instance name (RFC 1035: lowercase letters, digits and dashes, 1-63 characters, starting with a letter)", req.Name),
 			"rename the pool or cluster so node names are lowercase letters, digits and dashes")
 	}
-	if req.OS == "windows" && len(req.Name) > maxWindowsName {
-		return invalid(fmt.Errorf("the Windows node name %q has %d characters; Windows computer names have at most %d and GCE names the computer after the instance", req.Name, len(req.Name), maxWindowsName),
-			"shorten the cluster or Windows pool name so node names fit in 15 characters")
+	if cn := cmp.Or(req.ComputerName, req.Name); req.OS == "windows" && len(cn) > maxWindowsName {
+		return invalid(fmt.Errorf("the Windows computer name %q has %d characters; Windows computer names have at most %d", cn, len(cn), maxWindowsName),
+			"pass a computer name of at most 15 characters in the request (cluster.ComputerName derives one from the node name)")
 	}
 	if req.NestedVirtualization {
 		return invalid(fmt.Errorf("pool %q asks for nested virtualization: %s", req.Pool, errHyperV), fixHyperV)
@@ -183,6 +197,7 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 	}
 	labels := map[string]string{}
 	labels[LabelCluster], labels[LabelNode], labels[LabelPool], labels[LabelRole] = labelValue(req.Cluster), labelValue(req.Name), labelValue(req.Pool), labelValue(req.Role)
+	labels = c.withLabels(labels)
 	md := []*computepb.Items{
 		// https://cloud.google.com/compute/docs/metadata/manage-guest-attributes
 		{Key: proto.String("enable-guest-attributes"), Value: proto.String("TRUE")},
@@ -229,6 +244,14 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 	}
 	if req.DiskGB > 0 {
 		res.Disks[0].InitializeParams.DiskSizeGb = proto.Int64(int64(req.DiskGB))
+	}
+	if c.cfg.KMSKeyName != "" {
+		// The boot disk is encrypted with the customer-managed key; the
+		// Compute Engine service agent uses it (computepb AttachedDisk.disk_encryption_key).
+		res.Disks[0].DiskEncryptionKey = &computepb.CustomerEncryptionKey{KmsKeyName: proto.String(c.cfg.KMSKeyName)}
+	}
+	if req.OS == "windows" {
+		res.Hostname = proto.String(windowsHostname(req))
 	}
 	return res, nil
 }
@@ -278,6 +301,12 @@ var states = map[string]string{
 	"TERMINATED": clouds.StateStopped, "STOPPED": clouds.StateStopped, "SUSPENDED": clouds.StateStopped,
 }
 
+// windowsLicense reads the Windows Server release from the boot disk's
+// license, which the listing carries (AttachedDisk.licenses,
+// https://cloud.google.com/compute/docs/reference/rest/v1/instances), e.g.
+// projects/windows-cloud/global/licenses/windows-server-2022-dc.
+var windowsLicense = regexp.MustCompile(`/windows-cloud/global/licenses/windows-server-(\d{4})-`)
+
 func toInstance(in *computepb.Instance) clouds.Instance {
 	tags := map[string]string{}
 	for k, v := range in.GetLabels() {
@@ -307,6 +336,12 @@ func toInstance(in *computepb.Instance) clouds.Instance {
 	for _, d := range in.GetDisks() {
 		if d.GetBoot() {
 			out.Image = d.GetInitializeParams().GetSourceImage()
+			out.DiskGB = int(d.GetDiskSizeGb())
+			for _, l := range d.GetLicenses() {
+				if m := windowsLicense.FindStringSubmatch(l); m != nil {
+					out.WindowsVersion = m[1]
+				}
+			}
 		}
 	}
 	if nics := in.GetNetworkInterfaces(); len(nics) > 0 {

@@ -81,7 +81,7 @@ func rules(req clouds.NetworkRequest) []firewallRule {
 
 // firewallNames are every rule name a cluster may have, for deletion.
 func firewallNames(cluster string) []string {
-	return []string{cluster + "-internal", cluster + "-admin-cp", cluster + "-admin-worker"}
+	return []string{cluster + "-internal", cluster + "-admin-cp", cluster + "-admin-worker", healthRuleName(cluster)}
 }
 
 // EnsureNetwork implements clouds.Cluster: it adopts or creates the network,
@@ -108,7 +108,7 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 		return clouds.Network{}, err
 	}
 	// Admin rules of a spec that no longer lists admin CIDRs.
-	want := map[string]bool{}
+	want := map[string]bool{healthRuleName(req.Cluster): true} // the load balancer's own
 	for _, r := range rules(req) {
 		want[r.name] = true
 	}

@@ -13,6 +13,8 @@ var Profile = clouds.Profile{
 	RefuseHyperV:         "Hyper-V isolation needs nested Hyper-V, which GCE does not offer (KVM is its only L1 hypervisor)",
 	Image:                imageOf,
 	SecretName:           func(cluster string, name clouds.SecretName) string { return secretID(cluster, string(name)) },
+	LoadBalancer:         true,
+	CheckTags:            checkLabels,
 }
 
 func init() { clouds.Register(Profile) }

@@ -15,7 +15,7 @@ import (
 )
 
 // The cluster's secrets are Secret Manager secrets, one per name, labelled
-// with the cluster. A secret's first version is its value: EnsureSecret
+// with the cluster, encrypted with Config.KMSKeyName when it is set. A secret's first version is its value: EnsureSecret
 // adds a version and then reads version 1, so two processes racing agree
 // on the first value written (versions are numbered in order,
 // https://cloud.google.com/secret-manager/docs/add-secret-version).
@@ -43,6 +43,23 @@ func (c *Cloud) secretName(cluster string, name clouds.SecretName) string {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// replication is a new secret's replication: automatic, or with
+// Config.KMSKeyName one user-managed replica in the region encrypted with
+// it, since a replica's key must live in the replica's location
+// (secretmanagerpb CustomerManagedEncryption.kms_key_name;
+// https://cloud.google.com/secret-manager/docs/cmek).
+func (c *Cloud) replication() *secretmanagerpb.Replication {
+	if c.cfg.KMSKeyName == "" {
+		return &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}}
+	}
+	return &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_UserManaged_{UserManaged: &secretmanagerpb.Replication_UserManaged{
+		Replicas: []*secretmanagerpb.Replication_UserManaged_Replica{{
+			Location:                  c.cfg.Region,
+			CustomerManagedEncryption: &secretmanagerpb.CustomerManagedEncryption{KmsKeyName: c.cfg.KMSKeyName},
+		}},
+	}}}
+}
+
 // EnsureSecret implements clouds.Cloud.
 func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.SecretName, value []byte) ([]byte, error) {
 	if v, ok, err := c.Secret(ctx, cluster, name); err != nil || ok {
@@ -54,12 +71,18 @@ func (c *Cloud) EnsureSecret(ctx context.Context, cluster string, name clouds.Se
 		Parent:   "projects/" + c.cfg.Project,
 		SecretId: secretID(cluster, string(name)),
 		Secret: &secretmanagerpb.Secret{
-			Replication: &secretmanagerpb.Replication{Replication: &secretmanagerpb.Replication_Automatic_{Automatic: &secretmanagerpb.Replication_Automatic{}}},
-			Labels:      map[string]string{LabelCluster: labelValue(cluster)},
+			Replication: c.replication(),
+			Labels:      c.withLabels(map[string]string{LabelCluster: labelValue(cluster)}),
 		},
 	}, c.retry())
 	if err != nil && !isCode(err, codeAlreadyExists) {
-		return nil, k.classify(err)
+		ce := k.classify(err)
+		if c.cfg.KMSKeyName != "" && clouds.KindOf(ce) == clouds.KindInvalid {
+			if e, ok := ce.(*clouds.Error); ok {
+				e.Fix = fmt.Sprintf("set gcp.kms_key_name to a key of a key ring in %s (projects/<project>/locations/%s/keyRings/<ring>/cryptoKeys/<key>)", c.cfg.Region, c.cfg.Region)
+			}
+		}
+		return nil, ce
 	}
 	k.op = "secrets.addVersion"
 	crc := int64(crc32.Checksum(value, castagnoli))

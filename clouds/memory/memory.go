@@ -142,9 +142,13 @@ func (c *Cloud) EnsureInstance(ctx context.Context, req clouds.InstanceRequest) 
 		OS:           req.OS,
 		InstanceType: req.InstanceType,
 		Image:        req.Image,
+		DiskGB:       req.DiskGB,
 		State:        clouds.StateRunning,
 		PrivateIP:    fmt.Sprintf("10.0.%d.%d", c.nextID/250, c.nextID%250+4),
 		Tags:         Tags.For(req.Cluster, req.Pool, req.Role, req.Name),
+	}
+	if req.OS == "windows" {
+		in.WindowsVersion = req.WindowsVersion
 	}
 	c.instances[in.ID] = in
 	out := clone(in)
@@ -254,6 +258,20 @@ func (c *Cloud) Terminate(name string) bool {
 	for id, in := range c.instances {
 		if in.Name == name {
 			delete(c.instances, id)
+			return true
+		}
+	}
+	return false
+}
+
+// Stop stops the named instance out of band, as a person in the cloud
+// console or a host failure would; false when there is none.
+func (c *Cloud) Stop(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, in := range c.instances {
+		if in.Name == name {
+			in.State = clouds.StateStopped
 			return true
 		}
 	}

@@ -16,20 +16,22 @@ import (
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
 	"github.com/mixedk8s/mixedk8s/internal/double"
+	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 )
 
 // Operations, as counted and as named to Latency and Fault.
 const (
-	OpIdentity   = "Identity"
-	OpBootstrap  = "Bootstrap"
-	OpJoin       = "Join"
-	OpAddons     = "Addons"
-	OpWaitReady  = "WaitReady"
-	OpDrain      = "Drain"
-	OpRemove     = "Remove"
-	OpStatus     = "Status"
-	OpEndpoint   = "Endpoint"
-	OpKubeconfig = "AdminKubeconfig"
+	OpIdentity      = "Identity"
+	OpBootstrap     = "Bootstrap"
+	OpJoin          = "Join"
+	OpAddons        = "Addons"
+	OpWaitReady     = "WaitReady"
+	OpDrain         = "Drain"
+	OpRemove        = "Remove"
+	OpStatus        = "Status"
+	OpServerVersion = "ServerVersion"
+	OpEndpoint      = "Endpoint"
+	OpKubeconfig    = "AdminKubeconfig"
 )
 
 // certificateKey stands in for the key of kubeadm's uploaded control-plane certificates.
@@ -44,18 +46,20 @@ type Provisioner struct {
 	// and node, and counts calls.
 	double.Simulation
 
-	mu           sync.Mutex
-	bootstrapped bool
-	endpoint     string
-	ca           *pki.CA
-	joined       map[string]bool
-	drained      []string
-	removed      []string
+	mu            sync.Mutex
+	bootstrapped  bool
+	serverVersion string
+	endpoint      string
+	ca            *pki.CA
+	joined        map[string]bool
+	nodes         map[string]cluster.NodeStatus // what each joined node reports
+	drained       []string
+	removed       []string
 }
 
 // NewProvisioner makes a provisioner with no cluster yet.
 func NewProvisioner() *Provisioner {
-	return &Provisioner{joined: map[string]bool{}}
+	return &Provisioner{joined: map[string]bool{}, nodes: map[string]cluster.NodeStatus{}}
 }
 
 var _ cluster.Provisioner = (*Provisioner)(nil)
@@ -79,7 +83,11 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bootstrapped = true
+	if p.serverVersion == "" {
+		p.serverVersion = "v" + t.Spec.KubernetesVersion
+	}
 	p.joined[t.Node.Name] = true
+	p.nodes[t.Node.Name] = reported(t)
 	t.Report("control plane initialised")
 	p.endpoint = t.APIEndpoint
 	if p.endpoint == "" {
@@ -109,6 +117,7 @@ func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.Join
 		}
 	}
 	p.joined[t.Node.Name] = true
+	p.nodes[t.Node.Name] = reported(t)
 	t.Report("joined")
 	return nil
 }
@@ -152,6 +161,7 @@ func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.joined, name)
+	delete(p.nodes, name)
 	p.removed = append(p.removed, name)
 	return nil
 }
@@ -170,9 +180,62 @@ func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances [
 	}
 	out := map[string]cluster.NodeStatus{}
 	for name := range p.joined {
-		out[name] = cluster.NodeStatus{Joined: true, Ready: running[name]}
+		st := p.nodes[name]
+		st.Joined, st.Ready = true, running[name] && st.Since.IsZero()
+		out[name] = st
 	}
 	return out, nil
+}
+
+// reported is what a node's kubelet reports once it joined.
+func reported(t cluster.Target) cluster.NodeStatus {
+	st := cluster.NodeStatus{KubeletVersion: "v" + t.Spec.KubernetesVersion}
+	if t.Node.OS == cluster.Windows {
+		st.WindowsBuild = contract.WindowsBuilds[t.Node.WindowsVersion]
+	}
+	return st
+}
+
+// SetNotReady makes a joined node report NotReady since a time, as a
+// kubelet that stopped posting status does; false when it has not joined.
+func (p *Provisioner) SetNotReady(name string, since time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.joined[name] {
+		return false
+	}
+	st := p.nodes[name]
+	st.Since = since
+	p.nodes[name] = st
+	return true
+}
+
+// ServerVersion is the version the control plane was bootstrapped with,
+// or the one SetServerVersion set; "" before bootstrap.
+func (p *Provisioner) ServerVersion(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (string, error) {
+	if err := p.Enter(ctx, OpServerVersion, ""); err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.serverVersion, nil
+}
+
+// SetServerVersion makes the API server report a version, as an upgrade
+// done outside the library would.
+func (p *Provisioner) SetServerVersion(v string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.serverVersion = v
+}
+
+// SetKubeletVersion makes a joined node's kubelet report a version.
+func (p *Provisioner) SetKubeletVersion(name, v string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.nodes[name]
+	st.KubeletVersion = v
+	p.nodes[name] = st
 }
 
 // Endpoint implements cluster.Provisioner.

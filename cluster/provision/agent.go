@@ -82,7 +82,7 @@ func (p *Provisioner) agentSession(ctx context.Context, t cluster.Target, cfg co
 	if err != nil {
 		return false, fmt.Errorf("failed to load the node agent for %s/%s: %w", goos, agentArch, err)
 	}
-	conn, err := p.connect(ctx, t.Spec, t.Node, t.Instance)
+	conn, err := p.connect(ctx, t)
 	if err != nil {
 		return false, fmt.Errorf("failed to connect to %s: %w", t.Node.Name, err)
 	}
@@ -92,12 +92,13 @@ func (p *Provisioner) agentSession(ctx context.Context, t cluster.Target, cfg co
 	if err != nil {
 		return false, err
 	}
-	if err := conn.Upload(ctx, agentPath, bytes.NewReader(bin.Data), int64(len(bin.Data)), 0o755); err != nil {
-		return false, fmt.Errorf("failed to upload the node agent to %s: %w", t.Node.Name, err)
-	}
-	// The config holds tokens and keys: owner-only.
+	// The config holds tokens and keys: owner-only from its creation, and
+	// first, so on Windows the agent's folder is created protected too.
 	if err := conn.Upload(ctx, configPath, bytes.NewReader(data), int64(len(data)), 0o600); err != nil {
 		return false, fmt.Errorf("failed to upload the agent config to %s: %w", t.Node.Name, err)
+	}
+	if err := conn.Upload(ctx, agentPath, bytes.NewReader(bin.Data), int64(len(bin.Data)), 0o755); err != nil {
+		return false, fmt.Errorf("failed to upload the node agent to %s: %w", t.Node.Name, err)
 	}
 	report(t, "agent %s uploaded (sha256 %s)", bin.Name, short(bin.SHA256))
 
@@ -163,7 +164,7 @@ func (p *Provisioner) awaitAfterReboot(ctx context.Context, t cluster.Target) (c
 
 // agentStatus runs `nodeagent status` on a node.
 func (p *Provisioner) agentStatus(ctx context.Context, t cluster.Target) (contract.Status, error) {
-	conn, err := p.connect(ctx, t.Spec, t.Node, t.Instance)
+	conn, err := p.connect(ctx, t)
 	if err != nil {
 		return contract.Status{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -45,11 +46,15 @@ func (p *Provisioner) dialer(ctx context.Context, spec cluster.Spec) (transport.
 	if spec.Access.Bastion == nil {
 		return nil, nil
 	}
+	key, err := p.bastionKey(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
-	b, ok := p.bastions[spec.Access.Bastion.Address]
+	b, ok := p.bastions[key]
 	if !ok {
 		b = &bastion{}
-		p.bastions[spec.Access.Bastion.Address] = b
+		p.bastions[key] = b
 	}
 	p.mu.Unlock()
 	// Connect now, so a wrong bastion address or key fails here, once.
@@ -68,6 +73,19 @@ func (p *Provisioner) dialer(ctx context.Context, spec cluster.Spec) (transport.
 		}
 		return nc, err
 	}, nil
+}
+
+// bastionKey tells bastion connections apart by everything that makes one:
+// the address, the pinned host key, the user and the client key, so two
+// clusters that reach the same address as different users, or pin a
+// different key there, never share a connection.
+func (p *Provisioner) bastionKey(ctx context.Context, spec cluster.Spec) (string, error) {
+	bs := spec.Access.Bastion
+	signer, err := p.bastionSigner(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join([]string{bs.Address, strings.TrimSpace(bs.HostKey), bs.User, ssh.FingerprintSHA256(signer.PublicKey())}, "\x00"), nil
 }
 
 // liveBastion returns the bastion connection, making it again when it dropped.
@@ -127,114 +145,222 @@ func nodeAddress(in clouds.Instance, viaJump bool) string {
 	return in.PrivateIP
 }
 
-// connect opens a pinned connection to a node: SSH to Linux, WinRM to Windows.
-func (p *Provisioner) connect(ctx context.Context, spec cluster.Spec, n cluster.Node, in clouds.Instance) (transport.Conn, error) {
+// login is one way into a node: the identity it must show and the
+// credentials it takes.
+type login struct {
+	// hostKey pins a Linux node's sshd.
+	hostKey ssh.PublicKey
+	// cert, or else thumbprint, pins a Windows node's WinRM listener.
+	cert       *x509.Certificate
+	thumbprint string
+	user       string
+	// passwords are tried in order (Windows).
+	passwords []string
+}
+
+// endpoint is where and how a node is reached, and the cluster's seed.
+type endpoint struct {
+	addr string
+	dial transport.DialFunc
+	seed []byte
+}
+
+func (p *Provisioner) endpoint(ctx context.Context, spec cluster.Spec, n cluster.Node, in clouds.Instance) (endpoint, error) {
 	dial, err := p.dialer(ctx, spec)
 	if err != nil {
-		return nil, err
+		return endpoint{}, err
 	}
 	addr := nodeAddress(in, dial != nil)
 	if addr == "" {
-		return nil, fmt.Errorf("instance %s (%s) of %s has no address yet: %w", in.ID, in.State, n.Name, transport.ErrNotReady)
+		return endpoint{}, fmt.Errorf("instance %s (%s) of %s has no address yet: %w", in.ID, in.State, n.Name, transport.ErrNotReady)
 	}
 	seed, err := p.seed(ctx, spec.Name)
+	if err != nil {
+		return endpoint{}, err
+	}
+	return endpoint{addr: addr, dial: dial, seed: seed}, nil
+}
+
+// dialLogin opens a pinned connection with one login: SSH to Linux, WinRM to Windows.
+func (p *Provisioner) dialLogin(ctx context.Context, n cluster.Node, ep endpoint, l login) (transport.Conn, error) {
+	if n.OS == cluster.Windows {
+		var err error
+		for _, pw := range l.passwords {
+			var conn *winrm.Conn
+			conn, err = winrm.Dial(ctx, winrm.Config{
+				Addr:        net.JoinHostPort(ep.addr, "5986"),
+				User:        l.user,
+				Password:    pw,
+				Auth:        winrm.NTLM,
+				Certificate: l.cert,
+				Thumbprint:  l.thumbprint,
+				Dial:        ep.dial,
+			})
+			switch {
+			case err == nil:
+				return conn, nil
+			case !errors.Is(err, transport.ErrAuth):
+				return nil, err
+			}
+		}
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(clientKey(ep.seed))
+	if err != nil {
+		return nil, err
+	}
+	return mkssh.Dial(ctx, mkssh.Config{
+		Addr:    net.JoinHostPort(ep.addr, "22"),
+		User:    AdminUser,
+		Signer:  signer,
+		HostKey: l.hostKey,
+		Dial:    ep.dial,
+		Sudo:    true,
+		// First-boot scripts (or GCE's guest agent) install the authorised key after sshd starts.
+		RetryAuthFor: p.cfg.ConnectTimeout / 5,
+	})
+}
+
+// bootLogin is the identity a node's first boot installed in a secrets
+// epoch: the one the provisioner derived and the cloud rendered into
+// first-boot data, or, on a cloud whose nodes make their own (GCE), what
+// the cloud observed the node publish, read once per instance ID. ok is
+// false for a Windows node whose epoch's first-boot certificate was never
+// made: no instance booted with it.
+func (p *Provisioner) bootLogin(ctx context.Context, spec cluster.Spec, n cluster.Node, in clouds.Instance, seed []byte, epoch int) (l login, ok bool, err error) {
+	if obs, ok := p.cfg.Cloud.(clouds.IdentityObserver); ok {
+		id, err := p.observedIdentity(ctx, obs, n, in)
+		if err != nil {
+			return login{}, false, err
+		}
+		if n.OS == cluster.Windows {
+			return login{thumbprint: id.WinRMThumbprint, user: id.AdminUser, passwords: []string{id.AdminPassword, lastingPassword(seed, n.Name, epoch)}}, true, nil
+		}
+		pin, err := preferredHostKey(id.SSHHostKeys)
+		if err != nil {
+			return login{}, false, fmt.Errorf("the host keys %s published: %w", n.Name, err)
+		}
+		return login{hostKey: pin}, true, nil
+	}
+	if n.OS == cluster.Windows {
+		name := secretWinRM(n.Name, epoch)
+		if epoch != spec.SecretsEpoch {
+			// An older epoch's certificate is only read: making one now would pin what no node has.
+			if _, ok, err := p.cfg.Secrets.Secret(ctx, spec.Name, name); err != nil || !ok {
+				return login{}, false, err
+			}
+		}
+		cert, err := p.winrmCertificate(ctx, spec.Name, n.Name, name)
+		if err != nil {
+			return login{}, false, err
+		}
+		// A run of the agent's access command cut after the password and
+		// before the certificate leaves the boot certificate with the lasting password.
+		return login{cert: cert, user: AdminUser, passwords: []string{adminPassword(seed, n.Name, epoch), lastingPassword(seed, n.Name, spec.SecretsEpoch)}}, true, nil
+	}
+	pin, err := ssh.NewPublicKey(hostKey(seed, n.Name, epoch).Public())
+	if err != nil {
+		return login{}, false, err
+	}
+	return login{hostKey: pin}, true, nil
+}
+
+// dialBoot reaches a node with the identity its first boot installed: the
+// spec's secrets epoch's, or, for an instance made before the epoch was
+// raised that never got its lasting identity, an older epoch's.
+func (p *Provisioner) dialBoot(ctx context.Context, spec cluster.Spec, n cluster.Node, in clouds.Instance, ep endpoint, epoch int) (transport.Conn, error) {
+	var first error
+	for e := epoch; e >= 0; e-- {
+		l, ok, err := p.bootLogin(ctx, spec, n, in, ep.seed, e)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		conn, err := p.dialLogin(ctx, n, ep, l)
+		if err == nil {
+			return conn, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if _, observed := p.cfg.Cloud.(clouds.IdentityObserver); observed || !errors.Is(err, transport.ErrIdentityMismatch) {
+			break
+		}
+	}
+	return nil, first
+}
+
+// lastingLogin is the identity the provisioner installs over its first
+// pinned connection in a secrets epoch, made from the seed with labels of
+// their own (and, for the WinRM certificate, kept in the secret store), so
+// nothing first-boot data carried opens the node afterwards.
+func (p *Provisioner) lastingLogin(ctx context.Context, spec cluster.Spec, n cluster.Node, seed []byte, epoch int) (login, error) {
+	if n.OS == cluster.Windows {
+		cert, err := p.winrmCertificate(ctx, spec.Name, n.Name, secretLastingWinRM(n.Name, epoch))
+		if err != nil {
+			return login{}, err
+		}
+		return login{cert: cert, user: AdminUser, passwords: []string{lastingPassword(seed, n.Name, epoch)}}, nil
+	}
+	pin, err := ssh.NewPublicKey(lastingHostKey(seed, n.Name, epoch).Public())
+	if err != nil {
+		return login{}, err
+	}
+	return login{hostKey: pin}, nil
+}
+
+// winrmCertificate is a stored WinRM certificate, parsed.
+func (p *Provisioner) winrmCertificate(ctx context.Context, cluster, node string, name clouds.SecretName) (*x509.Certificate, error) {
+	certPEM, _, err := p.winrmCert(ctx, cluster, node, name)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return nil, fmt.Errorf("the WinRM certificate of %s is not PEM", node)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the WinRM certificate of %s does not parse: %w", node, err)
+	}
+	return cert, nil
+}
+
+// connectBoot opens a connection with the identity first boot installed.
+func (p *Provisioner) connectBoot(ctx context.Context, spec cluster.Spec, n cluster.Node, in clouds.Instance) (transport.Conn, error) {
+	ep, err := p.endpoint(ctx, spec, n, in)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
-	if obs, ok := p.cfg.Cloud.(clouds.IdentityObserver); ok {
-		return p.connectObserved(ctx, obs, n, in, addr, seed, dial)
-	}
-	if n.OS == cluster.Windows {
-		certPEM, _, err := p.winrmCert(ctx, spec.Name, n.Name)
-		if err != nil {
-			return nil, err
-		}
-		block, _ := pem.Decode(certPEM)
-		if block == nil {
-			return nil, fmt.Errorf("the WinRM certificate of %s is not PEM", n.Name)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("the WinRM certificate of %s does not parse: %w", n.Name, err)
-		}
-		return winrm.Dial(ctx, winrm.Config{
-			Addr:        net.JoinHostPort(addr, "5986"),
-			User:        AdminUser,
-			Password:    adminPassword(seed, n.Name),
-			Auth:        winrm.NTLM,
-			Certificate: cert,
-			Dial:        dial,
-		})
-	}
-	signer, err := ssh.NewSignerFromKey(clientKey(seed))
-	if err != nil {
-		return nil, err
-	}
-	pin, err := ssh.NewPublicKey(hostKey(seed, n.Name).Public())
-	if err != nil {
-		return nil, err
-	}
-	return mkssh.Dial(ctx, mkssh.Config{
-		Addr:    net.JoinHostPort(addr, "22"),
-		User:    AdminUser,
-		Signer:  signer,
-		HostKey: pin,
-		Dial:    dial,
-		Sudo:    true,
-		// First-boot scripts install the authorised key after sshd starts.
-		RetryAuthFor: p.cfg.ConnectTimeout / 5,
-	})
+	return p.dialBoot(ctx, spec, n, in, ep, spec.SecretsEpoch)
 }
 
 // errNoControlPlane: Kubernetes-level work needs the first control-plane node.
 var errNoControlPlane = errors.New("the cluster has no running first control-plane node")
 
-// connectObserved reaches a node whose cloud let it make its own identity
-// (GCE): the pins and the Windows login are what the cloud observed the
-// instance publish, read once per instance ID; the SSH client key is still
-// the provisioner's.
-func (p *Provisioner) connectObserved(ctx context.Context, obs clouds.IdentityObserver, n cluster.Node, in clouds.Instance, addr string, seed []byte, dial transport.DialFunc) (transport.Conn, error) {
+// observedIdentity is what the cloud observed an instance publish, read once per instance ID.
+func (p *Provisioner) observedIdentity(ctx context.Context, obs clouds.IdentityObserver, n cluster.Node, in clouds.Instance) (clouds.ObservedIdentity, error) {
 	p.mu.Lock()
 	id, ok := p.observed[in.ID]
 	p.mu.Unlock()
-	if !ok {
-		var err error
-		id, err = obs.ObservedIdentity(ctx, in)
-		if err != nil {
-			if clouds.KindOf(err).Retryable() {
-				return nil, fmt.Errorf("read the identity %s published: %w: %w", n.Name, err, transport.ErrNotReady)
-			}
-			return nil, fmt.Errorf("read the identity %s published: %w", n.Name, err)
+	if ok {
+		return id, nil
+	}
+	id, err := obs.ObservedIdentity(ctx, in)
+	if err != nil {
+		if clouds.KindOf(err).Retryable() {
+			return clouds.ObservedIdentity{}, fmt.Errorf("read the identity %s published: %w: %w", n.Name, err, transport.ErrNotReady)
 		}
-		p.mu.Lock()
-		p.observed[in.ID] = id
-		p.mu.Unlock()
+		return clouds.ObservedIdentity{}, fmt.Errorf("read the identity %s published: %w", n.Name, err)
 	}
-	if n.OS == cluster.Windows {
-		return winrm.Dial(ctx, winrm.Config{
-			Addr:       net.JoinHostPort(addr, "5986"),
-			User:       id.AdminUser,
-			Password:   id.AdminPassword,
-			Auth:       winrm.NTLM,
-			Thumbprint: id.WinRMThumbprint,
-			Dial:       dial,
-		})
-	}
-	pin, err := preferredHostKey(id.SSHHostKeys)
-	if err != nil {
-		return nil, fmt.Errorf("the host keys %s published: %w", n.Name, err)
-	}
-	signer, err := ssh.NewSignerFromKey(clientKey(seed))
-	if err != nil {
-		return nil, err
-	}
-	return mkssh.Dial(ctx, mkssh.Config{
-		Addr: net.JoinHostPort(addr, "22"), User: AdminUser, Signer: signer, HostKey: pin, Dial: dial, Sudo: true,
-		// The guest agent adds the authorised key after sshd starts.
-		RetryAuthFor: p.cfg.ConnectTimeout / 5,
-	})
+	p.mu.Lock()
+	p.observed[in.ID] = id
+	p.mu.Unlock()
+	return id, nil
 }
 
 // preferredHostKey picks ed25519, else the first key that parses.

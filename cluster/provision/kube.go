@@ -2,9 +2,11 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"k8s.io/kubectl/pkg/drain"
@@ -32,7 +36,7 @@ const (
 	// statusTimeout bounds Status: Observe must not wait for a control
 	// plane that does not answer.
 	statusTimeout = 20 * time.Second
-	// drainTimeout bounds one drain when the context has no earlier deadline.
+	// drainTimeout is Config.DrainTimeout's default.
 	drainTimeout = 10 * time.Minute
 	// notReadyListed is how many not-Ready nodes an error names.
 	notReadyListed = 10
@@ -47,6 +51,14 @@ func firstControlPlane(spec cluster.Spec, instances []clouds.Instance) (cluster.
 		}
 	}
 	return cluster.Target{}, fmt.Errorf("%w (%s)", errNoControlPlane, name)
+}
+
+// isControlPlane reports whether name is one of the spec's control-plane
+// node names, or one a larger control plane had.
+func isControlPlane(spec cluster.Spec, name string) bool {
+	prefix := strings.TrimSuffix(cluster.NodeName(spec.Name, clouds.ControlPlanePool, 0), "0")
+	i, err := strconv.Atoi(strings.TrimPrefix(name, prefix))
+	return strings.HasPrefix(name, prefix) && err == nil && i >= 0
 }
 
 // nodeOf is what reaching a node needs, read from its instance's tags and
@@ -124,17 +136,68 @@ func (p *Provisioner) Status(ctx context.Context, spec cluster.Spec, instances [
 	default:
 		return nil, err
 	}
+	// A node of the spec whose instance is gone keeps its Node object: it
+	// joined, and a replacement must take its place (its etcd member too).
 	want := make(map[string]bool, len(instances))
 	for _, in := range instances {
 		want[in.Name] = true
 	}
+	for _, n := range spec.WithDefaults().Nodes() {
+		want[n.Name] = true
+	}
 	out := map[string]cluster.NodeStatus{}
 	for name, n := range nodes {
-		if want[name] {
-			out[name] = cluster.NodeStatus{Joined: true, Ready: readyCondition(n).Status == corev1.ConditionTrue}
+		// A Node named as the cluster names nodes, whose instance is gone,
+		// is reported too: the plan makes it again and says why.
+		if want[name] || ownName(spec.Name, name) {
+			c := readyCondition(n)
+			out[name] = cluster.NodeStatus{Joined: true, Ready: c.Status == corev1.ConditionTrue, Since: c.LastTransitionTime.Time,
+				KubeletVersion: n.Status.NodeInfo.KubeletVersion, WindowsBuild: n.Labels[corev1.LabelWindowsBuild]}
 		}
 	}
 	return out, nil
+}
+
+// ownName reports whether a node name is one the cluster gives: "<cluster>-<pool>-<i>".
+func ownName(clusterName, name string) bool {
+	rest, ok := strings.CutPrefix(name, clusterName+"-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i < 1 {
+		return false
+	}
+	_, err := strconv.Atoi(rest[i+1:])
+	return err == nil
+}
+
+// ServerVersion reads the API server's version from /version; "" when the
+// cluster was never bootstrapped or its API server cannot be reached, as
+// Status reports no node then.
+func (p *Provisioner) ServerVersion(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (string, error) {
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	k, err := p.kube(sctx, spec, instances)
+	if err == nil {
+		rc := k.cs.Discovery().RESTClient()
+		if rc == nil || reflect.ValueOf(rc).IsNil() {
+			return "", nil // a client without REST access (a test double) cannot tell
+		}
+		var raw []byte
+		if raw, err = rc.Get().AbsPath("/version").Do(sctx).Raw(); err == nil {
+			var info apimachineryversion.Info
+			if err := json.Unmarshal(raw, &info); err != nil {
+				return "", fmt.Errorf("failed to read the version of the API server of cluster %q: %w", spec.Name, err)
+			}
+			return info.GitVersion, nil
+		}
+		err = k.fail("read the API server's version", err)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return "", ctx.Err()
+	case errors.Is(err, errAPIUnreachable), errors.Is(err, errNoControlPlane), errors.Is(err, errNotBootstrapped):
+		return "", nil
+	}
+	return "", err
 }
 
 // nodes lists the cluster's Node objects by name.
@@ -277,9 +340,10 @@ func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string)
 	if err != nil {
 		return k.fail("read node "+name+" to drain it", err)
 	}
-	timeout := drainTimeout
+	timeout := p.cfg.DrainTimeout
 	if d, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(d))
+		// Stop a little before the caller does, to say which budget blocked.
+		timeout = min(timeout, time.Until(d)*9/10)
 	}
 	// kubectl's messages (evictions, warnings) are kept for the error, never printed.
 	var out drainOutput
@@ -305,9 +369,47 @@ func (p *Provisioner) Drain(ctx context.Context, spec cluster.Spec, name string)
 		if ctx.Err() != nil {
 			return fmt.Errorf("failed to drain node %s of cluster %q: %w; kubectl's drain said: %s", name, spec.Name, ctx.Err(), strings.TrimSpace(out.String()))
 		}
+		if pdbs := blockingBudgets(ctx, k, name); len(pdbs) > 0 {
+			return fmt.Errorf("failed to drain node %s of cluster %q: %w; blocked by %s; fix: scale the workload up so its budget allows a disruption, or relax the budget, then apply again (the node stays cordoned)", name, spec.Name, err, strings.Join(pdbs, "; "))
+		}
 		return fmt.Errorf("failed to drain node %s of cluster %q: %w; kubectl's drain said: %s; fix: a PodDisruptionBudget may forbid the eviction (kubectl get pdb -A); move or delete the pods it protects, then apply again", name, spec.Name, err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// blockingBudgets names the PodDisruptionBudgets that allow no disruption
+// of a pod on the node, which is why the API server refuses its eviction
+// (429, https://kubernetes.io/docs/concepts/scheduling-eviction/api-eviction/).
+// Best effort: a failed listing names none.
+func blockingBudgets(ctx context.Context, k *kubeAPI, node string) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+	defer cancel()
+	pods, err := k.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil
+	}
+	pdbs, err := k.cs.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, b := range pdbs.Items {
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if err != nil || sel.Empty() || b.Status.DisruptionsAllowed > 0 {
+			continue
+		}
+		var hit []string
+		for _, pod := range pods.Items {
+			if pod.Namespace == b.Namespace && pod.DeletionTimestamp == nil && sel.Matches(labels.Set(pod.Labels)) {
+				hit = append(hit, pod.Name)
+			}
+		}
+		if len(hit) > 0 {
+			out = append(out, fmt.Sprintf("PodDisruptionBudget %s/%s (%d of %d pods healthy, %d required; it allows no disruption of pod %s)",
+				b.Namespace, b.Name, b.Status.CurrentHealthy, b.Status.ExpectedPods, b.Status.DesiredHealthy, strings.Join(hit, ", ")))
+		}
+	}
+	return out
 }
 
 // drainOutput keeps the start of what kubectl's drain writes; its eviction
@@ -330,8 +432,14 @@ func (d *drainOutput) String() string {
 }
 
 // Remove implements cluster.Provisioner: it deletes the Node object; one
-// that is already gone is removed.
+// that is already gone is removed. A control-plane node's etcd member is
+// removed first, through another control-plane node.
 func (p *Provisioner) Remove(ctx context.Context, spec cluster.Spec, name string) error {
+	if isControlPlane(spec, name) {
+		if err := p.removeEtcdMember(ctx, spec, name); err != nil {
+			return err
+		}
+	}
 	k, err := p.kube(ctx, spec, nil)
 	if err != nil {
 		return fmt.Errorf("failed to remove node %s: %w", name, err)

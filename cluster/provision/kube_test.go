@@ -253,9 +253,9 @@ func TestKubernetesStepsOnARealControlPlane(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[string]cluster.NodeStatus{worker.Name: {Joined: true, Ready: true}}
-		if len(st) != 1 || st[worker.Name] != want[worker.Name] {
-			t.Errorf("Status = %v, want %v (the control plane runs no kubelet)", st, want)
+		got := st[worker.Name]
+		if len(st) != 1 || !got.Joined || !got.Ready || got.KubeletVersion == "" || got.Since.IsZero() {
+			t.Errorf("Status = %v, want only %s, joined and Ready, with its kubelet version and when it became Ready (the control plane runs no kubelet)", st, worker.Name)
 		}
 
 		// A node that never registers: WaitReady names it and the fix when ctx ends.

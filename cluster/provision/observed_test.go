@@ -64,24 +64,24 @@ func TestConnectPinsTheIdentityTheCloudObserved(t *testing.T) {
 	in := clouds.Instance{ID: "1", Name: n.Name, PrivateIP: addr.String(), State: clouds.StateRunning}
 
 	cloud.err = &clouds.Error{Kind: clouds.KindTransient, Op: "instances.getGuestAttributes", Err: errors.New("not yet")}
-	if _, err := p.connect(ctx, spec, n, in); !errors.Is(err, transport.ErrNotReady) {
+	if _, err := p.connectBoot(ctx, spec, n, in); !errors.Is(err, transport.ErrNotReady) {
 		t.Fatalf("connect before the guest published: %v, want ErrNotReady", err)
 	}
 	other, _, _ := ed25519.GenerateKey(rand.Reader)
 	otherPub, _ := ssh.NewPublicKey(other)
 	cloud.err, cloud.obs = nil, clouds.ObservedIdentity{SSHHostKeys: []string{strings.TrimSpace(string(ssh.MarshalAuthorizedKey(otherPub)))}}
-	if _, err := p.connect(ctx, spec, n, in); !errors.Is(err, transport.ErrIdentityMismatch) {
+	if _, err := p.connectBoot(ctx, spec, n, in); !errors.Is(err, transport.ErrIdentityMismatch) {
 		t.Fatalf("connect to a node whose key is not the observed one: %v, want ErrIdentityMismatch", err)
 	}
 	in.ID = "2" // the instance was replaced: its identity is read again
 	cloud.obs = clouds.ObservedIdentity{SSHHostKeys: []string{"ecdsa-sha2-nistp256 garbage", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostSigner.PublicKey())))}}
-	conn, err := p.connect(ctx, spec, n, in)
+	conn, err := p.connectBoot(ctx, spec, n, in)
 	if err != nil {
 		t.Fatalf("connect with the observed key: %v", err)
 	}
 	conn.Close()
 	calls := cloud.calls
-	conn, err = p.connect(ctx, spec, n, in)
+	conn, err = p.connectBoot(ctx, spec, n, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ type Config struct {
 	StatusPoll time.Duration
 	// ConnectTimeout bounds reaching one node, boot included; 0 means 15m.
 	ConnectTimeout time.Duration
+	// DrainTimeout bounds one drain, evictions a PodDisruptionBudget refuses
+	// included (a drain that runs out names the budget); 0 means 10m.
+	DrainTimeout time.Duration
 }
 
 // Provisioner implements cluster.Provisioner by pushing the node agent and
@@ -79,6 +82,9 @@ type Provisioner struct {
 	kubes    map[string]*kubeAPI                // API clients by cluster, endpoint and bastion
 	observed map[string]clouds.ObservedIdentity // by instance ID, on clouds whose nodes make their own identity
 	lbs      map[string]lbLookup                // API load balancers by cluster
+	lasting  map[string]bool                    // cluster/instance ID/epoch: holds its lasting identity
+	// installing serialises identity installs by instance ID.
+	installing map[string]*sync.Mutex
 
 	// testKube, when set, replaces the API client of a cluster (tests without an API server).
 	testKube func(cluster string) kubernetes.Interface
@@ -100,10 +106,13 @@ func New(cfg Config) (*Provisioner, error) {
 	if cfg.StatusPoll <= 0 {
 		cfg.StatusPoll = 10 * time.Second
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = drainTimeout
+	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 15 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}, observed: map[string]clouds.ObservedIdentity{}, lbs: map[string]lbLookup{}}, nil
+	return &Provisioner{cfg: cfg, seeds: map[string][]byte{}, certs: map[string][]byte{}, bastions: map[string]*bastion{}, kubes: map[string]*kubeAPI{}, observed: map[string]clouds.ObservedIdentity{}, lbs: map[string]lbLookup{}, lasting: map[string]bool{}, installing: map[string]*sync.Mutex{}}, nil
 }
 
 // Close drops the API clients' and the bastions' connections.
@@ -123,7 +132,7 @@ func (p *Provisioner) Close() error {
 
 // Identity implements cluster.Provisioner.
 func (p *Provisioner) Identity(ctx context.Context, t cluster.Target) (clouds.NodeIdentity, error) {
-	return p.identity(ctx, t.Spec.Name, t.Node.Name, t.Node.OS == cluster.Windows, t.Spec.Access.SSHPublicKeys)
+	return p.identity(ctx, t.Spec.Name, t.Node.Name, t.Spec.SecretsEpoch, t.Node.OS == cluster.Windows, t.Spec.Access.SSHPublicKeys)
 }
 
 // Bootstrap implements cluster.Provisioner: it runs the agent with the init
@@ -175,6 +184,11 @@ func (p *Provisioner) Join(ctx context.Context, t cluster.Target, j cluster.Join
 	if t.Node.Role == clouds.RoleControlPlane {
 		cfg.Node.Role = contract.RoleControlPlane
 		cfg.Join.CertificateKey = j.CertificateKey
+		// kubeadm join --control-plane downloads the certificates uploaded
+		// with the key; they are gone two hours after an upload.
+		if err := p.ensureUploadedCerts(ctx, t, j.CertificateKey); err != nil {
+			return err
+		}
 	}
 	return p.runAgent(ctx, t, cfg)
 }
@@ -205,6 +219,7 @@ func (p *Provisioner) agentConfig(t cluster.Target) contract.Config {
 	}
 	if n.OS == cluster.Windows {
 		cfg.Node.WindowsVersion, cfg.Node.Isolation = n.WindowsVersion, string(n.Isolation)
+		cfg.Node.ComputerName = n.ComputerName
 	}
 	switch {
 	case t.APIEndpoint != "":

@@ -52,6 +52,10 @@ type world struct {
 	agent    bundle.Binary
 	// kubeadmConfigs are the files the agent passed to kubeadm init and join, by node.
 	kubeadmConfigs map[string]string
+	// boot is the identity each node's first-boot data carried, by node.
+	boot map[string]clouds.NodeIdentity
+	// fault, when set, may refuse an effect on a node's machine.
+	fault func(node string, e sandbox.Effect) error
 }
 
 // testAgent stands in for the built agent: the nodes run the agent in
@@ -81,11 +85,14 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 	t.Cleanup(stop)
 	spec.Artifacts.MirrorBaseURL = base
 	spec.Artifacts.TrustMirrorChecksums = true // stand-ins, not the pinned files
-	w := &world{t: t, cloud: memory.New(), kube: fake.NewClientset(), nodes: map[string]*node.Node{}, kubeadmConfigs: map[string]string{}}
+	w := &world{t: t, cloud: memory.New(), kube: fake.NewClientset(), nodes: map[string]*node.Node{}, kubeadmConfigs: map[string]string{}, boot: map[string]clouds.NodeIdentity{}}
 	w.agent, _ = testAgent("linux", "amd64")
 	root := t.TempDir()
 	w.cloud.OnCreate = func(req clouds.InstanceRequest, in clouds.Instance) error {
 		ip := netip.MustParseAddr(in.PrivateIP).As4()
+		w.mu.Lock()
+		w.boot[req.Name] = req.Identity
+		w.mu.Unlock()
 		n, err := node.Start(node.Config{
 			Name:           req.Name,
 			OS:             req.OS,
@@ -107,6 +114,15 @@ func newWorld(t *testing.T, spec *cluster.Spec) *world {
 				OnServiceStart: func(ctx context.Context, svc oslayer.ServiceSpec) error {
 					if svc.Name == "kubelet" {
 						return w.register(ctx, req.Name)
+					}
+					return nil
+				},
+				Fault: func(e sandbox.Effect) error {
+					w.mu.Lock()
+					fault := w.fault
+					w.mu.Unlock()
+					if fault != nil {
+						return fault(req.Name, e)
 					}
 					return nil
 				},

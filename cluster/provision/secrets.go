@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster/internal/pki"
 	"github.com/mixedk8s/mixedk8s/transport/winrm"
 )
@@ -64,16 +65,16 @@ func (p *Provisioner) certificateKey(ctx context.Context, cluster string) (strin
 	return string(k), nil
 }
 
-// winrmCert is a Windows node's WinRM listener certificate, made once and
-// kept, because its key cannot be derived again from the seed.
-func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (certPEM, keyPEM []byte, err error) {
-	key := cluster + "/" + node
+// winrmCert is a Windows node's WinRM listener certificate stored under
+// name, made once and kept, because its key cannot be derived again from the seed.
+func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string, name clouds.SecretName) (certPEM, keyPEM []byte, err error) {
+	key := cluster + "/" + string(name)
 	p.mu.Lock()
 	stored, ok := p.certs[key]
 	p.mu.Unlock()
 	if !ok {
 		// Look first: an RSA key takes long to make, and most calls only read.
-		stored, ok, err = p.cfg.Secrets.Secret(ctx, cluster, secretWinRM(node))
+		stored, ok, err = p.cfg.Secrets.Secret(ctx, cluster, name)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to read the WinRM certificate of %s: %w", node, err)
@@ -83,7 +84,7 @@ func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (cert
 		if err != nil {
 			return nil, nil, err
 		}
-		stored, err = p.cfg.Secrets.EnsureSecret(ctx, cluster, secretWinRM(node), append(certPEM, keyPEM...))
+		stored, err = p.cfg.Secrets.EnsureSecret(ctx, cluster, name, append(certPEM, keyPEM...))
 		if err != nil {
 			return nil, nil, fmt.Errorf("failed to store the WinRM certificate of %s: %w", node, err)
 		}
@@ -93,7 +94,7 @@ func (p *Provisioner) winrmCert(ctx context.Context, cluster, node string) (cert
 	p.mu.Unlock()
 	certPEM, keyPEM = splitPEM(stored)
 	if certPEM == nil || keyPEM == nil {
-		return nil, nil, fmt.Errorf("the WinRM certificate of %s in the secret store is damaged; fix: delete the instance and its secret %q, then apply again", node, secretWinRM(node))
+		return nil, nil, fmt.Errorf("the WinRM certificate of %s in the secret store is damaged; fix: delete the instance and its secret %q, then apply again", node, name)
 	}
 	return certPEM, keyPEM, nil
 }

@@ -52,7 +52,7 @@ resource "mixedk8s_cluster" "demo" {
   node_pools = {
     linux = { count = 2 }
     # Windows Server 2025 needs Kubernetes 1.35 or later, and flannel:
-    # Calico does not support it yet.
+    # Calico for Windows supports 2019 and 2022.
     win = { os = "windows", windows_version = "2022", count = 2, instance_type = "Standard_D4s_v5" }
   }
 

@@ -10,8 +10,28 @@ terraform {
 # config files, CLI logins, instance identities); nothing secret goes here.
 provider "mixedk8s" {
   aws = {
-    region  = "eu-west-1" # used for imports and data sources without an aws attribute
+    region  = "eu-west-1" # for imports by name and lookups; else AWS_REGION, AWS_DEFAULT_REGION, the profile's
     profile = "platform"
+
+    # Optional: act as a role of the target account. The credentials are
+    # checked once, with STS GetCallerIdentity, when the provider starts.
+    assume_role = {
+      role_arn     = "arn:aws:iam::111122223333:role/mixedk8s-deployer"
+      session_name = "platform-ci"
+      external_id  = "platform-7"
+    }
+
+    # Optional: one URL per service (VPC interface endpoints); the others
+    # use `endpoint`, else the SDK's resolution.
+    endpoints = {
+      ec2 = "https://vpce-0a1b2c3d4e5f67890-abcdefgh.ec2.eu-west-1.vpce.amazonaws.com"
+    }
+  }
+
+  # Optional: tags on every cloud object of every cluster; a cluster's own
+  # tags win for the same key.
+  default_tags = {
+    tags = { cost-center = "platform", owner = "infra" }
   }
 
   # Optional: reach every node through one SSH jump host. Its host key is

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"fmt"
 	"net"
-	"path"
 	"text/template"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
@@ -15,9 +14,6 @@ import (
 
 //go:embed addons/*.yaml
 var addonFiles embed.FS
-
-// tigeraOperator is the manifest artifact holding the Tigera operator for Calico.
-const tigeraOperator = manifest.TigeraOperator
 
 // Images of the Linux CNI add-on; Windows nodes run flanneld as a service (winflannel.go).
 var addonImages = struct{ Flannel, FlannelCNI string }{
@@ -33,6 +29,7 @@ func (r *run) renderAddon(name string) ([]byte, error) {
 		"VNI": vxlanVNI, "Port": vxlanPort, "WindowsNetwork": hnsNetworkName(r.cfg.Cluster.CNI),
 		"APIHost": host, "APIPort": port,
 		"FlannelImage": addonImages.Flannel, "FlannelCNIImage": addonImages.FlannelCNI,
+		"WindowsCNIBin": winCNIBin, "WindowsCNIConf": winCNIConf, "WindowsCNILog": winCalicoCNILog,
 	}
 	t, err := template.ParseFS(addonFiles, "addons/"+name)
 	if err != nil {
@@ -44,6 +41,9 @@ func (r *run) renderAddon(name string) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// crdEstablishedWait bounds the wait for the API server to serve new CRDs.
+const crdEstablishedWait = "120s"
 
 // planAddons applies the CNI for both OSes and the Windows RBAC with kubectl.
 // The RuntimeClasses for Windows builds and isolations are the
@@ -65,21 +65,27 @@ func planAddons(ctx context.Context, r *run) ([]change, error) {
 		})...)
 	}
 	if r.cfg.Cluster.CNI == "calico" {
-		m, err := manifest.For(r.cfg)
+		// Server-side, as Calico's upgrade guide applies the same two files
+		// (docs.tigera.io/calico/3.32/operations/upgrading/kubernetes-upgrade):
+		// the CRDs are too large for client-side apply's annotation.
+		ms, err := manifest.CalicoManifests()
 		if err != nil {
 			return nil, err
 		}
-		a, err := manifest.Find(m, tigeraOperator, "linux", "")
-		if err != nil {
-			return nil, err
+		for _, m := range ms {
+			file := dir + "/" + m.Name
+			args := []string{"--kubeconfig", linuxAdminConf, "apply", "--server-side", "--force-conflicts", "-f", file}
+			out = append(out, r.marker("addon/"+m.Name, m.SHA256, "write Calico "+manifest.CalicoVersion+"'s "+m.Name+" (sha256 "+m.SHA256[:12]+"…, "+m.URL+") and kubectl apply it (server-side)", func(ctx context.Context) error {
+				if err := r.files.WriteFile(file, m.Data, oslayer.Public); err != nil {
+					return err
+				}
+				if err := r.command(ctx, "/usr/bin/kubectl", args...); err != nil || !m.CRDs {
+					return err
+				}
+				// The operator and the custom resources below need the CRDs served.
+				return r.command(ctx, "/usr/bin/kubectl", "--kubeconfig", linuxAdminConf, "wait", "--for=condition=Established", "--timeout="+crdEstablishedWait, "-f", file)
+			})...)
 		}
-		file := dir + "/tigera-operator.yaml"
-		out = append(out, r.marker("addon/tigera-operator.yaml", a.Version+"/"+path.Base(a.URL)+"@"+a.SHA256, "download the Tigera operator from "+a.URL+", verify it and kubectl apply it (server-side)", func(ctx context.Context) error {
-			if _, err := manifest.Download(ctx, r.fetcher, r.files, a, file); err != nil {
-				return err
-			}
-			return r.command(ctx, "/usr/bin/kubectl", "--kubeconfig", linuxAdminConf, "apply", "--server-side", "--force-conflicts", "-f", file)
-		})...)
 	}
 	cni, err := r.renderAddon(r.cfg.Cluster.CNI + ".yaml")
 	if err != nil {

@@ -6,6 +6,7 @@
 // lab calls it in-process with a sandbox as the OS layer. Commands:
 //
 //	apply --config FILE [--dry-run] [--output text|json]
+//	access --file FILE
 //	status
 //	diagnose --out FILE
 //	version
@@ -68,6 +69,7 @@ const usage = `nodeagent turns this machine into a Kubernetes node (mixedk8s).
 
 Usage:
   nodeagent apply --config FILE [--dry-run] [--output text|json]
+  nodeagent access --file FILE     install the login identity in FILE (a contract.Access), then delete FILE
   nodeagent status                 print the node's contract.Status as JSON
   nodeagent diagnose --out FILE    write logs and state to FILE (.tar.gz)
   nodeagent version
@@ -98,6 +100,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "apply":
 		return cmdApply(ctx, args[1:], env)
+	case "access":
+		return cmdAccess(ctx, args[1:], env)
 	case "status":
 		return cmdStatus(ctx, args[1:], env)
 	case "diagnose":
@@ -109,7 +113,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usage)
 		return contract.ExitOK
 	}
-	fmt.Fprintf(env.Stderr, "unknown command %q; fix: use apply, status, diagnose, version or help\n", args[0])
+	fmt.Fprintf(env.Stderr, "unknown command %q; fix: use apply, access, status, diagnose, version or help\n", args[0])
 	return contract.ExitUsage
 }
 
@@ -206,6 +210,12 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		defer stopMirror()
 	}
 	if cfg, err = ParseConfig(raw); err != nil {
+		if !*dryRun && !fromFlag {
+			// It holds tokens and keys, and no run will read it again.
+			if rerr := o.Remove(*configPath); rerr != nil {
+				fmt.Fprintf(env.Stderr, "failed to remove the refused config: %v\n", rerr)
+			}
+		}
 		return configProblems(env, err)
 	}
 	if *dryRun && !fromFlag && env.OS == nil && cfg.Node.OS != runtime.GOOS {
@@ -417,3 +427,8 @@ func (readOnly) DisableSwap(context.Context) error                           { r
 func (readOnly) RegisterResume(context.Context, []string) error              { return errDryRun }
 func (readOnly) UnregisterResume(context.Context) error                      { return errDryRun }
 func (readOnly) Reboot(context.Context) error                                { return errDryRun }
+func (readOnly) InstallSSHHostKey(context.Context, []byte) error             { return errDryRun }
+func (readOnly) InstallWinRMCertificate(context.Context, []byte, []byte) error {
+	return errDryRun
+}
+func (readOnly) SetPassword(context.Context, string, string) error { return errDryRun }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
@@ -21,6 +22,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,16 +146,6 @@ func newLab(t testing.TB, cfg contract.Config, handler func(http.Handler) http.H
 	t.Cleanup(srv.Close)
 	cfg.Artifacts.MirrorBaseURL = srv.URL
 	cfg.Artifacts.TrustMirrorChecksums = true // the mirror serves stand-ins, not the pinned files
-	if cfg.Cluster.CNI == "calico" {
-		pinned := *m
-		pinned.Artifacts = append([]contract.Artifact(nil), m.Artifacts...)
-		for i, a := range pinned.Artifacts {
-			if a.Name == manifest.TigeraOperator {
-				pinned.Artifacts[i].SHA256 = mr.Digest(a.URL)
-			}
-		}
-		cfg.Artifacts.Manifest = &pinned
-	}
 	id, err := sandbox.Emulate(emulation(cfg), "")
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +328,11 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 		{"windows-2022-flannel-hyperv", func(t *testing.T) contract.Config { return windowsConfig(t, "2022", "flannel", "hyperv") }},
 		{"windows-2019-flannel-process", func(t *testing.T) contract.Config { return windowsConfig(t, "2019", "flannel", "process") }},
 		{"windows-2025-flannel-hyperv", func(t *testing.T) contract.Config { return windowsConfig(t, "2025", "flannel", "hyperv") }},
+		{"windows-long-node-name", func(t *testing.T) contract.Config {
+			c := windowsConfig(t, "2022", "flannel", "process")
+			c.Node.Name, c.Node.ComputerName = "payments-prod-win-1", "payments-bmgb-1"
+			return c
+		}},
 		{"linux-init-flannel", func(t *testing.T) contract.Config { return linuxConfig(t, contract.RoleInit, "flannel") }},
 		{"linux-init-calico", func(t *testing.T) contract.Config { return linuxConfig(t, contract.RoleInit, "calico") }},
 		{"linux-control-plane", func(t *testing.T) contract.Config {
@@ -362,8 +359,12 @@ func TestApplyConvergesAndIsIdempotent(t *testing.T) {
 				if m.Reboots != 1 || count(effects, sandbox.KindReboot) != 1 {
 					t.Errorf("reboots = %d, want 1", m.Reboots)
 				}
-				if !strings.EqualFold(m.ComputerName, cfg.Node.Name) {
-					t.Errorf("computer name %q, want %q", m.ComputerName, cfg.Node.Name)
+				if want := cmp.Or(cfg.Node.ComputerName, cfg.Node.Name); !strings.EqualFold(m.ComputerName, want) {
+					t.Errorf("computer name %q, want %q", m.ComputerName, want)
+				}
+				// The kubelet keeps the node name whatever the computer is called.
+				if kl := m.Services["kubelet"]; kl == nil || !slices.Contains(kl.Spec.Args, "--hostname-override="+cfg.Node.Name) {
+					t.Errorf("kubelet service %+v does not override the hostname with %q", kl, cfg.Node.Name)
 				}
 				if !m.Features["Containers"].Installed || m.Features["Containers"].PendingReboot {
 					t.Errorf("Containers feature not active: %+v", m.Features)
@@ -553,11 +554,10 @@ func TestBadConfigsExitUsageNamingTheField(t *testing.T) {
 		mutate      func(c *contract.Config)
 	}{
 		{"windows 2016", `node.windowsVersion: "2016" is not supported; fix: use 2019, 2022 or 2025`, func(c *contract.Config) { c.Node.WindowsVersion = "2016" }},
-		{"long name", "node.name", func(c *contract.Config) { c.Node.Name = "a-very-long-windows-name" }},
+		{"long computer name", "node.computerName", func(c *contract.Config) { c.Node.ComputerName = "a-very-long-windows-name" }},
 		{"isolation", "node.isolation", func(c *contract.Config) { c.Node.Isolation = "vm" }},
 		{"cni", "cluster.cni", func(c *contract.Config) { c.Cluster.CNI = "cilium" }},
 		{"calico 2025", "cluster.cni: calico does not support Windows Server 2025", func(c *contract.Config) { c.Cluster.CNI = "calico"; c.Node.WindowsVersion = "2025" }},
-		{"calico on windows", "cluster.cni: calico on a Windows node", func(c *contract.Config) { c.Cluster.CNI = "calico" }},
 		{"token", "join.bootstrapToken", func(c *contract.Config) { c.Join.BootstrapToken = "nope" }},
 		{"no join", "join: missing", func(c *contract.Config) { c.Join = nil }},
 		{"endpoint", "cluster.apiEndpoint", func(c *contract.Config) { c.Cluster.APIEndpoint = "10.0.0.4" }},
@@ -585,8 +585,10 @@ func TestBadConfigsExitUsageNamingTheField(t *testing.T) {
 				t.Errorf("stderr does not name %q:\n%s", tc.field, res.stderr)
 			}
 			assertNoSecrets(t, res.stderr)
-			if n := len(nodeEffects(l.effects())); n != 2 {
-				t.Errorf("a rejected config changed the machine (%d effects)", n)
+			// The two writes of the config, then its removal: nothing else.
+			effects := nodeEffects(l.effects())
+			if n := len(effects); n != 3 || effects[2].Kind != sandbox.KindFileRemove || effects[2].Target != l.path {
+				t.Errorf("a rejected config changed the machine or stayed (%d effects: %+v)", n, effects)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
+	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 )
 
@@ -24,8 +25,16 @@ func TestPinnedDigestsOutrankTheMirrorsChecksums(t *testing.T) {
 	if res.code != contract.ExitFailed {
 		t.Fatalf("exit %d, want %d: the stand-ins do not match the pins", res.code, contract.ExitFailed)
 	}
+	m, err := manifest.Builtin(cfg.Cluster.KubernetesVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runc, err := manifest.Find(m, manifest.Runc, "linux", "amd64")
+	if err != nil || len(runc.SHA256) != 64 {
+		t.Fatalf("runc for linux/amd64 has no pin in the built-in manifest: %+v %v", runc, err)
+	}
 	last := res.events[len(res.events)-1]
-	if !strings.Contains(last.Error, "expected 028986516ab5646370edce981df2d8e8a8d12188deaf837142a02097000ae2f2") {
-		t.Errorf("the first pinned download (runc 1.3.0 amd64) should fail against its pin: %s", last.Error)
+	if !strings.Contains(last.Error, "expected "+runc.SHA256) {
+		t.Errorf("the first pinned download (runc %s amd64) should fail against its pin %s: %s", runc.Version, runc.SHA256, last.Error)
 	}
 }

@@ -34,13 +34,8 @@ func planFlannelCNIPlugin(ctx context.Context, r *run) ([]change, error) {
 	if r.cfg.Cluster.CNI != "flannel" {
 		return nil, nil
 	}
-	// The archive holds flannel-amd64.exe; containerd runs the "flannel" type as flannel.exe.
-	return r.ensureArtifact(manifest.FlannelCNI, "windows", r.artifactArch(), r.extractTarGzAs(winCNIBin, func(name string) string {
-		if strings.HasPrefix(name, "flannel-") && strings.HasSuffix(name, ".exe") {
-			return "flannel.exe"
-		}
-		return name
-	}))
+	// The release's flannel-amd64.exe, pinned (manifest); containerd runs the "flannel" type as flannel.exe.
+	return r.ensureArtifact(manifest.FlannelCNI, "windows", r.artifactArch(), r.installFile(winCNIBin+`\flannel.exe`))
 }
 
 // flanneldNetConf is flanneld's net-conf.json: the cluster's pod network and

@@ -76,7 +76,7 @@ func TestWindowsFlannelRunsAsANativeService(t *testing.T) {
 
 	// The plugin comes from flannel-io/cni-plugin (flannel-amd64.exe), not containernetworking/plugins.
 	plugin, err := l.sb.ReadFile(`C:\opt\cni\bin\flannel.exe`)
-	if err != nil || !strings.Contains(string(plugin), "flannel-amd64.exe from flannel-cni-plugin") {
+	if err != nil || !strings.Contains(string(plugin), "stand-in flannel-cni-plugin ") {
 		t.Errorf("C:\\opt\\cni\\bin\\flannel.exe is %q (%v), want flannel-amd64.exe of flannel-io/cni-plugin", plugin, err)
 	}
 	mf, err := manifest.Builtin(cfg.Cluster.KubernetesVersion)
@@ -84,8 +84,8 @@ func TestWindowsFlannelRunsAsANativeService(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a, err := manifest.Find(mf, "flannel-cni-plugin", "windows", "amd64"); err != nil ||
-		!strings.HasPrefix(a.URL, "https://github.com/flannel-io/cni-plugin/releases/download/") || a.SHA256URL != a.URL+".sha256" {
-		t.Errorf("flannel CNI plugin in the manifest: %+v %v", a, err)
+		!strings.HasPrefix(a.URL, "https://github.com/flannel-io/cni-plugin/releases/download/") || !strings.HasSuffix(a.URL, "/flannel-amd64.exe") || len(a.SHA256) != 64 {
+		t.Errorf("flannel CNI plugin in the manifest: %+v %v, want flannel-amd64.exe with a pinned SHA-256", a, err)
 	}
 	if a, err := manifest.Find(mf, "flanneld", "windows", "amd64"); err != nil || len(a.SHA256) != 64 ||
 		!strings.HasPrefix(a.URL, "https://github.com/flannel-io/flannel/releases/download/") {

@@ -86,6 +86,7 @@ func windowsSteps() []step {
 		{"flanneld", planFlanneld},
 		{"flannel-network", planFlannelNetwork},
 		{"source-vip", planSourceVIP},
+		{"calico-network", planCalicoNetwork},
 		{"kube-proxy", planWindowsKubeProxy},
 	}
 }
@@ -114,8 +115,8 @@ func planWindowsPreflight(ctx context.Context, r *run) ([]change, error) {
 	if r.id.Arch != "amd64" {
 		return nil, fmt.Errorf("this Windows machine is %s; fix: Windows nodes are amd64", r.id.Arch)
 	}
-	if len(n.Name) > 15 {
-		return nil, fmt.Errorf("node.name %q is longer than 15 characters, the Windows computer name limit", n.Name)
+	if cn := r.computerName(); len(cn) > 15 {
+		return nil, fmt.Errorf("node.computerName %q is longer than 15 characters, the Windows computer name limit; fix: set node.computerName to the node's short name", cn)
 	}
 	return nil, nil
 }
@@ -153,15 +154,23 @@ func planSecureFolders(ctx context.Context, r *run) ([]change, error) {
 	return out, nil
 }
 
+// computerName is the Windows computer name the node must have; the
+// Kubernetes node name stays r.cfg.Node.Name (the kubelet's --hostname-override).
+func (r *run) computerName() string {
+	return cmp.Or(r.cfg.Node.ComputerName, r.cfg.Node.Name)
+}
+
+// planComputerName renames the computer when its first boot did not (the
+// clouds' boot data normally names it).
 func planComputerName(ctx context.Context, r *run) ([]change, error) {
 	_, pending, err := r.windows.ComputerName(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if strings.EqualFold(pending, r.cfg.Node.Name) {
+	if strings.EqualFold(pending, r.computerName()) {
 		return nil, nil
 	}
-	name := strings.ToUpper(r.cfg.Node.Name)
+	name := strings.ToUpper(r.computerName())
 	return []change{{what: "rename the computer from " + pending + " to " + name + " (active after the reboot)", do: func(ctx context.Context) error {
 		return r.windows.SetComputerName(ctx, name)
 	}}}, nil
@@ -191,7 +200,7 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 		return nil, err
 	}
 	var why []string
-	if !strings.EqualFold(active, r.cfg.Node.Name) {
+	if !strings.EqualFold(active, r.computerName()) {
 		why = append(why, "computer name")
 	}
 	for _, f := range r.windowsFeatures() {
@@ -203,7 +212,7 @@ func planReboot(ctx context.Context, r *run) ([]change, error) {
 			why = append(why, "feature "+f)
 		}
 	}
-	if r.dryRun && !strings.EqualFold(active, r.cfg.Node.Name) && len(why) == 0 {
+	if r.dryRun && !strings.EqualFold(active, r.computerName()) && len(why) == 0 {
 		why = append(why, "computer name")
 	}
 	registered, err := r.boot.ResumeRegistered(ctx)
@@ -437,33 +446,7 @@ func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
 			return r.windows.CreateHNSNetwork(ctx, spec)
 		}})
 	}
-	out = append(out, change{what: "wait for " + ip + " on the vSwitch and restore the routes to the metadata services", do: func(ctx context.Context) error {
-		// Wall time, not the event clock: the gap is the switch's, not the agent's.
-		deadline := time.After(managementIPWait)
-		for {
-			a, err := r.windows.NetAdapter(ctx, ip)
-			if err != nil {
-				return err
-			}
-			if a != nil {
-				for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
-					if p != "" && !containsFold(a.Routes, p) {
-						if err := r.windows.AddRoute(ctx, a.Name, p); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-deadline:
-				return fmt.Errorf("%s did not come back on the vSwitch within %s; fix: read `ipconfig /all` and the Hyper-V-VmSwitch event log", ip, managementIPWait)
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-	}})
+	out = append(out, change{what: "wait for " + ip + " on the vSwitch and restore the routes to the metadata services", do: r.restoreMetadataRoutes})
 	if n != nil && a != nil {
 		missing := false
 		for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
@@ -476,6 +459,51 @@ func planExternalNetwork(ctx context.Context, r *run) ([]change, error) {
 		}
 	}
 	return out, nil
+}
+
+// restoreMetadataRoutes waits for the node's address on the vSwitch and adds
+// back the metadata routes recorded before the vSwitch took the adapter.
+func (r *run) restoreMetadataRoutes(ctx context.Context) error {
+	ip := r.cfg.Node.PrivateIP
+	// Wall time, not the event clock: the gap is the switch's, not the agent's.
+	deadline := time.After(managementIPWait)
+	for {
+		a, err := r.windows.NetAdapter(ctx, ip)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
+				if p != "" && !containsFold(a.Routes, p) {
+					if err := r.windows.AddRoute(ctx, a.Name, p); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("%s did not come back on the vSwitch within %s; fix: read `ipconfig /all` and the Hyper-V-VmSwitch event log", ip, managementIPWait)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// metadataRoutesMissing reports whether a recorded metadata route is not on the adapter holding the node's address.
+func (r *run) metadataRoutesMissing(ctx context.Context) (bool, error) {
+	a, err := r.windows.NetAdapter(ctx, r.cfg.Node.PrivateIP)
+	if err != nil || a == nil {
+		return a == nil && err == nil, err
+	}
+	for _, p := range strings.Split(r.state.Markers["metadata-routes"], ",") {
+		if p != "" && !containsFold(a.Routes, p) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func planWindowsBinaries(ctx context.Context, r *run) ([]change, error) {
@@ -611,7 +639,7 @@ func planWindowsKubeProxy(ctx context.Context, r *run) ([]change, error) {
 	network := hnsNetworkName(r.cfg.Cluster.CNI)
 	vip, _, _ := strings.Cut(r.state.Markers[markerSourceVIP], " ")
 	if vip == "" && !r.dryRun {
-		return nil, fmt.Errorf("kube-proxy has no source VIP on HNS network %s (cluster.cni %s): the agent reserves it on flannel's network in the source-vip step; fix: use cni flannel for Windows pools, or run apply again", network, r.cfg.Cluster.CNI)
+		return nil, fmt.Errorf("kube-proxy has no source VIP on HNS network %s (cluster.cni %s): the agent records it once the CNI's network exists (steps source-vip for flannel, calico-network for Calico); fix: run apply again", network, r.cfg.Cluster.CNI)
 	}
 	pcfg, err := kubeadm.WindowsKubeProxyConfig(r.cfg, network, vip)
 	if err != nil {

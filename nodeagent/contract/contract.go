@@ -69,9 +69,12 @@ type Config struct {
 
 // Node is the node this agent turns the machine into.
 type Node struct {
-	// Name is the Kubernetes node name and the computer name (at most 15 characters on Windows).
+	// Name is the Kubernetes node name (the kubelet's --hostname-override).
 	Name string `json:"name"`
-	Role Role   `json:"role"`
+	// ComputerName is a Windows node's computer (NetBIOS) name, at most 15
+	// characters; empty means Name. Linux nodes keep their hostname.
+	ComputerName string `json:"computerName,omitempty"`
+	Role         Role   `json:"role"`
 	// OS is "linux" or "windows".
 	OS string `json:"os"`
 	// WindowsVersion is "2019", "2022" or "2025" on Windows.
@@ -213,4 +216,23 @@ type Status struct {
 	Reboots   int               `json:"reboots"`
 	LastError string            `json:"lastError,omitempty"`
 	UpdatedAt time.Time         `json:"updatedAt"`
+}
+
+// Access is the file `nodeagent access --file FILE` installs: the node's
+// lasting login identity, made by the provisioner to replace the one first
+// boot installed from data that readers of the instance's attributes can
+// see. Secret: the provisioner uploads it owner-only and the agent deletes
+// it as soon as it has read it.
+type Access struct {
+	APIVersion string `json:"apiVersion"`
+	// SSHHostKeyPEM is a Linux node's new ed25519 host key (OpenSSH PEM).
+	SSHHostKeyPEM string `json:"sshHostKeyPEM,omitempty"`
+	// WinRMCertPEM and WinRMKeyPEM are a Windows node's new WinRM HTTPS
+	// listener certificate and key.
+	WinRMCertPEM string `json:"winrmCertPEM,omitempty"`
+	WinRMKeyPEM  string `json:"winrmKeyPEM,omitempty"`
+	// AdminUser is the Windows account the provisioner logs in as;
+	// AdminPassword its new password.
+	AdminUser     string `json:"adminUser,omitempty"`
+	AdminPassword string `json:"adminPassword,omitempty"`
 }

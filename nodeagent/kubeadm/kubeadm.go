@@ -2,6 +2,7 @@ package kubeadm
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -362,8 +363,8 @@ func common(cfg contract.Config) (*rendered, error) {
 	if !dns1123Subdomain.MatchString(n.Name) || len(n.Name) > 253 {
 		return nil, fmt.Errorf("node.name %q is not a valid node name; fix: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", n.Name)
 	}
-	if n.OS == "windows" && len(n.Name) > 15 {
-		return nil, fmt.Errorf("node.name %q has %d characters: a Windows computer name has at most 15; fix: shorten it", n.Name, len(n.Name))
+	if cn := cmp.Or(n.ComputerName, n.Name); n.OS == "windows" && !netbiosName.MatchString(cn) {
+		return nil, fmt.Errorf("node.computerName %q is not a Windows computer name (1-15 letters, digits and '-'); fix: set node.computerName to the node's short name", cn)
 	}
 	if n.OS != "linux" && n.OS != "windows" {
 		return nil, fmt.Errorf("node.os is %q; fix: set it to \"linux\" or \"windows\"", n.OS)
@@ -486,9 +487,12 @@ var (
 	bootstrapTokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 	caCertHash       = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	versionRE        = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
-	labelNameRE      = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
-	labelValueRE     = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+	// netbiosName: a Windows computer name whole, as NetBIOS keeps only 15
+	// characters (https://learn.microsoft.com/windows/win32/sysinfo/computer-names).
+	netbiosName  = regexp.MustCompile(`^[A-Za-z0-9][-A-Za-z0-9]{0,14}$`)
+	versionRE    = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
+	labelNameRE  = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	labelValueRE = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
 )
 
 // checkToken never puts the token into the error: it is a secret.

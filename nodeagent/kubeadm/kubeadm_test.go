@@ -511,7 +511,9 @@ func TestErrors(t *testing.T) {
 
 		{"windows kubelet on linux", winKubelet(func(c *contract.Config) { c.Node.OS = "linux" }), "this configuration is for Windows nodes"},
 		{"windows control plane", winKubelet(func(c *contract.Config) { c.Node.Role = contract.RoleControlPlane }), "Windows nodes are workers only"},
-		{"windows long name", winKubelet(func(c *contract.Config) { c.Node.Name = "win-0123456789ab" }), "at most 15"},
+		{"windows long name, no computer name", winKubelet(func(c *contract.Config) { c.Node.Name = "win-0123456789ab" }), "node.computerName \"win-0123456789ab\""},
+		{"windows long computer name", winKubelet(func(c *contract.Config) { c.Node.ComputerName = "win-0123456789ab" }), "1-15 letters"},
+		{"windows computer name with a dot", winKubelet(func(c *contract.Config) { c.Node.ComputerName = "win.1" }), "node.computerName"},
 		{"windows kubelet no CA", winKubelet(func(c *contract.Config) { c.Join.CACertPEM = "" }), "join.caCertPEM is empty"},
 		{"windows kubelet no join", winKubelet(func(c *contract.Config) { c.Join = nil }), "join is missing"},
 		{"windows proxy no network", winProxy("", "", func(c *contract.Config) {}), "kube-proxy network name is empty"},
@@ -567,4 +569,21 @@ func TestDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, get(t, docs(t, b)["KubeletConfiguration"], "clusterDNS"), []any{"fd00:10:96::a"}, "IPv6 clusterDNS")
+}
+
+// A Windows node keeps its long Kubernetes name when its computer name is
+// short: kube-proxy's hostnameOverride is the node name, not the computer's.
+func TestWindowsNodeKeepsItsLongNameBesideAShortComputerName(t *testing.T) {
+	c := fixture(contract.RoleWorker, "windows")
+	c.Node.Name, c.Node.ComputerName = "payments-prod-win-1", "payments-bmgb-1"
+	if _, err := WindowsKubeletConfig(c); err != nil {
+		t.Fatalf("kubelet config: %v", err)
+	}
+	out, err := WindowsKubeProxyConfig(c, "flannel.4096", "10.244.3.2")
+	if err != nil {
+		t.Fatalf("kube-proxy config: %v", err)
+	}
+	if !strings.Contains(string(out), "hostnameOverride: payments-prod-win-1\n") {
+		t.Errorf("kube-proxy config does not override the hostname with the node name:\n%s", out)
+	}
 }

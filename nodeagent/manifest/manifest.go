@@ -21,7 +21,7 @@ package manifest
 import (
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
@@ -43,10 +43,6 @@ const (
 	// FlannelCNI is the flannel CNI plugin for Windows (flannel-io/cni-plugin):
 	// containernetworking/plugins dropped flannel in v1.0.0.
 	FlannelCNI = "flannel-cni-plugin"
-	// TigeraOperator is the Calico operator manifest; its publisher has no
-	// checksum file, so it is listed without a digest source and a config
-	// using Calico must pin it in artifacts.manifest.
-	TigeraOperator = "tigera-operator"
 )
 
 // Components pins the versions of what ships with one Kubernetes version.
@@ -55,7 +51,6 @@ type Components struct {
 	Runc       string
 	CNIPlugins string
 	Crictl     string
-	Calico     string
 	// Flannel is flanneld's version on Windows; FlannelCNI the flannel CNI plugin's.
 	Flannel    string
 	FlannelCNI string
@@ -63,9 +58,29 @@ type Components struct {
 	PauseImage string
 }
 
-// components per Kubernetes version; 1.36 needs containerd 2.x.
-var components = map[string]Components{
-	"1.36.3": {Containerd: "2.2.0", Runc: "1.3.0", CNIPlugins: "1.7.1", Crictl: "1.34.0", Calico: "3.30.3", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+// minorComponents are the versions that ship with each supported Kubernetes
+// minor. crictl follows the minor, as cri-tools versions it; the others are
+// one release for all minors: containerd 2.2 (the loader the config checks
+// build, hack/containerd-bin.sh, reads the first Containerd below), and the
+// newest runc 1.3 and CNI plugins with a pinned digest for every asset here.
+// These are what RKE2 ships beside the same minors (Dockerfile.windows on
+// its release-1.34 and release-1.35 branches: containerd 2.2.7, crictl of the
+// minor, CNI plugins 1.9.1, flannel 0.28.9 and its CNI plugin 1.9.1-flannel3).
+var minorComponents = map[string]Components{
+	"1.34": {Containerd: "2.2.7", Runc: "1.3.6", CNIPlugins: "1.9.1", Crictl: "1.34.0", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+	"1.35": {Containerd: "2.2.7", Runc: "1.3.6", CNIPlugins: "1.9.1", Crictl: "1.35.0", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+	"1.36": {Containerd: "2.2.7", Runc: "1.3.6", CNIPlugins: "1.9.1", Crictl: "1.36.0", Flannel: "0.28.9", FlannelCNI: "1.9.1-flannel3", PauseImage: "registry.k8s.io/pause:3.10.2"},
+}
+
+// releases are the Kubernetes patch releases with a built-in manifest: each
+// one whose Linux kubelet, kubeadm and kubectl and Windows kubelet.exe,
+// kube-proxy.exe and kubectl.exe have a pinned digest (pins.go). Older
+// patches of these minors have no Windows pins (RKE2 began pinning in April
+// 2026); 1.37 has no Linux pins (kubespray's table stops at 1.36.4).
+var releases = []string{
+	"1.34.6", "1.34.7", "1.34.8", "1.34.9", "1.34.10", "1.34.11",
+	"1.35.3", "1.35.4", "1.35.5", "1.35.6", "1.35.7", "1.35.8",
+	"1.36.0", "1.36.1", "1.36.2", "1.36.3", "1.36.4",
 }
 
 // pauseWindowsVersions lists the Windows Server versions each pause tag
@@ -88,26 +103,45 @@ func PauseRunsOn(image, windowsVersion string) bool {
 	return false
 }
 
-// Versions lists the Kubernetes versions with a built-in manifest.
+// Versions lists the Kubernetes releases with a built-in manifest, oldest first.
 func Versions() []string {
-	var v []string
-	for k := range components {
-		v = append(v, k)
-	}
-	sort.Strings(v)
-	return v
+	return slices.Clone(releases)
 }
 
-// ComponentsFor returns the pinned component versions of a Kubernetes version.
+// ComponentsFor returns the pinned component versions of a Kubernetes release.
 func ComponentsFor(k8sVersion string) (Components, bool) {
-	c, ok := components[strings.TrimPrefix(k8sVersion, "v")]
+	v := strings.TrimPrefix(k8sVersion, "v")
+	if !slices.Contains(releases, v) {
+		return Components{}, false
+	}
+	c, ok := minorComponents[minorOf(v)]
 	return c, ok
+}
+
+// Newest returns the newest release of a Kubernetes minor such as "1.36"
+// with a built-in manifest, or false when the build knows none.
+func Newest(minor string) (string, bool) {
+	newest := ""
+	for _, v := range releases {
+		if minorOf(v) == minor {
+			newest = v // releases is oldest first
+		}
+	}
+	return newest, newest != ""
+}
+
+// minorOf returns "1.36" for "1.36.4".
+func minorOf(v string) string {
+	if i := strings.LastIndex(v, "."); i > 0 {
+		return v[:i]
+	}
+	return v
 }
 
 // Builtin returns the built-in manifest of a Kubernetes version.
 func Builtin(k8sVersion string) (*contract.Manifest, error) {
 	v := strings.TrimPrefix(k8sVersion, "v")
-	c, ok := components[v]
+	c, ok := ComponentsFor(v)
 	if !ok {
 		return nil, fmt.Errorf("no built-in manifest for Kubernetes %s; fix: use one of %s or pass artifacts.manifest", k8sVersion, strings.Join(Versions(), ", "))
 	}
@@ -146,16 +180,13 @@ func Builtin(k8sVersion string) (*contract.Manifest, error) {
 	add(CNIPlugins, c.CNIPlugins, "windows", "amd64", u, u+".sha256")
 	u = fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/v%[1]s/crictl-v%[1]s-windows-amd64.tar.gz", c.Crictl)
 	add(Crictl, c.Crictl, "windows", "amd64", u, u+".sha256")
-	// flannel-io/cni-plugin publishes <asset>.sha256 beside each release
-	// archive (scripts/package.sh: sha256sum $f > $f.sha256; .github/workflows/release.yml
-	// uploads release/*). The digest itself was not readable here, so it is
-	// fetched from that file (README, status table).
-	u = fmt.Sprintf("https://github.com/flannel-io/cni-plugin/releases/download/v%[1]s/cni-plugin-flannel-windows-amd64-v%[1]s.tgz", c.FlannelCNI)
-	add(FlannelCNI, c.FlannelCNI, "windows", "amd64", u, u+".sha256")
+	// The flannel CNI plugin's Windows binary itself, as RKE2 downloads and
+	// pins it (pins.go), rather than the release's archive of it, whose
+	// digest no source but its origin publishes.
+	add(FlannelCNI, c.FlannelCNI, "windows", "amd64", fmt.Sprintf("https://github.com/flannel-io/cni-plugin/releases/download/v%s/flannel-amd64.exe", c.FlannelCNI), "")
 	// flannel-io/flannel publishes no checksum file (.github/workflows/release.yml
 	// uploads dist/flannel* only): flanneld.exe has a pin (pins.go) and no SHA256URL.
 	add(Flanneld, c.Flannel, "windows", "amd64", fmt.Sprintf("https://github.com/flannel-io/flannel/releases/download/v%s/flanneld.exe", c.Flannel), "")
-	add(TigeraOperator, c.Calico, "linux", "", fmt.Sprintf("https://raw.githubusercontent.com/projectcalico/calico/v%s/manifests/tigera-operator.yaml", c.Calico), "")
 	return m, nil
 }
 

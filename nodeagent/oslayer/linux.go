@@ -241,6 +241,40 @@ func (l *Linux) DisableSwap(ctx context.Context) error {
 	return l.WriteFile("/etc/fstab", []byte(strings.Join(lines, "\n")), Public)
 }
 
+// sshHostKey is where OpenSSH's default configuration reads the ed25519
+// host key (HostKey in sshd_config(5)).
+const sshHostKey = "/etc/ssh/ssh_host_ed25519_key"
+
+func (l *Linux) InstallSSHHostKey(ctx context.Context, privatePEM []byte) error {
+	pub, err := sshPublicLine(privatePEM)
+	if err != nil {
+		return err
+	}
+	// sshd skips a private key file others can read (OpenSSH authfile.c sshkey_perm_ok).
+	if err := l.WriteFile(sshHostKey, privatePEM, Secret); err != nil {
+		return err
+	}
+	if err := l.WriteFile(sshHostKey+".pub", []byte(pub+"\n"), Public); err != nil {
+		return err
+	}
+	// SIGHUP makes sshd re-execute itself and read its host keys again;
+	// sessions already open stay up. Debian and Ubuntu name the unit ssh,
+	// Red Hat-like systems sshd.
+	var last error
+	for _, unit := range []string{"ssh.service", "sshd.service"} {
+		if _, last = l.Run(ctx, Command{Path: "systemctl", Args: []string{"reload", unit}}); last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("failed to reload sshd with its new host key: %w", last)
+}
+
+func (l *Linux) InstallWinRMCertificate(context.Context, []byte, []byte) error {
+	return ErrNotSupported
+}
+
+func (l *Linux) SetPassword(context.Context, string, string) error { return ErrNotSupported }
+
 func (l *Linux) ResumeRegistered(ctx context.Context) (bool, error) {
 	_, err := os.Stat("/etc/systemd/system/" + resumeUnit)
 	return err == nil, nil

@@ -41,6 +41,7 @@ type OS interface {
 	WindowsHost
 	LinuxHost
 	Boot
+	Access
 
 	// Identity describes the machine: GOOS, arch, build, hostname, nested virtualisation.
 	Identity(ctx context.Context) (Identity, error)
@@ -153,6 +154,22 @@ type LinuxHost interface {
 	SwapActive(ctx context.Context) (bool, error)
 	// DisableSwap turns swap off now and for later boots.
 	DisableSwap(ctx context.Context) error
+}
+
+// Access is how the provisioner logs in to the machine. First boot installs
+// it from data that readers of the instance's attributes can see (EC2 user
+// data, Azure custom data, GCE serial port output), so the provisioner
+// replaces it right after its first pinned connection and pins the new one.
+type Access interface {
+	// InstallSSHHostKey makes sshd present this ed25519 key (OpenSSH PEM)
+	// from now on, and for later boots. Windows returns ErrNotSupported.
+	InstallSSHHostKey(ctx context.Context, privatePEM []byte) error
+	// InstallWinRMCertificate makes the WinRM HTTPS listener present this
+	// certificate and key (PEM) from now on, and removes the certificate it
+	// presented before from the machine's store. Linux returns ErrNotSupported.
+	InstallWinRMCertificate(ctx context.Context, certPEM, keyPEM []byte) error
+	// SetPassword sets a local account's password. Linux returns ErrNotSupported.
+	SetPassword(ctx context.Context, user, password string) error
 }
 
 // Boot is rebooting and running the agent again once the machine is back.

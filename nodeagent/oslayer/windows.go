@@ -5,6 +5,9 @@ package oslayer
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +22,7 @@ import (
 	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mixedk8s/mixedk8s/internal/powershell"
 )
@@ -146,7 +150,7 @@ func (w *Windows) Service(ctx context.Context, name string) (ServiceStatus, erro
 	if err != nil {
 		return ServiceStatus{}, fmt.Errorf("failed to connect to the service manager: %w", err)
 	}
-	defer m.Disconnect()
+	defer func() { _ = m.Disconnect() }()
 	s, err := m.OpenService(name)
 	if err != nil {
 		if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
@@ -171,7 +175,7 @@ func (w *Windows) InstallService(ctx context.Context, spec ServiceSpec) error {
 	if err != nil {
 		return fmt.Errorf("failed to connect to the service manager: %w", err)
 	}
-	defer m.Disconnect()
+	defer func() { _ = m.Disconnect() }()
 	s, err := m.OpenService(spec.Name)
 	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
 		s, err = m.CreateService(spec.Name, spec.Path, mgr.Config{
@@ -227,7 +231,7 @@ func (w *Windows) StartService(ctx context.Context, name string, restart bool) e
 	if err != nil {
 		return fmt.Errorf("failed to connect to the service manager: %w", err)
 	}
-	defer m.Disconnect()
+	defer func() { _ = m.Disconnect() }()
 	s, err := m.OpenService(name)
 	if err != nil {
 		return fmt.Errorf("failed to open service %s: %w", name, err)
@@ -256,7 +260,7 @@ func (w *Windows) StopService(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("failed to connect to the service manager: %w", err)
 	}
-	defer m.Disconnect()
+	defer func() { _ = m.Disconnect() }()
 	s, err := m.OpenService(name)
 	if err != nil {
 		return fmt.Errorf("failed to open service %s: %w", name, err)
@@ -508,6 +512,49 @@ func (w *Windows) AddDefenderExclusion(ctx context.Context, path string) error {
 	return nil
 }
 
+func (w *Windows) InstallSSHHostKey(context.Context, []byte) error { return ErrNotSupported }
+
+// winrmPFX is where the new WinRM certificate waits for its import, owner-only.
+const winrmPFX = `C:\ProgramData\mixedk8s\winrm.pfx`
+
+// httpsListener selects the WinRM HTTPS listener first boot made
+// (https://learn.microsoft.com/powershell/module/microsoft.wsman.management/set-wsmaninstance).
+const httpsListener = `-ResourceURI winrm/config/Listener -SelectorSet @{Address='*';Transport='HTTPS'}`
+
+func (w *Windows) InstallWinRMCertificate(ctx context.Context, certPEM, keyPEM []byte) error {
+	pfx, password, err := pfxOf(certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	if err := w.WriteFile(winrmPFX, pfx, Secret); err != nil {
+		return err
+	}
+	defer func() { _ = w.Remove(winrmPFX) }() // best effort: the key is imported or the step fails
+	// The PFX password comes on stdin, so no command line or script log holds it.
+	script := `$c = Import-PfxCertificate -FilePath ` + psQuote(winrmPFX) + ` -CertStoreLocation Cert:\LocalMachine\My -Password (ConvertTo-SecureString -String ([Console]::In.ReadLine()) -AsPlainText -Force); ` +
+		`$old = (Get-WSManInstance ` + httpsListener + `).CertificateThumbprint; ` +
+		`Set-WSManInstance ` + httpsListener + ` -ValueSet @{CertificateThumbprint=$c.Thumbprint} | Out-Null; ` +
+		`if ($old -and $old -ne $c.Thumbprint) { Remove-Item -LiteralPath ('Cert:\LocalMachine\My\' + $old) -DeleteKey }`
+	if _, err := w.psStdin(ctx, script, password+"\n"); err != nil {
+		return fmt.Errorf("failed to install the WinRM certificate: %w", err)
+	}
+	return nil
+}
+
+func (w *Windows) SetPassword(ctx context.Context, user, password string) error {
+	script := `Set-LocalUser -Name ` + psQuote(user) + ` -Password (ConvertTo-SecureString -String ([Console]::In.ReadLine()) -AsPlainText -Force)`
+	if _, err := w.psStdin(ctx, script, password+"\n"); err != nil {
+		return fmt.Errorf("failed to set the password of %s: %w", user, err)
+	}
+	return nil
+}
+
+// psStdin runs a PowerShell script that reads its secrets from stdin.
+func (w *Windows) psStdin(ctx context.Context, script, stdin string) ([]byte, error) {
+	return w.Run(ctx, Command{Path: "powershell.exe", Args: []string{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command",
+		"$ErrorActionPreference='Stop'; $ProgressPreference='SilentlyContinue'; " + script}, Stdin: []byte(stdin)})
+}
+
 func (w *Windows) KernelModuleLoaded(context.Context, string) (bool, error) {
 	return false, ErrNotSupported
 }
@@ -581,4 +628,25 @@ func (w *Windows) Diagnostics(ctx context.Context) []DiagnosticFile {
 	run("ipconfig.txt", "ipconfig.exe", "/all")
 	run("firewall.txt", "powershell.exe", "-NoProfile", "-Command", "Get-NetFirewallRule -Group mixedk8s | Format-List Name,Enabled,Direction,Action")
 	return files
+}
+
+// pfxOf bundles a certificate and its key as PKCS#12 under a fresh random
+// password, the form Import-PfxCertificate takes. 3DES/SHA-1 is what every
+// supported Windows Server imports; the bundle lives owner-only for the
+// seconds of its import.
+func pfxOf(certPEM, keyPEM []byte) (pfx []byte, password string, err error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, "", fmt.Errorf("the WinRM certificate does not load: %w", err)
+	}
+	pw := make([]byte, 16)
+	if _, err := rand.Read(pw); err != nil {
+		return nil, "", err
+	}
+	password = hex.EncodeToString(pw)
+	pfx, err = pkcs12.LegacyDES.Encode(pair.PrivateKey, pair.Leaf, nil, password)
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to bundle the WinRM certificate as PFX: %w", err)
+	}
+	return pfx, password, nil
 }

@@ -379,7 +379,10 @@ func (s *Sandbox) hostLocalOwner(network, ip string) string {
 //     not set" otherwise) and lies in the network's subnet, where
 //     syncProxyRules creates its HNS endpoint (newSourceVIP);
 //   - the address is reserved in the network's host-local store, or the
-//     flannel CNI plugin's host-local IPAM hands it to a pod as well.
+//     flannel CNI plugin's host-local IPAM hands it to a pod as well; on
+//     Calico's network it is the host endpoint <network>_ep, whose address
+//     Calico IPAM reserves for the host (sig-windows-tools
+//     hostprocess/calico/kube-proxy/start.ps1 passes Calico_ep's address).
 func (s *Sandbox) checkKubeProxy(spec oslayer.ServiceSpec) error {
 	fail := func(why string) error { return serviceExited(spec.Name, "kube-proxy: "+why) }
 	file := flagValues(spec.Args)["config"]
@@ -413,6 +416,12 @@ func (s *Sandbox) checkKubeProxy(spec oslayer.ServiceSpec) error {
 	prefix, perr := netip.ParsePrefix(n.AddressPrefix)
 	if err != nil || perr != nil || !prefix.Contains(ip) {
 		return fail(fmt.Sprintf("source VIP %s is outside network %s's subnet %s: HNS refuses its endpoint", vip, name, n.AddressPrefix))
+	}
+	if ep, ok := s.Machine().HNSEndpoints[name+"_ep"]; ok {
+		if vip != ep {
+			return fail(fmt.Sprintf("source VIP %s is not %s's host endpoint %s_ep (%s): Calico IPAM may give it to a pod", vip, name, name, ep))
+		}
+		return nil
 	}
 	if s.hostLocalOwner(name, vip) == "" {
 		return fail(fmt.Sprintf("source VIP %s is not reserved in %s\\%s: host-local would give it to a pod too", vip, hostLocalDir, name))

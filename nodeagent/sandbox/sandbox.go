@@ -44,6 +44,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
@@ -85,6 +86,9 @@ const (
 	KindResumeRegister   = "resume.register"
 	KindResumeUnregister = "resume.unregister"
 	KindReboot           = "reboot"
+	KindSSHDReload       = "sshd.reload"
+	KindWinRMCertificate = "winrm.certificate"
+	KindPassword         = "account.password"
 )
 
 // Hooks let the lab and tests react to what the agent does. Every field is optional.
@@ -128,10 +132,20 @@ type Machine struct {
 	// SecretFolders those whose DACL leaves Users out.
 	SecuredFolders map[string]bool `json:"securedFolders,omitempty"`
 	SecretFolders  map[string]bool `json:"secretFolders,omitempty"`
+	// SecretFiles are files created with a protected owner-only DACL, by lower-case path.
+	SecretFiles map[string]bool `json:"secretFiles,omitempty"`
 	// Adapters are the network adapters by name; VSwitchGapUntil ends the
 	// gap in which the first vSwitch holds the management address.
 	Adapters        map[string]*oslayer.NetAdapter `json:"adapters,omitempty"`
 	VSwitchGapUntil time.Time                      `json:"vSwitchGapUntil,omitempty"`
+	// Access is what the machine's sshd or WinRM listener presents and the
+	// local accounts' passwords: first boot's, until the agent replaces them.
+	Access *Access `json:"access,omitempty"`
+	// HNSEndpoints are host endpoints by name (Calico_ep), with their address.
+	HNSEndpoints map[string]string `json:"hnsEndpoints,omitempty"`
+	// CalicoBoot is Reboots+1 when calico-node-windows last ran its
+	// first-run-since-boot cleanup (node-service.ps1 keeps the boot time).
+	CalicoBoot int `json:"calicoBoot,omitempty"`
 }
 
 // Sandbox is the recording OS layer.
@@ -775,14 +789,30 @@ func (s *Sandbox) ComputerName(ctx context.Context) (string, string, error) {
 	return m.ComputerName, m.PendingComputerName, nil
 }
 
+// SetComputerName models Rename-Computer: on Windows the name is the DNS
+// host name, refused with characters SetComputerNameEx refuses, and the
+// computer's (NetBIOS) name is its first 15 characters, upper-cased
+// (https://learn.microsoft.com/windows/win32/api/sysinfoapi/nf-sysinfoapi-setcomputernameexw,
+// https://learn.microsoft.com/windows/win32/sysinfo/computer-names).
 func (s *Sandbox) SetComputerName(ctx context.Context, name string) error {
+	windows := s.Machine().Identity.GOOS != "linux"
+	if windows && (name == "" || strings.TrimSpace(name) != name || strings.ContainsAny(name, `"/\[]:|<>+=;,?*`) || strings.IndexFunc(name, unicode.IsControl) >= 0) {
+		return fmt.Errorf("rename the computer to %q: not a valid computer name (ERROR_INVALID_PARAMETER)", name)
+	}
 	return s.record(KindComputerRename, name, "pending reboot", func() error {
-		if s.m.Identity.GOOS == "linux" {
-			s.m.ComputerName = name
+		if !windows {
+			s.m.ComputerName, s.m.PendingComputerName = name, name
+			return nil
 		}
-		s.m.PendingComputerName = name
+		s.m.PendingComputerName = NetBIOSName(name)
 		return nil
 	})
+}
+
+// NetBIOSName is the computer name Windows keeps of a host name: its first
+// 15 characters, upper-cased (SetComputerNameEx, ComputerNamePhysicalDnsHostname).
+func NetBIOSName(host string) string {
+	return strings.ToUpper(host[:min(len(host), 15)])
 }
 
 func (s *Sandbox) HNSNetwork(ctx context.Context, name string) (*oslayer.HNSNetwork, error) {

@@ -136,6 +136,49 @@ func (s *Sandbox) Lock(path string) (func(), error) {
 // protected (learn.microsoft.com/windows/win32/secauthz/dacl-for-a-new-object).
 const rootACL = "inherited from C:\\: SYSTEM full, Administrators full, Users read and execute, Authenticated Users modify"
 
+// programDataACL is C:\ProgramData's own DACL, which its new children
+// inherit: Users may read and execute, and create files and folders
+// (icacls C:\ProgramData on Windows Server 2022 lists
+// BUILTIN\Users:(OI)(CI)(RX) and BUILTIN\Users:(CI)(WD,AD,WEA,WA); the
+// folder's DACL is protected, so nothing comes from C:\).
+const programDataACL = "inherited from C:\\ProgramData: SYSTEM full, Administrators full, CREATOR OWNER full, Users read and execute, Users create files and folders"
+
+// The protected DACLs, as SDDL, a file or folder can be created with
+// (an upload of a secret); the model knows these and no others.
+const (
+	secretFolderSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+	secretFileSDDL   = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+)
+
+// CreatedWithACL records that a file or folder was created with its own
+// protected DACL (sddl), or, with sddl empty, that it was created (or
+// replaced by a new file) inheriting its folder's.
+func (s *Sandbox) CreatedWithACL(path, sddl string) error {
+	if err := s.windowsOnly(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := aclKey(path)
+	if s.m.SecretFiles == nil {
+		s.m.SecretFiles = map[string]bool{}
+	}
+	if s.m.SecretFolders == nil {
+		s.m.SecretFolders = map[string]bool{}
+	}
+	switch sddl {
+	case "":
+		delete(s.m.SecretFiles, k)
+	case secretFileSDDL:
+		s.m.SecretFiles[k] = true
+	case secretFolderSDDL:
+		s.m.SecretFolders[k] = true
+	default:
+		return fmt.Errorf("the lab's Windows model knows no DACL %q; it knows %q (a folder) and %q (a file)", sddl, secretFolderSDDL, secretFileSDDL)
+	}
+	return s.save()
+}
+
 // securedACL and secretACL are the protected DACLs SecureFolder sets.
 const (
 	securedACL = "protected: SYSTEM full, Administrators full, Users read and execute"
@@ -149,6 +192,9 @@ func aclKey(path string) string { return strings.ToLower(strings.TrimRight(path,
 func (s *Sandbox) FolderACL(path string) string {
 	m := s.Machine()
 	p := aclKey(path)
+	if m.SecretFiles[p] {
+		return secretACL
+	}
 	for {
 		if m.SecretFolders[p] {
 			return secretACL
@@ -163,6 +209,9 @@ func (s *Sandbox) FolderACL(path string) string {
 		p = p[:i]
 	}
 	if m.Identity.GOOS == "windows" {
+		if k := aclKey(path); k == `c:\programdata` || strings.HasPrefix(k, `c:\programdata\`) {
+			return programDataACL
+		}
 		return rootACL
 	}
 	return "0755"

@@ -107,3 +107,20 @@ func TestMachineLockHasOneHolder(t *testing.T) {
 	}
 	unlock2()
 }
+
+// Windows keeps 15 characters of a longer computer name (NetBIOS), pending
+// until the reboot, and refuses characters SetComputerNameEx refuses.
+func TestWindowsRenameKeepsFifteenCharacters(t *testing.T) {
+	ctx := context.Background()
+	sb := windowsMachine(t)
+	if err := sb.SetComputerName(ctx, "payments-prod-win-1"); err != nil {
+		t.Fatal(err)
+	}
+	active, pending, _ := sb.ComputerName(ctx)
+	if pending != "PAYMENTS-PROD-W" || active == pending {
+		t.Errorf("after renaming to payments-prod-win-1: active %q, pending %q; want pending PAYMENTS-PROD-W until the reboot", active, pending)
+	}
+	if err := sb.SetComputerName(ctx, "win/1"); err == nil {
+		t.Error("a name with '/' was accepted")
+	}
+}

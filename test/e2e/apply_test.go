@@ -17,17 +17,21 @@ import (
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 )
 
-// TestMixedClusterEndToEnd builds the cluster on each cloud of the table,
+// TestMixedClusterEndToEnd builds the cluster payments-prod, whose Windows
+// nodes need derived computer names, on each cloud of the table,
 // checks every instance and every node's sandbox, re-applies without a
-// mutating call, scales the Windows pool down with a drain, and destroys
-// it leaving nothing.
+// mutating call, scales the Windows pool down with a drain, moves it from
+// Windows Server 2022 to 2025 by surge under a PodDisruptionBudget, replaces
+// a worker whose instance was deleted out of band, and destroys it leaving
+// nothing.
 func TestMixedClusterEndToEnd(t *testing.T) {
 	eachCloud(t, rows, testMixedCluster)
 }
 
 func testMixedCluster(t *testing.T, r *row) {
 	w := newWorld(t, r)
-	spec := w.spec("e2e", "10.0.0.0/16")
+	// The issue's realistic name: its Windows node names do not fit in 15 characters.
+	spec := w.spec("payments-prod", "10.0.0.0/16")
 	if r.refuse != nil {
 		w.refusedApply(spec)
 	}
@@ -40,6 +44,7 @@ func testMixedCluster(t *testing.T, r *row) {
 
 	w.checkInstances(spec)
 	w.checkNodes(spec, res)
+	w.checkFirstBootStale(spec)
 	w.checkKubernetes(spec)
 	if p := w.lab.Problems(); len(p) > 0 {
 		t.Errorf("lab problems: %q", p)
@@ -80,16 +85,40 @@ func testMixedCluster(t *testing.T, r *row) {
 	t.Logf("FIGURE %s: re-Apply wall time: %s", r.name, reapplyTime.Round(time.Millisecond))
 	t.Logf("FIGURE %s: API calls per re-Apply: %s", r.name, w.formatCalls(reapplyCalls))
 
-	w.checkScaleDownDrains(spec, "win")
+	spec = w.checkScaleDownDrains(spec, "win")
+	spec = w.checkWindowsRoll(spec)
+	w.checkGoneWorkerReplaced(spec)
 
 	w.destroy(spec)
+}
+
+// checkFirstBootStale tries, against every node, the identity its
+// instance's first-boot data carried, as a reader of the instance's
+// attributes or metadata holds it: after Apply none of it may work.
+func (w *world) checkFirstBootStale(spec cluster.Spec) {
+	w.t.Helper()
+	nodes := w.lab.Nodes(spec.Name)
+	if len(nodes) == 0 {
+		w.t.Fatal("the lab runs no node of the cluster")
+	}
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		open, err := n.StillOpens(ctx, n.FirstBoot)
+		cancel()
+		if err != nil {
+			w.t.Fatalf("%s: %v", n.Name, err)
+		}
+		for _, o := range open {
+			w.t.Errorf("%s %s: %s after Apply", w.row.name, n.Name, o)
+		}
+	}
 }
 
 // checkScaleDownDrains puts an evictable pod on the node a scale-down of
 // pool removes (the highest ordinal), scales the pool down by one, and
 // checks through the API server that the pod was gone before the Node was
-// deleted, and that the Node is gone.
-func (w *world) checkScaleDownDrains(spec cluster.Spec, pool string) {
+// deleted, and that the Node is gone. It returns the scaled-down spec.
+func (w *world) checkScaleDownDrains(spec cluster.Spec, pool string) cluster.Spec {
 	t := w.t
 	t.Helper()
 	ps := spec.NodePools[pool]
@@ -154,6 +183,7 @@ func (w *world) checkScaleDownDrains(spec cluster.Spec, pool string) {
 	default:
 		t.Logf("FIGURE %s: scale-down: pod evicted %s before node %s was deleted", w.row.name, nodeGone.Sub(podGone).Round(time.Millisecond), victim)
 	}
+	return spec
 }
 
 // checkInstances reads the instances back from the emulator: one per node,
@@ -262,8 +292,9 @@ func (w *world) checkNodes(spec cluster.Spec, res *cluster.Result) {
 				// flanneld's network must carry the subnet the control plane allocated, not one the node guessed.
 				t.Errorf("%s: flannel.4096 has prefix %s, the API server's Node spec.podCIDR is %q (%v)", ni.Name, fl.AddressPrefix, cidr, err)
 			}
-			if !strings.EqualFold(m.ComputerName, ni.Name) {
-				t.Errorf("%s: computer name %q", ni.Name, m.ComputerName)
+			// The node name is longer than 15 characters: the computer has the short, derived name.
+			if want := cluster.ComputerName(ni.Name); !strings.EqualFold(m.ComputerName, want) || len(want) > 15 {
+				t.Errorf("%s: computer name %q, want %q", ni.Name, m.ComputerName, want)
 			}
 			if !slices.Contains(writes, `C:\k\bootstrap-kubelet.conf`) {
 				t.Errorf("%s wrote no bootstrap kubeconfig; files written: %q", ni.Name, writes)

@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +111,8 @@ type world struct {
 
 	mu     sync.Mutex
 	events []cluster.Event
+	// dials counts the connections of clients through a load balancer.
+	dials atomic.Int64
 }
 
 // session is the cloud and provisioner of one cluster: a cloud's client
@@ -184,6 +187,8 @@ func (w *world) session(spec cluster.Spec) *session {
 		RebootWait:     50 * time.Millisecond,
 		StatusPoll:     50 * time.Millisecond,
 		ConnectTimeout: time.Minute,
+		// A drain a PodDisruptionBudget blocks fails within the scenario's time.
+		DrainTimeout: 20 * time.Second,
 	})
 	if err != nil {
 		w.t.Fatal(err)
@@ -255,7 +260,7 @@ func (w *world) spec(name, nodeCIDR string) cluster.Spec {
 	spec := cluster.Spec{
 		Name:              name,
 		KubernetesVersion: "1.36.3",
-		// Flannel: Calico's operator manifest needs a pinned digest the lab mirror does not serve.
+		// Flannel here; TestApplyConvergesUnderThrottlingAnd5xx runs Calico.
 		Network:      cluster.NetworkSpec{CNI: cluster.CNIFlannel, NodeCIDR: nodeCIDR},
 		ControlPlane: cluster.ControlPlaneSpec{Count: 1},
 		NodePools: map[string]cluster.PoolSpec{

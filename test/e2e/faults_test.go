@@ -24,7 +24,9 @@ import (
 // table, every second call of every API action with the cloud's throttling
 // reply (EC2 and SSM RequestLimitExceeded, ARM and Key Vault 429 with
 // Retry-After, Compute Engine and Secret Manager rateLimitExceeded) and
-// every third of the rest with a server error, for the whole Apply and Destroy.
+// every third of the rest with a server error, for the whole Apply and
+// Destroy. The cluster runs Calico (checkCalico), so each cloud also builds
+// one Calico cluster without another Apply.
 func TestApplyConvergesUnderThrottlingAnd5xx(t *testing.T) {
 	eachCloud(t, rows, testThrottlingAnd5xx)
 }
@@ -32,6 +34,7 @@ func TestApplyConvergesUnderThrottlingAnd5xx(t *testing.T) {
 func testThrottlingAnd5xx(t *testing.T, r *row) {
 	w := newWorld(t, r)
 	spec := w.spec("faulty", "10.1.0.0/16")
+	spec.Network.CNI = cluster.CNICalico
 	if err := r.rates(w.lab, 2, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +51,12 @@ func testThrottlingAnd5xx(t *testing.T, r *row) {
 	for name, k := range w.instancesByNode(spec.Name) {
 		if k != 1 {
 			t.Errorf("node %s has %d instances, want 1", name, k)
+		}
+	}
+	w.checkCalico(spec, res)
+	for _, p := range w.lab.Problems() {
+		if strings.Contains(p, "calico") {
+			t.Errorf("lab problem: %s", p)
 		}
 	}
 	// Destroy under the same faults leaves nothing either.

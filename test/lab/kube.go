@@ -52,14 +52,21 @@ type kube struct {
 	closed   bool
 	// lbCluster names the cluster whose load balancer listens at host:port; set by the lab.
 	lbCluster func(hostport string) (string, bool)
+	// calicoBlocks are Calico IPAM's blocks by cluster and node (calico.go).
+	calicoBlocks map[string]map[string]string
 }
 
 // plane is a cluster's running control plane.
 type plane struct {
 	cluster string
-	node    *Node // the init node, whose port 6443 forwards to cp
 	cp      *controlplane.ControlPlane
+	// nodes are the control-plane nodes by instance ID; each one's port
+	// 6443 forwards to its own member's API server. Guarded by kube.mu.
+	nodes map[string]*Node
 }
+
+// holds reports whether the node runs a member of this control plane; kube.mu held.
+func (pl *plane) holds(n *Node) bool { return pl.nodes[n.InstanceID] != nil }
 
 func newKube(dir string) *kube {
 	return &kube{dir: dir, planes: map[string]*plane{}, starts: map[string]*sync.Mutex{}, kubelets: map[string]*hollow.Kubelet{}, clusters: map[string]string{}}
@@ -93,10 +100,21 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 			if err != nil {
 				return nil, true, err
 			}
-			k.nodeGone(n)
+			if err := k.nodeReset(ctx, n); err != nil {
+				return nil, true, err
+			}
 			return nil, false, nil
 		}
+		if prog == "crictl" && (verb == "ps" || verb == "exec") {
+			n, err := node()
+			if err != nil {
+				return nil, true, err
+			}
+			out, err := k.crictl(ctx, n, c.Args)
+			return out, true, err
+		}
 		kubeadm := prog == "kubeadm" && (verb == "init" || verb == "join")
+
 		if !kubeadm && prog != "kubectl" {
 			return nil, false, nil
 		}
@@ -109,7 +127,9 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 		case "kubectl":
 			out, err = k.kubectl(ctx, n, c.Args)
 		default:
-			if verb == "init" {
+			if verb == "init" && len(c.Args) > 2 && c.Args[1] == "phase" && c.Args[2] == "upload-certs" {
+				out, err = k.uploadCerts(ctx, n, c.Args)
+			} else if verb == "init" {
 				out, err = k.init(ctx, n, c.Args)
 			} else {
 				out, err = k.join(ctx, n, c.Args)
@@ -134,7 +154,12 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 		if n.Host.OS != host.Windows {
 			return nil
 		}
-		return k.windowsKubelet(ctx, n, spec)
+		if err := k.windowsKubelet(ctx, n, spec); err != nil {
+			return err
+		}
+		// The node joined: the DaemonSets that tolerate it start (calico.go).
+		k.calicoNodeWindows(ctx, l, n, spec)
+		return nil
 	}
 	h.PodSubnet = k.podSubnetHook(l, name, user)
 	return h
@@ -167,13 +192,18 @@ func (k *kube) planeAt(endpoint string) (*plane, error) {
 	}
 	addr, err := netip.ParseAddr(h)
 	if err == nil && port == fmt.Sprint(apiPort) {
+		// Held for the loop only: a load balancer's address (GCP's has no
+		// DNS name) falls through to the lookup below, which locks again.
 		k.mu.Lock()
-		defer k.mu.Unlock()
 		for _, pl := range k.planes {
-			if pl.node.PrivateIP == addr || pl.node.Host.Addr == addr {
-				return pl, nil
+			for _, n := range pl.nodes {
+				if n.PrivateIP == addr || n.Host.Addr == addr {
+					k.mu.Unlock()
+					return pl, nil
+				}
 			}
 		}
+		k.mu.Unlock()
 	}
 	// A cluster's API load balancer carries the endpoint to its control plane.
 	if k.lbCluster != nil {
@@ -196,24 +226,57 @@ func (l *Lab) loadBalancerCluster(hostport string) (string, bool) {
 	return cluster, ok
 }
 
-// nodeGone stops what ran for a terminated or reset node: its kubelet, and
-// the cluster's control plane when the node held it.
+// nodeGone stops what ran for a terminated node: its kubelet, and its
+// control-plane member, whose etcd membership stays as a vanished
+// machine's does; the control plane ends with its last member.
 func (k *kube) nodeGone(n *Node) {
 	k.stopKubelet(n.Name)
 	k.mu.Lock()
 	var pl *plane
-	for c, p := range k.planes {
-		if p.node.InstanceID == n.InstanceID {
+	last := false
+	for _, p := range k.planes {
+		if p.holds(n) {
 			pl = p
-			delete(k.planes, c)
+			delete(p.nodes, n.InstanceID)
+			if last = len(p.nodes) == 0; last {
+				delete(k.planes, p.cluster)
+			}
+		}
+	}
+	k.mu.Unlock()
+	if pl == nil {
+		return
+	}
+	n.Host.Listen(apiPort, nil)
+	if last {
+		_ = os.Remove(k.endpointFile(pl.cluster))
+		_ = pl.cp.Close()
+		return
+	}
+	pl.cp.StopMember(n.Name)
+}
+
+// nodeReset is `kubeadm reset` on a node: on a control-plane node that is
+// not the last, its etcd member is removed first through the others, as
+// kubeadm reset's remove-etcd-member phase does
+// (kubernetes/cmd/kubeadm/app/phases/etcd/local.go,
+// RemoveStackedEtcdMemberFromCluster); then what runs for it stops.
+func (k *kube) nodeReset(ctx context.Context, n *Node) error {
+	k.mu.Lock()
+	var pl *plane
+	for _, p := range k.planes {
+		if p.holds(n) && len(p.nodes) > 1 {
+			pl = p
 		}
 	}
 	k.mu.Unlock()
 	if pl != nil {
-		n.Host.Listen(apiPort, nil)
-		_ = os.Remove(k.endpointFile(pl.cluster))
-		_ = pl.cp.Close()
+		if err := pl.cp.RemoveMember(ctx, n.Name); err != nil {
+			return fmt.Errorf("[reset] failed to remove etcd member %s: %w", n.Name, err)
+		}
 	}
+	k.nodeGone(n)
+	return nil
 }
 
 // endpointFile holds the host:port of the cluster's API server on 127.0.0.1
@@ -249,8 +312,19 @@ func (k *kube) apiEndpoint(cluster string) (string, bool) {
 	return pl.cp.Endpoint(), true
 }
 
-// objects are the cluster's lab processes: "control-plane/<cluster>" and
-// "kubelet/<node>".
+// controlPlane is the cluster's running control plane.
+func (k *kube) controlPlane(cluster string) (*controlplane.ControlPlane, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	pl := k.planes[cluster]
+	if pl == nil {
+		return nil, fmt.Errorf("cluster %s runs no control plane in the lab", cluster)
+	}
+	return pl.cp, nil
+}
+
+// objects are the cluster's lab processes: "control-plane/<cluster>" while
+// any member runs, and "kubelet/<node>".
 func (k *kube) objects(cluster string) []string {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -115,17 +116,18 @@ func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error)
 
 	k.mu.Lock()
 	pl := k.planes[cluster]
+	held := pl != nil && pl.holds(n)
 	k.mu.Unlock()
-	if pl != nil && pl.node.InstanceID != n.InstanceID {
-		return nil, fmt.Errorf("kubeadm init on %s: cluster %s already runs a control plane on %s; the lab runs one per cluster", n.Name, cluster, pl.node.Name)
+	if pl != nil && !held {
+		return nil, fmt.Errorf("kubeadm init on %s: cluster %s already runs a control plane on %s; a further control-plane node joins it with kubeadm join and a controlPlane section", n.Name, cluster, strings.Join(k.memberNames(pl), ", "))
 	}
 	if pl == nil {
-		work := filepath.Join(k.dir, "clusters", cluster, "control-plane")
-		cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work})
+		work := filepath.Join(k.dir, "clusters", cluster, "control-plane", reg.name)
+		cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work, CertificateKey: uploadKey(args, ic)})
 		if err != nil {
 			return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
 		}
-		pl = &plane{cluster: cluster, node: n, cp: cp}
+		pl = &plane{cluster: cluster, cp: cp, nodes: map[string]*Node{n.InstanceID: n}}
 		k.mu.Lock()
 		if k.closed {
 			k.mu.Unlock()
@@ -134,7 +136,7 @@ func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error)
 		}
 		k.planes[cluster] = pl
 		k.mu.Unlock()
-		n.Host.Listen(apiPort, forward(cp.Endpoint()))
+		n.Host.Listen(apiPort, forward(cp.Members()[0].Endpoint()))
 		// For kubectl on this machine (hack/demo.sh): where the API server listens.
 		if err := os.WriteFile(k.endpointFile(cluster), []byte(cp.Endpoint()+"\n"), 0o644); err != nil {
 			return nil, err
@@ -181,9 +183,6 @@ func (k *kube) join(ctx context.Context, n *Node, args []string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	if jc["controlPlane"] != nil {
-		return nil, fmt.Errorf("kubeadm join on %s: the lab runs one control-plane node per cluster; fix: set the control plane's count to 1 on the lab", n.Name)
-	}
 	reg, err := readRegistration(jc, n.Name)
 	if err != nil {
 		return nil, err
@@ -199,6 +198,11 @@ func (k *kube) join(ctx context.Context, n *Node, args []string) ([]byte, error)
 	caPEM, err := discover(ctx, pl.cp, disc)
 	if err != nil {
 		return nil, fmt.Errorf("error execution phase preflight: couldn't validate the identity of the API Server: %w", err)
+	}
+	if jc["controlPlane"] != nil {
+		if err := k.joinMember(ctx, pl, n, conf); err != nil {
+			return nil, err
+		}
 	}
 	boot, err := bootstrapKubeconfig("https://"+disc.endpoint, caPEM, disc.token)
 	if err != nil {
@@ -222,5 +226,117 @@ func (k *kube) join(ctx context.Context, n *Node, args []string) ([]byte, error)
 	if p, err := n.Sandbox.HostPath(bootFile); err == nil {
 		_ = os.Remove(p)
 	}
+	if jc["controlPlane"] != nil {
+		// join --control-plane: mark-control-plane, and admin.conf naming the cluster's endpoint.
+		if err := pl.cp.MarkControlPlane(ctx, reg.name); err != nil {
+			return nil, fmt.Errorf("error execution phase control-plane-join/mark-control-plane: %w", err)
+		}
+		admin, err := controlplane.SetServer(pl.cp.AdminKubeconfig(), "https://"+disc.endpoint)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeNodeFile(n, "/etc/kubernetes/admin.conf", admin); err != nil {
+			return nil, err
+		}
+		return fmt.Appendf(nil, "[lab] etcd member, kube-apiserver and kube-controller-manager of cluster %s on %s\nThis node has joined the cluster and a new control plane instance was created\n", pl.cluster, n.Name), nil
+	}
 	return fmt.Appendf(nil, "This node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n"), nil
+}
+
+// joinMember runs the node's member of the control plane, as
+// `kubeadm join --control-plane` does before the kubelet starts
+// (controlplane.ControlPlane.Join), and forwards the node's port 6443 to
+// its own API server, where the cloud's load balancer reaches it.
+func (k *kube) joinMember(ctx context.Context, pl *plane, n *Node, conf []byte) error {
+	k.mu.Lock()
+	held := pl.holds(n)
+	k.mu.Unlock()
+	if held {
+		return nil // a retried join: the member runs
+	}
+	work := filepath.Join(k.dir, "clusters", pl.cluster, "control-plane", n.Name)
+	m, err := pl.cp.Join(ctx, controlplane.JoinConfig{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work})
+	if err != nil {
+		return fmt.Errorf("kubeadm join on %s: %w", n.Name, err)
+	}
+	k.mu.Lock()
+	if k.closed || k.planes[pl.cluster] != pl {
+		k.mu.Unlock()
+		pl.cp.StopMember(m.Name)
+		return errors.New("the control plane stopped while the node joined it")
+	}
+	pl.nodes[n.InstanceID] = n
+	k.mu.Unlock()
+	n.Host.Listen(apiPort, forward(m.Endpoint()))
+	return nil
+}
+
+// uploadCerts is `kubeadm init phase upload-certs --upload-certs
+// --certificate-key KEY` on a control-plane node.
+func (k *kube) uploadCerts(ctx context.Context, n *Node, args []string) ([]byte, error) {
+	if !slices.Contains(args, "--upload-certs") {
+		return []byte("[upload-certs] Skipping phase. Please see --upload-certs\n"), nil
+	}
+	key := flagValue(args, "--certificate-key")
+	if key == "" && flagValue(args, "--config") != "" {
+		conf, err := configArg(n, args)
+		if err != nil {
+			return nil, err
+		}
+		ic, err := kubeadmDoc(conf, "InitConfiguration")
+		if err != nil {
+			return nil, err
+		}
+		key, _ = ic["certificateKey"].(string)
+	}
+	if key == "" {
+		return nil, errors.New("error execution phase upload-certs: the lab needs --certificate-key or a configuration's certificateKey (kubeadm would print a new key it generated)")
+	}
+	k.mu.Lock()
+	pl := k.planes[n.Cluster]
+	held := pl != nil && pl.holds(n)
+	k.mu.Unlock()
+	if !held {
+		return nil, fmt.Errorf("error execution phase upload-certs: no control plane runs on %s", n.Name)
+	}
+	if err := pl.cp.UploadCerts(ctx, n.Name, key); err != nil {
+		return nil, err
+	}
+	return []byte("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace\n"), nil
+}
+
+// uploadKey is the certificate key of `kubeadm init --upload-certs`: the
+// --certificate-key flag, else the InitConfiguration's certificateKey
+// (kubeadm makes one up when both are empty, which the lab does not).
+func uploadKey(args []string, ic map[string]any) string {
+	if !slices.Contains(args, "--upload-certs") {
+		return ""
+	}
+	if k := flagValue(args, "--certificate-key"); k != "" {
+		return k
+	}
+	k, _ := ic["certificateKey"].(string)
+	return k
+}
+
+// flagValue is the value of --name VALUE or --name=VALUE.
+func flagValue(args []string, name string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// memberNames are the control-plane nodes of pl.
+func (k *kube) memberNames(pl *plane) []string {
+	var out []string
+	for _, m := range pl.cp.Members() {
+		out = append(out, m.Name)
+	}
+	return out
 }

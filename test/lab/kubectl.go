@@ -18,9 +18,10 @@ import (
 func (k *kube) kubectl(ctx context.Context, n *Node, args []string) ([]byte, error) {
 	k.mu.Lock()
 	pl := k.planes[n.Cluster]
+	held := pl != nil && pl.holds(n)
 	k.mu.Unlock()
-	if pl == nil || pl.node.InstanceID != n.InstanceID {
-		return nil, fmt.Errorf("kubectl on %s: no control plane runs on this node (the lab runs kubectl on the node that ran kubeadm init)", n.Name)
+	if !held {
+		return nil, fmt.Errorf("kubectl on %s: no control plane runs on this node (the lab runs kubectl on control-plane nodes, with their admin.conf)", n.Name)
 	}
 	bin, err := proc.BinDir("kubectl")
 	if err != nil {

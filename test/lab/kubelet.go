@@ -72,7 +72,14 @@ func (k *kube) windowsKubelet(ctx context.Context, n *Node, spec oslayer.Service
 	if err != nil {
 		return fmt.Errorf("kubelet: the bootstrap kubeconfig --bootstrap-kubeconfig=%q: %w", flags["bootstrap-kubeconfig"], err)
 	}
-	reg := registration{name: cmp.Or(flags["hostname-override"], n.Name)}
+	// Without --hostname-override the kubelet registers under the machine's
+	// host name, lower-cased (k8s.io/component-helpers node/util GetHostname),
+	// not under the node name the cluster expects.
+	active, _, err := n.Sandbox.ComputerName(ctx)
+	if err != nil {
+		return fmt.Errorf("kubelet: read the computer name: %w", err)
+	}
+	reg := registration{name: cmp.Or(flags["hostname-override"], strings.ToLower(active))}
 	if reg.labels, err = parseLabels(flags["node-labels"]); err != nil {
 		return fmt.Errorf("kubelet: --node-labels: %w", err)
 	}

@@ -44,13 +44,16 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/nodeagent/contract"
 	"github.com/mixedk8s/mixedk8s/nodeagent/manifest"
+	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox/mirror"
 	"github.com/mixedk8s/mixedk8s/test/lab/awslab"
 	"github.com/mixedk8s/mixedk8s/test/lab/bastion"
 	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
+	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
 	"github.com/mixedk8s/mixedk8s/test/lab/ec2"
 	"github.com/mixedk8s/mixedk8s/test/lab/host"
 	"github.com/mixedk8s/mixedk8s/test/lab/node"
@@ -110,11 +113,14 @@ type Lab struct {
 	capacityOff []string
 	denied      []string
 
-	mu       sync.Mutex
-	nodes    map[string]*Node // by instance ID
-	gone     map[string]bool  // instance IDs terminated, so a late start is undone
-	problems []string
-	starting sync.WaitGroup
+	mu    sync.Mutex
+	nodes map[string]*Node // by instance ID
+	// terminations counts each instance ID's terminations, so a start that a
+	// termination overtook is undone while a new instance under a reused ID
+	// (an Azure VM's resource ID is its name's path) still starts.
+	terminations map[string]int
+	problems     []string
+	starting     sync.WaitGroup
 
 	kube *kube
 	lbs  *balancers
@@ -128,6 +134,8 @@ type Node struct {
 	// Cloud is the emulator the instance runs in ("aws", ...).
 	Cloud      string
 	InstanceID string
+	// Incarnation is the instance's cloudemu.Instance.Incarnation.
+	Incarnation string
 	// Name is the instance's node tag (its ID when untagged).
 	Name string
 	// Cluster is the instance's cluster tag.
@@ -135,6 +143,12 @@ type Node struct {
 	// PrivateIP is the instance's address the bastion resolves.
 	PrivateIP netip.Addr
 	Tags      map[string]string
+	// FirstBoot is the identity the instance's first-boot data carried, as
+	// its emulator read it from the cloud's records: what a reader of the
+	// instance's attributes or metadata holds (EC2 user data, Azure custom
+	// data and extension settings, the GCE guest's keys and the password
+	// on serial port 4). Secret.
+	FirstBoot clouds.NodeIdentity
 }
 
 // Start starts every part of the lab and writes its env files. Close it
@@ -166,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			return nil, fmt.Errorf("start lab: remove the old %s: %w", d, err)
 		}
 	}
-	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, gone: map[string]bool{}, kube: newKube(dir), lbs: newBalancers()}
+	l := &Lab{cfg: cfg, nodes: map[string]*Node{}, terminations: map[string]int{}, kube: newKube(dir), lbs: newBalancers()}
 	l.kube.lbCluster = l.loadBalancerCluster
 	defer func() {
 		if err != nil {
@@ -338,13 +352,22 @@ func (l *Lab) onStarted(ev cloudemu.Event) {
 	l.starting.Add(1)
 	defer l.starting.Done()
 	in := ev.Instance
+	l.mu.Lock()
+	before := l.terminations[incarnationKey(in)]
+	old := l.nodes[in.ID]
+	l.mu.Unlock()
+	if old != nil && old.Incarnation != in.Incarnation {
+		// The cloud reused the ID for a new instance, so the old one is gone,
+		// whenever its own report arrives.
+		l.onGone(cloudemu.Instance{Cloud: in.Cloud, ID: in.ID, Incarnation: old.Incarnation}, true)
+	}
 	n, err := l.startNode(ev)
 	if err != nil {
 		l.problem("instance %s (%s): %v", in.ID, in.Name, err)
 		return
 	}
 	l.mu.Lock()
-	if l.gone[in.ID] {
+	if l.terminations[incarnationKey(in)] != before {
 		// Terminated while it booted.
 		l.mu.Unlock()
 		n.Close()
@@ -390,12 +413,39 @@ func (l *Lab) startNode(ev cloudemu.Event) (*Node, error) {
 		Addr:                 addr,
 		Root:                 filepath.Join(l.cfg.Dir, "nodes", in.ID+"-"+name),
 		Identity:             in.Identity,
+		ComputerName:         in.ComputerName,
+		ComputerNameAtReboot: in.ComputerNameAtReboot,
 		Hooks:                hooks,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Node{Node: vn, Cloud: in.Cloud, InstanceID: in.ID, Name: name, Cluster: in.Cluster, PrivateIP: priv, Tags: maps.Clone(in.Tags)}, nil
+	if in.OS == host.Linux {
+		// What the provisioner runs over SSH on a control-plane node
+		// (`sudo kubeadm init phase upload-certs ...`, `sudo crictl ...`)
+		// runs the node's installed program as the agent's commands do.
+		vn.Host.Handle("kubeadm", installedProgram(vn.Sandbox, "/usr/bin/kubeadm"))
+		vn.Host.Handle("crictl", installedProgram(vn.Sandbox, "/usr/local/bin/crictl"))
+	}
+	return &Node{Node: vn, Cloud: in.Cloud, InstanceID: in.ID, Name: name, Cluster: in.Cluster, PrivateIP: priv, Tags: maps.Clone(in.Tags), FirstBoot: in.Identity, Incarnation: in.Incarnation}, nil
+}
+
+// installedProgram runs a program through the node's sandbox, and only
+// once the agent has installed it, as a shell would find it on the PATH.
+func installedProgram(sb *sandbox.Sandbox, file string) host.Command {
+	return func(ctx context.Context, _ *host.Host, p *host.Process) int {
+		if _, err := sb.Stat(file); err != nil {
+			fmt.Fprintf(p.Stderr, "sh: 1: %s: not found\n", p.Args[0])
+			return 127
+		}
+		out, err := sb.Run(ctx, oslayer.Command{Path: file, Args: p.Args[1:]})
+		_, _ = p.Stdout.Write(out)
+		if err != nil {
+			fmt.Fprintln(p.Stderr, err)
+			return 1
+		}
+		return 0
+	}
 }
 
 func (l *Lab) nodeByID(id string) *Node {
@@ -422,17 +472,20 @@ func (l *Lab) virtualAddr(priv netip.Addr) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("no free virtual address for %s", priv)
 }
 
+// incarnationKey names one instance, not a later one under its ID.
+func incarnationKey(in cloudemu.Instance) string { return in.ID + "#" + in.Incarnation }
+
 // onGone stops a stopped or terminated instance's node and forgets it; a
 // terminated instance's sandbox goes with it, as the instance's disk does.
 func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
 	l.mu.Lock()
 	if terminated {
-		l.gone[in.ID] = true
+		l.terminations[incarnationKey(in)]++
 	}
 	n := l.nodes[in.ID]
 	l.mu.Unlock()
-	if n == nil {
-		return
+	if n == nil || n.Incarnation != in.Incarnation {
+		return // a later instance holds the ID: this one's node already went
 	}
 	l.kube.nodeGone(n)
 	n.Close()
@@ -537,6 +590,20 @@ func (l *Lab) ObjectsIn(cloud, cluster string) ([]string, error) {
 	return out, nil
 }
 
+// ObjectTagsIn maps each object of a cluster in one cloud's emulator that
+// can carry tags to its tags, as the cloud spells them.
+func (l *Lab) ObjectTagsIn(cloud, cluster string) (map[string]map[string]string, error) {
+	e := l.Emulator(cloud)
+	if e == nil {
+		return nil, fmt.Errorf("the lab runs no %s emulator; fix: ask for one of %q", cloud, l.CloudNames())
+	}
+	t, ok := e.(cloudemu.Tagger)
+	if !ok {
+		return nil, fmt.Errorf("the lab's %s emulator does not report tags", cloud)
+	}
+	return t.ObjectTags(cluster), nil
+}
+
 // Emulator returns the running emulator of a cloud, or nil.
 func (l *Lab) Emulator(cloud string) cloudemu.Emulator {
 	for _, e := range l.emulators {
@@ -556,11 +623,34 @@ func (l *Lab) CloudNames() []string {
 	return out
 }
 
-// APIEndpoint is the host:port on 127.0.0.1 where the cluster's API server
-// listens, for clients on this machine (kubectl, tests); false until its
-// first control-plane node has run kubeadm init. Its serving certificate
-// holds 127.0.0.1. Inside the lab network the API is port 6443 of that node.
+// APIEndpoint is the host:port on 127.0.0.1 where the cluster's API
+// servers answer, for clients on this machine (kubectl, tests): any
+// running control-plane member's. False until its first control-plane node
+// has run kubeadm init. Every serving certificate holds 127.0.0.1. Inside
+// the lab network the API is port 6443 of each control-plane node, and the
+// cluster's load balancer.
 func (l *Lab) APIEndpoint(cluster string) (string, bool) { return l.kube.apiEndpoint(cluster) }
+
+// EtcdMembers lists the cluster's etcd members as etcd reports them, with
+// whether the lab runs each one and whether it answers /health.
+func (l *Lab) EtcdMembers(ctx context.Context, cluster string) ([]controlplane.EtcdMember, error) {
+	cp, err := l.kube.controlPlane(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return cp.EtcdMembers(ctx)
+}
+
+// ExpireUploadedCerts does to the cluster what the two hours after
+// `kubeadm init phase upload-certs` do: the kubeadm-certs Secret and the
+// token that owns it are gone, so a control-plane join needs a new upload.
+func (l *Lab) ExpireUploadedCerts(ctx context.Context, cluster string) error {
+	cp, err := l.kube.controlPlane(cluster)
+	if err != nil {
+		return err
+	}
+	return cp.ExpireUploadedCerts(ctx)
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -28,8 +28,12 @@ import (
 // health-check port every interval; Healthy passes in a row put a target in
 // rotation, Unhealthy failures take it out), with the cloud's interval
 // divided by Config.HealthCheckSpeedup. While no target is healthy, every
-// target is in rotation: ELB "fails open" (network/target-group-health-checks.html,
-// "If all targets fail health checks at the same time ... the load balancer fails open").
+// target is in rotation where the cloud fails open, as ELB does
+// (network/target-group-health-checks.html, "If all targets fail health
+// checks at the same time ... the load balancer fails open"), and none is
+// where it fails closed, as Azure Load Balancer does by default
+// (https://learn.microsoft.com/azure/load-balancer/load-balancer-custom-probe-overview,
+// "Probe down behavior").
 
 // defaultHealthCheckSpeedup divides the clouds' health-check intervals.
 const defaultHealthCheckSpeedup = 10
@@ -306,7 +310,7 @@ func (p *pool) pick() (string, int) {
 			in = append(in, id)
 		}
 	}
-	if len(in) == 0 {
+	if len(in) == 0 && !p.health.FailClosed {
 		in = p.targets
 	}
 	if len(in) == 0 {

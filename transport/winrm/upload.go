@@ -25,19 +25,47 @@ const uploadMarker = "# mixedk8s-upload v1"
 // tmpSuffix names the file an upload streams into before it replaces the target.
 const tmpSuffix = ".mixedk8s-tmp"
 
+// Protected DACLs of owner-only uploads, as SDDL: SYSTEM and
+// Administrators full control and nobody else, never inheriting from the
+// folder above (https://learn.microsoft.com/windows/win32/secauthz/security-descriptor-string-format).
+// C:\ProgramData passes Users read access and the right to create files
+// and folders down to every new child (icacls C:\ProgramData:
+// BUILTIN\Users:(OI)(CI)(RX) and BUILTIN\Users:(CI)(WD,AD,WEA,WA)), so a
+// secret must be protected from its creation, in a folder made protected.
+const (
+	SecretFolderSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+	SecretFileSDDL   = "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+)
+
 // uploadScript reads raw bytes from stdin into <path>.mixedk8s-tmp
 // (truncating it first), prints "sha256 <hex> <length>", and moves the file
-// over path only if the hash is want. It stays short: the encoded command
-// line must fit CreateProcess's 32767 characters.
-func uploadScript(path, want string) string {
+// over path only if the hash is want. With secret, a missing folder is
+// created with SecretFolderSDDL and the file with SecretFileSDDL, from the
+// first byte; a move within the volume keeps the file's own DACL. It stays
+// short: the encoded command line must fit CreateProcess's 32767 characters.
+func uploadScript(path, want string, secret bool) string {
+	create := `[void][IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($p))
+$f = [IO.File]::Open($t, 'Create', 'Write', 'None')
+`
+	if secret {
+		create = `$d = [IO.Path]::GetDirectoryName($p)
+if (-not [IO.Directory]::Exists($d)) {
+  $ds = New-Object Security.AccessControl.DirectorySecurity
+  $ds.SetSecurityDescriptorSddlForm('` + SecretFolderSDDL + `')
+  [void][IO.Directory]::CreateDirectory($d, $ds)
+}
+if ([IO.File]::Exists($t)) { [IO.File]::Delete($t) }
+$fs = New-Object Security.AccessControl.FileSecurity
+$fs.SetSecurityDescriptorSddlForm('` + SecretFileSDDL + `')
+$f = [IO.File]::Create($t, 4096, 'None', $fs)
+`
+	}
 	return uploadMarker + `
 $ErrorActionPreference = 'Stop'
 $p = ` + powershell.Quote(path) + `
 $want = '` + want + `'
 $t = $p + '` + tmpSuffix + `'
-[void][IO.Directory]::CreateDirectory([IO.Path]::GetDirectoryName($p))
-$in = [Console]::OpenStandardInput()
-$f = [IO.File]::Open($t, 'Create', 'Write', 'None')
+` + create + `$in = [Console]::OpenStandardInput()
 $h = [Security.Cryptography.SHA256]::Create()
 $b = New-Object byte[] 1048576
 $n = 0
@@ -80,8 +108,10 @@ func encodePowerShell(script string) string {
 // exists. Restart rather than resume, because a reboot may leave the
 // temporary file with unflushed or partial content that a resume would trust.
 //
-// mode is not applied: Windows files inherit the ACL of their folder, and the
-// node agent tightens the ACLs of secrets itself.
+// A mode with no group or other bits (0600, 0400) makes the file owner-only
+// from its creation: SYSTEM and Administrators only, in a folder created
+// the same way when missing; other modes leave the file to inherit its
+// folder's ACL.
 //
 // The SHA-256 must be known before the first byte is sent (the script checks
 // against it), so a source that is not an io.ReadSeeker is spooled to a local
@@ -101,7 +131,7 @@ func (c *Conn) Upload(ctx context.Context, path string, r io.Reader, size int64,
 		return c.uploadError(path, err)
 	}
 	defer c.closeShell(ctx, shellID)
-	line := "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + encodePowerShell(uploadScript(path, sum))
+	line := "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + encodePowerShell(uploadScript(path, sum, mode.Perm()&0o077 == 0))
 	commandID, err := c.startCommand(ctx, shellID, line, true, true)
 	if err != nil {
 		return c.uploadError(path, err)

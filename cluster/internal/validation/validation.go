@@ -142,3 +142,23 @@ func SuggestLabel(s string, n int) string {
 	}
 	return out
 }
+
+// ReleaseRanges renders releases (oldest first) as runs of one minor, e.g.
+// "1.35.3 to 1.35.8, 1.36.0 to 1.36.4", for fixes that list them.
+func ReleaseRanges(releases []string) string {
+	var runs []string
+	for i := 0; i < len(releases); {
+		minor := releases[i][:strings.LastIndex(releases[i], ".")+1]
+		j := i
+		for j+1 < len(releases) && strings.HasPrefix(releases[j+1], minor) {
+			j++
+		}
+		if i == j {
+			runs = append(runs, releases[i])
+		} else {
+			runs = append(runs, releases[i]+" to "+releases[j])
+		}
+		i = j + 1
+	}
+	return strings.Join(runs, ", ")
+}

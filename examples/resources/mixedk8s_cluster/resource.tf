@@ -27,6 +27,10 @@ resource "mixedk8s_cluster" "demo" {
 
   access   = { admin_cidrs = ["203.0.113.0/24"] }
   timeouts = { create = "60m" }
+
+  # On every object the cloud creates (AWS tags, Azure tags, GCP labels:
+  # lowercase keys and values there), over the provider's default_tags.
+  tags = { team = "payments", env = "prod" }
 }
 
 output "api_endpoint" {

@@ -130,9 +130,6 @@ func archiveEntries(a contract.Artifact) []string {
 			return []string{"./win-overlay.exe", "./win-bridge.exe", "./host-local.exe"}
 		}
 		return []string{"./bridge", "./host-local", "./loopback", "./portmap", "./flannel"}
-	case "flannel-cni-plugin":
-		// flannel-io/cni-plugin scripts/package.sh archives flannel-amd64.exe.
-		return []string{"flannel-amd64.exe"}
 	case "crictl":
 		return []string{"crictl" + exe}
 	}

@@ -1,7 +1,8 @@
 // Package arm is the lab's Azure: one HTTPS server on 127.0.0.1 that
 // speaks the Entra ID token endpoint, the subset of Azure Resource Manager
 // that clouds/azure uses (resource groups, virtual networks, network
-// security groups, NICs, VMs, their extensions and managed disks) and the
+// security groups, NICs, VMs, their extensions and managed disks, load
+// balancers and public IP addresses) and the
 // Key Vault secrets data plane, so that the unchanged Azure SDK for Go
 // drives it; only the cloud endpoints, the CA and the credential differ
 // from a real subscription.
@@ -68,6 +69,13 @@ type Options struct {
 	OnRunning func(VM)
 	// OnDeleted is called (without locks held) when a VM is deleted.
 	OnDeleted func(VM)
+	// OnLoadBalancer is called (without locks held, in order) with each
+	// provisioned load balancer whose frontends, rules, probes or backends
+	// changed, and once more with Deleted set when it is gone.
+	OnLoadBalancer func(LoadBalancer)
+	// DiskEncryptionSets are the names of the disk encryption sets that
+	// exist in LabKeysGroup; nil means LabDiskEncryptionSet alone.
+	DiskEncryptionSets []string
 	// Logf, when set, receives one line per request (operation and status, never bodies).
 	Logf func(format string, args ...any)
 }
@@ -115,8 +123,13 @@ type Server struct {
 	ops       map[string]*operation
 	tokens    map[string]token
 	vault     *vault
+	desets    map[string]bool // lower-case IDs of the disk encryption sets that exist
 	calls     map[string]int
 	nextIP    map[string]int // subnet ID -> next host offset
+	nextPIP   int            // public addresses handed out
+	// reported is the last report of each load balancer, by lower-case ID.
+	reported map[string]LoadBalancer
+	hookMu   sync.Mutex // orders load balancer reports
 
 	fmu      sync.Mutex
 	injected map[string][]*injection
@@ -173,10 +186,16 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, ca: ca, ln: ln,
 		resources: map[string]*resource{}, groups: map[string]*group{}, ops: map[string]*operation{},
-		tokens: map[string]token{}, vault: newVault(), calls: map[string]int{}, nextIP: map[string]int{},
+		tokens: map[string]token{}, vault: newVault(), calls: map[string]int{}, nextIP: map[string]int{}, reported: map[string]LoadBalancer{},
 		injected: map[string][]*injection{}, async: map[string][]*injection{}, drops: map[string][]*drop{},
 		denied: map[string]bool{}, noCap: map[string]bool{},
-		closed: make(chan struct{}),
+		closed: make(chan struct{}), desets: map[string]bool{},
+	}
+	if opts.DiskEncryptionSets == nil {
+		opts.DiskEncryptionSets = []string{LabDiskEncryptionSet}
+	}
+	for _, name := range opts.DiskEncryptionSets {
+		s.desets[strings.ToLower(s.DiskEncryptionSetID(name))] = true
 	}
 	s.http = &http.Server{
 		Handler:   s,

@@ -1,10 +1,14 @@
 package arm
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 )
 
 // API versions of the subscription, provider and permission reads: the
@@ -146,17 +150,46 @@ func (s *Server) permits(client, action string, data bool) bool {
 
 // linkedActions are what ARM also checks when a request references
 // another resource: a NIC joins its subnet and NSG (the backend's NICs
-// always name both), a VM joins its NIC
-// (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed).
-func linkedActions(rt route, method string) []string {
+// always name both) and the load balancer pools it names, a VM joins its
+// NIC, a load balancer's frontend joins its subnet or public IP address
+// (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed;
+// the join actions: https://learn.microsoft.com/azure/role-based-access-control/permissions/networking).
+func linkedActions(rt route, method string, body []byte) []string {
 	if method != http.MethodPut || rt.kind == nil || rt.kind.child != "" {
 		return nil
 	}
 	switch rt.kind.typ {
 	case "networkInterfaces":
-		return []string{"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/networkSecurityGroups/join/action"}
+		out := []string{"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/networkSecurityGroups/join/action"}
+		var nic armnetwork.Interface
+		if json.Unmarshal(body, &nic) == nil && nic.Properties != nil {
+			for _, ipc := range nic.Properties.IPConfigurations {
+				if ipc != nil && ipc.Properties != nil && len(ipc.Properties.LoadBalancerBackendAddressPools) > 0 {
+					return append(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action")
+				}
+			}
+		}
+		return out
 	case "virtualMachines":
 		return []string{"Microsoft.Network/networkInterfaces/join/action"}
+	case "loadBalancers":
+		var lb armnetwork.LoadBalancer
+		if json.Unmarshal(body, &lb) != nil || lb.Properties == nil {
+			return nil
+		}
+		var out []string
+		for _, fe := range lb.Properties.FrontendIPConfigurations {
+			if fe == nil || fe.Properties == nil {
+				continue
+			}
+			if fe.Properties.PublicIPAddress != nil && !slices.Contains(out, "Microsoft.Network/publicIPAddresses/join/action") {
+				out = append(out, "Microsoft.Network/publicIPAddresses/join/action")
+			}
+			if fe.Properties.Subnet != nil && !slices.Contains(out, "Microsoft.Network/virtualNetworks/subnets/join/action") {
+				out = append(out, "Microsoft.Network/virtualNetworks/subnets/join/action")
+			}
+		}
+		return out
 	}
 	return nil
 }
@@ -165,7 +198,7 @@ func linkedActions(rt route, method string) []string {
 // provider's registration, with ARM's codes and message shapes
 // (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---authorization-failed,
 // https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider).
-func (s *Server) authorize(client string, rt route, method string) *Error {
+func (s *Server) authorize(client string, rt route, method string, body []byte) *Error {
 	if rt.special != "" {
 		// Reading one's subscription, providers and permissions needs no
 		// role of its own beyond access to the subscription.
@@ -181,7 +214,7 @@ func (s *Server) authorize(client string, rt route, method string) *Error {
 			"The client '%s' with object id '%s' does not have authorization to perform action '%s' over scope '%s' or the scope is invalid. If access was recently granted, please refresh your credentials.",
 			client, client, action, scope)
 	}
-	for _, linked := range linkedActions(rt, method) {
+	for _, linked := range linkedActions(rt, method, body) {
 		if !s.permits(client, linked, false) {
 			return errf(http.StatusForbidden, "LinkedAuthorizationFailed",
 				"The client '%s' with object id '%s' has permission to perform action '%s' on scope '%s'; however, it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' (respectively) or the linked scope(s) are invalid.",

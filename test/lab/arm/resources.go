@@ -34,6 +34,8 @@ type resource struct {
 	vnet            *armnetwork.VirtualNetwork
 	nsg             *armnetwork.SecurityGroup
 	nic             *armnetwork.Interface
+	lb              *armnetwork.LoadBalancer
+	pip             *armnetwork.PublicIPAddress
 	boot            Boot
 	busy            bool // a long-running operation is changing it
 }
@@ -50,10 +52,16 @@ type Boot struct {
 // VM is a VM as the inspection API and the hooks report it.
 type VM struct {
 	ID, Name, Group, Size, OS, ComputerName, PrivateIP, State string
+	// VMID is unique to this VM, unlike ID, which a VM made again under the
+	// same name reuses (armcompute VirtualMachineProperties.VMID).
+	VMID string
 	// Image is the VM's image as publisher:offer:sku.
 	Image string
-	Tags  map[string]string
-	Boot  Boot
+	// DiskEncryptionSetID is the disk encryption set whose key encrypts
+	// the OS disk, empty for platform-managed keys.
+	DiskEncryptionSetID string
+	Tags                map[string]string
+	Boot                Boot
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -250,6 +258,10 @@ func (s *Server) view(r *resource) any {
 		return clone(r.nsg)
 	case r.nic != nil:
 		return clone(r.nic)
+	case r.lb != nil:
+		return s.lbView(r)
+	case r.pip != nil:
+		return s.pipView(r)
 	}
 	return nil
 }
@@ -310,6 +322,10 @@ func (s *Server) put(rt route, op string, body []byte) (int, any, http.Header, *
 		return s.putNSG(rt, id, existing, body)
 	case "networkInterfaces":
 		return s.putNIC(rt, id, existing, body)
+	case "loadBalancers":
+		return s.putLB(rt, id, existing, body)
+	case "publicIPAddresses":
+		return s.putPublicIP(rt, id, existing, body)
 	}
 	return 0, nil, nil, errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "PUT is not supported for %s in the lab.", rt.kind.fullType())
 }
@@ -367,6 +383,12 @@ func setState(r *resource, state string) {
 	case r.nic != nil:
 		ns := armnetwork.ProvisioningState(state)
 		r.nic.Properties.ProvisioningState = &ns
+	case r.lb != nil:
+		ns := armnetwork.ProvisioningState(state)
+		r.lb.Properties.ProvisioningState = &ns
+	case r.pip != nil:
+		ns := armnetwork.ProvisioningState(state)
+		r.pip.Properties.ProvisioningState = &ns
 	case r.disk != nil:
 		r.disk.Properties.ProvisioningState = ptr(state)
 	}
@@ -422,6 +444,17 @@ func (s *Server) inUse(r *resource) *Error {
 			if o.nic != nil && strings.HasPrefix(strings.ToLower(nicSubnet(o.nic)), strings.ToLower(r.id)+"/") {
 				return errf(http.StatusBadRequest, "InUseSubnetCannotBeDeleted", "Subnet %s is in use by %s and cannot be deleted.", nicSubnet(o.nic), o.id)
 			}
+		}
+		if sub, fe := s.subnetUserLB(r.id, nil); fe != "" {
+			return errf(http.StatusBadRequest, "InUseSubnetCannotBeDeleted", "Subnet %s is in use by %s and cannot be deleted.", sub, fe)
+		}
+	case r.pip != nil:
+		if fe := s.pipUser(r.id); fe != "" {
+			return pipInUse(r.id, fe)
+		}
+	case r.lb != nil:
+		if ipc := s.poolMember(r); ipc != "" {
+			return lbInUse(r.id, ipc)
 		}
 	case r.disk != nil && r.disk.ManagedBy != nil:
 		return errf(http.StatusConflict, "OperationNotAllowed", "Disk %s is attached to VM %s.", r.name, deref(r.disk.ManagedBy))
@@ -517,11 +550,14 @@ func (s *Server) putVNet(rt route, id string, existing *resource, body []byte) (
 		sn.Type = ptr("Microsoft.Network/virtualNetworks/subnets")
 		keep = append(keep, strings.ToLower(deref(sn.ID)))
 	}
-	// A PUT that drops a subnet still used by a NIC fails.
+	// A PUT that drops a subnet still used by a NIC or a load balancer's frontend fails.
 	for _, o := range s.resources {
 		if sub := strings.ToLower(nicSubnet(o.nic)); o.nic != nil && strings.HasPrefix(sub, strings.ToLower(id)+"/") && !slices.Contains(keep, sub) {
 			return 0, nil, nil, errf(http.StatusBadRequest, "InUseSubnetCannotBeDeleted", "Subnet %s is in use by %s and cannot be deleted.", sub, o.id)
 		}
+	}
+	if sub, fe := s.subnetUserLB(id, keep); fe != "" {
+		return 0, nil, nil, errf(http.StatusBadRequest, "InUseSubnetCannotBeDeleted", "Subnet %s is in use by %s and cannot be deleted.", sub, fe)
 	}
 	in.ID, in.Name, in.Type = ptr(id), ptr(rt.name), ptr("Microsoft.Network/virtualNetworks")
 	return s.accepted(&resource{id: id, group: rt.group, name: rt.name, kind: rt.kind, vnet: &in}, existing != nil, "virtualNetworks.Put", nil)
@@ -557,12 +593,33 @@ func (s *Server) putNSG(rt route, id string, existing *resource, body []byte) (i
 		if p.Access == nil || p.Direction == nil || p.Protocol == nil {
 			return 0, nil, nil, errf(http.StatusBadRequest, "InvalidRequestFormat", "Security rule %s needs access, direction and protocol.", deref(r.Name))
 		}
+		if src := deref(p.SourceAddressPrefix); src != "" && !addressPrefixOK(src) {
+			return 0, nil, nil, errf(http.StatusBadRequest, "SecurityRuleInvalidAddressPrefix", "Security rule %s has invalid Address prefix. Value provided: %s", deref(r.Name), src)
+		}
 		r.ID = ptr(id + "/securityRules/" + deref(r.Name))
 		ps := armnetwork.ProvisioningStateSucceeded
 		p.ProvisioningState = &ps
 	}
 	in.ID, in.Name, in.Type = ptr(id), ptr(rt.name), ptr("Microsoft.Network/networkSecurityGroups")
 	return s.accepted(&resource{id: id, group: rt.group, name: rt.name, kind: rt.kind, nsg: &in}, existing != nil, "networkSecurityGroups.Put", nil)
+}
+
+// serviceTagRE is a service tag's form, e.g. AzureLoadBalancer or
+// Storage.WestEurope; a rule's address prefix is '*', an address, a CIDR
+// or a service tag
+// (https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview#security-rules,
+// https://learn.microsoft.com/azure/virtual-network/service-tags-overview#available-service-tags).
+var serviceTagRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)?$`)
+
+func addressPrefixOK(p string) bool {
+	if p == "*" || serviceTagRE.MatchString(p) {
+		return true
+	}
+	if _, err := netip.ParsePrefix(p); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(p)
+	return err == nil
 }
 
 // subnetPrefix finds a subnet by ID.
@@ -607,25 +664,43 @@ func (s *Server) putNIC(rt route, id string, existing *resource, body []byte) (i
 	}
 	ipc := in.Properties.IPConfigurations[0]
 	ipc.ID = ptr(id + "/ipConfigurations/" + deref(ipc.Name))
+	if e := s.checkPools(id, ipc); e != nil {
+		return 0, nil, nil, e
+	}
+	// virtualMachine is READ-ONLY (armnetwork/v9 models.go, InterfacePropertiesFormat):
+	// ARM keeps its own, whatever a PUT's body
+	// (often a GET's, read before the VM went) says.
+	in.Properties.VirtualMachine = nil
+	if existing != nil {
+		in.Properties.VirtualMachine = existing.nic.Properties.VirtualMachine
+	}
 	if existing != nil && nicSubnet(existing.nic) == subnet {
 		ipc.Properties.PrivateIPAddress = existing.nic.Properties.IPConfigurations[0].Properties.PrivateIPAddress
-		in.Properties.VirtualMachine = existing.nic.Properties.VirtualMachine
 	} else {
-		// Azure keeps the first four addresses of a subnet and the last
-		// (https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq#are-there-any-restrictions-on-using-ip-addresses-within-these-subnets).
-		n := s.nextIP[strings.ToLower(subnet)] + 4
-		addr := pfx.Addr()
-		for range n {
-			addr = addr.Next()
+		addr, e := s.allocIP(subnet, pfx)
+		if e != nil {
+			return 0, nil, nil, e
 		}
-		if !pfx.Contains(addr.Next()) {
-			return 0, nil, nil, errf(http.StatusBadRequest, "SubnetIsFull", "Subnet %s has no free address.", subnet)
-		}
-		s.nextIP[strings.ToLower(subnet)]++
-		ipc.Properties.PrivateIPAddress = ptr(addr.String())
+		ipc.Properties.PrivateIPAddress = ptr(addr)
 	}
 	in.ID, in.Name, in.Type = ptr(id), ptr(rt.name), ptr("Microsoft.Network/networkInterfaces")
 	return s.accepted(&resource{id: id, group: rt.group, name: rt.name, kind: rt.kind, nic: &in}, existing != nil, "networkInterfaces.Put", nil)
+}
+
+// allocIP hands out a subnet's next free address. Azure keeps the first
+// four addresses of a subnet and the last
+// (https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq#are-there-any-restrictions-on-using-ip-addresses-within-these-subnets).
+func (s *Server) allocIP(subnet string, pfx netip.Prefix) (string, *Error) {
+	n := s.nextIP[strings.ToLower(subnet)] + 4
+	addr := pfx.Masked().Addr()
+	for range n {
+		addr = addr.Next()
+	}
+	if !pfx.Contains(addr.Next()) {
+		return "", errf(http.StatusBadRequest, "SubnetIsFull", "Subnet %s has no free address.", subnet)
+	}
+	s.nextIP[strings.ToLower(subnet)]++
+	return addr.String(), nil
 }
 
 // --- Microsoft.Compute ---
@@ -750,6 +825,9 @@ func (s *Server) putVM(rt route, op, id string, existing *resource, body []byte)
 			}
 		}
 	}
+	if e := s.checkDiskEncryptionSet(p.StorageProfile.OSDisk.ManagedDisk); e != nil {
+		return 0, nil, nil, e
+	}
 	if len(p.NetworkProfile.NetworkInterfaces) == 0 {
 		return 0, nil, nil, invalidParam("networkProfile", "At least one network interface is required.")
 	}
@@ -783,7 +861,12 @@ func (s *Server) putVM(rt route, op, id string, existing *resource, body []byte)
 	if p.StorageProfile.OSDisk.Name == nil {
 		p.StorageProfile.OSDisk.Name = ptr(rt.name + "_OsDisk_1")
 	}
+	// vmId is READ-ONLY and the VM's for life (armcompute/v8 models.go,
+	// VirtualMachineProperties.VMID): a PUT on an existing VM keeps it.
 	p.VMID = ptr(newID())
+	if existing != nil && existing.vm != nil && existing.vm.Properties != nil && existing.vm.Properties.VMID != nil {
+		p.VMID = existing.vm.Properties.VMID
+	}
 	r := &resource{id: id, group: rt.group, name: rt.name, kind: rt.kind, vm: &in, boot: b}
 	nic.nic.Properties.VirtualMachine = &armnetwork.SubResource{ID: ptr(id)}
 	return s.accepted(r, existing != nil, op, func() []func() {
@@ -811,7 +894,7 @@ func (s *Server) ensureDisk(r *resource) {
 	od.ManagedDisk.ID = ptr(id)
 	s.resources[strings.ToLower(id)] = &resource{id: id, group: r.group, name: name, kind: diskKind, disk: &armcompute.Disk{
 		ID: ptr(id), Name: ptr(name), Type: ptr("Microsoft.Compute/disks"), Location: ptr(s.opts.Location), ManagedBy: ptr(r.id),
-		Properties: &armcompute.DiskProperties{DiskSizeGB: ptr(size), OSType: od.OSType, ProvisioningState: ptr("Succeeded")},
+		Properties: &armcompute.DiskProperties{DiskSizeGB: ptr(size), OSType: od.OSType, ProvisioningState: ptr("Succeeded"), Encryption: encryptionOf(od.ManagedDisk)},
 	}}
 }
 
@@ -862,13 +945,16 @@ func (s *Server) putExtension(rt route, id string, existing *resource, body []by
 func (s *Server) vmOf(r *resource) VM {
 	p := r.vm.Properties
 	v := VM{ID: r.id, Name: r.name, Group: r.group, Size: string(deref(p.HardwareProfile.VMSize)), OS: "linux",
-		ComputerName: deref(p.OSProfile.ComputerName), State: deref(p.ProvisioningState), Tags: map[string]string{}, Boot: r.boot}
+		ComputerName: deref(p.OSProfile.ComputerName), State: deref(p.ProvisioningState), VMID: deref(p.VMID), Tags: map[string]string{}, Boot: r.boot}
 	v.Boot.SSHPublicKeys = slices.Clone(r.boot.SSHPublicKeys)
 	if img := p.StorageProfile.ImageReference; img != nil {
 		v.Image = deref(img.Publisher) + ":" + deref(img.Offer) + ":" + deref(img.SKU)
 	}
 	if deref(p.StorageProfile.OSDisk.OSType) == armcompute.OperatingSystemTypesWindows {
 		v.OS = "windows"
+	}
+	if md := p.StorageProfile.OSDisk.ManagedDisk; md != nil && md.DiskEncryptionSet != nil {
+		v.DiskEncryptionSetID = deref(md.DiskEncryptionSet.ID)
 	}
 	for k, val := range r.vm.Tags {
 		v.Tags[k] = deref(val)
@@ -907,11 +993,7 @@ func (s *Server) Objects(group string) []string {
 	}
 	for _, id := range sortedKeys(s.resources) {
 		if r := s.resources[id]; strings.EqualFold(r.group, group) {
-			t := r.kind.typ
-			if r.kind.child != "" {
-				t = r.kind.child
-			}
-			out = append(out, t+"/"+r.name)
+			out = append(out, objectName(r))
 		}
 	}
 	return out
@@ -936,7 +1018,7 @@ func (s *Server) Tagged(key, value string) []string {
 			continue
 		}
 		if tagsOf(r)[key] != nil && deref(tagsOf(r)[key]) == value {
-			out = append(out, r.kind.typ+"/"+r.name)
+			out = append(out, objectName(r))
 		}
 	}
 	for _, k := range sortedKeys(s.vault.secrets) {
@@ -956,6 +1038,58 @@ func (s *Server) Tagged(key, value string) []string {
 	return out
 }
 
+// TaggedTags maps what Tagged lists to its tags, leaving out a VM's OS
+// disk, which ARM creates with the VM and does not tag from it (subnets
+// are part of their virtual network, not resources here).
+func (s *Server) TaggedTags(key, value string) map[string]map[string]string {
+	listed := map[string]bool{}
+	for _, o := range s.Tagged(key, value) {
+		listed[o] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]string{}
+	for _, g := range s.groups {
+		if listed["resourceGroups/"+g.name] {
+			out["resourceGroups/"+g.name] = plain(g.tags)
+		}
+	}
+	for _, r := range s.resources {
+		if listed[objectName(r)] && r.disk == nil {
+			out[objectName(r)] = plain(tagsOf(r))
+		}
+	}
+	for prefix, secrets := range map[string]map[string]*secret{"secrets/": s.vault.secrets, "deletedsecrets/": s.vault.deleted} {
+		for _, sec := range secrets {
+			if listed[prefix+sec.name] {
+				out[prefix+sec.name] = plain(sec.versions[len(sec.versions)-1].Tags)
+			}
+		}
+	}
+	return out
+}
+
+// objectName is how Objects and Tagged name a resource: "<type>/<name>",
+// and a child (a VM's extension, tagged on its own in ARM) under its
+// parent, "virtualMachines/<vm>/extensions/<name>", as two VMs' extensions
+// share a name.
+func objectName(r *resource) string {
+	if r.kind.child == "" {
+		return r.kind.typ + "/" + r.name
+	}
+	parts := strings.Split(r.id, "/")
+	return r.kind.typ + "/" + parts[len(parts)-3] + "/" + r.kind.child + "/" + r.name
+}
+
+// plain is a tag map without pointers.
+func plain(t map[string]*string) map[string]string {
+	out := map[string]string{}
+	for k, v := range t {
+		out[k] = deref(v)
+	}
+	return out
+}
+
 func tagsOf(r *resource) map[string]*string {
 	switch {
 	case r.vm != nil:
@@ -970,6 +1104,10 @@ func tagsOf(r *resource) map[string]*string {
 		return r.nsg.Tags
 	case r.nic != nil:
 		return r.nic.Tags
+	case r.lb != nil:
+		return r.lb.Tags
+	case r.pip != nil:
+		return r.pip.Tags
 	}
 	return nil
 }

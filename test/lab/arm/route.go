@@ -29,6 +29,8 @@ var kinds = []kind{
 	{"Microsoft.Network", "virtualNetworks", "", NetworkAPIVersion, "virtualNetworks"},
 	{"Microsoft.Network", "networkSecurityGroups", "", NetworkAPIVersion, "networkSecurityGroups"},
 	{"Microsoft.Network", "networkInterfaces", "", NetworkAPIVersion, "networkInterfaces"},
+	{"Microsoft.Network", "loadBalancers", "", NetworkAPIVersion, "loadBalancers"},
+	{"Microsoft.Network", "publicIPAddresses", "", NetworkAPIVersion, "publicIPAddresses"},
 }
 
 // fullType is the ARM resource type, e.g. "Microsoft.Compute/virtualMachines/extensions".
@@ -207,8 +209,12 @@ func (s *Server) serveARMRoute(w http.ResponseWriter, r *http.Request, rt route,
 	case got != want:
 		return 0, errf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported versions are '%s'.", got, want)
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return 0, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read.")
+	}
 	if rt.opID == "" {
-		if e := s.authorize(tok.clientID, rt, r.Method); e != nil {
+		if e := s.authorize(tok.clientID, rt, r.Method, body); e != nil {
 			return 0, e
 		}
 	}
@@ -219,10 +225,6 @@ func (s *Server) serveARMRoute(w http.ResponseWriter, r *http.Request, rt route,
 	if drop && !after {
 		cut(w)
 		return 0, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
-	if err != nil {
-		return 0, errf(http.StatusBadRequest, "InvalidRequestContent", "The request content could not be read.")
 	}
 	status, out, hdr, e := s.act(r, rt, op, body)
 	if drop {
@@ -325,6 +327,9 @@ func (s *Server) finish(o *operation) {
 	for _, h := range hooks {
 		h()
 	}
+	// Any finished operation may change what a load balancer forwards to
+	// (its own PUT, a NIC joining or leaving a pool, a VM going).
+	s.reportLoadBalancers()
 }
 
 // pollOperation answers the async-operation document

@@ -146,6 +146,7 @@ func (e *Emulator) started(in ec2.Instance) cloudemu.Event {
 		return ev
 	}
 	ev.Instance.Identity = id
+	ev.Instance.ComputerName, ev.Instance.ComputerNameAtReboot = aws.ComputerNameFromUserData(string(in.UserData)), true
 	return ev
 }
 
@@ -155,6 +156,11 @@ func (e *Emulator) Cloud() string { return "aws" }
 // Objects implements cloudemu.Emulator: the network, instances, load
 // balancers, target groups, listeners and SSM parameters tagged with the cluster.
 func (e *Emulator) Objects(cluster string) []string { return e.Server.Objects(cluster) }
+
+// ObjectTags implements cloudemu.Tagger: every object Objects lists carries tags on EC2.
+func (e *Emulator) ObjectTags(cluster string) map[string]map[string]string {
+	return e.Server.ObjectTags(cluster)
+}
 
 // Env implements cloudemu.Emulator: the names the AWS SDKs and CLI read.
 func (e *Emulator) Env() map[string]string {

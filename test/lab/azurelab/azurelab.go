@@ -2,7 +2,9 @@
 // cloudemu.Emulator: a VM whose creation succeeded becomes an instance
 // event with the identity its first boot installs, read back from what
 // clouds/azure sent (osProfile, customData and, on Windows, the Custom
-// Script Extension's protected command), exactly as a real VM would get it.
+// Script Extension's protected command), exactly as a real VM would get it;
+// a provisioned load balancer becomes a cloudemu load balancer the lab
+// forwards.
 package azurelab
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +67,12 @@ func Start(cfg cloudemu.Config, opts Options) (*Emulator, error) {
 			sink(e.started(vm))
 		},
 		OnDeleted: func(vm arm.VM) { sink(cloudemu.Event{Kind: cloudemu.Terminated, Instance: instance(vm)}) },
-		Logf:      cfg.Logf,
+		OnLoadBalancer: func(lb arm.LoadBalancer) {
+			if cfg.LoadBalancers != nil {
+				cfg.LoadBalancers(loadBalancer(lb))
+			}
+		},
+		Logf: cfg.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -92,10 +100,34 @@ func instance(vm arm.VM) cloudemu.Instance {
 		name = vm.ID
 	}
 	return cloudemu.Instance{
-		Cloud: "azure", ID: vm.ID, Cluster: vm.Tags[azure.TagCluster], Name: name, Pool: vm.Tags[azure.TagPool], Role: vm.Tags[azure.TagRole],
+		Cloud: "azure", ID: vm.ID, Incarnation: vm.VMID, Cluster: vm.Tags[azure.TagCluster], Name: name, Pool: vm.Tags[azure.TagPool], Role: vm.Tags[azure.TagRole],
 		OS: vm.OS, WindowsVersion: windowsVersions[vm.Image], NestedVirtualization: azure.Profile.Nested(vm.Size),
 		PrivateIP: vm.PrivateIP, Tags: vm.Tags,
 	}
+}
+
+// loadBalancer is the neutral view of an Azure load balancer: clients
+// dial its frontends' addresses (no DNS name), each TCP rule is a
+// listener, and the probe decides health; with every probe down Azure
+// sends new flows nowhere
+// (https://learn.microsoft.com/azure/load-balancer/load-balancer-custom-probe-overview, "Probe down behavior").
+func loadBalancer(lb arm.LoadBalancer) cloudemu.LoadBalancer {
+	out := cloudemu.LoadBalancer{Cloud: "azure", ID: lb.ID, Cluster: lb.Tags[azure.TagCluster], Deleted: lb.Deleted}
+	for _, r := range lb.Rules {
+		if r.Address != "" && !slices.Contains(out.Addresses, r.Address) {
+			out.Addresses = append(out.Addresses, r.Address)
+		}
+		if !strings.EqualFold(r.Protocol, "Tcp") {
+			continue
+		}
+		h := cloudemu.HealthCheck{Port: r.Probe.Port, Interval: r.Probe.Interval, Healthy: r.Probe.Threshold, Unhealthy: r.Probe.Threshold, FailClosed: true}
+		if r.Probe.Port == 0 {
+			// A rule without a probe sends to every backend.
+			h = cloudemu.HealthCheck{Port: r.BackendPort, Interval: 5 * time.Second, Healthy: 1, Unhealthy: 1 << 30}
+		}
+		out.Listeners = append(out.Listeners, cloudemu.Listener{Port: r.Port, TargetPort: r.BackendPort, Targets: slices.Clone(r.Targets), Health: h})
+	}
+	return out
 }
 
 // started reads what a VM's first boot installs.
@@ -112,11 +144,21 @@ func (e *Emulator) started(vm arm.VM) cloudemu.Event {
 		return ev
 	}
 	ev.Instance.Identity = id
+	if vm.OS == "windows" {
+		// Azure's provisioning sets osProfile.computerName before the first login.
+		ev.Instance.ComputerName = vm.ComputerName
+	}
 	return ev
 }
 
 // Cloud implements cloudemu.Emulator.
 func (e *Emulator) Cloud() string { return "azure" }
+
+// ObjectTags implements cloudemu.Tagger: what Objects lists that Azure tags,
+// by its tags (a VM's OS disk and subnets carry none of their own).
+func (e *Emulator) ObjectTags(cluster string) map[string]map[string]string {
+	return e.Server.TaggedTags(azure.TagCluster, cluster)
+}
 
 // Objects implements cloudemu.Emulator: the cluster's resource group with
 // all it holds, its tagged resources elsewhere and its Key Vault secrets.
@@ -138,6 +180,8 @@ func (e *Emulator) Env() map[string]string {
 		"AZURE_LOCATION":                  e.Server.Location(),
 		"AZURE_KEY_VAULT_URL":             e.Server.VaultURL(),
 		"AZURE_CA_BUNDLE":                 e.CABundle,
+		// A disk encryption set that exists in the lab, for azure.disk_encryption_set_id.
+		"MIXEDK8S_AZURE_DISK_ENCRYPTION_SET_ID": e.Server.DiskEncryptionSetID(arm.LabDiskEncryptionSet),
 		// The vault's name resolves only in the lab: the provider connects
 		// names under this .test domain to 127.0.0.1 (TLS still checks them).
 		"MIXEDK8S_LAB_LOOPBACK_DOMAIN": "emu.test",

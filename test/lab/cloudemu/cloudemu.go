@@ -34,8 +34,10 @@ const (
 type Instance struct {
 	// Cloud is the emulator's cloud name ("aws", "azure", "gcp").
 	Cloud string
-	// ID is the cloud's instance ID, unique within the emulator.
-	ID string
+	// ID is the cloud's instance ID. Incarnation tells this instance from an
+	// earlier one under the same ID, where the cloud reuses IDs (an Azure VM
+	// made again with its name); empty elsewhere.
+	ID, Incarnation string
 	// Cluster, Name, Pool and Role are read from the instance's tags as the
 	// cloud spells them; Name is the ID when the instance has no node tag.
 	Cluster, Name, Pool, Role string
@@ -49,6 +51,12 @@ type Instance struct {
 	PrivateIP string
 	// Identity is what the instance's first boot installs. Secret.
 	Identity clouds.NodeIdentity
+	// ComputerName is the Windows computer name the first boot sets, as the
+	// cloud's boot data asks; empty keeps the image's. ComputerNameAtReboot:
+	// the rename takes effect at the next reboot only (EC2Launch's script
+	// runs Rename-Computer without restarting), not before the first login.
+	ComputerName         string
+	ComputerNameAtReboot bool
 	// Tags are the instance's tags, as the cloud spells them.
 	Tags map[string]string
 }
@@ -97,6 +105,14 @@ type Emulator interface {
 	Close()
 }
 
+// Tagger is an Emulator that reports the tags (or labels) of a cluster's
+// objects: each object Objects lists that can carry tags, by its
+// "kind/id", with its tags as the cloud spells them. An object the cloud
+// gives no tags (a GCE network, an Azure VM's OS disk) is absent.
+type Tagger interface {
+	ObjectTags(cluster string) map[string]map[string]string
+}
+
 // LoadBalancer is what the lab needs of an emulated load balancer to carry
 // its traffic: the addresses clients dial and, per listener, the instances
 // behind it and how the cloud checks their health.
@@ -135,6 +151,10 @@ type HealthCheck struct {
 	Port               int
 	Interval           time.Duration
 	Healthy, Unhealthy int
+	// FailClosed: while no target is healthy, new connections go nowhere
+	// (Azure Load Balancer's default); otherwise every target takes them
+	// (ELB fails open).
+	FailClosed bool
 }
 
 // Clone copies the load balancer's slices, so a receiver may keep it.

@@ -1,14 +1,16 @@
 // Package controlplane runs a real Kubernetes control plane for one lab
-// cluster on 127.0.0.1: etcd, kube-apiserver and kube-controller-manager,
-// built from the sources pinned in test/lab/k8s (hack/k8s-bins.sh), on the
-// PKI of the cluster's first control-plane node.
+// cluster on 127.0.0.1: per control-plane node one member, stacked as
+// kubeadm stacks them (an etcd member, a kube-apiserver on that local etcd,
+// a kube-controller-manager), built from the sources pinned in
+// test/lab/k8s (hack/k8s-bins.sh), each on its node's PKI.
 //
-// Start takes what the node agent left in that node's sandbox when it ran
-// `kubeadm init --config FILE`: the provisioner's cluster CA in
-// /etc/kubernetes/pki/ca.{crt,key} and the kubeadm configuration FILE. It then
-// runs the real kubeadm on a copy of that configuration whose
-// certificatesDir is the sandbox's /etc/kubernetes/pki and whose
-// controlPlaneEndpoint is the API server's 127.0.0.1 address:
+// Start takes what the node agent left in the first control-plane node's
+// sandbox when it ran `kubeadm init --config FILE`: the provisioner's
+// cluster CA in /etc/kubernetes/pki/ca.{crt,key} and the kubeadm
+// configuration FILE. It then runs the real kubeadm on a copy of that
+// configuration whose certificatesDir is the sandbox's /etc/kubernetes/pki
+// and whose controlPlaneEndpoint is the cluster's endpoint on 127.0.0.1
+// (see front):
 //
 //   - `kubeadm init phase certs all` writes the rest of the PKI into the
 //     sandbox, as on a real node: API server serving certificate (the
@@ -18,10 +20,11 @@
 //     Certificates already there are reused.
 //   - `kubeadm init phase kubeconfig all` writes admin.conf (group
 //     kubeadm:cluster-admins), super-admin.conf (system:masters),
-//     controller-manager.conf, scheduler.conf and kubelet.conf into the work
-//     folder. kubeadm points the last three at the node's own address
+//     controller-manager.conf, scheduler.conf and kubelet.conf into the
+//     work folder. kubeadm points the last three at the node's own address
 //     (localAPIEndpoint, which it refuses to set to a loopback address);
-//     Start then sets every server to https://127.0.0.1:PORT.
+//     Start then points them at the member's API server on 127.0.0.1, and
+//     admin.conf and super-admin.conf at the cluster's endpoint.
 //   - `kubeadm init phase etcd local` and `control-plane apiserver` /
 //     `controller-manager` with --dry-run render the static Pod manifests
 //     into the work folder; their command lines are what the processes run,
@@ -32,18 +35,30 @@
 //     TLS-bootstrap RBAC (kubeadm:kubelet-bootstrap,
 //     kubeadm:node-autoapprove-bootstrap,
 //     kubeadm:node-autoapprove-certificate-rotation, kubeadm:get-nodes) and
-//     the cluster-info ConfigMap in kube-public. The one object kubeadm init
-//     makes outside that phase, the kubeadm:cluster-admins
-//     ClusterRoleBinding that admin.conf relies on, is created here with one
-//     POST as super-admin, as kubeadm's EnsureAdminClusterRoleBinding does.
+//     the cluster-info ConfigMap in kube-public; with a certificate key,
+//     `kubeadm init phase upload-certs --upload-certs` stores the shared
+//     certificates, encrypted, in the kubeadm-certs Secret, owned by a
+//     two-hour token. The one object kubeadm init makes outside those
+//     phases, the kubeadm:cluster-admins ClusterRoleBinding that admin.conf
+//     relies on, is created here with one POST as super-admin, as kubeadm's
+//     EnsureAdminClusterRoleBinding does.
+//
+// Join adds a member as `kubeadm join --control-plane` does (see Join):
+// the certificate download with the join's token and key, the node's own
+// certificates from the same kubeadm phases, an etcd learner announced,
+// started with the whole cluster and promoted, then the node's API server
+// and controller manager. StopMember stops a member as a vanished machine
+// stops (its etcd membership stays); RemoveMember and RemoveMemberID remove
+// an etcd member as etcdctl does.
 //
 // kube-controller-manager runs kubeadm's controller set
 // (*,bootstrapsigner,tokencleaner) and signs kubelet CSRs with the cluster
 // CA, so kubelets join through the real TLS bootstrap.
 //
-// Everything listens on 127.0.0.1 only. The API server still advertises the
-// node's private address (the kubernetes Service's endpoint), as on a real
-// node: no lab process dials it. kube-controller-manager serves no HTTPS
+// Everything listens on 127.0.0.1 only. Each API server still advertises
+// its node's private address (the kubernetes Service's endpoints), as on a
+// real node: no lab process dials it. etcd is reached through its v3 JSON
+// gateway (etcd.go). kube-controller-manager serves no HTTPS
 // (--secure-port=0); its readiness is its leader lease.
 //
 // Requests to the API server in this package are plain net/http with the
@@ -67,6 +82,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -76,6 +92,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -104,31 +121,44 @@ type Config struct {
 	BinDir string
 	// StartTimeout bounds each process's wait for readiness; 0 means 90s.
 	StartTimeout time.Duration
+	// CertificateKey, when set, uploads the control-plane certificates
+	// encrypted with it, as `kubeadm init --upload-certs` does; without it
+	// no node can join the control plane. A secret.
+	CertificateKey string
 }
 
-// ControlPlane is a running control plane.
+// ControlPlane is a cluster's running control plane: one member (etcd,
+// kube-apiserver, kube-controller-manager) per control-plane node, stacked
+// as kubeadm stacks them, behind one endpoint on 127.0.0.1 (see front).
 type ControlPlane struct {
-	port       int
-	bin        string // the folder holding kubeadm
+	bin        string // the folder holding the binaries
 	caPEM      []byte
 	admin      []byte
 	superAdmin *client
 	adminCl    *client
 	work       string
-	procs      []*proc.Process // in start order; Close stops them in reverse
+	docs       kubeadmDocs // the init node's configuration, as the agent wrote it
+	front      *front
+	timeout    time.Duration
+
+	mu      sync.Mutex
+	members []*Member
+	// peers keeps each node's etcd peer port by its address: a real node's
+	// peer URL is its IP:2380, so a retried join finds the member it announced.
+	peers map[string]int
 }
 
-// Endpoint is the API server's host:port on 127.0.0.1.
-func (c *ControlPlane) Endpoint() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
+// Endpoint is the cluster's endpoint on 127.0.0.1: any running member's API server.
+func (c *ControlPlane) Endpoint() string { return c.front.addr() }
 
-// URL is the API server's https URL.
+// URL is the cluster endpoint's https URL.
 func (c *ControlPlane) URL() string { return "https://" + c.Endpoint() }
 
 // CACertPEM is the cluster CA certificate the API server's certificate chains to.
 func (c *ControlPlane) CACertPEM() []byte { return slices.Clone(c.caPEM) }
 
 // AdminKubeconfig is kubeadm's admin.conf: group kubeadm:cluster-admins
-// (through RBAC), server https://127.0.0.1:PORT. It is a secret.
+// (through RBAC), server https://127.0.0.1:PORT (Endpoint). It is a secret.
 func (c *ControlPlane) AdminKubeconfig() []byte { return slices.Clone(c.admin) }
 
 // AdminKubeconfigPath is the file AdminKubeconfig was read from.
@@ -137,7 +167,7 @@ func (c *ControlPlane) AdminKubeconfigPath() string {
 }
 
 // KubeletKubeconfig is the kubelet.conf kubeadm wrote for the init node
-// (user system:node:<name>, server https://127.0.0.1:PORT). A secret.
+// (user system:node:<name>, server its own API server). A secret.
 func (c *ControlPlane) KubeletKubeconfig() ([]byte, error) {
 	b, err := os.ReadFile(filepath.Join(c.work, "kubeconfig", "kubelet.conf"))
 	if err != nil {
@@ -146,9 +176,10 @@ func (c *ControlPlane) KubeletKubeconfig() ([]byte, error) {
 	return b, nil
 }
 
-// MarkControlPlane labels the init node's Node as kubeadm init's
-// mark-control-plane phase does (node-role.kubernetes.io/control-plane and
-// node.kubernetes.io/exclude-from-external-load-balancers), once the Node
+// MarkControlPlane labels the node's Node as kubeadm's mark-control-plane
+// phase does (init and join --control-plane alike):
+// node-role.kubernetes.io/control-plane and
+// node.kubernetes.io/exclude-from-external-load-balancers, once the Node
 // has registered, within ctx. The taints of the node's nodeRegistration
 // come from its kubelet, which registers with them. (That kubeadm phase
 // cannot run here: it reads /etc/kubernetes/admin.conf, with no flag to
@@ -171,8 +202,33 @@ func (c *ControlPlane) MarkControlPlane(ctx context.Context, node string) error 
 	}
 }
 
-// Processes are etcd, kube-apiserver and kube-controller-manager.
-func (c *ControlPlane) Processes() []*proc.Process { return slices.Clone(c.procs) }
+// Processes are every running member's etcd, kube-apiserver and kube-controller-manager.
+func (c *ControlPlane) Processes() []*proc.Process {
+	var out []*proc.Process
+	for _, m := range c.Members() {
+		out = append(out, m.Processes()...)
+	}
+	return out
+}
+
+// Members are the running members, the init node's first.
+func (c *ControlPlane) Members() []*Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.members)
+}
+
+// Member is the running member of the named node, or nil.
+func (c *ControlPlane) Member(node string) *Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.members {
+		if m.Name == node {
+			return m
+		}
+	}
+	return nil
+}
 
 // Do sends one request to the API server as the admin user (RBAC applies)
 // and returns the status and body. path is e.g. "/api/v1/nodes".
@@ -180,13 +236,19 @@ func (c *ControlPlane) Do(ctx context.Context, method, path string, body []byte)
 	return c.adminCl.do(ctx, method, path, body)
 }
 
-// Close stops the processes (SIGTERM, then SIGKILL after 5s) and waits for
-// them. It removes no file.
+// Close stops every member's processes (SIGTERM, then SIGKILL after 5s)
+// and waits for them. It removes no file.
 func (c *ControlPlane) Close() error {
-	for _, p := range slices.Backward(c.procs) {
-		p.Stop(5 * time.Second)
+	c.mu.Lock()
+	ms := c.members
+	c.members = nil
+	c.mu.Unlock()
+	for _, m := range slices.Backward(ms) {
+		m.stop()
 	}
-	c.procs = nil
+	if c.front != nil {
+		c.front.close()
+	}
 	for _, cl := range []*client{c.superAdmin, c.adminCl} {
 		if cl != nil {
 			cl.hc.CloseIdleConnections()
@@ -202,9 +264,11 @@ const defaultCertificatesDir = "/etc/kubernetes/pki"
 // process between choosing and binding it.
 var errPortTaken = errors.New("a port was taken before the process could listen on it")
 
-// Start runs the control plane and returns when the API server is ready,
-// the bootstrap objects exist and kube-controller-manager holds its lease.
-// A start that loses a port to another process is made again on new ports.
+// Start runs the control plane's first member and returns when its API
+// server is ready, the bootstrap objects exist (and the uploaded
+// certificates, with Config.CertificateKey) and kube-controller-manager
+// holds its lease. A start that loses a port to another process is made
+// again on new ports.
 func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	for attempt := 1; ; attempt++ {
 		c, err := start(ctx, cfg)
@@ -228,88 +292,49 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	} else if err := proc.CheckBins(cfg.BinDir, Binaries...); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	c := &ControlPlane{work: cfg.WorkDir, bin: cfg.BinDir}
+	c := &ControlPlane{work: cfg.WorkDir, bin: cfg.BinDir, timeout: cfg.StartTimeout, peers: map[string]int{}}
 	defer func() {
 		if err != nil {
 			_ = c.Close()
 		}
 	}()
 
-	docs, err := parseKubeadmConfig(cfg.KubeadmConfig)
-	if err != nil {
+	if c.docs, err = parseKubeadmConfig(cfg.KubeadmConfig); err != nil {
 		return nil, err
 	}
-	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(path.Clean(docs.certificatesDir())))
+	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(path.Clean(c.docs.certificatesDir())))
 	if c.caPEM, err = os.ReadFile(filepath.Join(certDir, "ca.crt")); err != nil {
-		return nil, fmt.Errorf("control plane: read the cluster CA: %w; fix: the agent writes ca.crt and ca.key into the sandbox's %s before it runs kubeadm init", err, docs.certificatesDir())
+		return nil, fmt.Errorf("control plane: read the cluster CA: %w; fix: the agent writes ca.crt and ca.key into the sandbox's %s before it runs kubeadm init", err, c.docs.certificatesDir())
 	}
 	if _, err := os.Stat(filepath.Join(certDir, "ca.key")); err != nil {
 		return nil, fmt.Errorf("control plane: the cluster CA key: %w; fix: the agent writes ca.key next to ca.crt before it runs kubeadm init", err)
 	}
-
-	ports := map[string]int{}
-	for _, name := range []string{"apiserver", "etcd-client", "etcd-peer", "etcd-metrics"} {
-		if ports[name], err = proc.FreePort(); err != nil {
-			return nil, fmt.Errorf("control plane: %w", err)
-		}
+	if c.front, err = newFront(c.apiServers); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	c.port = ports["apiserver"]
 
-	dirs := map[string]string{}
-	for _, d := range []string{"kubeadm", "kubeconfig", "manifests", "etcd", "logs"} {
-		dirs[d] = filepath.Join(cfg.WorkDir, d)
+	m, err := c.newMember(c.docs.nodeName(), c.docs.advertiseAddress(), certDir, cfg.WorkDir)
+	if err != nil {
+		return nil, err
 	}
 	// Start runs only where no control plane runs, so whatever an earlier,
 	// cut start left is stale: a key without its certificate stops kubeadm,
 	// the kubeconfigs name that run's port, etcd's data its members. Only the
 	// agent's CA is kept.
-	if err := clearLeftovers(certDir, dirs["kubeconfig"], dirs["manifests"], dirs["etcd"]); err != nil {
+	if err := clearLeftovers(certDir, []string{"ca.crt", "ca.key"}, m.dirs["kubeconfig"], m.dirs["manifests"], m.dirs["etcd"]); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("control plane: create the work folder: %w", err)
-		}
-	}
-
-	confPath := filepath.Join(dirs["kubeadm"], "init.yaml")
-	conf, err := docs.rewrite(certDir, c.port)
+	cmds, err := m.prepare(ctx, c.docs)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
-		return nil, fmt.Errorf("control plane: write %s: %w", confPath, err)
-	}
-
-	kubeadmBin := filepath.Join(cfg.BinDir, "kubeadm")
-	kubeadmLog := filepath.Join(dirs["logs"], "kubeadm.log")
-	kubeadm := func(args ...string) error {
-		// The dry runs write their manifests here instead of under /etc/kubernetes.
-		return proc.Run(ctx, "kubeadm "+strings.Join(args[:3], " "), kubeadmBin, args, kubeadmLog, "KUBEADM_INIT_DRYRUN_DIR="+dirs["manifests"])
-	}
-	for _, args := range [][]string{
-		{"init", "phase", "certs", "all", "--config", confPath},
-		{"init", "phase", "kubeconfig", "all", "--config", confPath, "--kubeconfig-dir", dirs["kubeconfig"]},
-		{"init", "phase", "etcd", "local", "--config", confPath, "--dry-run"},
-		{"init", "phase", "control-plane", "apiserver", "--config", confPath, "--dry-run"},
-		{"init", "phase", "control-plane", "controller-manager", "--config", confPath, "--dry-run"},
-	} {
-		if err := kubeadm(args...); err != nil {
-			return nil, fmt.Errorf("control plane: %w", err)
-		}
-	}
-	// kubeadm points the components' kubeconfigs at the node's own address
-	// (localAPIEndpoint); in the lab everything dials 127.0.0.1.
-	if err := pointKubeconfigs(dirs["kubeconfig"], c.URL()); err != nil {
-		return nil, err
-	}
-	if c.admin, err = os.ReadFile(filepath.Join(dirs["kubeconfig"], "admin.conf")); err != nil {
+	if c.admin, err = os.ReadFile(filepath.Join(m.dirs["kubeconfig"], "admin.conf")); err != nil {
 		return nil, fmt.Errorf("control plane: kubeadm wrote no admin.conf: %w", err)
 	}
 	if c.adminCl, err = newClient(c.admin); err != nil {
 		return nil, err
 	}
-	superAdminConf := filepath.Join(dirs["kubeconfig"], "super-admin.conf")
+	superAdminConf := filepath.Join(m.dirs["kubeconfig"], "super-admin.conf")
 	sa, err := os.ReadFile(superAdminConf)
 	if err != nil {
 		return nil, fmt.Errorf("control plane: kubeadm wrote no super-admin.conf: %w", err)
@@ -318,61 +343,29 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 
-	manifest := func(name string) ([]string, error) {
-		return manifestCommand(filepath.Join(dirs["manifests"], name+".yaml"))
-	}
-	etcdCmd, err := manifest("etcd")
-	if err != nil {
+	c.mu.Lock()
+	c.members = append(c.members, m)
+	c.mu.Unlock()
+	if err := m.startEtcd(ctx, cmds["etcd"], nil); err != nil {
 		return nil, err
 	}
-	apiCmd, err := manifest("kube-apiserver")
-	if err != nil {
+	if err := m.startAPIServer(ctx, cmds["kube-apiserver"]); err != nil {
 		return nil, err
 	}
-	kcmCmd, err := manifest("kube-controller-manager")
-	if err != nil {
-		return nil, err
+	if err := m.kubeadm(ctx, "init", "phase", "bootstrap-token", "--config", m.conf, "--kubeconfig", superAdminConf); err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
 	}
-
-	start := func(name string, args []string) (*proc.Process, error) {
-		p, err := proc.Start(name, filepath.Join(cfg.BinDir, name), args, filepath.Join(dirs["logs"], name+".log"))
-		if err != nil {
+	if cfg.CertificateKey != "" {
+		// kubeadm init --upload-certs: the kubeadm-certs Secret, owned by a
+		// two-hour token (kubernetes/cmd/kubeadm/app/phases/copycerts).
+		if err := m.uploadCerts(ctx, cfg.CertificateKey, superAdminConf); err != nil {
 			return nil, fmt.Errorf("control plane: %w", err)
 		}
-		c.procs = append(c.procs, p)
-		return p, nil
-	}
-
-	etcd, err := start("etcd", etcdArgs(etcdCmd, ports, dirs["etcd"]))
-	if err != nil {
-		return nil, err
-	}
-	plain := &http.Client{Timeout: 2 * time.Second}
-	etcdHealth := fmt.Sprintf("http://127.0.0.1:%d/health", ports["etcd-metrics"])
-	if err := waitFor(ctx, etcd, cfg.StartTimeout, "GET "+etcdHealth, func(ctx context.Context) error {
-		return httpOK(ctx, plain, etcdHealth)
-	}); err != nil {
-		return nil, err
-	}
-
-	api, err := start("kube-apiserver", apiserverArgs(apiCmd, ports))
-	if err != nil {
-		return nil, err
-	}
-	if err := waitFor(ctx, api, cfg.StartTimeout, "GET "+c.URL()+"/readyz", func(ctx context.Context) error {
-		return c.superAdmin.expect(ctx, http.MethodGet, "/readyz", nil, http.StatusOK)
-	}); err != nil {
-		return nil, err
-	}
-
-	if err := kubeadm("init", "phase", "bootstrap-token", "--config", confPath, "--kubeconfig", superAdminConf); err != nil {
-		return nil, fmt.Errorf("control plane: %w", err)
 	}
 	if err := c.superAdmin.expect(ctx, http.MethodPost, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", clusterAdminsBinding, http.StatusCreated, http.StatusConflict); err != nil {
 		return nil, fmt.Errorf("control plane: create ClusterRoleBinding kubeadm:cluster-admins: %w", err)
 	}
-
-	kcm, err := start("kube-controller-manager", controllerManagerArgs(kcmCmd, filepath.Join(dirs["kubeconfig"], "controller-manager.conf")))
+	kcm, err := m.startControllerManager(cmds["kube-controller-manager"])
 	if err != nil {
 		return nil, err
 	}
@@ -385,15 +378,24 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	return c, nil
 }
 
-// clearLeftovers removes everything in certDir but the CA pair, and the
-// given folders.
-func clearLeftovers(certDir string, dirs ...string) error {
+// apiServers are the running members' API servers, for the front.
+func (c *ControlPlane) apiServers() []string {
+	var out []string
+	for _, m := range c.Members() {
+		out = append(out, m.Endpoint())
+	}
+	return out
+}
+
+// clearLeftovers removes everything in certDir but the files to keep, and
+// the given folders.
+func clearLeftovers(certDir string, keep []string, dirs ...string) error {
 	entries, err := os.ReadDir(certDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("clear %s: %w", certDir, err)
 	}
 	for _, e := range entries {
-		if n := e.Name(); n != "ca.crt" && n != "ca.key" {
+		if n := e.Name(); !slices.Contains(keep, n) {
 			dirs = append(dirs, filepath.Join(certDir, n))
 		}
 	}
@@ -502,6 +504,22 @@ func (d kubeadmDocs) kind(k string) map[string]any {
 	return nil
 }
 
+// nodeName is the init node's name (nodeRegistration.name).
+func (d kubeadmDocs) nodeName() string {
+	nr, _ := d.kind("InitConfiguration")["nodeRegistration"].(map[string]any)
+	if s, _ := nr["name"].(string); s != "" {
+		return s
+	}
+	return "default"
+}
+
+// advertiseAddress is the init node's address (localAPIEndpoint).
+func (d kubeadmDocs) advertiseAddress() string {
+	le, _ := d.kind("InitConfiguration")["localAPIEndpoint"].(map[string]any)
+	s, _ := le["advertiseAddress"].(string)
+	return s
+}
+
 func (d kubeadmDocs) certificatesDir() string {
 	if s, _ := d.kind("ClusterConfiguration")["certificatesDir"].(string); s != "" {
 		return s
@@ -510,11 +528,11 @@ func (d kubeadmDocs) certificatesDir() string {
 }
 
 // rewrite returns the configuration with certificatesDir in the sandbox
-// and controlPlaneEndpoint 127.0.0.1:port. The original controlPlaneEndpoint
+// and controlPlaneEndpoint the cluster's endpoint on 127.0.0.1. The original controlPlaneEndpoint
 // host and 127.0.0.1 join certSANs, so the serving certificate holds every
 // name a real node's would plus the address the lab dials. The node's
 // localAPIEndpoint stays: kubeadm refuses a loopback advertise address.
-func (d kubeadmDocs) rewrite(certDir string, port int) ([]byte, error) {
+func (d kubeadmDocs) rewrite(certDir, endpoint string) ([]byte, error) {
 	d = cloneDocs(d)
 	cc := d.kind("ClusterConfiguration")
 	cc["certificatesDir"] = certDir
@@ -538,7 +556,12 @@ func (d kubeadmDocs) rewrite(certDir string, port int) ([]byte, error) {
 		}
 	}
 	api["certSANs"] = list
-	cc["controlPlaneEndpoint"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cc["controlPlaneEndpoint"] = endpoint
+	return d.marshal()
+}
+
+// marshal writes the documents as one YAML stream.
+func (d kubeadmDocs) marshal() ([]byte, error) {
 	var b bytes.Buffer
 	for i, m := range d {
 		y, err := yaml.Marshal(m)
@@ -553,8 +576,11 @@ func (d kubeadmDocs) rewrite(certDir string, port int) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// pointKubeconfigs sets the server of every kubeconfig in dir.
-func pointKubeconfigs(dir, server string) error {
+// pointKubeconfigs sets the server of every kubeconfig in dir: admin.conf
+// and super-admin.conf name the cluster's endpoint (kubeadm writes
+// controlPlaneEndpoint there), the components' and the kubelet's the
+// member's own API server (localAPIEndpoint).
+func pointKubeconfigs(dir, cluster, own string) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.conf"))
 	if err != nil {
 		return err
@@ -563,6 +589,10 @@ func pointKubeconfigs(dir, server string) error {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("control plane: %w", err)
+		}
+		server := own
+		if b := filepath.Base(f); b == "admin.conf" || b == "super-admin.conf" {
+			server = cluster
 		}
 		out, err := SetServer(data, server)
 		if err != nil {
@@ -652,7 +682,12 @@ func withFlags(cmd []string, set map[string]string) []string {
 	return out
 }
 
-func etcdArgs(cmd []string, ports map[string]int, dataDir string) []string {
+// etcdArgs are the command line of kubeadm's etcd manifest with the lab's
+// addresses. A joining member (initial holds the members etcd listed when
+// it was announced) starts with the whole cluster and
+// --initial-cluster-state=existing, as kubeadm's getEtcdCommand writes it
+// for a join (kubernetes/cmd/kubeadm/app/phases/etcd/local.go).
+func etcdArgs(cmd []string, ports map[string]int, dataDir string, initial []etcdMember) []string {
 	client := fmt.Sprintf("https://127.0.0.1:%d", ports["etcd-client"])
 	peer := fmt.Sprintf("https://127.0.0.1:%d", ports["etcd-peer"])
 	name := "default"
@@ -661,7 +696,7 @@ func etcdArgs(cmd []string, ports map[string]int, dataDir string) []string {
 			name = v
 		}
 	}
-	return withFlags(cmd, map[string]string{
+	set := map[string]string{
 		"advertise-client-urls":       client,
 		"listen-client-urls":          client,
 		"initial-advertise-peer-urls": peer,
@@ -671,7 +706,22 @@ func etcdArgs(cmd []string, ports map[string]int, dataDir string) []string {
 		"data-dir":                    dataDir,
 		// The lab's data dies with the test; fsync only slows a shared disk.
 		"unsafe-no-fsync": "true",
-	})
+	}
+	if len(initial) > 0 {
+		var cluster []string
+		for _, m := range initial {
+			n := m.Name
+			if len(m.PeerURLs) > 0 && m.PeerURLs[0] == peer {
+				n = name
+			}
+			if n != "" && len(m.PeerURLs) > 0 {
+				cluster = append(cluster, n+"="+m.PeerURLs[0])
+			}
+		}
+		set["initial-cluster"] = strings.Join(cluster, ",")
+		set["initial-cluster-state"] = "existing"
+	}
+	return withFlags(cmd, set)
 }
 
 func apiserverArgs(cmd []string, ports map[string]int) []string {
@@ -732,6 +782,9 @@ func newClient(kubeconfig []byte) (*client, error) {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}},
 	}}, nil
 }
+
+// at is the client with the same credentials for another server.
+func (c *client) at(server string) *client { return &client{server: server, hc: c.hc} }
 
 func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
 	return c.doContent(ctx, method, path, body, "application/json")

@@ -24,7 +24,7 @@ func TestRewrite(t *testing.T) {
 	if len(docs) != 4 || docs.certificatesDir() != "/etc/kubernetes/pki" {
 		t.Fatalf("parsed %d documents, certificatesDir %q", len(docs), docs.certificatesDir())
 	}
-	out, err := docs.rewrite("/sandbox/etc/kubernetes/pki", 41234)
+	out, err := docs.rewrite("/sandbox/etc/kubernetes/pki", "127.0.0.1:41234")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +90,28 @@ func TestSetServer(t *testing.T) {
 	}
 	if _, err := SetServer([]byte("kind: Config\n"), "https://x"); err == nil {
 		t.Error("SetServer accepted a kubeconfig without clusters")
+	}
+}
+
+// TestJoinNeedsAStableEndpoint: kubeadm refuses a control-plane join to a
+// cluster made without a controlPlaneEndpoint (kubernetes/cmd/kubeadm/app/
+// cmd/phases/join/preflight.go, checkIfReadyForAdditionalControlPlane).
+func TestJoinNeedsAStableEndpoint(t *testing.T) {
+	data, err := os.ReadFile("../../../nodeagent/kubeadm/testdata/init.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := parseKubeadmConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(docs.kind("ClusterConfiguration"), "controlPlaneEndpoint")
+	c := &ControlPlane{docs: docs}
+	join := []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\nnodeRegistration:\n  name: demo-cp-1\n" +
+		"controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.0.1.5\n  certificateKey: " + strings.Repeat("ab", 32) + "\n" +
+		"discovery:\n  bootstrapToken:\n    token: abcdef.0123456789abcdef\n    apiServerEndpoint: 10.0.1.4:6443\n")
+	_, err = c.Join(t.Context(), JoinConfig{SandboxRoot: t.TempDir(), KubeadmConfig: join, WorkDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "doesn't have a stable controlPlaneEndpoint address") {
+		t.Fatalf("Join = %v, want kubeadm's refusal for a cluster without controlPlaneEndpoint", err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,6 +78,9 @@ type Options struct {
 	// TargetHealth, when set, says whether a target passes its health
 	// check, for DescribeTargetHealth; nil counts running instances healthy.
 	TargetHealth func(instanceID string, port int) bool
+	// KMSKeys are the account's customer managed keys in the region, which
+	// SSM parameters and EBS volumes may name; nil means LabKMSKey alone.
+	KMSKeys []KMSKey
 	// Logf, when set, receives one line per request (action and outcome, never parameters).
 	Logf func(format string, args ...any)
 }
@@ -133,6 +137,13 @@ type Server struct {
 	denied   map[string]bool
 	fault    Fault
 
+	// stsMu guards the STS state (sts.go).
+	stsMu    sync.Mutex
+	roles    map[string]Role           // by ARN
+	sessions map[string]session        // by access key ID
+	callers  map[string]map[string]int // principal ARN -> action -> calls
+	byPath   map[string]map[string]int // ServiceURL path -> service -> calls
+
 	timers sync.WaitGroup
 	closed chan struct{}
 }
@@ -163,6 +174,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TerminatedVisible == 0 {
 		opts.TerminatedVisible = time.Minute
+	}
+	if opts.KMSKeys == nil {
+		opts.KMSKeys = []KMSKey{LabKMSKey}
 	}
 	ca, err := newAuthority()
 	if err != nil {
@@ -197,8 +211,51 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// URL is the HTTPS endpoint of EC2, ELBv2 and SSM, e.g. https://127.0.0.1:40123.
+// URL is the HTTPS endpoint of EC2, ELBv2, SSM and STS, e.g. https://127.0.0.1:40123.
 func (s *Server) URL() string { return "https://" + s.ln.Addr().String() }
+
+// Services are the services the emulator answers, by their SigV4 names.
+var Services = []string{"ec2", "elasticloadbalancing", "ssm", "sts"}
+
+// ServiceURL is an endpoint of one service alone (one of Services), as a
+// VPC interface endpoint is: URL()/<service>. A request for another service
+// there is refused as that service refuses an operation it does not have,
+// so a client that sends a service to the wrong endpoint fails.
+func (s *Server) ServiceURL(service string) string { return s.URL() + "/" + service }
+
+// PathCalls returns, per ServiceURL path (the service named in it, "" for
+// URL itself), how many requests of each service arrived there.
+func (s *Server) PathCalls() map[string]map[string]int {
+	s.stsMu.Lock()
+	defer s.stsMu.Unlock()
+	out := map[string]map[string]int{}
+	for p, m := range s.byPath {
+		out[p] = maps.Clone(m)
+	}
+	return out
+}
+
+// routed records where a request for service arrived and refuses it at
+// another service's endpoint.
+func (s *Server) routed(r *http.Request, service string) *Error {
+	at, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	s.stsMu.Lock()
+	if s.byPath == nil {
+		s.byPath = map[string]map[string]int{}
+	}
+	if s.byPath[at] == nil {
+		s.byPath[at] = map[string]int{}
+	}
+	s.byPath[at][service]++
+	s.stsMu.Unlock()
+	if at == "" || at == service {
+		return nil
+	}
+	if slices.Contains(Services, at) {
+		return errf(http.StatusBadRequest, "InvalidAction", "The %s endpoint does not answer %s requests", at, service)
+	}
+	return errf(http.StatusNotFound, "UnknownOperationException", "No service at path /%s", at)
+}
 
 // Region is the region the server stands for.
 func (s *Server) Region() string { return s.opts.Region }
@@ -292,6 +349,10 @@ func (s *Server) faultFor(ctx context.Context, action string, params url.Values)
 			break
 		}
 	}
+	if out == nil && s.denied[action] && stsActions[action] {
+		// STS answers a missing permission with AccessDenied (STS API reference, CommonErrors).
+		out = errf(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: sts:%s", UserARN, action)
+	}
 	if out == nil && s.denied[action] && elbActions[action] != nil {
 		// ELB answers a missing IAM permission with AccessDenied (ELB API reference, CommonErrors).
 		out = errf(http.StatusForbidden, "AccessDenied", "User: arn:aws:iam::%s:user/lab is not authorized to perform: elasticloadbalancing:%s", AccountID, action)
@@ -374,6 +435,12 @@ func (s *Server) ResetCalls() {
 // (X-Amz-Target: AmazonSSM.*).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		if e := s.routed(r, "ssm"); e != nil {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(e.Status)
+			_, _ = fmt.Fprintf(w, `{"__type":%q,"message":%q}`, e.Code, e.Message)
+			return
+		}
 		s.serveSSM(w, r, target)
 		return
 	}
@@ -395,8 +462,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[action]++
 	s.mu.Unlock()
-	if params.Get("Version") == ELBAPIVersion {
+	switch params.Get("Version") {
+	case ELBAPIVersion:
+		if e := s.routed(r, "elasticloadbalancing"); e != nil {
+			writeELBError(w, reqID, e)
+			return
+		}
 		s.serveELB(w, r, body, reqID, action, params)
+		return
+	case STSAPIVersion:
+		if e := s.routed(r, "sts"); e != nil {
+			writeQueryError(w, STSNamespace, reqID, e)
+			return
+		}
+		s.serveSTS(w, r, body, reqID, action, params)
+		return
+	}
+	if e := s.routed(r, "ec2"); e != nil {
+		writeError(w, reqID, e)
 		return
 	}
 	out, apiErr := s.handleQuery(r, body, action, params)
@@ -410,7 +493,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleQuery(r *http.Request, body []byte, action string, params url.Values) (any, *Error) {
-	if e := s.authenticate(r, body, "ec2"); e != nil {
+	if e := s.authenticate(r, body, "ec2", action); e != nil {
 		return nil, e
 	}
 	if action == "" {

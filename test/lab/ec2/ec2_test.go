@@ -136,6 +136,29 @@ func TestRepliesHaveEC2Shape(t *testing.T) {
 	}
 }
 
+// An existing network's IDs are answered as EC2 answers them: unknown IDs
+// NotFound, IDs not of the type's form Malformed, before any lookup.
+func TestDescribeByIDNotFoundAndMalformed(t *testing.T) {
+	t.Parallel()
+	s := start(t, lab.Options{Credentials: map[string]string{}})
+	for _, tc := range []struct {
+		action, param, id, want string
+	}{
+		{"DescribeVpcs", "VpcId", "vpc-0123456789abcdef0", "<Code>InvalidVpcID.NotFound</Code><Message>The vpc ID 'vpc-0123456789abcdef0' does not exist</Message>"},
+		{"DescribeVpcs", "VpcId", "vpc-0123abcd", "<Code>InvalidVpcID.NotFound</Code>"},
+		{"DescribeVpcs", "VpcId", "vpc-012345678", "<Code>InvalidVpcID.Malformed</Code><Message>The vpc ID vpc-012345678 is malformed</Message>"},
+		{"DescribeVpcs", "VpcId", "prod-vpc", "<Code>InvalidVpcID.Malformed</Code>"},
+		{"DescribeSubnets", "SubnetId", "subnet-0123456789abcdef0", "<Code>InvalidSubnetID.NotFound</Code><Message>The subnet ID 'subnet-0123456789abcdef0' does not exist</Message>"},
+		{"DescribeSubnets", "SubnetId", "subnet-0123456789ABCDEF0", "<Code>InvalidSubnetID.Malformed</Code>"},
+		{"DescribeSubnets", "SubnetId", "10.0.1.0/24", "<Code>InvalidSubnetID.Malformed</Code>"},
+	} {
+		status, body := post(t, s, url.Values{"Action": {tc.action}, tc.param + ".1": {tc.id}})
+		if status != 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: status %d body %s, want 400 with %s", tc.action, tc.id, status, body, tc.want)
+		}
+	}
+}
+
 func code(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -165,7 +165,7 @@ func (s *Server) serveELB(w http.ResponseWriter, r *http.Request, body []byte, r
 }
 
 func (s *Server) handleELB(r *http.Request, body []byte, action string, params url.Values) (any, *Error) {
-	if e := s.authenticate(r, body, "elasticloadbalancing"); e != nil {
+	if e := s.authenticate(r, body, "elasticloadbalancing", action); e != nil {
 		return nil, e
 	}
 	h, ok := elbActions[action]
@@ -187,14 +187,19 @@ func (s *Server) handleELB(r *http.Request, body []byte, action string, params u
 // writeELBReply writes <ActionResponse><ActionResult>fields</ActionResult>
 // <ResponseMetadata><RequestId/></ResponseMetadata></ActionResponse>, the awsquery shape.
 func writeELBReply(w http.ResponseWriter, action, reqID string, out any) {
+	writeQueryReply(w, ELBNamespace, action, reqID, out)
+}
+
+// writeQueryReply writes an awsquery reply (ELBv2, STS) in namespace ns.
+func writeQueryReply(w http.ResponseWriter, ns, action, reqID string, out any) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
-	fmt.Fprintf(&buf, "<%sResponse xmlns=\"%s\">", action, ELBNamespace)
+	fmt.Fprintf(&buf, "<%sResponse xmlns=\"%s\">", action, ns)
 	if out == nil {
 		out = struct{}{}
 	}
 	if err := xml.NewEncoder(&buf).EncodeElement(out, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
-		writeELBError(w, reqID, errf(http.StatusInternalServerError, "InternalFailure", "An internal error has occurred"))
+		writeQueryError(w, ns, reqID, errf(http.StatusInternalServerError, "InternalFailure", "An internal error has occurred"))
 		return
 	}
 	fmt.Fprintf(&buf, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>", reqID, action)
@@ -207,6 +212,11 @@ func writeELBReply(w http.ResponseWriter, action, reqID string, out any) {
 // writeELBError writes the awsquery error document:
 // <ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>.
 func writeELBError(w http.ResponseWriter, reqID string, e *Error) {
+	writeQueryError(w, ELBNamespace, reqID, e)
+}
+
+// writeQueryError writes the awsquery error document in namespace ns.
+func writeQueryError(w http.ResponseWriter, ns, reqID string, e *Error) {
 	typ := "Sender"
 	if e.Status >= 500 {
 		typ = "Receiver"
@@ -214,7 +224,7 @@ func writeELBError(w http.ResponseWriter, reqID string, e *Error) {
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	fmt.Fprintf(&buf, "<ErrorResponse xmlns=\"%s\"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>",
-		ELBNamespace, typ, escapeText(e.Code), escapeText(e.Message), reqID)
+		ns, typ, escapeText(e.Code), escapeText(e.Message), reqID)
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("x-amzn-RequestId", reqID)
 	w.WriteHeader(e.Status)
@@ -1264,26 +1274,4 @@ func (s *Server) describeELBTags(p url.Values) (any, *Error, func()) {
 		out.TagDescriptions = append(out.TagDescriptions, d)
 	}
 	return out, nil, nil
-}
-
-// elbObjects are the cluster's load balancers and target groups for Objects.
-// Called with s.mu held.
-func (s *Server) elbObjects(cluster string) []string {
-	var out []string
-	for _, lb := range s.st.lbs {
-		if lb.Tags[TagCluster] == cluster {
-			out = append(out, "load-balancer/"+lb.Name)
-		}
-	}
-	for _, tg := range s.st.tgs {
-		if tg.tags[TagCluster] == cluster {
-			out = append(out, "target-group/"+tg.name)
-		}
-	}
-	for _, l := range s.st.listeners {
-		if l.tags[TagCluster] == cluster {
-			out = append(out, "listener/"+l.arn[strings.LastIndexByte(l.arn, '/')+1:])
-		}
-	}
-	return out
 }

@@ -106,6 +106,12 @@ type xInstance struct {
 	EbsOptimized       bool           `xml:"ebsOptimized"`
 	CPUOptions         xCPUOptions    `xml:"cpuOptions"`
 	PlatformDetails    string         `xml:"platformDetails"`
+	StateReason        *xStateReason  `xml:"stateReason,omitempty"`
+}
+
+type xStateReason struct {
+	Code    string `xml:"code"`
+	Message string `xml:"message"`
 }
 
 func (s *Server) xInstance(in *Instance) xInstance {
@@ -140,6 +146,10 @@ func (s *Server) xInstance(in *Instance) xInstance {
 			AttachTime: out.LaunchTime, DeleteOnTermination: true}}}
 	} else {
 		out.Reason = "User initiated (" + in.changed.UTC().Format("2006-01-02 15:04:05 MST") + ")"
+	}
+	if in.StateReason.Code != "" && (in.State == "shutting-down" || in.State == "terminated") {
+		out.Reason = ""
+		out.StateReason = &xStateReason{Code: in.StateReason.Code, Message: in.StateReason.Message}
 	}
 	return out
 }
@@ -239,17 +249,44 @@ func (s *Server) runInstances(p url.Values) (any, *Error, func()) {
 			return nil, invalidParam("User data is limited to 16384 bytes"), nil
 		}
 	}
-	disk, encrypted := 0, false
+	disk, encrypted, keyRef := 0, false, ""
 	for i := range count(p, "BlockDeviceMapping") {
 		if v, err := strconv.Atoi(p.Get(member("BlockDeviceMapping", i) + ".Ebs.VolumeSize")); err == nil {
 			disk = v
 		}
-		switch e := p.Get(member("BlockDeviceMapping", i) + ".Ebs.Encrypted"); e {
+		e := p.Get(member("BlockDeviceMapping", i) + ".Ebs.Encrypted")
+		switch e {
 		case "true":
 			encrypted = true
 		case "", "false":
 		default:
 			return nil, invalidParam("Value (%s) for parameter Encrypted is invalid.", e), nil
+		}
+		if k := p.Get(member("BlockDeviceMapping", i) + ".Ebs.KmsKeyId"); k != "" {
+			// "If KmsKeyId is specified, the encrypted state must be true"
+			// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyEbsDefaultKmsKeyId.html,
+			// the same rule as EbsBlockDevice's).
+			if e != "true" {
+				return nil, errf(http.StatusBadRequest, "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set."), nil
+			}
+			keyRef = k
+		}
+	}
+	// EBS "authenticates the KMS key asynchronously": a key that is not
+	// valid lets RunInstances answer, and the instance then goes from
+	// pending to terminated with Client.InternalError
+	// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CopyImage.html, KmsKeyId;
+	// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-internal;
+	// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html).
+	rootKey, keyFails := "", false
+	if encrypted {
+		rootKey = DefaultEBSKey
+	}
+	if keyRef != "" {
+		if arn, ok := s.resolveKey(keyRef); ok {
+			rootKey = arn
+		} else {
+			rootKey, keyFails = keyRef, true
 		}
 	}
 	// Metadata options as RunInstances takes them (InstanceMetadataOptionsRequest,
@@ -297,11 +334,16 @@ func (s *Server) runInstances(p url.Values) (any, *Error, func()) {
 			ID: s.st.newID("i"), ReservationID: r.id, ImageID: imageID, InstanceType: it, State: "pending",
 			VpcID: sn.vpc, SubnetID: sn.id, Zone: sn.zone, PrivateIP: ip.String(), SecurityIDs: groups,
 			UserData: userData, Platform: im.platform, NestedVirtualization: nested, DiskGB: disk,
-			RootEncrypted: encrypted, Metadata: md,
+			RootEncrypted: encrypted, RootKMSKeyID: rootKey, Metadata: md,
 			ClientToken: token, LaunchTime: now, Tags: mapsClone(tags), changed: now,
 		}
 		s.st.instances[in.ID] = in
 		r.instances = append(r.instances, in.ID)
+		if keyFails {
+			in.StateReason = StateReason{Code: "Client.InternalError", Message: "Client.InternalError: Client error on launch"}
+			s.later(s.opts.PendingDelay, in.ID, "pending", "terminated", nil)
+			continue
+		}
 		s.later(s.opts.PendingDelay, in.ID, "pending", "running", s.opts.OnRunning)
 	}
 	s.st.reservations[r.id] = r

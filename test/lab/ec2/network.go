@@ -49,7 +49,28 @@ func (s *Server) createVpc(p url.Values) (any, *Error, func()) {
 	}{v.x()}, nil, nil
 }
 
+// malformedID refuses an ID list entry that is not of the type's form:
+// its prefix, a dash and 8 or 17 hexadecimal digits
+// (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html).
+// EC2 answers <Type>ID.Malformed for it before it looks anything up
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html:
+// InvalidVpcID.Malformed, InvalidSubnetID.Malformed); the message is the
+// one EC2 was seen to give, "The vpc ID vpc-012345678 is malformed"
+// (ansible-collections/community.aws#1475).
+func malformedID(p url.Values, idParam, prefix, code, what string) *Error {
+	for _, id := range list(p, idParam) {
+		hex, ok := strings.CutPrefix(id, prefix+"-")
+		if !ok || (len(hex) != 8 && len(hex) != 17) || strings.Trim(hex, "0123456789abcdef") != "" {
+			return errf(http.StatusBadRequest, code, "The %s %s is malformed", what, id)
+		}
+	}
+	return nil
+}
+
 func (s *Server) describeVpcs(p url.Values) (any, *Error, func()) {
+	if e := malformedID(p, "VpcId", "vpc", "InvalidVpcID.Malformed", "vpc ID"); e != nil {
+		return nil, e, nil
+	}
 	ids, e := s.selectIDs(p, "VpcId", "InvalidVpcID.NotFound", "vpc ID", sortedKeys(s.st.vpcs), func(id string) (map[string]string, func(string) ([]string, bool)) {
 		v := s.st.vpcs[id]
 		return v.tags, func(name string) ([]string, bool) {
@@ -226,6 +247,9 @@ func (s *Server) createSubnet(p url.Values) (any, *Error, func()) {
 }
 
 func (s *Server) describeSubnets(p url.Values) (any, *Error, func()) {
+	if e := malformedID(p, "SubnetId", "subnet", "InvalidSubnetID.Malformed", "subnet ID"); e != nil {
+		return nil, e, nil
+	}
 	ids, e := s.selectIDs(p, "SubnetId", "InvalidSubnetID.NotFound", "subnet ID", sortedKeys(s.st.subnets), func(id string) (map[string]string, func(string) ([]string, bool)) {
 		sn := s.st.subnets[id]
 		return sn.tags, func(name string) ([]string, bool) {

@@ -12,9 +12,12 @@ import (
 // parameter is one SSM parameter a client stored (the cluster's secrets).
 type parameter struct {
 	name, value, typ, tier string
-	tags                   map[string]string
-	version                int64
-	modified               time.Time
+	// keyID is the ARN of the KMS key a SecureString is encrypted with,
+	// or DefaultSSMKey.
+	keyID    string
+	tags     map[string]string
+	version  int64
+	modified time.Time
 }
 
 // ssmMaxValue is SSM's limit on a parameter value: 4 KB standard, 8 KB advanced.
@@ -49,7 +52,7 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string)
 		fail(http.StatusBadRequest, "SerializationException", "the request body could not be read")
 		return
 	}
-	if e := s.authenticate(r, body, "ssm"); e != nil {
+	if e := s.authenticate(r, body, "ssm", op); e != nil {
 		fail(e.Status, e.Code, e.Message)
 		return
 	}
@@ -65,6 +68,7 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string)
 		Tier           string
 		Overwrite      bool
 		WithDecryption bool
+		KeyId          string //nolint:revive // SSM's member name
 		Tags           []struct{ Key, Value string }
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
@@ -135,6 +139,20 @@ func (s *Server) serveSSM(w http.ResponseWriter, r *http.Request, target string)
 		p := &parameter{name: in.Name, value: in.Value, typ: in.Type, tier: tier, tags: map[string]string{}, version: 1, modified: time.Now()}
 		if p.typ == "" {
 			p.typ = "String"
+		}
+		if p.typ == "SecureString" {
+			// KeyId: the key SSM encrypts with, else the account's aws/ssm
+			// key; a key SSM cannot find is refused with InvalidKeyId
+			// (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html#API_PutParameter_Errors).
+			p.keyID = DefaultSSMKey
+			if in.KeyId != "" {
+				arn, ok := s.resolveKey(in.KeyId)
+				if !ok {
+					fail(http.StatusBadRequest, "InvalidKeyId", "The query key ID isn't valid.")
+					return
+				}
+				p.keyID = arn
+			}
 		}
 		if old != nil {
 			p.version, p.tags = old.version+1, old.tags
@@ -221,6 +239,27 @@ func (p *parameter) wire(region string, decrypt bool) map[string]any {
 	}
 }
 
+// Parameter is a stored SSM parameter as the inspection API shows it,
+// without its value.
+type Parameter struct {
+	Name, Type string
+	// KeyID is the ARN of the KMS key a SecureString is encrypted with, or DefaultSSMKey.
+	KeyID string
+	Tags  map[string]string
+}
+
+// Parameters lists the parameters clients stored, by name.
+func (s *Server) Parameters() []Parameter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Parameter
+	for _, name := range sortedKeys(s.st.params) {
+		p := s.st.params[name]
+		out = append(out, Parameter{Name: p.name, Type: p.typ, KeyID: p.keyID, Tags: mapsClone(p.tags)})
+	}
+	return out
+}
+
 // ImageID returns the AMI the SSM public parameter name points to, and
 // false for an unknown parameter.
 func (s *Server) ImageID(parameter string) (string, bool) {
@@ -232,15 +271,4 @@ func (s *Server) ImageID(parameter string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// Parameters lists the names of the stored parameters tagged with the cluster.
-func (s *Server) parametersOf(cluster string) []string {
-	var out []string
-	for name, p := range s.st.params {
-		if p.tags[TagCluster] == cluster {
-			out = append(out, name)
-		}
-	}
-	return out
 }

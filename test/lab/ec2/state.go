@@ -38,13 +38,24 @@ type Instance struct {
 	// RootEncrypted: the root volume was asked encrypted (the account's
 	// default encryption is off in the lab, as it is on a new account).
 	RootEncrypted bool
-	Metadata      MetadataOptions
-	ClientToken   string
-	LaunchTime    time.Time
-	Tags          map[string]string
+	// RootKMSKeyID is the ARN of the KMS key that encrypts the root
+	// volume, DefaultEBSKey for the account's aws/ebs key, empty when it
+	// is not encrypted.
+	RootKMSKeyID string
+	// StateReason is why the instance left pending for terminated, as
+	// DescribeInstances reports it: Client.InternalError when its volume's
+	// KMS key could not be used.
+	StateReason StateReason
+	Metadata    MetadataOptions
+	ClientToken string
+	LaunchTime  time.Time
+	Tags        map[string]string
 
 	changed time.Time // when State last changed
 }
+
+// StateReason is EC2's StateReason: a code and its message.
+type StateReason struct{ Code, Message string }
 
 // MetadataOptions is the instance metadata service's configuration.
 type MetadataOptions struct {
@@ -192,12 +203,17 @@ func (st *state) tagsOf(id string) map[string]string {
 // gone), "load-balancer/<name>", "target-group/<name>" and
 // "listener/<id>", sorted: what a leak check compares with nothing.
 func (s *Server) Objects(cluster string) []string {
+	return slices.Sorted(maps.Keys(s.ObjectTags(cluster)))
+}
+
+// ObjectTags maps each object Objects lists to its tags.
+func (s *Server) ObjectTags(cluster string) map[string]map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
+	out := map[string]map[string]string{}
 	add := func(kind, id string, tags map[string]string) {
 		if tags[TagCluster] == cluster {
-			out = append(out, kind+"/"+id)
+			out[kind+"/"+id] = maps.Clone(tags)
 		}
 	}
 	for id, o := range s.st.vpcs {
@@ -220,11 +236,18 @@ func (s *Server) Objects(cluster string) []string {
 			add("instance", id, o.Tags)
 		}
 	}
-	out = append(out, s.elbObjects(cluster)...)
-	for _, name := range s.parametersOf(cluster) {
-		out = append(out, "parameter"+name)
+	for _, lb := range s.st.lbs {
+		add("load-balancer", lb.Name, lb.Tags)
 	}
-	sort.Strings(out)
+	for _, tg := range s.st.tgs {
+		add("target-group", tg.name, tg.tags)
+	}
+	for _, l := range s.st.listeners {
+		add("listener", l.arn[strings.LastIndexByte(l.arn, '/')+1:], l.tags)
+	}
+	for name, p := range s.st.params {
+		add("parameter", strings.TrimPrefix(name, "/"), p.tags)
+	}
 	return out
 }
 

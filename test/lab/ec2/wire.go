@@ -77,11 +77,13 @@ func newAuthority() (*authority, error) {
 }
 
 // authenticate checks a SigV4 Authorization header: the access key must be
-// configured and, as on AWS, the signature must match the request.
-func (s *Server) authenticate(r *http.Request, body []byte, service string) *Error {
+// configured or belong to a live STS session (sts.go) and, as on AWS, the
+// signature must match the request. It records who made the call.
+func (s *Server) authenticate(r *http.Request, body []byte, service, action string) *Error {
+	query := service == "elasticloadbalancing" || service == "sts" // awsquery services answer alike
 	authz := r.Header.Get("Authorization")
 	unknownKey := func() *Error {
-		if service == "elasticloadbalancing" {
+		if query {
 			return errf(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
 		}
 		if service == "ssm" {
@@ -91,12 +93,13 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) *Err
 	}
 	if authz == "" {
 		if len(s.opts.Credentials) == 0 {
+			s.noteCaller(UserARN, action)
 			return nil
 		}
 		if service == "ssm" {
 			return errf(http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token")
 		}
-		if service == "elasticloadbalancing" {
+		if query {
 			return errf(http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token")
 		}
 		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
@@ -114,15 +117,27 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) *Err
 	if len(cred) != 5 {
 		return unknownKey()
 	}
-	if len(s.opts.Credentials) == 0 {
+	principal := UserARN
+	secret, ok := s.opts.Credentials[cred[0]]
+	if sess, found := s.session(cred[0]); found {
+		// Temporary credentials need their session token beside the key
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_use-resources.html).
+		if r.Header.Get("X-Amz-Security-Token") != sess.token {
+			return unknownKey()
+		}
+		if !s.clock().Before(sess.expires) {
+			return expiredToken(service)
+		}
+		secret, ok, principal = sess.secret, true, sess.arn
+	} else if len(s.opts.Credentials) == 0 {
+		s.noteCaller(principal, action)
 		return nil
 	}
-	secret, ok := s.opts.Credentials[cred[0]]
 	if !ok {
 		return unknownKey()
 	}
 	if sigV4(r, body, secret, cred[1:], fields["SignedHeaders"]) != fields["Signature"] {
-		if service == "elasticloadbalancing" {
+		if query {
 			return errf(http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
 		}
 		if service == "ssm" {
@@ -130,7 +145,23 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) *Err
 		}
 		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
 	}
+	s.noteCaller(principal, action)
 	return nil
+}
+
+// expiredToken is each service's answer to expired temporary credentials:
+// EC2's RequestExpired ("If you're using temporary security credentials,
+// this error can also occur if the credentials have expired",
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html),
+// ExpiredTokenException, HTTP 403, elsewhere (the common errors of
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/CommonErrors.html,
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html,
+// https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+func expiredToken(service string) *Error {
+	if service == "ec2" {
+		return errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
+	}
+	return errf(http.StatusForbidden, "ExpiredTokenException", "The security token included in the request is expired")
 }
 
 // sigV4 computes the signature of r as AWS Signature Version 4 defines it;

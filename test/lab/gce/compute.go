@@ -131,6 +131,9 @@ func (s *Server) validateInstance(c *call, in *computepb.Instance) (image, *Erro
 	if !nameRE.MatchString(in.GetName()) {
 		return image{}, invalidField("resource.name", in.GetName())
 	}
+	if h := in.GetHostname(); h != "" && !validHostname(h) {
+		return image{}, invalidField("resource.hostname", h)
+	}
 	mt := in.GetMachineType()
 	if mt == "" {
 		return image{}, badRequest("required", "Required field 'resource.machineType' not specified")
@@ -176,6 +179,20 @@ func (s *Server) validateInstance(c *call, in *computepb.Instance) (image, *Erro
 	if !ok {
 		return image{}, notFound(strings.TrimPrefix(src, selfLinkBase))
 	}
+	if k := boot[0].GetDiskEncryptionKey(); k != nil {
+		// A disk's CMEK is a Cloud KMS key of the disk's region, or a
+		// global one (gcloud compute disks update-kms-key's example moves a
+		// zonal disk to a global key): a regional key's material stays in
+		// its region (https://cloud.google.com/kms/docs/locations).
+		field := "resource.disks[0].diskEncryptionKey.kmsKeyName"
+		loc, ok := kmsLocation(k.GetKmsKeyName())
+		if !ok || k.GetRawKey() != "" || k.GetRsaEncryptedKey() != "" {
+			return image{}, invalidField(field, k.GetKmsKeyName())
+		}
+		if loc != "global" && loc != regionOfZone(c.zone) {
+			return image{}, badRequest("invalid", fmt.Sprintf("Invalid value for field '%s': '%s'. The Cloud KMS key in location '%s' cannot protect a disk in zone '%s'.", field, k.GetKmsKeyName(), loc, c.zone))
+		}
+	}
 	if size := boot[0].GetInitializeParams().GetDiskSizeGb(); size != 0 && size < img.sizeGB {
 		return image{}, badRequest("invalid", fmt.Sprintf("Invalid value for field 'resource.disks[0].initializeParams.diskSizeGb': '%d'. Requested disk size cannot be smaller than the image size (%d GB)", size, img.sizeGB))
 	}
@@ -200,6 +217,22 @@ func (s *Server) validateInstance(c *call, in *computepb.Instance) (image, *Erro
 		return image{}, invalidField("resource.networkInterfaces[0].subnetwork", ni.GetSubnetwork())
 	}
 	return img, nil
+}
+
+// validHostname is the custom hostname rule: RFC 1035 labels, at least two,
+// at most 253 characters in all (computepb Instance.Hostname;
+// https://cloud.google.com/compute/docs/instances/custom-hostname-vm).
+func validHostname(h string) bool {
+	labels := strings.Split(h, ".")
+	if len(h) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !nameRE.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 func validateLabels(field string, labels map[string]string) *Error {
@@ -227,7 +260,7 @@ func (s *Server) createInstance(c *call, req *computepb.Instance, img image, id 
 	sub := s.st.subnetworks[subName]
 	ip := s.nextAddress(subName, sub.GetIpCidrRange())
 	out := &computepb.Instance{
-		Kind: proto.String("compute#instance"), Id: proto.Uint64(id), Name: req.Name, Description: req.Description,
+		Kind: proto.String("compute#instance"), Id: proto.Uint64(id), Name: req.Name, Description: req.Description, Hostname: req.Hostname,
 		CreationTimestamp: proto.String(time.Now().Format(time.RFC3339Nano)),
 		Zone:              proto.String(link), MachineType: proto.String(link + "/machineTypes/" + lastSegment(req.GetMachineType())),
 		Status: proto.String("PROVISIONING"), SelfLink: proto.String(link + "/instances/" + req.GetName()),
@@ -262,7 +295,12 @@ func (s *Server) createInstance(c *call, req *computepb.Instance, img image, id 
 		Boot: proto.Bool(true), AutoDelete: proto.Bool(bd.GetAutoDelete()), DiskSizeGb: proto.Int64(size), Interface: proto.String("SCSI"),
 		Licenses: []string{selfLinkBase + img.license},
 	}}
-	s.st.disks[key] = &disk{name: req.GetName(), zone: c.zone, autoDelete: bd.GetAutoDelete(), sizeGB: size, labels: bd.GetInitializeParams().GetLabels()}
+	kmsKey := bd.GetDiskEncryptionKey().GetKmsKeyName()
+	if kmsKey != "" {
+		// GET names the key version that encrypted the disk (computepb CustomerEncryptionKey.kms_key_name).
+		out.Disks[0].DiskEncryptionKey = &computepb.CustomerEncryptionKey{KmsKeyName: proto.String(kmsKey + "/cryptoKeyVersions/1")}
+	}
+	s.st.disks[key] = &disk{name: req.GetName(), zone: c.zone, autoDelete: bd.GetAutoDelete(), sizeGB: size, labels: bd.GetInitializeParams().GetLabels(), kmsKey: kmsKey}
 	in := &instance{pb: out, zone: c.zone, image: img, attrs: map[string]string{}}
 	s.st.instances[key] = in
 	s.boot(in)
@@ -354,9 +392,13 @@ func (s *Server) deleteInstance(r *http.Request, c *call) (proto.Message, *Error
 		}
 		in.pb.Status = proto.String("TERMINATED")
 		snap := in.snapshot()
+		grouped := s.dropMember(strings.TrimPrefix(in.pb.GetSelfLink(), selfLinkBase))
 		return nil, func() {
 			if s.opts.OnDeleted != nil {
 				s.opts.OnDeleted(snap)
+			}
+			if grouped {
+				s.lbNotify()
 			}
 		}
 	})

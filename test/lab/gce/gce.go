@@ -14,7 +14,10 @@
 // RUNNING, and on first boot a modelled guest agent publishes host keys as
 // guest attributes and answers windows-keys on serial port 4 with a real
 // RSA-OAEP-encrypted password; errors have Compute's JSON shape, reasons
-// and statuses.
+// and statuses. For the API load balancer it serves regional addresses,
+// health checks, backend services and forwarding rules and zonal unmanaged
+// instance groups (lb.go), and reports each forwarding rule with its
+// members through OnLoadBalancer.
 //
 // Tests steer it with fault injection (Inject, Drop, Stockout, Deny, Fault)
 // and read it through the inspection API (Calls, Objects, Instances,
@@ -60,6 +63,10 @@ type Options struct {
 	OnDeleted func(Instance)
 	// OnStopped is called (without locks held) when an instance stops (StopInstance).
 	OnStopped func(Instance)
+	// OnLoadBalancer is called (without locks held) with every forwarding
+	// rule and its backends after any change to load balancing, and once
+	// with Deleted set when a forwarding rule is gone (lb.go).
+	OnLoadBalancer func(LoadBalancer)
 	// Logf, when set, receives one line per request (method and outcome, never bodies).
 	Logf func(format string, args ...any)
 }
@@ -113,6 +120,10 @@ type Server struct {
 	stockouts map[string]bool // machine type, or "zone/<zone>"
 	denied    map[string]bool // IAM permissions
 	fault     Fault
+
+	// hookMu orders the load balancer reports; reported is the last set (lb.go).
+	hookMu   sync.Mutex
+	reported map[string]LoadBalancer
 
 	timers sync.WaitGroup
 	closed chan struct{}
@@ -312,6 +323,11 @@ var mutating = map[string]bool{
 	"instances.insert": true, "instances.delete": true, "instances.start": true, "instances.stop": true,
 	"networks.insert": true, "networks.delete": true, "subnetworks.insert": true, "subnetworks.delete": true,
 	"firewalls.insert": true, "firewalls.delete": true, "firewalls.patch": true,
+	"addresses.insert": true, "addresses.delete": true, "addresses.setLabels": true,
+	"forwardingRules.insert": true, "forwardingRules.delete": true, "forwardingRules.setLabels": true,
+	"regionHealthChecks.insert": true, "regionHealthChecks.delete": true,
+	"regionBackendServices.insert": true, "regionBackendServices.delete": true, "regionBackendServices.patch": true,
+	"instanceGroups.insert": true, "instanceGroups.delete": true, "instanceGroups.addInstances": true, "instanceGroups.removeInstances": true,
 	"secrets.create": true, "secrets.addVersion": true, "secrets.delete": true,
 }
 

@@ -1,6 +1,7 @@
 package gce
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
@@ -35,9 +36,13 @@ import (
 //     the base64 blob as the value (gh:GoogleCloudPlatform/guest-agent
 //     google_guest_agent/instance_setup.go, generateSSHKeys); the lab
 //     makes the ed25519 key only. Users come from the ssh-keys metadata.
-//   - Windows: specialize makes a self-signed WinRM HTTPS certificate and
-//     writes its thumbprint to hostkeys/winrm
-//     (gh:GoogleCloudPlatform/compute-image-windows sysprep/instance_setup.ps1);
+//   - Windows: specialize renames the computer to the first label of the
+//     instance's hostname (the custom hostname, else the instance name), of
+//     which NetBIOS keeps 15 characters, upper-cased
+//     (gh:GoogleCloudPlatform/compute-image-windows gce/sysprep/instance_setup.ps1,
+//     Change-InstanceName; https://learn.microsoft.com/windows/win32/sysinfo/computer-names);
+//     it makes a self-signed WinRM HTTPS certificate and
+//     writes its thumbprint to hostkeys/winrm (same script);
 //     the guest agent answers each unexpired windows-keys entry by setting
 //     a random password, encrypting it with RSA-OAEP (sha1 unless the
 //     entry asks for sha256 or sha512) to the entry's key and writing the
@@ -74,7 +79,9 @@ func (s *Server) firstBoot(in *instance) {
 		}
 		return
 	}
-	cert, err := selfSigned(in.pb.GetName())
+	host, _, _ := strings.Cut(cmp.Or(in.pb.GetHostname(), in.pb.GetName()), ".")
+	g.ComputerName = strings.ToUpper(host[:min(len(host), 15)])
+	cert, err := selfSigned(host)
 	if err != nil {
 		return
 	}

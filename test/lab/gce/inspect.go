@@ -3,9 +3,32 @@ package gce
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
+
+// SecretKMSKeys maps each location a secret is replicated in to the Cloud
+// KMS key that encrypts it there ("" for Google-managed encryption, and
+// the location "automatic" for an automatic policy); false for a secret
+// that does not exist.
+func (s *Server) SecretKMSKeys(id string) (map[string]string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec := s.st.secrets[id]
+	if sec == nil {
+		return nil, false
+	}
+	out := map[string]string{}
+	r := sec.pb.GetReplication()
+	if a := r.GetAutomatic(); a != nil {
+		out["automatic"] = a.GetCustomerManagedEncryption().GetKmsKeyName()
+	}
+	for _, rep := range r.GetUserManaged().GetReplicas() {
+		out[rep.GetLocation()] = rep.GetCustomerManagedEncryption().GetKmsKeyName()
+	}
+	return out, true
+}
 
 // Instances returns every instance, ordered by zone and name.
 func (s *Server) Instances() []Instance {
@@ -48,8 +71,9 @@ func (s *Server) Guest(zone, name string) (GuestState, bool) {
 
 // Objects lists what exists for a cluster, as "kind/name" strings: the
 // instances and disks labelled with it, the secrets labelled with it, and
-// the networks, subnetworks and firewalls whose name starts with
-// "<cluster>-" (they take no labels). Destroy must leave it empty.
+// the networks, subnetworks, firewalls and load-balancing objects whose
+// name starts with "<cluster>-" (most take no labels). Destroy must leave
+// it empty.
 func (s *Server) Objects(cluster string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,7 +108,63 @@ func (s *Server) Objects(cluster string) []string {
 			out = append(out, "firewall/"+name)
 		}
 	}
+	// Load balancing objects take the cluster's name as prefix too.
+	for kind, names := range map[string][]string{
+		"address": slices.Collect(maps.Keys(s.st.addresses)), "forwardingrule": slices.Collect(maps.Keys(s.st.forwardingRules)),
+		"backendservice": slices.Collect(maps.Keys(s.st.backendServices)), "healthcheck": slices.Collect(maps.Keys(s.st.healthChecks)),
+	} {
+		for _, name := range names {
+			if strings.HasPrefix(name, cluster+"-") {
+				out = append(out, kind+"/"+name)
+			}
+		}
+	}
+	for _, g := range s.st.groups {
+		if strings.HasPrefix(g.pb.GetName(), cluster+"-") {
+			out = append(out, "instancegroup/"+g.pb.GetName())
+		}
+	}
 	sort.Strings(out)
+	return out
+}
+
+// ObjectLabels maps what Objects lists that takes labels (instances, disks,
+// secrets, addresses, forwarding rules) to its labels; networks,
+// subnetworks, firewalls, backend services, health checks and instance
+// groups take none (https://cloud.google.com/compute/docs/labeling-resources).
+func (s *Server) ObjectLabels(cluster string) map[string]map[string]string {
+	listed := map[string]bool{}
+	for _, o := range s.Objects(cluster) {
+		listed[o] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]string{}
+	for _, in := range s.st.instances {
+		if listed["instance/"+in.pb.GetName()] {
+			out["instance/"+in.pb.GetName()] = maps.Clone(in.pb.GetLabels())
+		}
+	}
+	for _, d := range s.st.disks {
+		if listed["disk/"+d.name] {
+			out["disk/"+d.name] = maps.Clone(d.labels)
+		}
+	}
+	for name, a := range s.st.addresses {
+		if listed["address/"+name] {
+			out["address/"+name] = maps.Clone(a.GetLabels())
+		}
+	}
+	for name, f := range s.st.forwardingRules {
+		if listed["forwardingrule/"+name] {
+			out["forwardingrule/"+name] = maps.Clone(f.GetLabels())
+		}
+	}
+	for id, sec := range s.st.secrets {
+		if listed["secret/"+id] {
+			out["secret/"+id] = maps.Clone(sec.pb.GetLabels())
+		}
+	}
 	return out
 }
 

@@ -148,25 +148,46 @@ func parseCompute(verb, rest string) (*call, *Error) {
 		h            func(s *Server, r *http.Request, c *call) (proto.Message, *Error, func())
 	}
 	routes := map[key]route{
-		{"instances", "GET", ""}:                   {"instances.list", "compute.instances.list", false, (*Server).listInstances},
-		{"instances", "POST", ""}:                  {"instances.insert", "compute.instances.create", false, (*Server).insertInstance},
-		{"instances", "GET", "."}:                  {"instances.get", "compute.instances.get", true, (*Server).getInstance},
-		{"instances", "DELETE", "."}:               {"instances.delete", "compute.instances.delete", true, (*Server).deleteInstance},
-		{"instances", "POST", "start"}:             {"instances.start", "compute.instances.start", true, (*Server).startInstance},
-		{"instances", "GET", "getGuestAttributes"}: {"instances.getGuestAttributes", "compute.instances.getGuestAttributes", true, (*Server).guestAttributes},
-		{"instances", "GET", "serialPort"}:         {"instances.getSerialPortOutput", "compute.instances.getSerialPortOutput", true, (*Server).serialPort},
-		{"networks", "POST", ""}:                   {"networks.insert", "compute.networks.create", false, (*Server).insertNetwork},
-		{"networks", "GET", "."}:                   {"networks.get", "compute.networks.get", true, (*Server).getNetwork},
-		{"networks", "DELETE", "."}:                {"networks.delete", "compute.networks.delete", true, (*Server).deleteNetwork},
-		{"subnetworks", "POST", ""}:                {"subnetworks.insert", "compute.subnetworks.create", false, (*Server).insertSubnetwork},
-		{"subnetworks", "GET", "."}:                {"subnetworks.get", "compute.subnetworks.get", true, (*Server).getSubnetwork},
-		{"subnetworks", "DELETE", "."}:             {"subnetworks.delete", "compute.subnetworks.delete", true, (*Server).deleteSubnetwork},
-		{"firewalls", "POST", ""}:                  {"firewalls.insert", "compute.firewalls.create", false, (*Server).insertFirewall},
-		{"firewalls", "GET", "."}:                  {"firewalls.get", "compute.firewalls.get", true, (*Server).getFirewall},
-		{"firewalls", "DELETE", "."}:               {"firewalls.delete", "compute.firewalls.delete", true, (*Server).deleteFirewall},
-		{"firewalls", "PATCH", "."}:                {"firewalls.patch", "compute.firewalls.update", true, (*Server).patchFirewall},
-		{"operations", "GET", "."}:                 {"operations.get", "", true, (*Server).getOperation},
-		{"operations", "POST", "wait"}:             {"operations.wait", "", true, (*Server).waitOperation},
+		{"instances", "GET", ""}:                      {"instances.list", "compute.instances.list", false, (*Server).listInstances},
+		{"instances", "POST", ""}:                     {"instances.insert", "compute.instances.create", false, (*Server).insertInstance},
+		{"instances", "GET", "."}:                     {"instances.get", "compute.instances.get", true, (*Server).getInstance},
+		{"instances", "DELETE", "."}:                  {"instances.delete", "compute.instances.delete", true, (*Server).deleteInstance},
+		{"instances", "POST", "start"}:                {"instances.start", "compute.instances.start", true, (*Server).startInstance},
+		{"instances", "GET", "getGuestAttributes"}:    {"instances.getGuestAttributes", "compute.instances.getGuestAttributes", true, (*Server).guestAttributes},
+		{"instances", "GET", "serialPort"}:            {"instances.getSerialPortOutput", "compute.instances.getSerialPortOutput", true, (*Server).serialPort},
+		{"networks", "POST", ""}:                      {"networks.insert", "compute.networks.create", false, (*Server).insertNetwork},
+		{"networks", "GET", "."}:                      {"networks.get", "compute.networks.get", true, (*Server).getNetwork},
+		{"networks", "DELETE", "."}:                   {"networks.delete", "compute.networks.delete", true, (*Server).deleteNetwork},
+		{"subnetworks", "POST", ""}:                   {"subnetworks.insert", "compute.subnetworks.create", false, (*Server).insertSubnetwork},
+		{"subnetworks", "GET", "."}:                   {"subnetworks.get", "compute.subnetworks.get", true, (*Server).getSubnetwork},
+		{"subnetworks", "DELETE", "."}:                {"subnetworks.delete", "compute.subnetworks.delete", true, (*Server).deleteSubnetwork},
+		{"firewalls", "POST", ""}:                     {"firewalls.insert", "compute.firewalls.create", false, (*Server).insertFirewall},
+		{"firewalls", "GET", "."}:                     {"firewalls.get", "compute.firewalls.get", true, (*Server).getFirewall},
+		{"firewalls", "DELETE", "."}:                  {"firewalls.delete", "compute.firewalls.delete", true, (*Server).deleteFirewall},
+		{"firewalls", "PATCH", "."}:                   {"firewalls.patch", "compute.firewalls.update", true, (*Server).patchFirewall},
+		{"addresses", "POST", ""}:                     {"addresses.insert", "compute.addresses.create", false, (*Server).insertAddress},
+		{"addresses", "GET", "."}:                     {"addresses.get", "compute.addresses.get", true, (*Server).getAddress},
+		{"addresses", "DELETE", "."}:                  {"addresses.delete", "compute.addresses.delete", true, (*Server).deleteAddress},
+		{"addresses", "POST", "setLabels"}:            {"addresses.setLabels", "compute.addresses.setLabels", true, (*Server).setAddressLabels},
+		{"forwardingRules", "POST", ""}:               {"forwardingRules.insert", "compute.forwardingRules.create", false, (*Server).insertForwardingRule},
+		{"forwardingRules", "GET", "."}:               {"forwardingRules.get", "compute.forwardingRules.get", true, (*Server).getForwardingRule},
+		{"forwardingRules", "DELETE", "."}:            {"forwardingRules.delete", "compute.forwardingRules.delete", true, (*Server).deleteForwardingRule},
+		{"forwardingRules", "POST", "setLabels"}:      {"forwardingRules.setLabels", "compute.forwardingRules.setLabels", true, (*Server).setForwardingRuleLabels},
+		{"healthChecks", "POST", ""}:                  {"regionHealthChecks.insert", "compute.regionHealthChecks.create", false, (*Server).insertHealthCheck},
+		{"healthChecks", "GET", "."}:                  {"regionHealthChecks.get", "compute.regionHealthChecks.get", true, (*Server).getHealthCheck},
+		{"healthChecks", "DELETE", "."}:               {"regionHealthChecks.delete", "compute.regionHealthChecks.delete", true, (*Server).deleteHealthCheck},
+		{"backendServices", "POST", ""}:               {"regionBackendServices.insert", "compute.regionBackendServices.create", false, (*Server).insertBackendService},
+		{"backendServices", "GET", "."}:               {"regionBackendServices.get", "compute.regionBackendServices.get", true, (*Server).getBackendService},
+		{"backendServices", "DELETE", "."}:            {"regionBackendServices.delete", "compute.regionBackendServices.delete", true, (*Server).deleteBackendService},
+		{"backendServices", "PATCH", "."}:             {"regionBackendServices.patch", "compute.regionBackendServices.update", true, (*Server).patchBackendService},
+		{"instanceGroups", "POST", ""}:                {"instanceGroups.insert", "compute.instanceGroups.create", false, (*Server).insertGroup},
+		{"instanceGroups", "GET", "."}:                {"instanceGroups.get", "compute.instanceGroups.get", true, (*Server).getGroup},
+		{"instanceGroups", "DELETE", "."}:             {"instanceGroups.delete", "compute.instanceGroups.delete", true, (*Server).deleteGroup},
+		{"instanceGroups", "POST", "addInstances"}:    {"instanceGroups.addInstances", "compute.instanceGroups.update", true, (*Server).addInstances},
+		{"instanceGroups", "POST", "removeInstances"}: {"instanceGroups.removeInstances", "compute.instanceGroups.update", true, (*Server).removeInstances},
+		{"instanceGroups", "POST", "listInstances"}:   {"instanceGroups.listInstances", "compute.instanceGroups.list", true, (*Server).listGroupInstances},
+		{"operations", "GET", "."}:                    {"operations.get", "", true, (*Server).getOperation},
+		{"operations", "POST", "wait"}:                {"operations.wait", "", true, (*Server).waitOperation},
 	}
 	k := key{kind, verb, sub}
 	if c.name != "" && sub == "" {
@@ -179,7 +200,9 @@ func parseCompute(verb, rest string) (*call, *Error) {
 	// Each collection lives in one scope: instances in zones, subnetworks
 	// in regions, networks and firewalls in global; operations in all three.
 	scopeOK := map[string]bool{"instances": c.zone != "", "subnetworks": c.region != "", "networks": c.zone == "" && c.region == "",
-		"firewalls": c.zone == "" && c.region == "", "operations": true}
+		"firewalls": c.zone == "" && c.region == "", "operations": true,
+		"addresses": c.region != "", "forwardingRules": c.region != "", "healthChecks": c.region != "", "backendServices": c.region != "",
+		"instanceGroups": c.zone != ""}
 	if !scopeOK[kind] {
 		return nil, unknown
 	}

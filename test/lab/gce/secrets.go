@@ -46,6 +46,9 @@ func (s *Server) createSecret(r *http.Request, c *call) (proto.Message, *Error, 
 	if sec.GetReplication() == nil {
 		return nil, smError(http.StatusBadRequest, "Secret.replication is required."), nil
 	}
+	if e := checkReplication(sec.GetReplication()); e != nil {
+		return nil, e, nil
+	}
 	if e := validateLabels("secret.labels", sec.GetLabels()); e != nil {
 		return nil, smError(http.StatusBadRequest, e.Message), nil
 	}
@@ -155,4 +158,44 @@ func (s *Server) listSecrets(r *http.Request, c *call) (proto.Message, *Error, f
 		return nil, smError(http.StatusBadRequest, e.Message), nil
 	}
 	return &secretmanagerpb.ListSecretsResponse{Secrets: page, NextPageToken: next, TotalSize: int32(len(all))}, nil, nil
+}
+
+// checkReplication holds a secret's replication to Secret Manager's
+// rules: a user-managed policy lists at least one replica, each with a
+// location; a replica's customer-managed key is a Cloud KMS key of the
+// replica's own location, and an automatic policy's key is global
+// (secretmanagerpb Replication.UserManaged.replicas and
+// CustomerManagedEncryption.kms_key_name).
+func checkReplication(r *secretmanagerpb.Replication) *Error {
+	checkKey := func(field, name, want string) *Error {
+		loc, ok := kmsLocation(name)
+		if !ok {
+			return smError(http.StatusBadRequest, fmt.Sprintf("%s [%s] is not a valid Cloud KMS key name; expected projects/*/locations/*/keyRings/*/cryptoKeys/*.", field, name))
+		}
+		if loc != want {
+			return smError(http.StatusBadRequest, fmt.Sprintf("%s [%s] is in location [%s]; it must reside in [%s].", field, name, loc, want))
+		}
+		return nil
+	}
+	if a := r.GetAutomatic(); a != nil {
+		if cme := a.GetCustomerManagedEncryption(); cme != nil {
+			return checkKey("Replication.automatic.customer_managed_encryption.kms_key_name", cme.GetKmsKeyName(), "global")
+		}
+		return nil
+	}
+	um := r.GetUserManaged()
+	if um == nil || len(um.GetReplicas()) == 0 {
+		return smError(http.StatusBadRequest, "Replication.user_managed.replicas must have at least one replica.")
+	}
+	for i, rep := range um.GetReplicas() {
+		if rep.GetLocation() == "" {
+			return smError(http.StatusBadRequest, fmt.Sprintf("Replication.user_managed.replicas[%d].location is required.", i))
+		}
+		if cme := rep.GetCustomerManagedEncryption(); cme != nil {
+			if e := checkKey(fmt.Sprintf("Replication.user_managed.replicas[%d].customer_managed_encryption.kms_key_name", i), cme.GetKmsKeyName(), rep.GetLocation()); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
 }

@@ -33,6 +33,9 @@ type Instance struct {
 	Metadata             map[string]string
 	NestedVirtualization bool
 	DiskGB               int64
+	// DiskKMSKey is the Cloud KMS key version that encrypts the boot disk,
+	// empty for Google-managed encryption.
+	DiskKMSKey string
 }
 
 // GuestState is what the modelled guest made on first boot: the identity
@@ -43,6 +46,8 @@ type GuestState struct {
 	HostKey ed25519.PrivateKey
 	// WinRMCert is the Windows WinRM HTTPS listener certificate.
 	WinRMCert *tls.Certificate
+	// ComputerName is the Windows computer (NetBIOS) name specialize set.
+	ComputerName string
 	// Passwords are the Windows accounts the windows-keys flow set. Secret.
 	Passwords map[string]string
 	// AuthorizedKeys are the Linux accounts from the ssh-keys metadata.
@@ -65,6 +70,7 @@ type disk struct {
 	autoDelete bool
 	sizeGB     int64
 	labels     map[string]string
+	kmsKey     string // the Cloud KMS key it was created with, or ""
 }
 
 type operation struct {
@@ -90,16 +96,25 @@ type state struct {
 	secrets     map[string]*secret
 	nextIP      map[string]netip.Addr // subnetwork -> next address
 	nextPublic  netip.Addr
+
+	// Load balancing (lb.go), regional objects by name, groups by zone/name.
+	addresses       map[string]*computepb.Address
+	forwardingRules map[string]*computepb.ForwardingRule
+	backendServices map[string]*computepb.BackendService
+	healthChecks    map[string]*computepb.HealthCheck
+	groups          map[string]*group
 }
 
 func newState() *state {
-	return &state{
+	st := &state{
 		nextID:   4_611_686_018_427_387_904, // above 2^53: an ID that survives only as a JSON string
 		networks: map[string]*computepb.Network{}, subnetworks: map[string]*computepb.Subnetwork{}, firewalls: map[string]*computepb.Firewall{},
 		instances: map[string]*instance{}, disks: map[string]*disk{}, reserved: map[string]bool{},
 		ops: map[string]*operation{}, requests: map[string]string{}, secrets: map[string]*secret{}, nextIP: map[string]netip.Addr{},
 		nextPublic: netip.MustParseAddr("203.0.113.10"),
 	}
+	st.lbInit()
+	return st
 }
 
 func (st *state) id() uint64 {
@@ -125,6 +140,7 @@ func (in *instance) snapshot() Instance {
 	}
 	for _, d := range in.pb.GetDisks() {
 		out.DiskGB = d.GetDiskSizeGb()
+		out.DiskKMSKey = d.GetDiskEncryptionKey().GetKmsKeyName()
 	}
 	return out
 }

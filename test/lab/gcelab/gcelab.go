@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -67,7 +69,12 @@ func Start(cfg cloudemu.Config, opts Options) (*Emulator, error) {
 		OnRunning: func(in gce.Instance) { sink(e.started(in)) },
 		OnDeleted: func(in gce.Instance) { sink(cloudemu.Event{Kind: cloudemu.Terminated, Instance: instance(in)}) },
 		OnStopped: func(in gce.Instance) { sink(cloudemu.Event{Kind: cloudemu.Stopped, Instance: instance(in)}) },
-		Logf:      cfg.Logf,
+		OnLoadBalancer: func(lb gce.LoadBalancer) {
+			if cfg.LoadBalancers != nil {
+				cfg.LoadBalancers(loadBalancer(lb))
+			}
+		},
+		Logf: cfg.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -94,6 +101,31 @@ func instance(in gce.Instance) cloudemu.Instance {
 	}
 }
 
+// loadBalancer is the neutral view of a passthrough forwarding rule: its
+// address (no DNS name: clients dial the address), each port forwarded to
+// the same port of the backend service's group members, probed by its
+// health check. Compute fails open as the lab does: "When all backend VMs
+// are unhealthy, the load balancer distributes new connections among all
+// backends as a last resort"
+// (https://cloud.google.com/load-balancing/docs/internal/int-netlb-traffic-distribution).
+// The cluster is the forwarding rule's label, or its description before
+// the label is set.
+func loadBalancer(lb gce.LoadBalancer) cloudemu.LoadBalancer {
+	cluster := lb.Labels[gcp.LabelCluster]
+	if v, ok := strings.CutPrefix(lb.Description, gcp.LabelCluster+"="); ok && cluster == "" {
+		cluster = v
+	}
+	out := cloudemu.LoadBalancer{Cloud: "gcp", ID: lb.SelfLink, Cluster: cluster, Addresses: []string{lb.Address}, Deleted: lb.Deleted}
+	if lb.BackendService == "" {
+		return out // nothing to forward to yet
+	}
+	for _, p := range lb.Ports {
+		out.Listeners = append(out.Listeners, cloudemu.Listener{Port: p, TargetPort: p, Targets: slices.Clone(lb.Targets),
+			Health: cloudemu.HealthCheck{Port: lb.Health.Port, Interval: lb.Health.Interval, Healthy: lb.Health.Healthy, Unhealthy: lb.Health.Unhealthy}})
+	}
+	return out
+}
+
 // started reads what the guest made on first boot.
 func (e *Emulator) started(in gce.Instance) cloudemu.Event {
 	ev := cloudemu.Event{Kind: cloudemu.Started, Instance: instance(in)}
@@ -108,6 +140,7 @@ func (e *Emulator) started(in gce.Instance) cloudemu.Event {
 		return ev
 	}
 	ev.Instance.Identity = id
+	ev.Instance.ComputerName = g.ComputerName
 	return ev
 }
 
@@ -154,8 +187,14 @@ func identity(g gce.GuestState) (clouds.NodeIdentity, error) {
 // Cloud implements cloudemu.Emulator.
 func (e *Emulator) Cloud() string { return "gcp" }
 
+// ObjectTags implements cloudemu.Tagger: the labels of instances, disks and secrets.
+func (e *Emulator) ObjectTags(cluster string) map[string]map[string]string {
+	return e.Server.ObjectLabels(cluster)
+}
+
 // Objects implements cloudemu.Emulator: instances, disks and secrets
-// labelled with the cluster, and its networks, subnetworks and firewalls by name.
+// labelled with the cluster, and its networks, subnetworks, firewalls and
+// load-balancing objects by name.
 func (e *Emulator) Objects(cluster string) []string { return e.Server.Objects(cluster) }
 
 // Env implements cloudemu.Emulator: what the provider's gcp block and

@@ -49,6 +49,13 @@ type Command func(ctx context.Context, h *Host, p *Process) int
 // on the real disk) with args, in the agent's sandbox mode for this host.
 type AgentRunner func(ctx context.Context, h *Host, agentPath string, p *Process) int
 
+// ACLs is a Windows machine's model of who may read what.
+type ACLs interface {
+	// Created records that path was created with its own protected DACL
+	// (an SDDL string), or, with sddl empty, with the DACL it inherits.
+	CreatedWithACL(path, sddl string) error
+}
+
 // Host is one virtual machine.
 type Host struct {
 	Name string
@@ -59,6 +66,9 @@ type Host struct {
 	Root string
 	// Agent runs pushed node agents; nil means agent commands fail.
 	Agent AgentRunner
+	// ACLs, when set, is the machine's model of Windows ACLs, which uploads
+	// that set a security descriptor report to.
+	ACLs ACLs
 
 	mu       sync.Mutex
 	commands map[string]Command

@@ -270,6 +270,7 @@ func EncodePowerShell(script string) string {
 var (
 	reUploadTarget = regexp.MustCompile(`(?m)^\$p\s*=\s*'((?:[^']|'')*)'`)
 	reUploadWant   = regexp.MustCompile(`(?m)^\$want\s*=\s*'([0-9a-f]{64})'`)
+	reUploadSDDL   = regexp.MustCompile(`(?m)^\s*\$(ds|fs)\.SetSecurityDescriptorSddlForm\('([^']*)'\)$`)
 	reRestoreTmp   = regexp.MustCompile(`\$tmp_file_path = \[System\.IO\.Path\]::GetFullPath\("([^"]*)"\)`)
 	reRestoreDest  = regexp.MustCompile(`\$dest_file_path = \[System\.IO\.Path\]::GetFullPath\("([^"]*)"\.Trim\("'"\)\)`)
 )
@@ -282,7 +283,11 @@ func runScript(ctx context.Context, h *Host, p *Process, script string) int {
 		if target == nil || want == nil {
 			return psError(p, "upload script", "The upload script is missing $p or $want.")
 		}
-		return uploadScript(h, p, pwsh.Unquote(target[1]), want[1])
+		sddl := map[string]string{}
+		for _, m := range reUploadSDDL.FindAllStringSubmatch(script, -1) {
+			sddl[m[1]] = m[2]
+		}
+		return uploadScript(h, p, pwsh.Unquote(target[1]), want[1], sddl["ds"], sddl["fs"])
 	case reRestoreTmp.MatchString(script) && reRestoreDest.MatchString(script):
 		return winrmcpRestore(h, p, expandPSVars(reRestoreTmp.FindStringSubmatch(script)[1]),
 			expandPSVars(strings.Trim(reRestoreDest.FindStringSubmatch(script)[1], "'")))
@@ -456,16 +461,36 @@ func psError(p *Process, target, msg string) int {
 // uploadScript emulates transport/winrm's upload script: stream stdin into
 // <target>.mixedk8s-tmp (truncated first), print its SHA-256 and length, and
 // move it over the target only if the hash is the expected one. A broken
-// stdin (the shell died) leaves the target alone.
-func uploadScript(h *Host, p *Process, target, want string) int {
+// stdin (the shell died) leaves the target alone. With a folder SDDL, a
+// missing folder is created with that protected DACL; with a file SDDL,
+// the file is created with it, and the move keeps it (a rename within a
+// volume keeps the file's security descriptor); without, the file takes
+// what its folder passes down. Each SDDL must be a protected DACL
+// ("D:P..."), which SetSecurityDescriptorSddlForm would otherwise refuse
+// or apply as inheriting.
+func uploadScript(h *Host, p *Process, target, want, folderSDDL, fileSDDL string) int {
 	real, err := h.Path(target)
 	if err != nil {
 		fmt.Fprintf(p.Stderr, "upload: %v\r\n", err)
 		return 2
 	}
-	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+	for _, sddl := range []string{folderSDDL, fileSDDL} {
+		if sddl != "" && !strings.HasPrefix(sddl, "D:P(") {
+			fmt.Fprintf(p.Stderr, "Exception calling \"SetSecurityDescriptorSddlForm\": the lab's Windows model takes protected DACLs only, not %q\r\n", sddl)
+			return 2
+		}
+	}
+	folder := filepath.Dir(real)
+	_, statErr := os.Stat(folder)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
 		fmt.Fprintf(p.Stderr, "upload: create folder of %s: %v\r\n", target, err)
 		return 2
+	}
+	if errors.Is(statErr, os.ErrNotExist) && folderSDDL != "" && h.ACLs != nil {
+		if err := h.ACLs.CreatedWithACL(target[:strings.LastIndexAny(target, `\/`)], folderSDDL); err != nil {
+			fmt.Fprintf(p.Stderr, "upload: %v\r\n", err)
+			return 2
+		}
 	}
 	tmp := real + UploadTmpSuffix
 	f, err := os.Create(tmp)
@@ -492,6 +517,12 @@ func uploadScript(h *Host, p *Process, target, want string) int {
 	if err := os.Rename(tmp, real); err != nil {
 		fmt.Fprintf(p.Stderr, "Move-Item : cannot replace %s: %v\r\n", target, err)
 		return 4
+	}
+	if h.ACLs != nil {
+		if err := h.ACLs.CreatedWithACL(target, fileSDDL); err != nil {
+			fmt.Fprintf(p.Stderr, "upload: %v\r\n", err)
+			return 4
+		}
 	}
 	return 0
 }

@@ -49,6 +49,11 @@ type Config struct {
 	Root string
 	// Identity is what first boot installed: host key or certificate, admin login.
 	Identity clouds.NodeIdentity
+	// ComputerName is the Windows computer name first boot set, active at
+	// once or, with ComputerNameAtReboot, pending until the next reboot.
+	// Empty: the image's own name.
+	ComputerName         string
+	ComputerNameAtReboot bool
 	// Hooks, when set, extend the sandbox's (fault injection, a real control plane).
 	Hooks sandbox.Hooks
 }
@@ -84,13 +89,24 @@ func Start(cfg Config) (*Node, error) {
 			emulate += "+nested"
 		}
 	}
-	id, err := sandbox.Emulate(emulate, fresh(cfg))
+	hostname := fresh(cfg)
+	if cfg.OS == host.Windows && cfg.ComputerName != "" && !cfg.ComputerNameAtReboot {
+		hostname = sandbox.NetBIOSName(cfg.ComputerName)
+	}
+	id, err := sandbox.Emulate(emulate, hostname)
 	if err != nil {
 		return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
 	}
 	sb, err := sandbox.New(cfg.Root, id)
 	if err != nil {
 		return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
+	}
+	if cfg.OS == host.Windows && cfg.ComputerName != "" && cfg.ComputerNameAtReboot {
+		if _, pending, _ := sb.ComputerName(context.Background()); !strings.EqualFold(pending, sandbox.NetBIOSName(cfg.ComputerName)) {
+			if err := sb.SetComputerName(context.Background(), cfg.ComputerName); err != nil {
+				return nil, fmt.Errorf("lab node %s: first boot: %w", cfg.Name, err)
+			}
+		}
 	}
 	// kubeadm leaves its files on a node whose hooks do not run a control plane.
 	kubeadmstub.Install(sb)
@@ -107,14 +123,21 @@ func Start(cfg Config) (*Node, error) {
 	}
 	sb.SetHooks(hooks)
 	h.Agent = n.runAgent
+	if cfg.OS == host.Windows {
+		h.ACLs = sb
+	}
 
+	// First boot installs the identity; later boots keep what the disk holds.
+	if _, err := sb.Boot(bootAccess(cfg.Identity)); err != nil {
+		return nil, fmt.Errorf("lab node %s: first boot: %w", cfg.Name, err)
+	}
 	switch cfg.OS {
 	case host.Linux:
 		if err := n.serveSSH(cfg.Identity); err != nil {
 			return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
 		}
 	case host.Windows:
-		if err := n.serveWinRM(cfg.Identity); err != nil {
+		if err := n.serveWinRM(); err != nil {
 			return nil, fmt.Errorf("lab node %s: %w", cfg.Name, err)
 		}
 	}
@@ -129,9 +152,26 @@ func fresh(cfg Config) string {
 	return "ip-" + strings.ReplaceAll(cfg.Addr.String(), ".", "-")
 }
 
+// bootAccess is what first boot installs of an identity.
+func bootAccess(id clouds.NodeIdentity) sandbox.Access {
+	a := sandbox.Access{SSHHostKeyPEM: id.SSHHostKeyPEM, WinRMCertPEM: id.WinRMCertPEM, WinRMKeyPEM: id.WinRMKeyPEM}
+	if id.AdminPassword != "" {
+		a.Passwords = map[string]string{id.AdminUser: id.AdminPassword}
+	}
+	return a
+}
+
+// serveSSH serves the host key sshd loaded last (first boot's, or the one
+// the agent installed and reloaded sshd with) and first boot's authorized keys.
 func (n *Node) serveSSH(id clouds.NodeIdentity) error {
-	signer, err := ssh.ParsePrivateKey([]byte(id.SSHHostKeyPEM))
-	if err != nil {
+	loaded := func() (ssh.Signer, error) {
+		signer, err := ssh.ParsePrivateKey([]byte(n.Sandbox.Access().SSHHostKeyPEM))
+		if err != nil {
+			return nil, fmt.Errorf("sshd: no hostkeys available: %w", err)
+		}
+		return signer, nil
+	}
+	if _, err := loaded(); err != nil {
 		return fmt.Errorf("first boot: the SSH host key does not parse: %w", err)
 	}
 	var keys []ssh.PublicKey
@@ -142,16 +182,25 @@ func (n *Node) serveSSH(id clouds.NodeIdentity) error {
 		}
 		keys = append(keys, k)
 	}
-	n.ssh = sshd.Serve(n.Host, sshd.Config{HostKey: signer, AuthorizedKeys: map[string][]ssh.PublicKey{id.AdminUser: keys}})
+	n.ssh = sshd.Serve(n.Host, sshd.Config{LoadedHostKey: loaded, AuthorizedKeys: map[string][]ssh.PublicKey{id.AdminUser: keys}})
 	return nil
 }
 
-func (n *Node) serveWinRM(id clouds.NodeIdentity) error {
-	pair, err := tls.X509KeyPair([]byte(id.WinRMCertPEM), []byte(id.WinRMKeyPEM))
-	if err != nil {
-		return fmt.Errorf("first boot: the WinRM certificate does not load: %w", err)
+// serveWinRM serves the certificate the listener presents now and the
+// accounts' passwords now, as the machine holds them.
+func (n *Node) serveWinRM() error {
+	current := func() (tls.Certificate, map[string]string, error) {
+		a := n.Sandbox.Access()
+		pair, err := tls.X509KeyPair([]byte(a.WinRMCertPEM), []byte(a.WinRMKeyPEM))
+		if err != nil {
+			return tls.Certificate{}, nil, fmt.Errorf("the WinRM listener's certificate does not load: %w", err)
+		}
+		return pair, a.Passwords, nil
 	}
-	srv, err := winrmd.New(n.Host, winrmd.Config{Certificate: pair, Users: map[string]string{id.AdminUser: id.AdminPassword}})
+	if _, _, err := current(); err != nil {
+		return fmt.Errorf("first boot: %w", err)
+	}
+	srv, err := winrmd.New(n.Host, winrmd.Config{Current: current})
 	if err != nil {
 		return err
 	}

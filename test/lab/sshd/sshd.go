@@ -32,6 +32,10 @@ import (
 type Config struct {
 	// HostKey is the host's private key (the one first-boot data installed).
 	HostKey ssh.Signer
+	// LoadedHostKey, when set, replaces HostKey: it returns the key sshd
+	// loaded at its last start or reload, read for every new connection as
+	// sshd's re-executed child does; connections already open keep theirs.
+	LoadedHostKey func() (ssh.Signer, error)
 	// AuthorizedKeys maps a user name to the client keys it accepts.
 	AuthorizedKeys map[string][]ssh.PublicKey
 }
@@ -40,6 +44,7 @@ type Config struct {
 type Server struct {
 	h       *host.Host
 	hostKey ssh.Signer
+	loaded  func() (ssh.Signer, error)
 
 	mu         sync.Mutex
 	authorized map[string][]ssh.PublicKey
@@ -70,7 +75,7 @@ func Serve(h *host.Host, cfg Config) *Server {
 // New makes the sshd without registering it, for a caller that serves
 // connections itself.
 func New(h *host.Host, cfg Config) *Server {
-	s := &Server{h: h, hostKey: cfg.HostKey, authorized: map[string][]ssh.PublicKey{}}
+	s := &Server{h: h, hostKey: cfg.HostKey, loaded: cfg.LoadedHostKey, authorized: map[string][]ssh.PublicKey{}}
 	for user, keys := range cfg.AuthorizedKeys {
 		s.authorized[user] = slices.Clone(keys)
 	}
@@ -99,7 +104,7 @@ func (s *Server) Execs() []Exec {
 	return slices.Clone(s.execs)
 }
 
-func (s *Server) config() *ssh.ServerConfig {
+func (s *Server) config() (*ssh.ServerConfig, error) {
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			s.mu.Lock()
@@ -114,8 +119,15 @@ func (s *Server) config() *ssh.ServerConfig {
 		},
 		ServerVersion: "SSH-2.0-mixedk8s-lab",
 	}
-	cfg.AddHostKey(s.hostKey)
-	return cfg
+	key := s.hostKey
+	if s.loaded != nil {
+		var err error
+		if key, err = s.loaded(); err != nil {
+			return nil, err
+		}
+	}
+	cfg.AddHostKey(key)
+	return cfg, nil
 }
 
 // ServeConn runs one SSH connection until it ends.
@@ -123,7 +135,11 @@ func (s *Server) ServeConn(nc net.Conn) {
 	defer nc.Close()
 	qc := newQueuedConn(nc)
 	defer qc.Close()
-	conn, chans, reqs, err := ssh.NewServerConn(qc, s.config())
+	cfg, err := s.config()
+	if err != nil {
+		return
+	}
+	conn, chans, reqs, err := ssh.NewServerConn(qc, cfg)
 	if err != nil {
 		return
 	}

@@ -54,6 +54,11 @@ type Config struct {
 	Certificate tls.Certificate
 	// Users maps account names (case-insensitive) to passwords.
 	Users map[string]string
+	// Current, when set, replaces Certificate and Users: what the machine's
+	// listener and accounts hold now, read for every TLS handshake and
+	// every logon, so a certificate or password changed on the machine
+	// takes effect for new connections while open ones keep theirs.
+	Current func() (tls.Certificate, map[string]string, error)
 	// DisableBasic and DisableNTLM turn an authentication scheme off.
 	DisableBasic, DisableNTLM bool
 
@@ -89,7 +94,7 @@ func New(h *host.Host, cfg Config) (*Server, error) {
 	if h.OS != host.Windows {
 		return nil, fmt.Errorf("start WinRM on lab host %s: it is a %s host; WinRM runs on Windows hosts only", h.Name, h.OS)
 	}
-	if len(cfg.Certificate.Certificate) == 0 {
+	if len(cfg.Certificate.Certificate) == 0 && cfg.Current == nil {
 		return nil, fmt.Errorf("start WinRM on lab host %s: no listener certificate; pass the one first-boot data installed", h.Name)
 	}
 	if cfg.MaxEnvelopeSize == 0 {
@@ -114,10 +119,17 @@ func New(h *host.Host, cfg Config) (*Server, error) {
 	s := &Server{
 		h:      h,
 		cfg:    cfg,
-		tls:    &tls.Config{Certificates: []tls.Certificate{cfg.Certificate}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
+		tls:    &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
 		shells: map[string]*shell{},
 		ops:    map[string]int{},
 		done:   make(chan struct{}),
+	}
+	s.tls.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if cfg.Current == nil {
+			return &cfg.Certificate, nil
+		}
+		c, _, err := cfg.Current()
+		return &c, err
 	}
 	s.http = &http.Server{
 		Handler:           s,
@@ -214,7 +226,15 @@ func (s *Server) password(user string) (string, bool) {
 	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
 		user = user[i+1:]
 	}
-	for u, p := range s.cfg.Users {
+	users := s.cfg.Users
+	if s.cfg.Current != nil {
+		_, now, err := s.cfg.Current()
+		if err != nil {
+			return "", false
+		}
+		users = now
+	}
+	for u, p := range users {
 		if strings.EqualFold(u, user) {
 			return p, true
 		}

@@ -32,6 +32,9 @@ import (
 // Token is the bootstrap token of the cluster Sandbox prepares.
 const Token = "q8x2lk.v1d9m3p0zt7w4hcn"
 
+// CertificateKey is the key the cluster's control-plane certificates are uploaded with.
+const CertificateKey = "5f1c0a7e9b3d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e0b"
+
 // Bins returns <repo>/bin when the named binaries are built, and otherwise
 // skips t (or fails it under MIXEDK8S_REQUIRE_K8S_BINS=1).
 func Bins(t testing.TB, names ...string) string {
@@ -120,7 +123,7 @@ func Sandbox(t testing.TB) *Cluster {
 		},
 		Init: &contract.Init{
 			CACertPEM: string(certPEM), CAKeyPEM: string(keyPEM),
-			BootstrapToken: Token, BootstrapTokenTTL: "1h",
+			BootstrapToken: Token, BootstrapTokenTTL: "1h", CertificateKey: CertificateKey,
 			APIServerSANs: []string{"api.demo.example.com"},
 		},
 	}
@@ -148,10 +151,27 @@ func Start(t testing.TB, c *Cluster) *controlplane.ControlPlane {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	work := t.TempDir()
-	cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: c.Root, KubeadmConfig: c.KubeadmConfig, WorkDir: work})
+	cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: c.Root, KubeadmConfig: c.KubeadmConfig, WorkDir: work, CertificateKey: c.Config.Init.CertificateKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cp.Close() })
 	return cp
+}
+
+// ControlPlaneNode is a further control-plane node of the cluster: a fresh
+// sandbox folder and the configuration the agent gives its
+// `kubeadm join --config` (nodeagent/kubeadm.JoinConfig), with key as its
+// certificate key.
+func (c *Cluster) ControlPlaneNode(t testing.TB, name, ip, key string) controlplane.JoinConfig {
+	t.Helper()
+	cfg := c.Config
+	cfg.Node = contract.Node{Name: name, Role: contract.RoleControlPlane, OS: "linux", Pool: "system", PrivateIP: ip}
+	cfg.Init = nil
+	cfg.Join = &contract.Join{BootstrapToken: Token, CACertHashes: []string{c.CAHash()}, CACertPEM: c.Config.Init.CACertPEM, CertificateKey: key}
+	conf, err := kubeadm.JoinConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return controlplane.JoinConfig{SandboxRoot: t.TempDir(), KubeadmConfig: conf, WorkDir: t.TempDir()}
 }
