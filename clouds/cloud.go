@@ -64,6 +64,9 @@ type NetworkRequest struct {
 	AdminCIDRs []string
 	// PodCIDR is routed inside the cluster (overlay), never exposed.
 	PodCIDR string
+	// NodeTCPPorts are TCP ports every node serves to the cluster's other
+	// nodes beyond the kubelet's, such as Calico's Typha (5473).
+	NodeTCPPorts []int
 }
 
 // Network is what EnsureNetwork made or found.

@@ -578,10 +578,11 @@ func (r *run) removeNode(ctx context.Context, s Step) error {
 
 func (r *run) ensureNetwork(ctx context.Context) error {
 	net, err := r.opts.Cloud.EnsureNetwork(ctx, clouds.NetworkRequest{
-		Cluster:    r.spec.Name,
-		NodeCIDR:   r.spec.Network.NodeCIDR,
-		PodCIDR:    r.spec.Network.PodCIDR,
-		AdminCIDRs: r.spec.Access.AdminCIDRs,
+		Cluster:      r.spec.Name,
+		NodeCIDR:     r.spec.Network.NodeCIDR,
+		PodCIDR:      r.spec.Network.PodCIDR,
+		AdminCIDRs:   r.spec.Access.AdminCIDRs,
+		NodeTCPPorts: nodeTCPPorts(r.spec.Network.CNI),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the network of cluster %q: %w", r.spec.Name, err)
@@ -589,6 +590,17 @@ func (r *run) ensureNetwork(ctx context.Context) error {
 	r.mu.Lock()
 	r.network = &net
 	r.mu.Unlock()
+	return nil
+}
+
+// nodeTCPPorts are the TCP ports a pod network's agents serve to other
+// nodes: Calico's Felix reaches Typha on 5473
+// (https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements).
+// Flannel needs only VXLAN, which every cloud opens.
+func nodeTCPPorts(cni CNI) []int {
+	if cni == CNICalico {
+		return []int{5473}
+	}
 	return nil
 }
 

@@ -509,3 +509,37 @@ func TestApplyHighlyAvailableControlPlane(t *testing.T) {
 		t.Errorf("left after Destroy: %q", objs)
 	}
 }
+
+// networkRecorder keeps the network requests the library makes.
+type networkRecorder struct {
+	clouds.Cloud
+	mu   sync.Mutex
+	reqs []clouds.NetworkRequest
+}
+
+func (c *networkRecorder) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, req)
+	c.mu.Unlock()
+	return c.Cloud.EnsureNetwork(ctx, req)
+}
+
+// Calico's Felix reaches Typha on TCP 5473 on other nodes: the network asks
+// the cloud to open it; flannel needs no port beyond VXLAN.
+func TestApplyOpensThePodNetworksNodePorts(t *testing.T) {
+	t.Parallel()
+	for cni, want := range map[cluster.CNI][]int{cluster.CNIFlannel: nil, cluster.CNICalico: {5473}} {
+		l := newLab()
+		rec := &networkRecorder{Cloud: cloudWithoutLoadBalancers{l.cloud}}
+		opts := l.opts()
+		opts.Cloud = rec
+		spec := demoSpec()
+		spec.Network.CNI = cni
+		if _, err := cluster.Apply(context.Background(), spec, opts); err != nil {
+			t.Fatalf("%s: %v", cni, err)
+		}
+		if len(rec.reqs) == 0 || !slices.Equal(rec.reqs[0].NodeTCPPorts, want) {
+			t.Errorf("%s: network requests %+v, want node TCP ports %v", cni, rec.reqs, want)
+		}
+	}
+}

@@ -231,7 +231,7 @@ func waitGone(t *testing.T, f fixture, cluster string) {
 }
 
 // checkRules pins what each role's security group opens, and to whom.
-func checkRules(t *testing.T, f fixture, n clouds.Network) {
+func checkRules(t *testing.T, f fixture, n clouds.Network, nodeRules ...string) {
 	t.Helper()
 	c := f.cloud.ec2
 	out, err := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{GroupIds: []string{n.Firewalls.ControlPlane, n.Firewalls.Worker}})
@@ -251,6 +251,9 @@ func checkRules(t *testing.T, f fixture, n clouds.Network) {
 			"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24"},
 		n.Firewalls.Worker: {"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24", "tcp/5986-5986 from 203.0.113.0/24"},
 	}
+	for g := range want {
+		want[g] = append(want[g], nodeRules...)
+	}
 	for g, rules := range want {
 		slices.Sort(rules)
 		have := got[g]
@@ -258,6 +261,28 @@ func checkRules(t *testing.T, f fixture, n clouds.Network) {
 		if !slices.Equal(have, rules) {
 			t.Errorf("group %s opens %v, want %v", g, have, rules)
 		}
+	}
+}
+
+// A pod network's node port (Calico's Typha) added to a running cluster
+// opens on both roles' groups, from nodes only, and converges.
+func TestNodeTCPPortsOpenBetweenNodes(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := context.Background()
+	if _, err := f.cloud.EnsureNetwork(ctx, netReq("typha")); err != nil {
+		t.Fatal(err)
+	}
+	req := netReq("typha")
+	req.NodeTCPPorts = []int{5473}
+	n, err := f.cloud.EnsureNetwork(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRules(t, f, n, "tcp/5473-5473 from 10.20.0.0/16")
+	f.srv.ResetCalls()
+	if _, err := f.cloud.EnsureNetwork(ctx, req); err != nil || f.srv.MutatingCalls() != 0 {
+		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, f.srv.MutatingCalls(), f.srv.Calls())
 	}
 }
 

@@ -319,6 +319,7 @@ func controlPlaneRules(req clouds.NetworkRequest, nodes []string) []rule {
 			rule{"tcp", 2379, 2380, n, "etcd between control-plane nodes"},
 			rule{"tcp", 10250, 10250, n, "kubelet API"},
 			rule{"udp", 4789, 4789, n, "VXLAN overlay"})
+		rs = append(rs, nodePortRules(req, n)...)
 	}
 	for _, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"tcp", 6443, 6443, a, "Kubernetes API from admins"}, rule{"tcp", 22, 22, a, "SSH from admins"})
@@ -332,9 +333,19 @@ func workerRules(req clouds.NetworkRequest, nodes []string) []rule {
 	var rs []rule
 	for _, n := range nodes {
 		rs = append(rs, rule{"tcp", 10250, 10250, n, "kubelet API"}, rule{"udp", 4789, 4789, n, "VXLAN overlay"})
+		rs = append(rs, nodePortRules(req, n)...)
 	}
 	for _, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"tcp", 22, 22, a, "SSH from admins"}, rule{"tcp", 5986, 5986, a, "WinRM over HTTPS from admins"})
+	}
+	return rs
+}
+
+// nodePortRules opens the request's node-to-node TCP ports to nodes.
+func nodePortRules(req clouds.NetworkRequest, nodes string) []rule {
+	var rs []rule
+	for _, p := range req.NodeTCPPorts {
+		rs = append(rs, rule{"tcp", int32(p), int32(p), nodes, "between nodes (the pod network's agents)"})
 	}
 	return rs
 }

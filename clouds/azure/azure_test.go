@@ -566,3 +566,38 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 }
+
+// A pod network's node port (Calico's Typha) added to a running cluster
+// opens on both roles' NSGs, from the node CIDR only, and converges.
+func TestNodeTCPPortsOpenBetweenNodes(t *testing.T) {
+	t.Parallel()
+	f := setup(t, arm.Options{}, nil)
+	ctx := context.Background()
+	if _, err := f.cloud.EnsureNetwork(ctx, netReq("demo")); err != nil {
+		t.Fatal(err)
+	}
+	req := netReq("demo")
+	req.NodeTCPPorts = []int{5473}
+	if _, err := f.cloud.EnsureNetwork(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{clouds.RoleControlPlane, clouds.RoleWorker} {
+		g, err := f.cloud.nsgs.Get(ctx, f.cfg.ResourceGroup, nsgName("demo", role), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opened []string
+		for _, r := range g.Properties.SecurityRules {
+			if val(r.Properties.DestinationPortRange) == "5473" {
+				opened = append(opened, string(*r.Properties.Protocol)+" from "+val(r.Properties.SourceAddressPrefix))
+			}
+		}
+		if !slices.Equal(opened, []string{"Tcp from 10.20.0.0/16"}) {
+			t.Errorf("NSG of role %s opens 5473 %v, want [Tcp from 10.20.0.0/16]", role, opened)
+		}
+	}
+	f.srv.ResetCalls()
+	if _, err := f.cloud.EnsureNetwork(ctx, req); err != nil || f.srv.MutatingCalls() != 0 {
+		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, f.srv.MutatingCalls(), f.srv.Calls())
+	}
+}

@@ -46,9 +46,19 @@ func controlPlaneRules(req clouds.NetworkRequest) []rule {
 		{"kubelet-nodes", armnetwork.SecurityRuleProtocolTCP, "10250", req.NodeCIDR},
 		{"vxlan-nodes", armnetwork.SecurityRuleProtocolUDP, "4789", req.NodeCIDR},
 	}
+	rs = append(rs, nodePortRules(req)...)
 	for i, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"kube-api-admin-" + strconv.Itoa(i), armnetwork.SecurityRuleProtocolTCP, "6443", a},
 			rule{"ssh-admin-" + strconv.Itoa(i), armnetwork.SecurityRuleProtocolTCP, "22", a})
+	}
+	return rs
+}
+
+// nodePortRules opens the request's node-to-node TCP ports to the node CIDR.
+func nodePortRules(req clouds.NetworkRequest) []rule {
+	var rs []rule
+	for _, p := range req.NodeTCPPorts {
+		rs = append(rs, rule{"tcp-" + strconv.Itoa(p) + "-nodes", armnetwork.SecurityRuleProtocolTCP, strconv.Itoa(p), req.NodeCIDR})
 	}
 	return rs
 }
@@ -58,6 +68,7 @@ func workerRules(req clouds.NetworkRequest) []rule {
 		{"kubelet-nodes", armnetwork.SecurityRuleProtocolTCP, "10250", req.NodeCIDR},
 		{"vxlan-nodes", armnetwork.SecurityRuleProtocolUDP, "4789", req.NodeCIDR},
 	}
+	rs = append(rs, nodePortRules(req)...)
 	for i, a := range req.AdminCIDRs {
 		rs = append(rs, rule{"ssh-admin-" + strconv.Itoa(i), armnetwork.SecurityRuleProtocolTCP, "22", a},
 			rule{"winrm-admin-" + strconv.Itoa(i), armnetwork.SecurityRuleProtocolTCP, "5986", a})

@@ -57,7 +57,7 @@ func allow(proto string, ports ...string) *computepb.Allowed {
 }
 
 // rules are the cluster's firewall rules: everything between nodes and
-// pods (the overlay, kubelet, the API server), and per role only what the
+// pods (the overlay, kubelet, the API server, and so any NodeTCPPorts), and per role only what the
 // admin CIDRs need: SSH and WinRM everywhere, the API server on the
 // control plane.
 func rules(req clouds.NetworkRequest) []firewallRule {
