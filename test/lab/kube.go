@@ -49,6 +49,7 @@ type kube struct {
 	starts   map[string]*sync.Mutex     // one kubeadm init at a time per cluster
 	kubelets map[string]*hollow.Kubelet // by node name
 	clusters map[string]string          // node name -> cluster, for the kubelets
+	owners   map[string]*Node           // node name -> the node whose agent started its kubelet
 	closed   bool
 	// lbCluster names the cluster whose load balancer listens at host:port; set by the lab.
 	lbCluster func(hostport string) (string, bool)
@@ -66,10 +67,10 @@ type plane struct {
 }
 
 // holds reports whether the node runs a member of this control plane; kube.mu held.
-func (pl *plane) holds(n *Node) bool { return pl.nodes[n.InstanceID] != nil }
+func (pl *plane) holds(n *Node) bool { return pl.nodes[n.InstanceID] == n }
 
 func newKube(dir string) *kube {
-	return &kube{dir: dir, planes: map[string]*plane{}, starts: map[string]*sync.Mutex{}, kubelets: map[string]*hollow.Kubelet{}, clusters: map[string]string{}}
+	return &kube{dir: dir, planes: map[string]*plane{}, starts: map[string]*sync.Mutex{}, kubelets: map[string]*hollow.Kubelet{}, clusters: map[string]string{}, owners: map[string]*Node{}}
 }
 
 // hooks are a node's sandbox hooks for Kubernetes, after the caller's own:
@@ -230,7 +231,13 @@ func (l *Lab) loadBalancerCluster(hostport string) (string, bool) {
 // control-plane member, whose etcd membership stays as a vanished
 // machine's does; the control plane ends with its last member.
 func (k *kube) nodeGone(n *Node) {
-	k.stopKubelet(n.Name)
+	// Only its own kubelet: a new instance under the node's name may run one already.
+	k.mu.Lock()
+	own := k.owners[n.Name] == n
+	k.mu.Unlock()
+	if own {
+		k.stopKubelet(n.Name)
+	}
 	k.mu.Lock()
 	var pl *plane
 	last := false

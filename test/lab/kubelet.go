@@ -120,10 +120,11 @@ func (k *kube) windowsKubelet(ctx context.Context, n *Node, spec oslayer.Service
 func (k *kube) startKubelet(ctx context.Context, pl *plane, n *Node, reg registration, bootstrap []byte) ([]byte, error) {
 	work := filepath.Join(k.dir, "clusters", pl.cluster, "kubelets", reg.name)
 	k.mu.Lock()
-	running := k.kubelets[reg.name]
+	running, owner := k.kubelets[reg.name], k.owners[reg.name]
 	k.mu.Unlock()
 	if running != nil {
-		if ex, _ := running.Process().Exited(); !ex && k.clusterOf(reg.name) == pl.cluster {
+		// The node's own, still running: a retired instance's under the same name is not.
+		if ex, _ := running.Process().Exited(); !ex && owner == n && k.clusterOf(reg.name) == pl.cluster {
 			return os.ReadFile(filepath.Join(work, "kubelet.conf"))
 		}
 		k.stopKubelet(reg.name)
@@ -152,6 +153,7 @@ func (k *kube) startKubelet(ctx context.Context, pl *plane, n *Node, reg registr
 	}
 	k.kubelets[reg.name] = kl
 	k.clusters[reg.name] = pl.cluster
+	k.owners[reg.name] = n
 	k.mu.Unlock()
 	return os.ReadFile(filepath.Join(work, "kubelet.conf"))
 }
@@ -167,6 +169,7 @@ func (k *kube) stopKubelet(node string) {
 	kl := k.kubelets[node]
 	delete(k.kubelets, node)
 	delete(k.clusters, node)
+	delete(k.owners, node)
 	k.mu.Unlock()
 	if kl != nil {
 		_ = kl.Close()

@@ -143,6 +143,9 @@ type Node struct {
 	// PrivateIP is the instance's address the bastion resolves.
 	PrivateIP netip.Addr
 	Tags      map[string]string
+	// gone is set by the first teardown: the cloud's report and a later
+	// instance under the same ID may both retire this one.
+	gone bool
 	// FirstBoot is the identity the instance's first-boot data carried, as
 	// its emulator read it from the cloud's records: what a reader of the
 	// instance's attributes or metadata holds (EC2 user data, Azure custom
@@ -411,7 +414,9 @@ func (l *Lab) startNode(ev cloudemu.Event) (*Node, error) {
 		WindowsVersion:       in.WindowsVersion,
 		NestedVirtualization: in.NestedVirtualization,
 		Addr:                 addr,
-		Root:                 filepath.Join(l.cfg.Dir, "nodes", in.ID+"-"+name),
+		// One folder per incarnation: a retired instance's disk goes while
+		// the next one under its ID boots.
+		Root:                 filepath.Join(l.cfg.Dir, "nodes", in.ID+"-"+name+"-"+shortIncarnation(in.Incarnation)),
 		Identity:             in.Identity,
 		ComputerName:         in.ComputerName,
 		ComputerNameAtReboot: in.ComputerNameAtReboot,
@@ -475,6 +480,18 @@ func (l *Lab) virtualAddr(priv netip.Addr) (netip.Addr, error) {
 // incarnationKey names one instance, not a later one under its ID.
 func incarnationKey(in cloudemu.Instance) string { return in.ID + "#" + in.Incarnation }
 
+// shortIncarnation is a folder-safe part of an incarnation.
+func shortIncarnation(inc string) string {
+	inc = strings.NewReplacer("/", "", "-", "", ":", "").Replace(inc)
+	if len(inc) > 12 {
+		inc = inc[:12]
+	}
+	if inc == "" {
+		return "0"
+	}
+	return inc
+}
+
 // onGone stops a stopped or terminated instance's node and forgets it; a
 // terminated instance's sandbox goes with it, as the instance's disk does.
 func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
@@ -483,10 +500,13 @@ func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
 		l.terminations[incarnationKey(in)]++
 	}
 	n := l.nodes[in.ID]
-	l.mu.Unlock()
-	if n == nil || n.Incarnation != in.Incarnation {
-		return // a later instance holds the ID: this one's node already went
+	if n == nil || n.Incarnation != in.Incarnation || n.gone {
+		// A later instance holds the ID, or this one's teardown is under way.
+		l.mu.Unlock()
+		return
 	}
+	n.gone = true
+	l.mu.Unlock()
 	l.kube.nodeGone(n)
 	n.Close()
 	if terminated {
@@ -494,9 +514,12 @@ func (l *Lab) onGone(in cloudemu.Instance, terminated bool) {
 			l.problem("node %s: remove its sandbox: %v", n.Name, err)
 		}
 	}
-	// Forgotten last, so a node listed is never half gone.
+	// Forgotten last, so a node listed is never half gone; a later
+	// instance that took the ID meanwhile stays.
 	l.mu.Lock()
-	delete(l.nodes, in.ID)
+	if l.nodes[in.ID] == n {
+		delete(l.nodes, in.ID)
+	}
 	l.mu.Unlock()
 	l.cfg.Logf("node %s down: %s instance %s %s", n.Name, in.Cloud, in.ID, map[bool]string{true: "terminated", false: "stopped"}[terminated])
 }

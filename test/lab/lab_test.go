@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/clouds/aws"
+	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
 )
 
 func TestMain(m *testing.M) {
@@ -197,6 +199,44 @@ func TestInstanceBecomesANodeReachableOnlyThroughTheBastion(t *testing.T) {
 	}
 	if objs := l.Objects(cluster); len(objs) != 0 {
 		t.Errorf("after deleting everything, Objects = %q", objs)
+	}
+	if p := l.Problems(); len(p) != 0 {
+		t.Errorf("problems: %q", p)
+	}
+}
+
+// An Azure VM made again under its name keeps its resource ID: the new
+// instance's node boots in its own folder and stays when the old one's
+// termination is reported late, as the ARM emulator's hooks may.
+func TestInstanceUnderAReusedIDOutlivesTheOldOnesLateReport(t *testing.T) {
+	l := start(t)
+	id, _, _ := linuxIdentity(t)
+	old := cloudemu.Instance{Cloud: "azure", ID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/re-lin-0",
+		Incarnation: "11111111-aaaa", Cluster: "re", Name: "re-lin-0", OS: "linux", PrivateIP: "10.7.0.4", Identity: id}
+	l.onEvent(cloudemu.Event{Kind: cloudemu.Started, Instance: old})
+	first := l.Node("re-lin-0")
+	if first == nil {
+		t.Fatalf("no node for the first instance; problems %q", l.Problems())
+	}
+	next := old
+	next.Incarnation, next.PrivateIP = "22222222-bbbb", "10.7.0.5"
+	l.onEvent(cloudemu.Event{Kind: cloudemu.Started, Instance: next})
+	l.onEvent(cloudemu.Event{Kind: cloudemu.Terminated, Instance: old})
+	n := l.Node("re-lin-0")
+	if n == nil || n.Incarnation != next.Incarnation {
+		t.Fatalf("node after the old instance's late report: %+v, want the new instance's", n)
+	}
+	if n.Host.Root == first.Host.Root {
+		t.Errorf("both instances boot in %s", n.Host.Root)
+	}
+	if _, err := os.Stat(n.Host.Root); err != nil {
+		t.Errorf("the new instance's sandbox: %v", err)
+	}
+	if _, err := os.Stat(first.Host.Root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the old instance's sandbox %s is still there: %v", first.Host.Root, err)
+	}
+	if h := l.resolve(netip.MustParseAddr(next.PrivateIP)); h != n.Host {
+		t.Errorf("the bastion resolves %s to %v, want the new node", next.PrivateIP, h)
 	}
 	if p := l.Problems(); len(p) != 0 {
 		t.Errorf("problems: %q", p)
