@@ -244,10 +244,14 @@ func checkRules(t *testing.T, f fixture, n clouds.Network, nodeRules ...string) 
 			for _, r := range p.IpRanges {
 				got[aws.ToString(g.GroupId)] = append(got[aws.ToString(g.GroupId)], aws.ToString(p.IpProtocol)+"/"+itoa(aws.ToInt32(p.FromPort))+"-"+itoa(aws.ToInt32(p.ToPort))+" from "+aws.ToString(r.CidrIp))
 			}
+			for _, r := range p.UserIdGroupPairs {
+				got[aws.ToString(g.GroupId)] = append(got[aws.ToString(g.GroupId)], aws.ToString(p.IpProtocol)+"/"+itoa(aws.ToInt32(p.FromPort))+"-"+itoa(aws.ToInt32(p.ToPort))+" from group "+aws.ToString(r.GroupId))
+			}
 		}
 	}
 	want := map[string][]string{
-		n.Firewalls.ControlPlane: {"tcp/6443-6443 from 10.20.0.0/16", "tcp/6443-6443 from 203.0.113.0/24", "tcp/2379-2380 from 10.20.0.0/16",
+		// etcd from the control plane's own group only.
+		n.Firewalls.ControlPlane: {"tcp/6443-6443 from 10.20.0.0/16", "tcp/6443-6443 from 203.0.113.0/24", "tcp/2379-2380 from group " + n.Firewalls.ControlPlane,
 			"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24"},
 		n.Firewalls.Worker: {"tcp/10250-10250 from 10.20.0.0/16", "udp/4789-4789 from 10.20.0.0/16", "tcp/22-22 from 203.0.113.0/24", "tcp/5986-5986 from 203.0.113.0/24"},
 	}
@@ -284,6 +288,55 @@ func TestNodeTCPPortsOpenBetweenNodes(t *testing.T) {
 	if _, err := f.cloud.EnsureNetwork(ctx, req); err != nil || f.srv.MutatingCalls() != 0 {
 		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, f.srv.MutatingCalls(), f.srv.Calls())
 	}
+}
+
+// A network made by an earlier release opened etcd to every node and to an
+// admin range since dropped: EnsureNetwork revokes both, keeps the rest,
+// and converges.
+func TestStaleRulesAreRevoked(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := context.Background()
+	n, err := f.cloud.EnsureNetwork(ctx, netReq("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cidr := range []string{"10.20.0.0/16", "198.51.100.0/24"} {
+		if _, err := f.cloud.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(n.Firewalls.ControlPlane),
+			IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(2379), ToPort: aws.Int32(2380), IpRanges: []types.IpRange{{CidrIp: aws.String(cidr)}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.cloud.EnsureNetwork(ctx, netReq("old")); err != nil {
+		t.Fatal(err)
+	}
+	checkRules(t, f, n)
+	f.srv.ResetCalls()
+	if _, err := f.cloud.EnsureNetwork(ctx, netReq("old")); err != nil || f.srv.MutatingCalls() != 0 {
+		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, f.srv.MutatingCalls(), f.srv.Calls())
+	}
+}
+
+// The EC2 emulator revokes as a non-default VPC does: a batch naming a rule
+// that does not exist fails with InvalidPermission.NotFound and revokes
+// nothing.
+func TestRevokingAMissingRuleRevokesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := context.Background()
+	n, err := f.cloud.EnsureNetwork(ctx, netReq("rev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := func(port int32, cidr string) types.IpPermission {
+		return types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port), IpRanges: []types.IpRange{{CidrIp: aws.String(cidr)}}}
+	}
+	_, err = f.cloud.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(n.Firewalls.Worker),
+		IpPermissions: []types.IpPermission{perm(10250, "10.20.0.0/16"), perm(10250, "192.0.2.0/24")}})
+	if !hasCode(err, "InvalidPermission.NotFound") {
+		t.Fatalf("revoking an existing and a missing rule: %v, want InvalidPermission.NotFound", err)
+	}
+	checkRules(t, f, n)
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }

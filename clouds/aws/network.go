@@ -298,7 +298,8 @@ func (c *Cloud) ensureInternetAccess(ctx context.Context, req clouds.NetworkRequ
 	return nil
 }
 
-// rule is one ingress permission: a protocol, a port range and a source CIDR.
+// rule is one ingress permission: a protocol, a port range and a source,
+// a CIDR or fromGroupItself.
 type rule struct {
 	proto    string
 	from, to int32
@@ -306,17 +307,21 @@ type rule struct {
 	why      string
 }
 
+// fromGroupItself as a rule's source admits the members of the rule's own
+// security group (a self-referencing group pair).
+const fromGroupItself = "self"
+
 // controlPlaneRules opens the API server to admins and nodes, the kubelet
-// and VXLAN to nodes, etcd peers between nodes, and SSH/WinRM to admins.
+// and VXLAN to nodes, etcd to the control plane's own group only (a worker
+// has no business with etcd), and SSH to admins.
 // "The cluster" is nodes: the node CIDR, or an existing network's subnet
 // ranges. Pod traffic between nodes is VXLAN from node addresses, and
 // pods reaching the API server are masqueraded.
 func controlPlaneRules(req clouds.NetworkRequest, nodes []string) []rule {
-	var rs []rule
+	rs := []rule{{"tcp", 2379, 2380, fromGroupItself, "etcd between control-plane nodes"}}
 	for _, n := range nodes {
 		rs = append(rs,
 			rule{"tcp", 6443, 6443, n, "Kubernetes API from nodes"},
-			rule{"tcp", 2379, 2380, n, "etcd between control-plane nodes"},
 			rule{"tcp", 10250, 10250, n, "kubelet API"},
 			rule{"udp", 4789, 4789, n, "VXLAN overlay"})
 		rs = append(rs, nodePortRules(req, n)...)
@@ -355,7 +360,8 @@ func roleGroupDescription(cluster, role string) string {
 }
 
 // ensureGroup creates or adopts the security group <cluster>-<what> in
-// vpcID and adds the rules it lacks.
+// vpcID, adds the rules it lacks and revokes those no longer wanted (an
+// earlier release's, a removed admin CIDR), so the group converges.
 func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, description string, rules []rule) (string, error) {
 	name := cluster + "-" + what
 	object := fmt.Sprintf("security group %q", name)
@@ -382,13 +388,14 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, descripti
 	var missing []types.IpPermission
 	for _, r := range rules {
 		present := slices.ContainsFunc(have, func(p types.IpPermission) bool {
-			return aws.ToString(p.IpProtocol) == r.proto && aws.ToInt32(p.FromPort) == r.from && aws.ToInt32(p.ToPort) == r.to &&
-				slices.ContainsFunc(p.IpRanges, func(ip types.IpRange) bool { return aws.ToString(ip.CidrIp) == r.cidr })
+			return aws.ToString(p.IpProtocol) == r.proto && aws.ToInt32(p.FromPort) == r.from && aws.ToInt32(p.ToPort) == r.to && hasSource(p, r.cidr, id)
 		})
 		if !present {
-			missing = append(missing, types.IpPermission{IpProtocol: aws.String(r.proto), FromPort: aws.Int32(r.from), ToPort: aws.Int32(r.to),
-				IpRanges: []types.IpRange{{CidrIp: aws.String(r.cidr), Description: aws.String(r.why)}}})
+			missing = append(missing, r.permission(id))
 		}
+	}
+	if err := c.revokeStale(ctx, id, object, have, rules); err != nil {
+		return "", err
 	}
 	if len(missing) == 0 {
 		return id, nil
@@ -408,6 +415,60 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster, vpcID, what, descripti
 		return "", call{op: "AuthorizeSecurityGroupIngress", object: object}.classify(err)
 	}
 	return id, nil
+}
+
+// permission is the rule as EC2 takes it, in group id.
+func (r rule) permission(id string) types.IpPermission {
+	p := types.IpPermission{IpProtocol: aws.String(r.proto), FromPort: aws.Int32(r.from), ToPort: aws.Int32(r.to)}
+	if r.cidr == fromGroupItself {
+		p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(id), Description: aws.String(r.why)}}
+	} else {
+		p.IpRanges = []types.IpRange{{CidrIp: aws.String(r.cidr), Description: aws.String(r.why)}}
+	}
+	return p
+}
+
+// hasSource says whether p admits source (a CIDR, or fromGroupItself for group id).
+func hasSource(p types.IpPermission, source, id string) bool {
+	if source == fromGroupItself {
+		return slices.ContainsFunc(p.UserIdGroupPairs, func(g types.UserIdGroupPair) bool { return aws.ToString(g.GroupId) == id })
+	}
+	return slices.ContainsFunc(p.IpRanges, func(ip types.IpRange) bool { return aws.ToString(ip.CidrIp) == source })
+}
+
+// revokeStale revokes, one source at a time, what group id admits and
+// rules do not; a rule another run revoked first is gone already.
+func (c *Cloud) revokeStale(ctx context.Context, id, object string, have []types.IpPermission, rules []rule) error {
+	wanted := func(p types.IpPermission, source string) bool {
+		return slices.ContainsFunc(rules, func(r rule) bool {
+			return aws.ToString(p.IpProtocol) == r.proto && aws.ToInt32(p.FromPort) == r.from && aws.ToInt32(p.ToPort) == r.to && r.cidr == source
+		})
+	}
+	var stale []types.IpPermission
+	for _, p := range have {
+		base := types.IpPermission{IpProtocol: p.IpProtocol, FromPort: p.FromPort, ToPort: p.ToPort}
+		for _, ip := range p.IpRanges {
+			if !wanted(p, aws.ToString(ip.CidrIp)) {
+				s := base
+				s.IpRanges = []types.IpRange{{CidrIp: ip.CidrIp}}
+				stale = append(stale, s)
+			}
+		}
+		for _, g := range p.UserIdGroupPairs {
+			if aws.ToString(g.GroupId) != id || !wanted(p, fromGroupItself) {
+				s := base
+				s.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: g.GroupId}}
+				stale = append(stale, s)
+			}
+		}
+	}
+	for _, s := range stale {
+		_, err := c.ec2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []types.IpPermission{s}})
+		if err != nil && !hasCode(err, "InvalidPermission.NotFound") {
+			return call{op: "RevokeSecurityGroupIngress", object: object}.classify(err)
+		}
+	}
+	return nil
 }
 
 // FindNetwork implements clouds.Cloud.

@@ -87,7 +87,7 @@ func TestNetworkCreatesAdoptsConvergesAndDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"firewall/demo-admin-cp", "firewall/demo-admin-worker", "firewall/demo-internal", "network/demo-network", "subnetwork/demo-nodes"}
+	want := []string{"firewall/demo-admin-cp", "firewall/demo-admin-worker", "firewall/demo-etcd", "firewall/demo-internal", "network/demo-network", "subnetwork/demo-nodes"}
 	if got := e.srv.Objects("demo"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("objects = %v, want %v", got, want)
 	}
@@ -113,7 +113,7 @@ func TestNetworkCreatesAdoptsConvergesAndDeletes(t *testing.T) {
 	if _, err := e.cloud.EnsureNetwork(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.srv.Objects("demo"); len(got) != 3 {
+	if got := e.srv.Objects("demo"); len(got) != 4 { // the network, its subnetwork, the internal and etcd rules
 		t.Fatalf("after dropping admin CIDRs: %v", got)
 	}
 	if found, ok, err := e.cloud.FindNetwork(ctx, "demo"); err != nil || !ok || !reflect.DeepEqual(found, nw) {
@@ -322,8 +322,8 @@ func TestLostInsertReplyReusesItsRequestID(t *testing.T) {
 	if got := e.srv.Calls()["instances.insert"]; got != 2 {
 		t.Fatalf("instances.insert calls = %d, want 2 (one lost reply, one retry)", got)
 	}
-	if got := e.srv.Operations()["insert"]; got != 1+5 { // the instance and the network's five objects
-		t.Fatalf("insert operations = %d, want 6: %v", got, e.srv.Operations())
+	if got := e.srv.Operations()["insert"]; got != 1+6 { // the instance and the network's six objects
+		t.Fatalf("insert operations = %d, want 7: %v", got, e.srv.Operations())
 	}
 	if got := len(e.srv.Instances()); got != 1 {
 		t.Fatalf("%d instances", got)
@@ -595,7 +595,7 @@ func TestLostRepliesOfEveryMutationConverge(t *testing.T) {
 		t.Fatalf("left %v", got)
 	}
 	ops := e.srv.Operations()
-	if ops["insert"] != 6 {
+	if ops["insert"] != 7 {
 		t.Fatalf("operations %v: a lost reply made a duplicate", ops)
 	}
 }

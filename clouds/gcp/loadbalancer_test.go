@@ -20,7 +20,7 @@ func lbObjects(objs []string) []string {
 	var out []string
 	for _, o := range objs {
 		if !strings.HasPrefix(o, "instance/") && !strings.HasPrefix(o, "disk/") && !strings.HasPrefix(o, "network/") &&
-			!strings.HasPrefix(o, "subnetwork/") && !strings.HasPrefix(o, "secret/") && !slices.Contains([]string{"firewall/demo-internal", "firewall/demo-admin-cp", "firewall/demo-admin-worker"}, o) {
+			!strings.HasPrefix(o, "subnetwork/") && !strings.HasPrefix(o, "secret/") && !slices.Contains([]string{"firewall/demo-internal", "firewall/demo-etcd", "firewall/demo-admin-cp", "firewall/demo-admin-worker"}, o) {
 			out = append(out, o)
 		}
 	}

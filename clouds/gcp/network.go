@@ -48,8 +48,10 @@ func requestID(cluster, object string, generation uint64) string {
 type firewallRule struct {
 	name    string
 	sources []string
-	targets []string
-	allowed []*computepb.Allowed
+	// sourceTags admit instances by network tag, as sources admit ranges.
+	sourceTags []string
+	targets    []string
+	allowed    []*computepb.Allowed
 }
 
 func allow(proto string, ports ...string) *computepb.Allowed {
@@ -57,7 +59,8 @@ func allow(proto string, ports ...string) *computepb.Allowed {
 }
 
 // rules are the cluster's firewall rules: everything between nodes and
-// pods (the overlay, kubelet, the API server, and so any NodeTCPPorts), and per role only what the
+// pods (the overlay, kubelet, the API server, and so any NodeTCPPorts) but
+// etcd, open between control-plane nodes only, and per role only what the
 // admin CIDRs need: SSH and WinRM everywhere, the API server on the
 // control plane.
 func rules(req clouds.NetworkRequest) []firewallRule {
@@ -67,8 +70,12 @@ func rules(req clouds.NetworkRequest) []firewallRule {
 		internal = append(internal, req.PodCIDR)
 	}
 	out := []firewallRule{{
+		// Every TCP port but etcd's, which only the control plane's own tag reaches.
 		name: req.Cluster + "-internal", sources: internal, targets: []string{cp, worker},
-		allowed: []*computepb.Allowed{allow("tcp"), allow("udp"), allow("icmp"), allow("ipip"), allow("esp")},
+		allowed: []*computepb.Allowed{allow("tcp", "0-2378", "2381-65535"), allow("udp"), allow("icmp"), allow("ipip"), allow("esp")},
+	}, {
+		name: req.Cluster + "-etcd", sourceTags: []string{cp}, targets: []string{cp},
+		allowed: []*computepb.Allowed{allow("tcp", "2379-2380")},
 	}}
 	if len(req.AdminCIDRs) > 0 {
 		out = append(out,
@@ -81,7 +88,7 @@ func rules(req clouds.NetworkRequest) []firewallRule {
 
 // firewallNames are every rule name a cluster may have, for deletion.
 func firewallNames(cluster string) []string {
-	return []string{cluster + "-internal", cluster + "-admin-cp", cluster + "-admin-worker", healthRuleName(cluster)}
+	return []string{cluster + "-internal", cluster + "-etcd", cluster + "-admin-cp", cluster + "-admin-worker", healthRuleName(cluster)}
 }
 
 // EnsureNetwork implements clouds.Cluster: it adopts or creates the network,
@@ -223,6 +230,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 		Network:      proto.String("projects/" + c.cfg.Project + "/global/networks/" + networkName(cluster)),
 		Direction:    proto.String("INGRESS"),
 		SourceRanges: r.sources,
+		SourceTags:   r.sourceTags,
 		TargetTags:   r.targets,
 		Allowed:      r.allowed,
 	}
@@ -274,6 +282,7 @@ func sameRule(got, want *computepb.Firewall) bool {
 		return norm(out)
 	}
 	return slices.Equal(norm(got.GetSourceRanges()), norm(want.GetSourceRanges())) &&
+		slices.Equal(norm(got.GetSourceTags()), norm(want.GetSourceTags())) &&
 		slices.Equal(norm(got.GetTargetTags()), norm(want.GetTargetTags())) &&
 		slices.Equal(allowed(got.GetAllowed()), allowed(want.GetAllowed())) &&
 		!got.GetDisabled()

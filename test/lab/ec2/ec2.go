@@ -392,7 +392,7 @@ var mutating = map[string]bool{
 	"CreateVpc": true, "DeleteVpc": true, "CreateSubnet": true, "DeleteSubnet": true,
 	"CreateInternetGateway": true, "AttachInternetGateway": true, "DetachInternetGateway": true, "DeleteInternetGateway": true,
 	"CreateRouteTable": true, "CreateRoute": true, "AssociateRouteTable": true, "DisassociateRouteTable": true, "DeleteRouteTable": true,
-	"CreateSecurityGroup": true, "AuthorizeSecurityGroupIngress": true, "DeleteSecurityGroup": true,
+	"CreateSecurityGroup": true, "AuthorizeSecurityGroupIngress": true, "RevokeSecurityGroupIngress": true, "DeleteSecurityGroup": true,
 	"CreateTags": true, "DeleteTags": true, "RunInstances": true, "TerminateInstances": true,
 	"PutParameter": true, "DeleteParameter": true, "DeleteParameters": true,
 }
@@ -536,7 +536,7 @@ func init() {
 		"CreateRouteTable":         (*Server).createRouteTable, "CreateRoute": (*Server).createRoute,
 		"AssociateRouteTable": (*Server).associateRouteTable, "DisassociateRouteTable": (*Server).disassociateRouteTable,
 		"DescribeRouteTables": (*Server).describeRouteTables, "DeleteRouteTable": (*Server).deleteRouteTable,
-		"CreateSecurityGroup": (*Server).createSecurityGroup, "AuthorizeSecurityGroupIngress": (*Server).authorizeIngress,
+		"CreateSecurityGroup": (*Server).createSecurityGroup, "AuthorizeSecurityGroupIngress": (*Server).authorizeIngress, "RevokeSecurityGroupIngress": (*Server).revokeIngress,
 		"DescribeSecurityGroups": (*Server).describeSecurityGroups, "DeleteSecurityGroup": (*Server).deleteSecurityGroup,
 		"CreateTags": (*Server).createTags, "DeleteTags": (*Server).deleteTags,
 		"RunInstances": (*Server).runInstances, "DescribeInstances": (*Server).describeInstances,

@@ -664,43 +664,11 @@ func (s *Server) authorizeIngress(p url.Values) (any, *Error, func()) {
 	if g == nil {
 		return nil, notFound("InvalidGroup.NotFound", "security group", p.Get("GroupId")), nil
 	}
-	var add []perm
-	for i := range count(p, "IpPermissions") {
-		pre := member("IpPermissions", i)
-		pm := perm{proto: p.Get(pre + ".IpProtocol"), descriptionFor: map[string]string{}}
-		switch pm.proto {
-		case "tcp", "udp", "icmp", "6", "17", "1":
-			var err1, err2 error
-			pm.from, err1 = strconv.Atoi(p.Get(pre + ".FromPort"))
-			pm.to, err2 = strconv.Atoi(p.Get(pre + ".ToPort"))
-			if err1 != nil || err2 != nil || pm.from > pm.to || pm.to > 65535 {
-				return nil, invalidParam("Invalid port range (%s-%s) for protocol %s", p.Get(pre+".FromPort"), p.Get(pre+".ToPort"), pm.proto), nil
-			}
-		case "-1":
-		default:
-			return nil, invalidParam("Invalid value '%s' for IP protocol. Unknown protocol.", pm.proto), nil
-		}
-		for j := range count(p, pre+".IpRanges") {
-			r := member(pre+".IpRanges", j)
-			c := p.Get(r + ".CidrIp")
-			if _, err := netip.ParsePrefix(c); err != nil {
-				return nil, invalidParam("CIDR block %s is malformed", c), nil
-			}
-			pm.cidrs = append(pm.cidrs, c)
-			pm.descriptionFor[c] = p.Get(r + ".Description")
-		}
-		for j := range count(p, pre+".Groups") {
-			gid := p.Get(member(pre+".Groups", j) + ".GroupId")
-			if s.st.groups[gid] == nil {
-				return nil, notFound("InvalidGroup.NotFound", "security group", gid), nil
-			}
-			pm.groups = append(pm.groups, gid)
-		}
-		add = append(add, pm)
+	add, e := s.readPerms(p)
+	if e != nil {
+		return nil, e, nil
 	}
-	if len(add) == 0 {
-		return nil, missingParam("IpPermissions"), nil
-	}
+
 	// EC2 rejects the whole call when any single rule already exists.
 	for _, pm := range add {
 		for _, have := range g.ingress {
@@ -848,4 +816,87 @@ func notFoundCode(id string) string {
 		return "InvalidRouteTableID.NotFound"
 	}
 	return "InvalidID"
+}
+
+// revokeIngress removes rules that match exactly; in a VPC that is not the
+// default one, any rule that does not exist fails the whole call and none
+// is revoked (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RevokeSecurityGroupIngress.html).
+func (s *Server) revokeIngress(p url.Values) (any, *Error, func()) {
+	g := s.st.groups[p.Get("GroupId")]
+	if g == nil {
+		return nil, notFound("InvalidGroup.NotFound", "security group", p.Get("GroupId")), nil
+	}
+	drop, e := s.readPerms(p)
+	if e != nil {
+		return nil, e, nil
+	}
+	kept := slices.Clone(g.ingress)
+	for _, pm := range drop {
+		i := slices.IndexFunc(kept, func(h perm) bool { return h.proto == pm.proto && h.from == pm.from && h.to == pm.to })
+		if i < 0 {
+			return nil, errf(http.StatusBadRequest, "InvalidPermission.NotFound", "The specified rule does not exist in this security group."), nil
+		}
+		h := kept[i]
+		for _, c := range pm.cidrs {
+			if !slices.Contains(h.cidrs, c) {
+				return nil, errf(http.StatusBadRequest, "InvalidPermission.NotFound", "The specified rule does not exist in this security group."), nil
+			}
+			h.cidrs = slices.DeleteFunc(slices.Clone(h.cidrs), func(x string) bool { return x == c })
+		}
+		for _, gid := range pm.groups {
+			if !slices.Contains(h.groups, gid) {
+				return nil, errf(http.StatusBadRequest, "InvalidPermission.NotFound", "The specified rule does not exist in this security group."), nil
+			}
+			h.groups = slices.DeleteFunc(slices.Clone(h.groups), func(x string) bool { return x == gid })
+		}
+		if len(h.cidrs) == 0 && len(h.groups) == 0 {
+			kept = slices.Delete(kept, i, i+1)
+		} else {
+			kept[i] = h
+		}
+	}
+	g.ingress = kept
+	return xReturn{true}, nil, nil
+}
+
+// readPerms reads a call's IpPermissions.
+func (s *Server) readPerms(p url.Values) ([]perm, *Error) {
+	var add []perm
+	for i := range count(p, "IpPermissions") {
+		pre := member("IpPermissions", i)
+		pm := perm{proto: p.Get(pre + ".IpProtocol"), descriptionFor: map[string]string{}}
+		switch pm.proto {
+		case "tcp", "udp", "icmp", "6", "17", "1":
+			var err1, err2 error
+			pm.from, err1 = strconv.Atoi(p.Get(pre + ".FromPort"))
+			pm.to, err2 = strconv.Atoi(p.Get(pre + ".ToPort"))
+			if err1 != nil || err2 != nil || pm.from > pm.to || pm.to > 65535 {
+				return nil, invalidParam("Invalid port range (%s-%s) for protocol %s", p.Get(pre+".FromPort"), p.Get(pre+".ToPort"), pm.proto)
+			}
+		case "-1":
+		default:
+			return nil, invalidParam("Invalid value '%s' for IP protocol. Unknown protocol.", pm.proto)
+		}
+		for j := range count(p, pre+".IpRanges") {
+			r := member(pre+".IpRanges", j)
+			c := p.Get(r + ".CidrIp")
+			if _, err := netip.ParsePrefix(c); err != nil {
+				return nil, invalidParam("CIDR block %s is malformed", c)
+			}
+			pm.cidrs = append(pm.cidrs, c)
+			pm.descriptionFor[c] = p.Get(r + ".Description")
+		}
+		for j := range count(p, pre+".Groups") {
+			gid := p.Get(member(pre+".Groups", j) + ".GroupId")
+			if s.st.groups[gid] == nil {
+				return nil, notFound("InvalidGroup.NotFound", "security group", gid)
+			}
+			pm.groups = append(pm.groups, gid)
+		}
+		add = append(add, pm)
+	}
+	if len(add) == 0 {
+		return nil, missingParam("IpPermissions")
+	}
+	return add, nil
 }

@@ -786,13 +786,30 @@ func validateFirewall(fw *computepb.Firewall) *Error {
 		if len(a.GetPorts()) > 0 && p != "tcp" && p != "udp" && p != "sctp" {
 			return invalidField("resource.allowed[].ports", strings.Join(a.GetPorts(), ","))
 		}
+		for _, port := range a.GetPorts() {
+			if !validPorts(port) {
+				return invalidField("resource.allowed[].ports", port)
+			}
+		}
 	}
-	for _, t := range fw.GetTargetTags() {
+	for _, t := range append(fw.GetSourceTags(), fw.GetTargetTags()...) {
 		if !nameRE.MatchString(t) {
-			return invalidField("resource.targetTags", t)
+			return invalidField("resource.sourceTags/targetTags", t)
 		}
 	}
 	return nil
+}
+
+// validPorts: a port or a range "low-high" of ports 0 to 65535
+// (https://cloud.google.com/firewall/docs/firewalls#protocols_and_ports).
+func validPorts(s string) bool {
+	low, high, isRange := strings.Cut(s, "-")
+	if !isRange {
+		high = low
+	}
+	a, err1 := strconv.Atoi(low)
+	b, err2 := strconv.Atoi(high)
+	return err1 == nil && err2 == nil && 0 <= a && a <= b && b <= 65535
 }
 
 func (s *Server) insertFirewall(r *http.Request, c *call) (proto.Message, *Error, func()) {
