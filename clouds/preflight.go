@@ -32,6 +32,9 @@ type PreflightRequest struct {
 	LoadBalancer bool
 	// Quick keeps to the checks that take one or two calls, for a plan.
 	Quick bool
+	// PodCIDR and ServiceCIDR are the cluster's pod and Service ranges,
+	// which must not overlap a network the cluster does not make.
+	PodCIDR, ServiceCIDR string
 }
 
 // PreflightError is a refusal found before anything was created: the

@@ -10,7 +10,7 @@ import (
 
 // preflightRequest says what the planned changes need of the cloud.
 func preflightRequest(spec Spec, changes Changes) clouds.PreflightRequest {
-	req := clouds.PreflightRequest{Cluster: spec.Name}
+	req := clouds.PreflightRequest{Cluster: spec.Name, PodCIDR: spec.Network.PodCIDR, ServiceCIDR: spec.Network.ServiceCIDR}
 	for _, s := range changes.Steps {
 		switch s.Kind {
 		case StepNetwork:

@@ -49,7 +49,7 @@ func TestApplyStopsAtARefusalBeforeCreatingAnything(t *testing.T) {
 	if n := l.prov.MutatingCalls(); n != 0 {
 		t.Errorf("%d provisioner calls after a refusal", n)
 	}
-	want := clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, Secrets: true}
+	want := clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, Secrets: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}
 	if cloud.got != want {
 		t.Errorf("preflight request = %+v; want %+v", cloud.got, want)
 	}

@@ -65,14 +65,14 @@ func TestAccLabClusterInAnExistingVPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	subnetID := aws.ToString(sn.Subnet.SubnetId)
-	config := func(subnet string) string {
+	config := func(subnet string, network ...string) string {
 		providerCloud := fmt.Sprintf(`
   aws = {
     region    = %q
     endpoint  = %q
     ca_bundle = file(%q)
   }`, env.AWSRegion, env.AWSEndpoint, env.AWSCABundle)
-		location := fmt.Sprintf("aws = { region = %q, vpc_id = %q, subnet_ids = [%q] }", env.AWSRegion, vpcID, subnet)
+		location := fmt.Sprintf("aws = { region = %q, vpc_id = %q, subnet_ids = [%q] }", env.AWSRegion, vpcID, subnet) + strings.Join(network, "")
 		return labClusterConfig(env, providerCloud, location, 1, 0)
 	}
 	factories := map[string]func() (tfprotov6.ProviderServer, error){
@@ -96,6 +96,12 @@ func TestAccLabClusterInAnExistingVPC(t *testing.T) {
 				Config:      config("subnet-0123456789abcdef0"),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid aws\.subnet_ids\[0\].*InvalidSubnetID\.NotFound.*Fix:`),
+			},
+			{
+				// Pods addressed inside the VPC: refused at plan time, at the attribute, naming the VPC's range.
+				Config:      config(subnetID, "\n  network = { pod_cidr = \"10.60.0.0/16\" }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid network\.pod_cidr.*overlaps the VPC's range 10\.60\.0\.0/16.*Fix:`),
 			},
 			{
 				Config: config(subnetID),

@@ -17,7 +17,9 @@ import (
 // attribute it names. A check that cannot tell says nothing here: the
 // apply asks again and the cloud answers the first call itself.
 func planPreflight(ctx context.Context, spec cluster.Spec, opts cluster.Options, diags *diag.Diagnostics) bool {
-	err := clouds.Preflight(ctx, opts.Cloud, clouds.PreflightRequest{Cluster: spec.Name, Network: true, Instances: true, Secrets: true, Quick: true})
+	net := spec.WithDefaults().Network
+	err := clouds.Preflight(ctx, opts.Cloud, clouds.PreflightRequest{Cluster: spec.Name, Network: true, Instances: true, Secrets: true, Quick: true,
+		PodCIDR: net.PodCIDR, ServiceCIDR: net.ServiceCIDR})
 	pe, ok := clouds.AsPreflightError(err)
 	if !ok {
 		return false

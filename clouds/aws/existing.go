@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -46,6 +47,8 @@ func (c *Cloud) existing() bool { return c.cfg.VPCID != "" }
 // existingNet is the existing network as EC2 describes it.
 type existingNet struct {
 	vpcID string
+	// vpcCIDRs are the VPC's IPv4 ranges, the primary first.
+	vpcCIDRs []string
 	// subnets in Config.SubnetIDs order.
 	subnets []subnetRef
 }
@@ -60,14 +63,40 @@ func (n existingNet) cidrs() []string {
 
 // Preflight implements clouds.Preflighter: in an existing network, the VPC
 // and the subnets must exist in the region, the subnets must be in the
-// VPC and each in a zone of its own. Two read calls, quick or not; a
-// cluster that makes its own network has nothing to check here.
+// VPC and each in a zone of its own, and the pod and Service ranges must
+// be outside the VPC's ranges. Two read calls, quick or not; a cluster
+// that makes its own network has nothing to check here (validation keeps
+// its node CIDR apart from the others).
 func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) error {
 	if !c.existing() || (!req.Network && !req.Instances && !req.LoadBalancer) {
 		return nil
 	}
-	_, err := c.inspectExisting(ctx)
-	return err
+	ex, err := c.inspectExisting(ctx)
+	if err != nil {
+		return err
+	}
+	return ex.checkApart(req)
+}
+
+// checkApart refuses a pod or Service range that overlaps the VPC: the
+// overlay's routes and kube-proxy's rules would take those addresses from
+// the VPC (kubeadm: "your Pod network must not overlap with any of the host
+// networks", https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/#pod-network).
+func (n existingNet) checkApart(req clouds.PreflightRequest) error {
+	for _, r := range []struct{ field, cidr string }{{"network.pod_cidr", req.PodCIDR}, {"network.service_cidr", req.ServiceCIDR}} {
+		p, err := netip.ParsePrefix(r.cidr)
+		if err != nil {
+			continue // validation reports a malformed range
+		}
+		for _, v := range n.vpcCIDRs {
+			if vp, err := netip.ParsePrefix(v); err == nil && vp.Overlaps(p) {
+				return refusal(r.field, "DescribeVpcs", "VPC "+n.vpcID,
+					fmt.Errorf("%s %s overlaps the VPC's range %s", r.field, r.cidr, v),
+					fmt.Sprintf("set %s to a range outside the VPC's %s", r.field, strings.Join(n.vpcCIDRs, ", ")))
+			}
+		}
+	}
+	return nil
 }
 
 // inspectExisting describes the configured VPC and subnets. A refusal is a
@@ -89,7 +118,12 @@ func (c *Cloud) inspectExisting(ctx context.Context) (existingNet, error) {
 	if len(vpcs.Vpcs) != 1 {
 		return existingNet{}, fmt.Errorf("DescribeVpcs of %s answered %d VPCs, want 1", c.cfg.VPCID, len(vpcs.Vpcs))
 	}
-	out := existingNet{vpcID: c.cfg.VPCID}
+	out := existingNet{vpcID: c.cfg.VPCID, vpcCIDRs: []string{aws.ToString(vpcs.Vpcs[0].CidrBlock)}}
+	for _, a := range vpcs.Vpcs[0].CidrBlockAssociationSet {
+		if cidr := aws.ToString(a.CidrBlock); a.CidrBlockState != nil && a.CidrBlockState.State == types.VpcCidrBlockStateCodeAssociated && !slices.Contains(out.vpcCIDRs, cidr) {
+			out.vpcCIDRs = append(out.vpcCIDRs, cidr)
+		}
+	}
 	subnets, err := c.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: c.cfg.SubnetIDs})
 	if hasCode(err, "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed") {
 		// EC2 names the first ID it does not know: "The subnet ID 'subnet-...' does not exist".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -217,6 +218,20 @@ func TestExistingNetworkRefusedAtItsField(t *testing.T) {
 				t.Errorf("a refused network left %v", left)
 			}
 		})
+	}
+	// Pod and Service ranges inside the VPC's 10.50.0.0/16 are refused at their field.
+	c := existingCloud(t, f, own.vpc, own.subnets)
+	for field, req := range map[string]clouds.PreflightRequest{
+		"network.pod_cidr":     {Cluster: "in", Network: true, PodCIDR: "10.0.0.0/8", ServiceCIDR: "10.96.0.0/12"},
+		"network.service_cidr": {Cluster: "in", Network: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.50.128.0/20"},
+	} {
+		pe, ok := clouds.AsPreflightError(c.Preflight(context.Background(), req))
+		if !ok || pe.Field != field || !strings.Contains(pe.Err.Fix, "10.50.0.0/16") {
+			t.Errorf("Preflight with %s inside the VPC = %v; want a refusal at %s naming the VPC's range", field, pe, field)
+		}
+	}
+	if err := c.Preflight(context.Background(), clouds.PreflightRequest{Cluster: "in", Network: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}); err != nil {
+		t.Errorf("Preflight with ranges outside the VPC = %v", err)
 	}
 	// A cluster that makes its own network has nothing to check.
 	if err := f.cloud.Preflight(context.Background(), clouds.PreflightRequest{Cluster: "own", Network: true}); err != nil {
