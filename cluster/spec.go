@@ -61,6 +61,11 @@ type AzureSpec struct {
 	// secrets stay in the Key Vault the cloud is configured with, under
 	// that vault's own protection.
 	DiskEncryptionSetID string `json:"disk_encryption_set_id,omitempty"`
+	// SubnetID, when set, is the resource ID of an existing subnet (same
+	// subscription and location) the nodes go in: the cluster creates no
+	// virtual network, only its network security groups, and Destroy
+	// leaves the virtual network and the subnet.
+	SubnetID string `json:"subnet_id,omitempty"`
 }
 
 // AWSSpec places the cluster in one AWS region.

@@ -242,11 +242,30 @@ func (v *validator) azure(a AzureSpec) {
 	if a.DiskEncryptionSetID != "" {
 		v.diskEncryptionSet(a)
 	}
+	if a.SubnetID != "" {
+		v.azureSubnet(a)
+	}
+}
+
+// azureSubnet checks an existing subnet's ID: a NIC joins a subnet of its
+// own subscription only
+// (https://learn.microsoft.com/azure/virtual-network/virtual-network-network-interface#constraints).
+func (v *validator) azureSubnet(a AzureSpec) {
+	const path = "azure.subnet_id"
+	m := keyPatterns.azureSubnet.FindStringSubmatch(a.SubnetID)
+	switch {
+	case m == nil:
+		v.add(path, fmt.Sprintf("%q is not a subnet's resource ID", a.SubnetID),
+			"use the ID az network vnet subnet show --query id prints: /subscriptions/<subscription>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+	case specPatterns.uuid.MatchString(a.SubscriptionID) && !strings.EqualFold(m[1], a.SubscriptionID):
+		v.add(path, fmt.Sprintf("the subnet is in subscription %s, the cluster in %s; a network interface joins a subnet of its own subscription only", m[1], a.SubscriptionID),
+			fmt.Sprintf("use a subnet of subscription %s, or peer the networks", a.SubscriptionID))
+	}
 }
 
 // keyPatterns are the shapes of customer-managed key references.
 var keyPatterns = struct {
-	awsKeyID, awsAlias, awsARN, azureDES, gcpKey *regexp.Regexp
+	awsKeyID, awsAlias, awsARN, azureDES, azureSubnet, gcpKey *regexp.Regexp
 }{
 	// A KMS key ID is a UUID, or mrk- and 32 hex digits for a multi-Region
 	// key; an alias is alias/ and 1-250 of [a-zA-Z0-9:/_-]
@@ -257,7 +276,8 @@ var keyPatterns = struct {
 	awsARN:   regexp.MustCompile(`^arn:aws(-[a-z]+)*:kms:([a-z0-9-]+):(\d{12}):(key/.+|alias/.+)$`),
 	// /subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/diskEncryptionSets/N, N 1-80 of
 	// [a-zA-Z0-9_-] (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute).
-	azureDES: regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/diskEncryptionSets/([a-zA-Z0-9_-]{1,80})$`),
+	azureSubnet: regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network/virtualNetworks/([^/]+)/subnets/([^/]+)$`),
+	azureDES:    regexp.MustCompile(`(?i)^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/diskEncryptionSets/([a-zA-Z0-9_-]{1,80})$`),
 	// projects/P/locations/L/keyRings/R/cryptoKeys/K, R and K 1-63 of [a-zA-Z0-9_-]
 	// (https://cloud.google.com/kms/docs/resource-hierarchy#retrieve_resource_id).
 	gcpKey: regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)/keyRings/([a-zA-Z0-9_-]{1,63})/cryptoKeys/([a-zA-Z0-9_-]{1,63})$`),

@@ -222,6 +222,15 @@ func TestValidate(t *testing.T) {
 		{name: "given a Key Vault key ID as the disk encryption set, then disk_encryption_set_id is refused", given: func(s *Spec) {
 			s.Azure.DiskEncryptionSetID = "https://vault.vault.azure.net/keys/k/0123"
 		}, wantPaths: []string{"azure.disk_encryption_set_id"}, wantText: "az disk-encryption-set show"},
+		{name: "given an existing Azure subnet of the subscription, then it is valid", given: func(s *Spec) {
+			s.Azure.SubnetID = "/subscriptions/" + s.Azure.SubscriptionID + "/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared/subnets/nodes"
+		}},
+		{name: "given an Azure subnet of another subscription, then subnet_id is refused", given: func(s *Spec) {
+			s.Azure.SubnetID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared/subnets/nodes"
+		}, wantPaths: []string{"azure.subnet_id"}, wantText: "a network interface joins a subnet of its own subscription only"},
+		{name: "given a virtual network's ID as the subnet, then subnet_id is refused", given: func(s *Spec) {
+			s.Azure.SubnetID = "/subscriptions/" + s.Azure.SubscriptionID + "/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared"
+		}, wantPaths: []string{"azure.subnet_id"}, wantText: "az network vnet subnet show"},
 		{name: "given an existing VPC and its subnets, then it is valid", given: func(s *Spec) {
 			onAWS(s)
 			s.AWS.Zones, s.AWS.VPCID, s.AWS.SubnetIDs = nil, "vpc-0a1b2c3d4e5f67890", []string{"subnet-0a1b2c3d4e5f67890", "subnet-1a2b3c4d"}

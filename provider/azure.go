@@ -23,6 +23,7 @@ type azureModel struct {
 	Location       types.String `tfsdk:"location"`
 	ResourceGroup  types.String `tfsdk:"resource_group"`
 	DiskEncryption types.String `tfsdk:"disk_encryption_set_id"`
+	SubnetID       types.String `tfsdk:"subnet_id"`
 }
 
 // azureProviderConfig is the provider block's azure attribute.
@@ -45,6 +46,12 @@ var azureBlock = cloudBlock{
 		{name: "disk_encryption_set_id", optional: true, description: "Resource ID of a disk encryption set, in the cluster's subscription and location, whose customer-managed key encrypts every node's OS disk " +
 			"(`az disk-encryption-set show --query id`). Empty uses platform-managed keys. The cluster's secrets live in the Key Vault of the provider's `key_vault_url`, which encrypts them with the vault's own keys. " +
 			"A change applies to nodes created afterwards."},
+		{name: "subnet_id", optional: true, description: "Resource ID of an existing subnet, in the cluster's subscription and location, the nodes go in " +
+			"(`az network vnet subnet show --query id`). The cluster then creates no virtual network: only its resource group (when missing) and its two network security groups, " +
+			"whose node rules admit the subnet's range (`network.node_cidr` is not used); destroy deletes those and leaves the virtual network and the subnet. " +
+			"Plan checks that the subnet exists in the location and that `network.pod_cidr` and `network.service_cidr` are outside the virtual network's ranges. " +
+			"The credentials need `Microsoft.Network/virtualNetworks/subnets/join/action` on the subnet. Unset: the cluster creates its own virtual network from `network.node_cidr`.",
+			lookup: "The existing subnet of a cluster made with the resource's `subnet_id`; with it a lookup finds the cluster's network."},
 	},
 	description: "Places the cluster on Azure. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `disk_encryption_set_id`.",
 	replace:     replaceObjectUnlessOnly("Moving a cluster to another subscription, location, resource group or cloud replaces it.", "disk_encryption_set_id"),
@@ -83,6 +90,7 @@ var azureBlock = cloudBlock{
 				Location:            r.str("azure.location", m.Location),
 				ResourceGroup:       r.str("azure.resource_group", m.ResourceGroup),
 				DiskEncryptionSetID: r.str("azure.disk_encryption_set_id", m.DiskEncryption),
+				SubnetID:            r.str("azure.subnet_id", m.SubnetID),
 			}
 		}
 	},
@@ -95,6 +103,7 @@ var azureBlock = cloudBlock{
 			"location":               types.StringValue(s.Azure.Location),
 			"resource_group":         types.StringValue(s.Azure.ResourceGroup),
 			"disk_encryption_set_id": optString(s.Azure.DiskEncryptionSetID),
+			"subnet_id":              optString(s.Azure.SubnetID),
 		}
 	},
 	options: func(_ context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
@@ -112,7 +121,7 @@ func (b cloudBackend) azure(spec cluster.Spec) (cluster.Options, error) {
 	cfg := azure.Config{SubscriptionID: os.Getenv("AZURE_SUBSCRIPTION_ID"), VaultURL: os.Getenv("AZURE_KEY_VAULT_URL"), Tags: spec.Tags}
 	if a := spec.Azure; a != nil {
 		cfg.SubscriptionID, cfg.Location, cfg.ResourceGroup = a.SubscriptionID, a.Location, a.ResourceGroup
-		cfg.DiskEncryptionSetID = a.DiskEncryptionSetID
+		cfg.DiskEncryptionSetID, cfg.SubnetID = a.DiskEncryptionSetID, a.SubnetID
 	}
 	if p := b.config.Azure; p != nil {
 		if cfg.SubscriptionID == "" || spec.Azure == nil {

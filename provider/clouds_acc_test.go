@@ -3,6 +3,7 @@ package provider_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,5 +100,73 @@ func cloudLabTest(t *testing.T, l *lab.Lab, providerCloud, location string, chec
 				resource.ComposeAggregateTestCheckFunc(checks...),
 			),
 		}},
+	})
+}
+
+// The released provider puts a cluster in an existing Azure subnet: a pod
+// range inside the virtual network is refused at plan time, the cluster
+// applies with its NSGs only, and destroy leaves the owner's network.
+func TestAccLabClusterInAnExistingAzureSubnet(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{azurelab.Starter(azurelab.Options{ClientID: "acc-client", ClientSecret: "acc-secret"})}})
+	env := setLabEnv(t, l.Emulator("azure").Env())
+	srv := l.Emulator("azure").(*azurelab.Emulator).Server
+	subnet, err := srv.OwnerNetwork("net-rg", "shared", "10.50.0.0/16", "nodes", "10.50.1.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	providerCloud := fmt.Sprintf(`
+  azure = {
+    resource_manager_endpoint = %q
+    authority_host            = %q
+    ca_bundle                 = file(%q)
+    key_vault_url             = %q
+  }`, env["AZURE_RESOURCE_MANAGER_ENDPOINT"], env["AZURE_AUTHORITY_HOST"], env["AZURE_CA_BUNDLE"], env["AZURE_KEY_VAULT_URL"])
+	config := func(network string) string {
+		location := fmt.Sprintf(`azure = { subscription_id = %q, location = %q, resource_group = "acc-rg", subnet_id = %q }`, env["AZURE_SUBSCRIPTION_ID"], env["AZURE_LOCATION"], subnet) + network
+		return labClusterConfig(l.Env(), providerCloud, location, 1, 0)
+	}
+	ownerNetworkStays := func(*terraform.State) error {
+		if objs := srv.Objects("net-rg"); !slices.Contains(objs, "virtualNetworks/shared") {
+			return fmt.Errorf("the owner's resource group after destroy holds %v, want its virtual network", objs)
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), ownerNetworkStays),
+		Steps: []resource.TestStep{
+			{
+				Config:      config("\n  network = { pod_cidr = \"10.50.0.0/16\" }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid network\.pod_cidr.*overlaps\s+the\s+virtual\s+network's\s+range\s+10\.50\.0\.0/16.*Fix:`),
+			},
+			{
+				Config: config(""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					resource.TestCheckResourceAttr(labAddr, "network_id", strings.TrimSuffix(subnet, "/subnets/nodes")),
+					resource.TestCheckResourceAttr(labAddr, "subnet_ids.0", subnet),
+					resource.TestMatchResourceAttr(labAddr, "nodes.0.private_ip", regexp.MustCompile(`^10\.50\.1\.`)),
+					func(*terraform.State) error {
+						objs, err := l.ObjectsIn("azure", "acc")
+						if err != nil {
+							return err
+						}
+						for _, o := range objs {
+							if strings.HasPrefix(o, "virtualNetworks/") {
+								return fmt.Errorf("the cluster made %s in an existing subnet", o)
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
 	})
 }

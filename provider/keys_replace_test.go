@@ -25,13 +25,17 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 			"project": types.StringValue("p"), "region": types.StringValue("europe-west4"), "zone": types.StringValue(zone), "kms_key_name": k,
 		})
 	}
-	azure := func(group, des string) types.Object {
+	azure := func(group, des string, subnet ...string) types.Object {
 		d := types.StringNull()
 		if des != "" {
 			d = types.StringValue(des)
 		}
+		sn := types.StringNull()
+		if len(subnet) > 0 {
+			sn = types.StringValue(subnet[0])
+		}
 		return types.ObjectValueMust(azureBlock.attrTypes(), map[string]attr.Value{
-			"subscription_id": types.StringValue("s"), "location": types.StringValue("westeurope"), "resource_group": types.StringValue(group), "disk_encryption_set_id": d,
+			"subscription_id": types.StringValue("s"), "location": types.StringValue("westeurope"), "resource_group": types.StringValue(group), "disk_encryption_set_id": d, "subnet_id": sn,
 		})
 	}
 	aws := func(region, key string) types.Object {
@@ -54,6 +58,8 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 		{"gcp removed", gcpBlock, gcp("europe-west4-a", ""), gcpBlock.null(), true},
 		{"azure set added", azureBlock, azure("rg", ""), azure("rg", des+"a"), false},
 		{"azure group changed", azureBlock, azure("rg", des+"a"), azure("rg2", des+"a"), true},
+		{"azure subnet changed", azureBlock, azure("rg", "", "/subscriptions/s/resourceGroups/n/providers/Microsoft.Network/virtualNetworks/v/subnets/a"),
+			azure("rg", "", "/subscriptions/s/resourceGroups/n/providers/Microsoft.Network/virtualNetworks/v/subnets/b"), true},
 		{"aws key changed", awsBlock, aws("eu-west-1", "alias/a"), aws("eu-west-1", "alias/b"), false},
 		{"aws region changed", awsBlock, aws("eu-west-1", "alias/a"), aws("eu-west-2", "alias/a"), true},
 	} {

@@ -66,7 +66,7 @@ func planAzure(t *testing.T, srv *arm.Server, subscription string) []*tfprotov6.
 	one := tftypes.NewValue(tftypes.Number, 1)
 	cfg := dynamicValue(t, s, map[string]tftypes.Value{
 		"name":  str("pf"),
-		"azure": tftypes.NewValue(atyp, map[string]tftypes.Value{"subscription_id": str(subscription), "location": str(srv.Location()), "resource_group": str("pf-rg"), "disk_encryption_set_id": tftypes.NewValue(tftypes.String, nil)}),
+		"azure": tftypes.NewValue(atyp, map[string]tftypes.Value{"subscription_id": str(subscription), "location": str(srv.Location()), "resource_group": str("pf-rg"), "disk_encryption_set_id": tftypes.NewValue(tftypes.String, nil), "subnet_id": tftypes.NewValue(tftypes.String, nil)}),
 		"node_pools": tftypes.NewValue(poolsType, map[string]tftypes.Value{
 			"linux": objectValue(poolType, map[string]tftypes.Value{"count": one}),
 			"win":   objectValue(poolType, map[string]tftypes.Value{"os": str("windows"), "count": one}),

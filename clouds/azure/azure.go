@@ -74,6 +74,10 @@ type Config struct {
 	// (same subscription and location) whose customer-managed key
 	// encrypts every node's OS disk; empty leaves platform-managed keys.
 	DiskEncryptionSetID string
+	// SubnetID, when set, is an existing subnet's resource ID (same
+	// subscription and location) the nodes go in; the cluster then makes
+	// no virtual network (existing.go).
+	SubnetID string
 
 	// Cloud selects a sovereign cloud or an emulator; the zero value is
 	// Azure public cloud. Set AuthorityHost and ResourceManagerEndpoint

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
@@ -80,6 +81,9 @@ func workerRules(req clouds.NetworkRequest) []rule {
 // network with its subnet, and one NSG per role. Each object is read
 // first and written only when missing or different.
 func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (clouds.Network, error) {
+	if c.existing() {
+		return c.ensureExisting(ctx, req)
+	}
 	cidr, err := netip.ParsePrefix(req.NodeCIDR)
 	if err != nil || !cidr.Addr().Is4() {
 		return clouds.Network{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualNetworks.CreateOrUpdate", Object: fmt.Sprintf("virtual network %q", vnetName(req.Cluster)),
@@ -234,6 +238,17 @@ func (c *Cloud) ensureNSG(ctx context.Context, req clouds.NetworkRequest, role s
 // FindNetwork implements clouds.Cloud with two reads, whatever the
 // cluster's size: the virtual network, and one page of the group's NSGs.
 func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network, bool, error) {
+	if c.existing() {
+		// The subnet is the owner's: the cluster's network is its NSGs there.
+		n := clouds.Network{SubnetID: c.cfg.SubnetID}
+		if i := strings.Index(strings.ToLower(c.cfg.SubnetID), "/subnets/"); i > 0 {
+			n.ID = c.cfg.SubnetID[:i]
+		}
+		if err := c.findNSGs(ctx, cluster, &n); err != nil {
+			return clouds.Network{}, false, err
+		}
+		return n, n.Firewalls.ControlPlane != "" || n.Firewalls.Worker != "", nil
+	}
 	got, err := c.vnets.Get(ctx, c.cfg.ResourceGroup, vnetName(cluster), nil)
 	if isNotFound(err) {
 		return clouds.Network{}, false, nil
@@ -245,11 +260,22 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 		return clouds.Network{}, false, nil
 	}
 	n := clouds.Network{ID: val(got.ID), SubnetID: subnetID(got.VirtualNetwork)}
+	if err := c.findNSGs(ctx, cluster, &n); err != nil {
+		return clouds.Network{}, false, err
+	}
+	return n, true, nil
+}
+
+// findNSGs fills n's firewalls from one page of the group's NSGs.
+func (c *Cloud) findNSGs(ctx context.Context, cluster string, n *clouds.Network) error {
 	pager := c.nsgs.NewListPager(c.cfg.ResourceGroup, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		if isNotFound(err) {
+			return nil // no resource group yet
+		}
 		if err != nil {
-			return clouds.Network{}, false, call{op: "NetworkSecurityGroups.List", object: fmt.Sprintf("network security groups of cluster %q", cluster)}.classify(err)
+			return call{op: "NetworkSecurityGroups.List", object: fmt.Sprintf("network security groups of cluster %q", cluster)}.classify(err)
 		}
 		for _, g := range page.Value {
 			switch {
@@ -261,7 +287,7 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 			}
 		}
 	}
-	return n, true, nil
+	return nil
 }
 
 // DeleteNetwork implements clouds.Cloud: the NSGs and the virtual network,
@@ -276,7 +302,8 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 	if err != nil {
 		return call{op: "ResourceGroups.Get", object: fmt.Sprintf("resource group %q", c.cfg.ResourceGroup)}.classify(err)
 	}
-	if hasClusterTag(group.Tags, cluster) {
+	// Never the group the existing subnet's network is in.
+	if hasClusterTag(group.Tags, cluster) && !strings.EqualFold(c.subnetGroup(), c.cfg.ResourceGroup) {
 		k := call{op: "ResourceGroups.Delete", object: fmt.Sprintf("resource group %q", c.cfg.ResourceGroup)}
 		poller, err := c.groups.BeginDelete(ctx, c.cfg.ResourceGroup, nil)
 		if isNotFound(err) {
@@ -301,6 +328,9 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 		if err != nil && !isNotFound(err) {
 			return k.classify(err)
 		}
+	}
+	if c.existing() {
+		return nil // the virtual network is the owner's
 	}
 	k := call{op: "VirtualNetworks.Delete", object: fmt.Sprintf("virtual network %q", vnetName(cluster))}
 	poller, err := c.vnets.BeginDelete(ctx, c.cfg.ResourceGroup, vnetName(cluster), nil)

@@ -108,6 +108,15 @@ func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) erro
 	if !req.Quick && (req.Network || req.Instances || req.LoadBalancer) {
 		checks = append(checks, pc.checkRegistrations)
 	}
+	if c.existing() && (req.Network || req.Instances || req.LoadBalancer) {
+		checks = append(checks, func(ctx context.Context) error {
+			sub, err := c.inspectExisting(ctx)
+			if err != nil {
+				return err
+			}
+			return sub.checkApart(req)
+		})
+	}
 	if !req.Quick && req.Secrets {
 		checks = append(checks, func(ctx context.Context) error { return c.checkVault(ctx, req.Cluster) })
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
@@ -1110,4 +1111,51 @@ func tagsOf(r *resource) map[string]*string {
 		return r.pip.Tags
 	}
 	return nil
+}
+
+// OwnerNetwork makes, as a network's owner would through ARM, resource
+// group rg (when missing) with virtual network vnet over cidr and its
+// subnet subnet over subnetCIDR, untagged by any cluster, and returns the
+// subnet's resource ID once the network is provisioned: the existing
+// network a cluster is then placed in.
+func (s *Server) OwnerNetwork(rg, vnet, cidr, subnet, subnetCIDR string) (string, error) {
+	s.mu.Lock()
+	if s.groupOf(rg) == nil {
+		s.groups[strings.ToLower(rg)] = &group{name: rg, location: s.opts.Location}
+	}
+	s.mu.Unlock()
+	body, err := json.Marshal(armnetwork.VirtualNetwork{
+		Location: ptr(s.opts.Location),
+		Properties: &armnetwork.VirtualNetworkPropertiesFormat{
+			AddressSpace: &armnetwork.AddressSpace{AddressPrefixes: []*string{ptr(cidr)}},
+			Subnets:      []*armnetwork.Subnet{{Name: ptr(subnet), Properties: &armnetwork.SubnetPropertiesFormat{AddressPrefix: ptr(subnetCIDR)}}},
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	var k *kind
+	for i := range kinds {
+		if kinds[i].typ == "virtualNetworks" {
+			k = &kinds[i]
+		}
+	}
+	rt := route{sub: s.opts.SubscriptionID, group: rg, kind: k, name: vnet}
+	if _, _, _, e := s.put(rt, "virtualNetworks.Put", body); e != nil {
+		return "", fmt.Errorf("put virtual network %s: %s", vnet, e.Message)
+	}
+	id := s.resourceID(rg, k, vnet, "")
+	for {
+		s.mu.Lock()
+		r := s.resources[strings.ToLower(id)]
+		busy := r != nil && r.busy
+		s.mu.Unlock()
+		if r == nil {
+			return "", fmt.Errorf("virtual network %s went away", vnet)
+		}
+		if !busy {
+			return id + "/subnets/" + subnet, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
