@@ -3,6 +3,7 @@ package clouds
 import (
 	"context"
 	"errors"
+	"net/netip"
 )
 
 // Preflighter is a Cloud that can check, with read-only calls, that the
@@ -57,6 +58,28 @@ func Preflight(ctx context.Context, cloud Cloud, req PreflightRequest) error {
 		return nil
 	}
 	return p.Preflight(ctx, req)
+}
+
+// OverlapOf returns the first of the request's pod and Service ranges that
+// overlaps one of network (a network the cluster does not make), with its
+// configuration field and the range it overlaps: the overlay's routes and
+// kube-proxy's rules would take those addresses from the network (kubeadm:
+// "your Pod network must not overlap with any of the host networks",
+// https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/#pod-network).
+// A malformed range is validation's to report.
+func (req PreflightRequest) OverlapOf(network []string) (field, cidr, overlapped string, ok bool) {
+	for _, r := range []struct{ field, cidr string }{{"network.pod_cidr", req.PodCIDR}, {"network.service_cidr", req.ServiceCIDR}} {
+		p, err := netip.ParsePrefix(r.cidr)
+		if err != nil {
+			continue
+		}
+		for _, n := range network {
+			if np, err := netip.ParsePrefix(n); err == nil && np.Overlaps(p) {
+				return r.field, r.cidr, n, true
+			}
+		}
+	}
+	return "", "", "", false
 }
 
 // AsPreflightError returns the refusal in err's chain, if any.

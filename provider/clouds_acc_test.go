@@ -30,13 +30,7 @@ func TestAccLabClusterOnAzure(t *testing.T) {
 	// The service principal reaches azidentity through its environment
 	// credential, as a pipeline's would; the lab's env file says the rest.
 	env := setLabEnv(t, l.Emulator("azure").Env())
-	provider := fmt.Sprintf(`
-  azure = {
-    resource_manager_endpoint = %q
-    authority_host            = %q
-    ca_bundle                 = file(%q)
-    key_vault_url             = %q
-  }`, env["AZURE_RESOURCE_MANAGER_ENDPOINT"], env["AZURE_AUTHORITY_HOST"], env["AZURE_CA_BUNDLE"], env["AZURE_KEY_VAULT_URL"])
+	provider := labAzureProvider(env)
 	location := fmt.Sprintf(`azure = { subscription_id = %q, location = %q, resource_group = "acc-rg" }`, env["AZURE_SUBSCRIPTION_ID"], env["AZURE_LOCATION"])
 	// The nodes' secrets went to the lab's Key Vault, at its .test name.
 	vaultUsed := func(*terraform.State) error {
@@ -46,6 +40,17 @@ func TestAccLabClusterOnAzure(t *testing.T) {
 		return nil
 	}
 	cloudLabTest(t, l, provider, location, vaultUsed)
+}
+
+// labAzureProvider is the provider block's azure attribute for the lab's ARM emulator.
+func labAzureProvider(env map[string]string) string {
+	return fmt.Sprintf(`
+  azure = {
+    resource_manager_endpoint = %q
+    authority_host            = %q
+    ca_bundle                 = file(%q)
+    key_vault_url             = %q
+  }`, env["AZURE_RESOURCE_MANAGER_ENDPOINT"], env["AZURE_AUTHORITY_HOST"], env["AZURE_CA_BUNDLE"], env["AZURE_KEY_VAULT_URL"])
 }
 
 func TestAccLabClusterOnGCP(t *testing.T) {
@@ -114,13 +119,7 @@ func TestAccLabClusterInAnExistingAzureSubnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	providerCloud := fmt.Sprintf(`
-  azure = {
-    resource_manager_endpoint = %q
-    authority_host            = %q
-    ca_bundle                 = file(%q)
-    key_vault_url             = %q
-  }`, env["AZURE_RESOURCE_MANAGER_ENDPOINT"], env["AZURE_AUTHORITY_HOST"], env["AZURE_CA_BUNDLE"], env["AZURE_KEY_VAULT_URL"])
+	providerCloud := labAzureProvider(env)
 	config := func(network string) string {
 		location := fmt.Sprintf(`azure = { subscription_id = %q, location = %q, resource_group = "acc-rg", subnet_id = %q }`, env["AZURE_SUBSCRIPTION_ID"], env["AZURE_LOCATION"], subnet) + network
 		return labClusterConfig(l.Env(), providerCloud, location, 1, 0)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -78,23 +77,11 @@ func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) erro
 	return ex.checkApart(req)
 }
 
-// checkApart refuses a pod or Service range that overlaps the VPC: the
-// overlay's routes and kube-proxy's rules would take those addresses from
-// the VPC (kubeadm: "your Pod network must not overlap with any of the host
-// networks", https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/#pod-network).
+// checkApart refuses a pod or Service range that overlaps the VPC.
 func (n existingNet) checkApart(req clouds.PreflightRequest) error {
-	for _, r := range []struct{ field, cidr string }{{"network.pod_cidr", req.PodCIDR}, {"network.service_cidr", req.ServiceCIDR}} {
-		p, err := netip.ParsePrefix(r.cidr)
-		if err != nil {
-			continue // validation reports a malformed range
-		}
-		for _, v := range n.vpcCIDRs {
-			if vp, err := netip.ParsePrefix(v); err == nil && vp.Overlaps(p) {
-				return refusal(r.field, "DescribeVpcs", "VPC "+n.vpcID,
-					fmt.Errorf("%s %s overlaps the VPC's range %s", r.field, r.cidr, v),
-					fmt.Sprintf("set %s to a range outside the VPC's %s", r.field, strings.Join(n.vpcCIDRs, ", ")))
-			}
-		}
+	if field, cidr, v, ok := req.OverlapOf(n.vpcCIDRs); ok {
+		return refusal(field, "DescribeVpcs", "VPC "+n.vpcID, fmt.Errorf("%s %s overlaps the VPC's range %s", field, cidr, v),
+			fmt.Sprintf("set %s to a range outside the VPC's %s", field, strings.Join(n.vpcCIDRs, ", ")))
 	}
 	return nil
 }

@@ -93,24 +93,12 @@ func invalidSubnet(op, id string, err error, fix string) *clouds.PreflightError 
 	return &clouds.PreflightError{Field: fieldSubnet, Err: &clouds.Error{Kind: clouds.KindInvalid, Op: op, Object: "subnet " + id, Err: err, Fix: fix}}
 }
 
-// checkApart refuses a pod or Service range that overlaps the virtual
-// network: the overlay's routes and kube-proxy's rules would take those
-// addresses from it (kubeadm: "your Pod network must not overlap with any
-// of the host networks",
-// https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/create-cluster-kubeadm/#pod-network).
+// checkApart refuses a pod or Service range that overlaps the virtual network.
 func (s existingSubnet) checkApart(req clouds.PreflightRequest) error {
-	for _, r := range []struct{ field, cidr string }{{"network.pod_cidr", req.PodCIDR}, {"network.service_cidr", req.ServiceCIDR}} {
-		p, err := netip.ParsePrefix(r.cidr)
-		if err != nil {
-			continue // validation reports a malformed range
-		}
-		for _, v := range s.vnetPrefixes {
-			if vp, err := netip.ParsePrefix(v); err == nil && vp.Overlaps(p) {
-				return &clouds.PreflightError{Field: r.field, Err: &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualNetworks.Get", Object: "virtual network " + s.vnetID,
-					Err: fmt.Errorf("%s %s overlaps the virtual network's range %s", r.field, r.cidr, v),
-					Fix: fmt.Sprintf("set %s to a range outside the virtual network's %s", r.field, strings.Join(s.vnetPrefixes, ", "))}}
-			}
-		}
+	if field, cidr, v, ok := req.OverlapOf(s.vnetPrefixes); ok {
+		return &clouds.PreflightError{Field: field, Err: &clouds.Error{Kind: clouds.KindInvalid, Op: "VirtualNetworks.Get", Object: "virtual network " + s.vnetID,
+			Err: fmt.Errorf("%s %s overlaps the virtual network's range %s", field, cidr, v),
+			Fix: fmt.Sprintf("set %s to a range outside the virtual network's %s", field, strings.Join(s.vnetPrefixes, ", "))}}
 	}
 	return nil
 }
@@ -129,15 +117,11 @@ func (c *Cloud) ensureExisting(ctx context.Context, req clouds.NetworkRequest) (
 		return clouds.Network{}, err
 	}
 	req.NodeCIDR = sub.prefix
-	cp, err := c.ensureNSG(ctx, req, clouds.RoleControlPlane, controlPlaneRules(req))
+	fw, err := c.ensureNSGs(ctx, req)
 	if err != nil {
 		return clouds.Network{}, err
 	}
-	worker, err := c.ensureNSG(ctx, req, clouds.RoleWorker, workerRules(req))
-	if err != nil {
-		return clouds.Network{}, err
-	}
-	return clouds.Network{ID: sub.vnetID, SubnetID: sub.id, Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
+	return clouds.Network{ID: sub.vnetID, SubnetID: sub.id, Firewalls: fw}, nil
 }
 
 // subnetGroup is the resource group of the configured subnet's virtual network.

@@ -96,15 +96,24 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 	if err != nil {
 		return clouds.Network{}, err
 	}
-	cp, err := c.ensureNSG(ctx, req, clouds.RoleControlPlane, controlPlaneRules(req))
+	fw, err := c.ensureNSGs(ctx, req)
 	if err != nil {
 		return clouds.Network{}, err
+	}
+	return clouds.Network{ID: val(vnet.ID), SubnetID: subnetID(vnet), Firewalls: fw}, nil
+}
+
+// ensureNSGs ensures both roles' NSGs, whose node rules admit req.NodeCIDR.
+func (c *Cloud) ensureNSGs(ctx context.Context, req clouds.NetworkRequest) (clouds.RoleFirewalls, error) {
+	cp, err := c.ensureNSG(ctx, req, clouds.RoleControlPlane, controlPlaneRules(req))
+	if err != nil {
+		return clouds.RoleFirewalls{}, err
 	}
 	worker, err := c.ensureNSG(ctx, req, clouds.RoleWorker, workerRules(req))
 	if err != nil {
-		return clouds.Network{}, err
+		return clouds.RoleFirewalls{}, err
 	}
-	return clouds.Network{ID: val(vnet.ID), SubnetID: subnetID(vnet), Firewalls: clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}}, nil
+	return clouds.RoleFirewalls{ControlPlane: cp, Worker: worker}, nil
 }
 
 func subnetID(vnet armnetwork.VirtualNetwork) string {
