@@ -101,6 +101,12 @@ type GCPSpec struct {
 	// replicated in the region only, and every node's boot disk; empty
 	// uses Google-managed keys.
 	KMSKeyName string `json:"kms_key_name,omitempty"`
+	// Network and Subnetwork, when set (both or neither), are the names of
+	// an existing VPC network of the project and its subnetwork in the
+	// region the nodes go in: the cluster creates only its firewall rules
+	// there, and Destroy leaves the network and the subnetwork.
+	Network    string `json:"network,omitempty"`
+	Subnetwork string `json:"subnetwork,omitempty"`
 }
 
 // CNI names a pod network that has both a Linux and a Windows side.

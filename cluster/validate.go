@@ -144,7 +144,7 @@ func (v *validator) name() {
 
 // specPatterns are the formats of cloud identifiers and versions, in one value to keep the package namespace small.
 var specPatterns = struct {
-	uuid, azureLocation, azureGroup, awsRegion, awsZoneTail, awsVPCID, awsSubnetID, gcpProject, gcpRegion, kubernetesVersion, kubernetesMinor *regexp.Regexp
+	uuid, azureLocation, azureGroup, awsRegion, awsZoneTail, awsVPCID, awsSubnetID, gcpProject, gcpRegion, gcpName, kubernetesVersion, kubernetesMinor *regexp.Regexp
 }{
 	uuid:              regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`),
 	azureLocation:     regexp.MustCompile(`^[a-z][a-z0-9]*$`),
@@ -155,6 +155,7 @@ var specPatterns = struct {
 	awsSubnetID:       regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`),
 	gcpProject:        regexp.MustCompile(`^([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$`),
 	gcpRegion:         regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`),
+	gcpName:           regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`),
 	kubernetesVersion: regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`),
 	kubernetesMinor:   regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`),
 }
@@ -433,6 +434,27 @@ func (v *validator) gcp(g GCPSpec) {
 	}
 	if g.KMSKeyName != "" && regionOK {
 		v.cloudKMSKey(g)
+	}
+	v.gcpNetwork(g)
+}
+
+// gcpNetwork checks an existing network's names: both or neither, each a
+// Compute name (RFC 1035, at most 63 characters,
+// https://cloud.google.com/compute/docs/naming-resources).
+func (v *validator) gcpNetwork(g GCPSpec) {
+	switch {
+	case g.Network != "" && g.Subnetwork == "":
+		v.add("gcp.subnetwork", fmt.Sprintf("gcp.network is %q but no subnetwork is named; the nodes need a subnetwork of that network in the region", g.Network),
+			"set subnetwork to the name of the network's subnetwork in the cluster's region, or remove network to let the cluster create its own")
+	case g.Network == "" && g.Subnetwork != "":
+		v.add("gcp.network", "gcp.subnetwork is set without the network it belongs to",
+			"set network to the subnetwork's network name, or remove subnetwork to let the cluster create its own network")
+	}
+	for _, f := range []struct{ path, name string }{{"gcp.network", g.Network}, {"gcp.subnetwork", g.Subnetwork}} {
+		if f.name != "" && !specPatterns.gcpName.MatchString(f.name) {
+			v.add(f.path, fmt.Sprintf("%q is not a Compute resource name", f.name),
+				"use the name, not the URL: 1-63 lowercase letters, digits and '-', starting with a letter (gcloud compute networks list)")
+		}
 	}
 }
 

@@ -231,6 +231,13 @@ func TestValidate(t *testing.T) {
 		{name: "given a virtual network's ID as the subnet, then subnet_id is refused", given: func(s *Spec) {
 			s.Azure.SubnetID = "/subscriptions/" + s.Azure.SubscriptionID + "/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared"
 		}, wantPaths: []string{"azure.subnet_id"}, wantText: "az network vnet subnet show"},
+		{name: "given an existing GCP network and subnetwork, then it is valid", given: func(s *Spec) { onGCP(s); s.GCP.Network, s.GCP.Subnetwork = "shared", "shared-europe-west4" }},
+		{name: "given a GCP network without its subnetwork, then subnetwork is asked for", given: func(s *Spec) { onGCP(s); s.GCP.Network = "shared" },
+			wantPaths: []string{"gcp.subnetwork"}, wantText: "set subnetwork"},
+		{name: "given a GCP network's URL, then network is refused with the name form", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.Network, s.GCP.Subnetwork = "projects/p/global/networks/shared", "nodes"
+		}, wantPaths: []string{"gcp.network"}, wantText: "use the name, not the URL"},
 		{name: "given an existing VPC and its subnets, then it is valid", given: func(s *Spec) {
 			onAWS(s)
 			s.AWS.Zones, s.AWS.VPCID, s.AWS.SubnetIDs = nil, "vpc-0a1b2c3d4e5f67890", []string{"subnet-0a1b2c3d4e5f67890", "subnet-1a2b3c4d"}

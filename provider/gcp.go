@@ -25,6 +25,8 @@ type gcpModel struct {
 	Region     types.String `tfsdk:"region"`
 	Zone       types.String `tfsdk:"zone"`
 	KMSKeyName types.String `tfsdk:"kms_key_name"`
+	Network    types.String `tfsdk:"network"`
+	Subnetwork types.String `tfsdk:"subnetwork"`
 }
 
 // gcpProviderConfig is the provider block's gcp attribute.
@@ -46,6 +48,14 @@ var gcpBlock = cloudBlock{
 		{name: "kms_key_name", optional: true, description: "Cloud KMS key, `projects/P/locations/L/keyRings/R/cryptoKeys/K` with `L` the cluster's region, that encrypts every node's boot disk and the cluster's Secret Manager secrets " +
 			"(then replicated in the region only). Empty uses Google-managed keys. The Compute Engine and Secret Manager service agents need `roles/cloudkms.cryptoKeyEncrypterDecrypter` on it (see the security guide). " +
 			"A change applies to secrets and nodes created afterwards."},
+		{name: "network", optional: true, description: "Name of an existing VPC network of `project` to put the cluster in, with `subnetwork`. " +
+			"The cluster then creates no network or subnetwork: only its firewall rules there (`<name>-internal`, `<name>-etcd`, the admin rules and the load balancer's health-check rule, marked as the cluster's), " +
+			"which admit the subnetwork's range (`network.node_cidr` is not used); destroy deletes those and leaves the network. " +
+			"Plan checks that the network and subnetwork exist and that `network.pod_cidr` and `network.service_cidr` are outside the subnetwork's ranges. A Shared VPC host project is not supported yet. " +
+			"Unset: the cluster creates its own network from `network.node_cidr`.",
+			lookup: "The existing network of a cluster made with the resource's `network`; with it (and `subnetwork`) a lookup finds the cluster's network."},
+		{name: "subnetwork", optional: true, description: "Name of the subnetwork of `network`, in the cluster's region, the nodes and the internal load balancer go in.",
+			lookup: "The existing subnetwork of `network` (the resource's `subnetwork`)."},
 	},
 	description: "Places the cluster on Google Cloud. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `kms_key_name`.",
 	replace:     replaceObjectUnlessOnly("Moving a cluster to another project, region, zone or cloud replaces it.", "kms_key_name"),
@@ -81,7 +91,7 @@ var gcpBlock = cloudBlock{
 		var m gcpModel
 		if r.object("gcp", v, &m) {
 			s.GCP = &cluster.GCPSpec{Project: r.str("gcp.project", m.Project), Region: r.str("gcp.region", m.Region), Zone: r.str("gcp.zone", m.Zone),
-				KMSKeyName: r.str("gcp.kms_key_name", m.KMSKeyName)}
+				KMSKeyName: r.str("gcp.kms_key_name", m.KMSKeyName), Network: r.str("gcp.network", m.Network), Subnetwork: r.str("gcp.subnetwork", m.Subnetwork)}
 		}
 	},
 	fromSpec: func(s cluster.Spec) map[string]attr.Value {
@@ -90,7 +100,7 @@ var gcpBlock = cloudBlock{
 		}
 		return map[string]attr.Value{
 			"project": types.StringValue(s.GCP.Project), "region": types.StringValue(s.GCP.Region), "zone": types.StringValue(s.GCP.Zone),
-			"kms_key_name": optString(s.GCP.KMSKeyName),
+			"kms_key_name": optString(s.GCP.KMSKeyName), "network": optString(s.GCP.Network), "subnetwork": optString(s.GCP.Subnetwork),
 		}
 	},
 	options: func(ctx context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
@@ -112,7 +122,7 @@ func (b cloudBackend) gcp(ctx context.Context, spec cluster.Spec) (cluster.Optio
 	cfg := gcp.Config{Labels: spec.Tags}
 	if g := spec.GCP; g != nil {
 		cfg.Project, cfg.Region, cfg.Zones = g.Project, g.Region, []string{g.Zone}
-		cfg.KMSKeyName = g.KMSKeyName
+		cfg.KMSKeyName, cfg.Network, cfg.Subnetwork = g.KMSKeyName, g.Network, g.Subnetwork
 	}
 	token := os.Getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
 	if p := b.config.GCP; p != nil {

@@ -23,6 +23,7 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 		}
 		return types.ObjectValueMust(gcpBlock.attrTypes(), map[string]attr.Value{
 			"project": types.StringValue("p"), "region": types.StringValue("europe-west4"), "zone": types.StringValue(zone), "kms_key_name": k,
+			"network": types.StringNull(), "subnetwork": types.StringNull(),
 		})
 	}
 	azure := func(group, des string, subnet ...string) types.Object {
@@ -44,6 +45,11 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 			"vpc_id": types.StringNull(), "subnet_ids": types.ListNull(types.StringType),
 		})
 	}
+	gcpWith := func(o types.Object, name, v string) types.Object {
+		attrs := o.Attributes()
+		attrs[name] = types.StringValue(v)
+		return types.ObjectValueMust(gcpBlock.attrTypes(), attrs)
+	}
 	const key = "projects/p/locations/europe-west4/keyRings/r/cryptoKeys/"
 	const des = "/subscriptions/s/resourceGroups/k/providers/Microsoft.Compute/diskEncryptionSets/"
 	for _, tc := range []struct {
@@ -56,6 +62,7 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 		{"gcp key changed", gcpBlock, gcp("europe-west4-a", key+"a"), gcp("europe-west4-a", key+"b"), false},
 		{"gcp zone changed", gcpBlock, gcp("europe-west4-a", key+"a"), gcp("europe-west4-b", key+"a"), true},
 		{"gcp removed", gcpBlock, gcp("europe-west4-a", ""), gcpBlock.null(), true},
+		{"gcp network set", gcpBlock, gcp("europe-west4-a", ""), gcpWith(gcp("europe-west4-a", ""), "network", "shared"), true},
 		{"azure set added", azureBlock, azure("rg", ""), azure("rg", des+"a"), false},
 		{"azure group changed", azureBlock, azure("rg", des+"a"), azure("rg2", des+"a"), true},
 		{"azure subnet changed", azureBlock, azure("rg", "", "/subscriptions/s/resourceGroups/n/providers/Microsoft.Network/virtualNetworks/v/subnets/a"),

@@ -70,6 +70,10 @@ type Config struct {
 	// and automatic replication. The Compute Engine and Secret Manager
 	// service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it.
 	KMSKeyName string
+	// Network and Subnetwork name an existing VPC network of Project and
+	// its subnetwork in Region the nodes go in (both or neither); the
+	// cluster then makes only its firewall rules there (existing.go).
+	Network, Subnetwork string
 	// Endpoint overrides the Compute endpoint (Private Service Connect, a
 	// proxy, the lab), e.g. "https://compute-psc.p.googleapis.com"; empty
 	// uses https://compute.googleapis.com.

@@ -287,7 +287,7 @@ func (c *Cloud) ensureAddress(ctx context.Context, cluster, scheme string) (*com
 	}, func(id string) (*compute.Operation, error) {
 		res := &computepb.Address{Name: proto.String(name), Description: proto.String(marker(cluster)), AddressType: proto.String(scheme)}
 		if scheme == schemeInternal {
-			res.Subnetwork = proto.String(c.link(c.regionScope(), "subnetworks", subnetworkName(cluster)))
+			res.Subnetwork = proto.String(c.link(c.regionScope(), "subnetworks", c.subnetName(cluster)))
 		} else {
 			res.NetworkTier = proto.String("PREMIUM")
 		}
@@ -313,7 +313,7 @@ func (c *Cloud) ensureGroup(ctx context.Context, cluster, zone string) (*compute
 	}, func(id string) (*compute.Operation, error) {
 		return c.groups.Insert(ctx, &computepb.InsertInstanceGroupRequest{Project: c.cfg.Project, Zone: zone, RequestId: proto.String(id),
 			InstanceGroupResource: &computepb.InstanceGroup{Name: proto.String(name), Description: proto.String(marker(cluster)),
-				Network: proto.String(c.link("global", "networks", networkName(cluster)))}}, c.retry())
+				Network: proto.String(c.link("global", "networks", c.netName(cluster)))}}, c.retry())
 	})
 	return got, err
 }
@@ -351,7 +351,7 @@ func (c *Cloud) ensureBackendService(ctx context.Context, cluster, scheme, hc st
 		res := &computepb.BackendService{Name: proto.String(name), Description: proto.String(marker(cluster)),
 			LoadBalancingScheme: proto.String(scheme), Protocol: proto.String("TCP"), HealthChecks: []string{hc}, Backends: backends(groups)}
 		if scheme == schemeInternal {
-			res.Network = proto.String(c.link("global", "networks", networkName(cluster)))
+			res.Network = proto.String(c.link("global", "networks", c.netName(cluster)))
 		}
 		return c.backendServices.Insert(ctx, &computepb.InsertRegionBackendServiceRequest{Project: c.cfg.Project, Region: c.cfg.Region, RequestId: proto.String(id), BackendServiceResource: res}, c.retry())
 	})
@@ -426,8 +426,8 @@ func (c *Cloud) ensureForwardingRule(ctx context.Context, cluster, scheme string
 			IPAddress: proto.String(relative(addr.GetSelfLink())), IPProtocol: proto.String("TCP"), Ports: []string{port},
 			LoadBalancingScheme: proto.String(scheme), BackendService: proto.String(bs)}
 		if scheme == schemeInternal {
-			res.Network = proto.String(c.link("global", "networks", networkName(cluster)))
-			res.Subnetwork = proto.String(c.link(c.regionScope(), "subnetworks", subnetworkName(cluster)))
+			res.Network = proto.String(c.link("global", "networks", c.netName(cluster)))
+			res.Subnetwork = proto.String(c.link(c.regionScope(), "subnetworks", c.subnetName(cluster)))
 		} else {
 			res.NetworkTier = proto.String("PREMIUM")
 		}

@@ -99,11 +99,22 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 		return clouds.Network{}, &clouds.Error{Kind: clouds.KindInvalid, Op: "networks.insert", Object: fmt.Sprintf("network of cluster %q", req.Cluster),
 			Err: fmt.Errorf("the cluster name makes Compute names that break RFC 1035 or exceed 63 characters"), Fix: "use a cluster name of lowercase letters, digits and dashes, at most 48 characters"}
 	}
-	if err := c.ensureVPC(ctx, req.Cluster); err != nil {
-		return clouds.Network{}, err
-	}
-	if err := c.ensureSubnetwork(ctx, req); err != nil {
-		return clouds.Network{}, err
+	if c.existing() {
+		sub, err := c.inspectExisting(ctx)
+		if pe, ok := clouds.AsPreflightError(err); ok {
+			return clouds.Network{}, pe.Err
+		}
+		if err != nil {
+			return clouds.Network{}, err
+		}
+		req.NodeCIDR = sub.prefix // the rules admit the subnetwork's range
+	} else {
+		if err := c.ensureVPC(ctx, req.Cluster); err != nil {
+			return clouds.Network{}, err
+		}
+		if err := c.ensureSubnetwork(ctx, req); err != nil {
+			return clouds.Network{}, err
+		}
 	}
 	for _, r := range rules(req) {
 		if err := c.ensureFirewall(ctx, req.Cluster, r); err != nil {
@@ -131,8 +142,8 @@ func (c *Cloud) EnsureNetwork(ctx context.Context, req clouds.NetworkRequest) (c
 
 func (c *Cloud) network(cluster string) clouds.Network {
 	return clouds.Network{
-		ID:        networkName(cluster),
-		SubnetID:  subnetworkName(cluster),
+		ID:        c.netName(cluster),
+		SubnetID:  c.subnetName(cluster),
 		Firewalls: clouds.RoleFirewalls{ControlPlane: roleTag(cluster, clouds.RoleControlPlane), Worker: roleTag(cluster, clouds.RoleWorker)},
 	}
 }
@@ -227,7 +238,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 	want := &computepb.Firewall{
 		Name:         proto.String(r.name),
 		Description:  proto.String(marker(cluster)),
-		Network:      proto.String("projects/" + c.cfg.Project + "/global/networks/" + networkName(cluster)),
+		Network:      proto.String("projects/" + c.cfg.Project + "/global/networks/" + c.netName(cluster)),
 		Direction:    proto.String("INGRESS"),
 		SourceRanges: r.sources,
 		SourceTags:   r.sourceTags,
@@ -322,6 +333,14 @@ func (c *Cloud) deleteFirewall(ctx context.Context, cluster string, fw *computep
 
 // FindNetwork implements clouds.Cloud.
 func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network, bool, error) {
+	if c.existing() {
+		// The network is the owner's: the cluster's share is its firewall rules.
+		fws, err := c.existingFirewalls(ctx, cluster)
+		if err != nil || len(fws) == 0 {
+			return clouds.Network{}, false, err
+		}
+		return c.network(cluster), true, nil
+	}
 	name := networkName(cluster)
 	k := call{op: "networks.get", object: fmt.Sprintf("network %q", name)}
 	got, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: c.cfg.Project, Network: name}, c.retry())
@@ -349,6 +368,9 @@ func (c *Cloud) DeleteNetwork(ctx context.Context, cluster string) error {
 		if err := c.deleteFirewall(ctx, cluster, fw); err != nil {
 			return err
 		}
+	}
+	if c.existing() {
+		return nil // the network and the subnetwork are the owner's
 	}
 	sub := subnetworkName(cluster)
 	k := call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", sub)}

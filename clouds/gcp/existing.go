@@ -1,0 +1,111 @@
+package gcp
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"cloud.google.com/go/compute/apiv1/computepb"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+)
+
+// Existing network. With Config.Network and Config.Subnetwork the nodes go
+// in a VPC network and subnetwork someone else owns, in the same project:
+// the cluster creates only its firewall rules in that network (marked as
+// the cluster's, targeting its network tags), and its instances and load
+// balancer in the subnetwork; DeleteNetwork deletes only those rules. The
+// rules admit the subnetwork's range where a cluster-made network admits
+// the node CIDR. A Shared VPC host project is not supported: the network
+// must be in the cluster's project.
+
+// Configuration fields the refusals name, as the provider spells them.
+const (
+	fieldNetwork    = "gcp.network"
+	fieldSubnetwork = "gcp.subnetwork"
+)
+
+var _ clouds.Preflighter = (*Cloud)(nil)
+
+// existing reports whether the cluster goes in an existing network.
+func (c *Cloud) existing() bool { return c.cfg.Network != "" }
+
+// netName and subnetName are the network and subnetwork the cluster uses.
+func (c *Cloud) netName(cluster string) string {
+	if c.existing() {
+		return c.cfg.Network
+	}
+	return networkName(cluster)
+}
+
+func (c *Cloud) subnetName(cluster string) string {
+	if c.existing() {
+		return c.cfg.Subnetwork
+	}
+	return subnetworkName(cluster)
+}
+
+// existingSubnetwork is the configured subnetwork's ranges.
+type existingSubnetwork struct {
+	prefix string
+	// ranges are the primary range and the secondary ones.
+	ranges []string
+}
+
+// inspectExisting reads the network and the subnetwork. A refusal is a
+// *clouds.PreflightError naming the field; other errors mean Compute could
+// not be asked.
+func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnetwork, error) {
+	k := call{op: "networks.get", object: fmt.Sprintf("network %q", c.cfg.Network)}
+	_, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: c.cfg.Project, Network: c.cfg.Network}, c.retry())
+	if ce := k.classify(err); clouds.KindOf(ce) == clouds.KindNotFound {
+		return existingSubnetwork{}, c.refusal(fieldNetwork, k, fmt.Errorf("project %s has no network %q", c.cfg.Project, c.cfg.Network),
+			fmt.Sprintf("set gcp.network to a network of project %s (gcloud compute networks list --project %s)", c.cfg.Project, c.cfg.Project))
+	} else if ce != nil {
+		return existingSubnetwork{}, ce
+	}
+	k = call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", c.cfg.Subnetwork)}
+	sub, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: c.cfg.Project, Region: c.cfg.Region, Subnetwork: c.cfg.Subnetwork}, c.retry())
+	list := fmt.Sprintf("gcloud compute networks subnets list --project %s --network %s --regions %s", c.cfg.Project, c.cfg.Network, c.cfg.Region)
+	if ce := k.classify(err); clouds.KindOf(ce) == clouds.KindNotFound {
+		return existingSubnetwork{}, c.refusal(fieldSubnetwork, k, fmt.Errorf("region %s of project %s has no subnetwork %q", c.cfg.Region, c.cfg.Project, c.cfg.Subnetwork),
+			fmt.Sprintf("set gcp.subnetwork to a subnetwork of network %s in region %s (%s)", c.cfg.Network, c.cfg.Region, list))
+	} else if ce != nil {
+		return existingSubnetwork{}, ce
+	}
+	if got := path.Base(sub.GetNetwork()); got != c.cfg.Network {
+		return existingSubnetwork{}, c.refusal(fieldSubnetwork, k, fmt.Errorf("subnetwork %s is in network %s, not in gcp.network %s", c.cfg.Subnetwork, got, c.cfg.Network),
+			fmt.Sprintf("name a subnetwork of network %s (%s), or set gcp.network to %s", c.cfg.Network, list, got))
+	}
+	out := existingSubnetwork{prefix: sub.GetIpCidrRange(), ranges: []string{sub.GetIpCidrRange()}}
+	for _, r := range sub.GetSecondaryIpRanges() {
+		out.ranges = append(out.ranges, r.GetIpCidrRange())
+	}
+	return out, nil
+}
+
+func (c *Cloud) refusal(field string, k call, err error, fix string) *clouds.PreflightError {
+	return &clouds.PreflightError{Field: field, Err: &clouds.Error{Kind: clouds.KindInvalid, Op: k.op, Object: k.object, Err: err, Fix: fix}}
+}
+
+// Preflight implements clouds.Preflighter: in an existing network, the
+// network and the subnetwork must exist, the subnetwork in the region and
+// in the network, and the pod and Service ranges must be outside the
+// subnetwork's ranges. Two read calls; a cluster that makes its own
+// network has nothing to check here.
+func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) error {
+	if !c.existing() || (!req.Network && !req.Instances && !req.LoadBalancer) {
+		return nil
+	}
+	sub, err := c.inspectExisting(ctx)
+	if err != nil {
+		return err
+	}
+	if field, cidr, r, ok := req.OverlapOf(sub.ranges); ok {
+		return c.refusal(field, call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", c.cfg.Subnetwork)},
+			fmt.Errorf("%s %s overlaps the subnetwork's range %s", field, cidr, r),
+			fmt.Sprintf("set %s to a range outside the subnetwork's %s", field, strings.Join(sub.ranges, ", ")))
+	}
+	return nil
+}

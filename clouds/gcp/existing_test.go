@@ -1,0 +1,139 @@
+package gcp_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/gcp"
+)
+
+// In an existing network (here one another configuration made: "owner"'s,
+// 10.20.0.0/16) the cluster makes only its firewall rules, its instance
+// goes in the owner's subnetwork, everything converges, and deleting the
+// cluster's network leaves the owner's.
+func TestExistingNetworkAdoptedConvergedAndLeftInPlace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.cloud.EnsureNetwork(ctx, netReq("owner")); err != nil {
+		t.Fatal(err)
+	}
+	ownerObjects := e.srv.Objects("owner")
+	c := existingCloud(t, e, "owner-network", "owner-nodes")
+	req := netReq("demo")
+	req.NodeCIDR = "10.99.0.0/16" // not used: the rules admit the subnetwork's range
+	if err := c.Preflight(ctx, clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}); err != nil {
+		t.Fatalf("Preflight = %v", err)
+	}
+	nw, err := c.EnsureNetwork(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nw.ID != "owner-network" || nw.SubnetID != "owner-nodes" {
+		t.Errorf("network %+v, want the owner's network and subnetwork", nw)
+	}
+	var made []string
+	for _, o := range e.srv.Objects("demo") {
+		kind, _, _ := strings.Cut(o, "/")
+		if kind == "network" || kind == "subnetwork" {
+			t.Errorf("the cluster made %s in an existing network", o)
+		}
+		made = append(made, o)
+	}
+	if !slices.Contains(made, "firewall/demo-internal") {
+		t.Errorf("the cluster's objects %v, want its firewall rules", made)
+	}
+	inst, err := c.EnsureInstance(ctx, linuxReq("demo", "demo-cp-0", nw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(inst.PrivateIP, "10.20.") {
+		t.Errorf("node address %s, want one of the owner's subnetwork 10.20.0.0/16", inst.PrivateIP)
+	}
+	e.srv.ResetCalls()
+	if _, err := c.EnsureNetwork(ctx, req); err != nil || e.srv.MutatingCalls() != 0 {
+		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, e.srv.MutatingCalls(), e.srv.Calls())
+	}
+	if found, ok, err := c.FindNetwork(ctx, "demo"); err != nil || !ok || found.ID != "owner-network" {
+		t.Errorf("FindNetwork = %+v, %v, %v", found, ok, err)
+	}
+	if err := c.DeleteInstance(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteNetwork(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.srv.Objects("demo"); len(left) != 0 {
+		t.Errorf("DeleteNetwork left %v", left)
+	}
+	if got := e.srv.Objects("owner"); !slices.Equal(got, ownerObjects) {
+		t.Errorf("the owner's network after the cluster's went: %v, want %v", got, ownerObjects)
+	}
+}
+
+// A network or subnetwork the project does not have, a subnetwork of
+// another network and pods inside the subnetwork are refused at their field.
+func TestExistingNetworkRefusedAtItsField(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, cl := range []string{"owner", "other"} {
+		req := netReq(cl)
+		if cl == "other" {
+			req.NodeCIDR = "10.30.0.0/16"
+		}
+		if _, err := e.cloud.EnsureNetwork(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := clouds.PreflightRequest{Cluster: "bad", Network: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}
+	inside := base
+	inside.ServiceCIDR = "10.20.128.0/20"
+	for _, tc := range []struct {
+		name, network, subnetwork, field string
+		req                              clouds.PreflightRequest
+	}{
+		{"an unknown network", "nope", "owner-nodes", "gcp.network", base},
+		{"an unknown subnetwork", "owner-network", "nope", "gcp.subnetwork", base},
+		{"a subnetwork of another network", "owner-network", "other-nodes", "gcp.subnetwork", base},
+		{"Services inside the subnetwork", "owner-network", "owner-nodes", "network.service_cidr", inside},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := existingCloud(t, e, tc.network, tc.subnetwork)
+			pe, ok := clouds.AsPreflightError(c.Preflight(ctx, tc.req))
+			if !ok || pe.Field != tc.field || pe.Err.Kind != clouds.KindInvalid || pe.Err.Fix == "" {
+				t.Fatalf("Preflight = %v; want a refusal at %s with a fix", pe, tc.field)
+			}
+			if strings.HasPrefix(tc.field, "gcp.") {
+				if _, err := c.EnsureNetwork(ctx, netReq("bad")); clouds.KindOf(err) != clouds.KindInvalid {
+					t.Errorf("EnsureNetwork = %v; want the preflight's refusal", err)
+				}
+			}
+			if left := e.srv.Objects("bad"); len(left) != 0 {
+				t.Errorf("a refused network left %v", left)
+			}
+		})
+	}
+}
+
+// existingCloud is a Cloud of e's emulator configured for an existing network.
+func existingCloud(t *testing.T, e env, network, subnetwork string) *gcp.Cloud {
+	t.Helper()
+	cfg := gcp.Config{
+		Project: e.srv.Project(), Region: e.srv.Region(), Zones: e.srv.Zones(),
+		Endpoint: e.srv.URL(), CABundle: e.srv.CACertPEM(),
+		TokenSource:    oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		Network: network, Subnetwork: subnetwork,
+	}
+	c, err := gcp.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
