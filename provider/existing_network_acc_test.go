@@ -1,20 +1,12 @@
 package provider_test
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -22,49 +14,23 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/mixedk8s/mixedk8s/provider"
-	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/awslab"
 )
 
-// labEC2 is an EC2 client of the lab's emulator, as the network's owner
-// (another team, another Terraform configuration) would use the API.
-func labEC2(t *testing.T, env lab.Env) *ec2.Client {
-	t.Helper()
-	ca, err := os.ReadFile(env.AWSCABundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("the lab's CA bundle holds no certificate")
-	}
-	return ec2.New(ec2.Options{
-		Region:       env.AWSRegion,
-		BaseEndpoint: aws.String(env.AWSEndpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider(env.AWSAccessKeyID, env.AWSSecretAccessKey, ""),
-		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
-	})
-}
-
-// A cluster in a VPC and subnet made beforehand through the emulator's
-// API: plan refuses an unknown subnet at its attribute, the cluster
+// A cluster in a VPC and subnet made beforehand by their owner (through
+// the EC2 emulator's CreateVpc and CreateSubnet): plan refuses an unknown
+// subnet at its attribute, the cluster
 // creates only its security groups there and exports the IDs it uses, a
 // second plan is empty, and destroy leaves the VPC and subnet with nothing
 // of the cluster.
 func TestAccLabClusterInAnExistingVPC(t *testing.T) {
 	l := startLab(t)
 	env := l.Env()
-	ctx := context.Background()
-	api := labEC2(t, env)
-	vpc, err := api.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.60.0.0/16")})
+	ec2 := l.Emulator("aws").(*awslab.Emulator).Server
+	vpcID, subnetID, err := ec2.OwnerNetwork("10.60.0.0/16", "10.60.1.0/24")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vpcID := aws.ToString(vpc.Vpc.VpcId)
-	sn, err := api.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.60.1.0/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	subnetID := aws.ToString(sn.Subnet.SubnetId)
 	config := func(subnet string, network ...string) string {
 		providerCloud := fmt.Sprintf(`
   aws = {
@@ -79,11 +45,8 @@ func TestAccLabClusterInAnExistingVPC(t *testing.T) {
 		"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
 	}
 	ownerNetworkStays := func(*terraform.State) error {
-		if _, err := api.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}}); err != nil {
-			return fmt.Errorf("the existing VPC after destroy: %w", err)
-		}
-		if _, err := api.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{subnetID}}); err != nil {
-			return fmt.Errorf("the existing subnet after destroy: %w", err)
+		if !ec2.OwnerNetworkStays(vpcID, subnetID) {
+			return fmt.Errorf("the existing VPC %s or subnet %s is gone after destroy", vpcID, subnetID)
 		}
 		return nil
 	}
@@ -131,15 +94,10 @@ func TestAccLabClusterInAnExistingVPC(t *testing.T) {
 								return fmt.Errorf("the cluster made a %s in an existing VPC: %v", k, l.Objects("acc"))
 							}
 						}
-						groups, err := api.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
-							GroupIds: []string{s.RootModule().Resources[labAddr].Primary.Attributes["security_group_ids.0"], s.RootModule().Resources[labAddr].Primary.Attributes["security_group_ids.1"]},
-						})
-						if err != nil {
-							return err
-						}
-						for _, g := range groups.SecurityGroups {
-							if aws.ToString(g.VpcId) != vpcID {
-								return fmt.Errorf("security group %s is in %s, want %s", aws.ToString(g.GroupId), aws.ToString(g.VpcId), vpcID)
+						for _, attr := range []string{"security_group_ids.0", "security_group_ids.1"} {
+							id := s.RootModule().Resources[labAddr].Primary.Attributes[attr]
+							if vpc, ok := ec2.GroupVPC(id); !ok || vpc != vpcID {
+								return fmt.Errorf("security group %s is in %q, want %s", id, vpc, vpcID)
 							}
 						}
 						return nil

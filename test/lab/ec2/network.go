@@ -1,6 +1,8 @@
 package ec2
 
 import (
+	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -899,4 +901,49 @@ func (s *Server) readPerms(p url.Values) ([]perm, *Error) {
 		return nil, missingParam("IpPermissions")
 	}
 	return add, nil
+}
+
+// OwnerNetwork makes, as a network's owner would through EC2, a VPC over
+// cidr and one subnet over subnetCIDR, untagged by any cluster, through the
+// same actions CreateVpc and CreateSubnet serve, and returns their IDs: the
+// existing network a cluster is then placed in.
+func (s *Server) OwnerNetwork(cidr, subnetCIDR string) (vpcID, subnetID string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := maps.Clone(s.st.vpcs)
+	if _, e, _ := s.createVpc(url.Values{"CidrBlock": {cidr}}); e != nil {
+		return "", "", fmt.Errorf("CreateVpc %s: %s: %s", cidr, e.Code, e.Message)
+	}
+	for id := range s.st.vpcs {
+		if before[id] == nil {
+			vpcID = id
+		}
+	}
+	if _, e, _ := s.createSubnet(url.Values{"VpcId": {vpcID}, "CidrBlock": {subnetCIDR}}); e != nil {
+		return "", "", fmt.Errorf("CreateSubnet %s: %s: %s", subnetCIDR, e.Code, e.Message)
+	}
+	for id, sn := range s.st.subnets {
+		if sn.vpc == vpcID && sn.cidr == subnetCIDR {
+			subnetID = id
+		}
+	}
+	return vpcID, subnetID, nil
+}
+
+// OwnerNetworkStays reports whether the VPC and subnet exist.
+func (s *Server) OwnerNetworkStays(vpcID, subnetID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.st.subnets[subnetID]
+	return s.st.vpcs[vpcID] != nil && sn != nil && sn.vpc == vpcID
+}
+
+// GroupVPC is the VPC security group id is in.
+func (s *Server) GroupVPC(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.st.groups[id]; g != nil {
+		return g.vpc, true
+	}
+	return "", false
 }
