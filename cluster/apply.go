@@ -366,6 +366,7 @@ var stepActions = map[StepKind]func(*run, context.Context, Step) error{
 	StepLoadBalancer: (*run).loadBalancer,
 	StepTarget:       (*run).registerTarget,
 	StepRotate:       (*run).rotate,
+	StepUpgrade:      (*run).upgradeNode,
 }
 
 func (r *run) action(s Step) func(context.Context) error {
@@ -510,6 +511,27 @@ func (r *run) joinNode(ctx context.Context, s Step) error {
 	}
 	if err := r.opts.Provisioner.Join(ctx, t, j); err != nil {
 		return fmt.Errorf("failed to join %s (pool %q) to the cluster: %w", s.Node, s.Pool, err)
+	}
+	return nil
+}
+
+// upgradeNode runs the agent on a joined control-plane node with the
+// spec's release, which upgrades it in place (kubeadm upgrade node, then
+// the kubelet), and waits for the node to be Ready again before the next.
+func (r *run) upgradeNode(ctx context.Context, s Step) error {
+	t, err := r.target(s.Node)
+	if err != nil {
+		return err
+	}
+	j, err := r.joinInfo()
+	if err != nil {
+		return err
+	}
+	if err := r.opts.Provisioner.Join(ctx, t, j); err != nil {
+		return fmt.Errorf("failed to upgrade control-plane node %s to Kubernetes %s: %w; fix: apply again, the upgrade resumes on this node", s.Node, r.spec.KubernetesVersion, err)
+	}
+	if err := r.opts.Provisioner.WaitReady(ctx, r.spec, []string{s.Node}); err != nil {
+		return fmt.Errorf("control-plane node %s upgraded to Kubernetes %s is not Ready: %w", s.Node, r.spec.KubernetesVersion, err)
 	}
 	return nil
 }

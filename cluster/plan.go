@@ -31,6 +31,10 @@ const (
 	// StepRotate installs a node's identity of the spec's secrets epoch in
 	// place of an older one's.
 	StepRotate StepKind = "rotate"
+	// StepUpgrade moves a control-plane node other than the first to the
+	// spec's Kubernetes release in place (kubeadm upgrade node); the first
+	// one's bootstrap step upgrades it (kubeadm upgrade apply).
+	StepUpgrade StepKind = "upgrade"
 )
 
 // Step is one planned action. Steps run as a graph: each starts once every
@@ -131,8 +135,10 @@ func plan(spec Spec, observed Observed, repairOnly bool) (Changes, error) {
 	p.network()
 	p.loadBalancer()
 	p.instances()
+	p.upgrades()
 	p.initTarget()
 	p.controlPlane()
+	p.upgradeSteps()
 	p.joins()
 	p.replacements()
 	p.joinTargets()
@@ -214,6 +220,14 @@ type planner struct {
 	replacing  map[string]*replacement
 	readyIDs   []string // each replacement's own Ready step
 	repairOnly bool     // Repair: replace what is broken, leave the rest
+
+	// upgrading are the control-plane nodes upgraded in place, first node
+	// first; upgradeID is the step after which the control plane runs the
+	// spec's release, which every join waits for: a kubelet is never newer
+	// than an API server.
+	upgrading   []string
+	upgradeFrom string
+	upgradeID   string
 }
 
 func (p *planner) add(s Step) { p.out.Steps = append(p.out.Steps, s) }
@@ -390,7 +404,7 @@ func (p *planner) instances() {
 func (p *planner) controlPlane() {
 	first := p.desired[0]
 	firstNew := slices.Contains(p.changes[first.Pool].namesOrNil(), first.Name)
-	if firstNew || len(p.joining) > 0 || len(p.reps) > 0 {
+	if firstNew || len(p.joining) > 0 || len(p.reps) > 0 || len(p.upgrading) > 0 {
 		p.bootstrapID = stepID(StepBootstrap, first.Name)
 		p.add(Step{ID: p.bootstrapID, Kind: StepBootstrap, Node: first.Name, Pool: first.Pool, After: p.after(stepID(StepInstance, first.Name), p.initTargetID)})
 	}
@@ -400,7 +414,7 @@ func (p *planner) joins() {
 	prevCP := p.replacedControlPlane()
 	for _, name := range p.joining {
 		n := nodeByName(p.desired, name)
-		deps := p.after(p.bootstrapID, stepID(StepInstance, name), stepID(StepRemove, name))
+		deps := p.after(p.bootstrapID, p.upgradeID, stepID(StepInstance, name), stepID(StepRemove, name))
 		if n.Role == clouds.RoleControlPlane {
 			// Control-plane nodes join one at a time: each adds an etcd member.
 			for _, d := range p.after(prevCP) {
@@ -448,6 +462,7 @@ func (p *planner) addonsAndReady() {
 	if len(p.notReady) > 0 || p.bootstrapID != "" {
 		p.readyID = stepID(StepReady, "")
 		deps := append(slices.Clone(p.joinIDs), p.readyIDs...)
+		deps = append(deps, p.after(p.upgradeID)...)
 		p.add(Step{ID: p.readyID, Kind: StepReady, After: append(deps, p.after(addonsID, p.bootstrapID)...)})
 	}
 }

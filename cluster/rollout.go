@@ -200,6 +200,10 @@ func (p *planner) outdated(ps PoolSpec, in clouds.Instance) (string, bool) {
 	if ps.Image != "" && in.Image != "" && in.Image != ps.Image {
 		why = append(why, fmt.Sprintf("image %s -> %s", in.Image, ps.Image))
 	}
+	// A worker moves to a new release by replacement, after the control plane.
+	if kv := st.KubeletVersion; st.Joined && kv != "" && !sameRelease(kv, p.spec.KubernetesVersion) {
+		why = append(why, fmt.Sprintf("kubernetes_version %s -> %s", strings.TrimPrefix(kv, "v"), p.spec.KubernetesVersion))
+	}
 	return strings.Join(why, ", "), false
 }
 
@@ -234,7 +238,7 @@ func (p *planner) replacements() {
 		}
 		bringUp := func(after ...string) {
 			p.add(Step{ID: inst, Kind: StepInstance, Node: n.Name, Pool: n.Pool, After: append(p.after(stepID(StepNetwork, "")), nonEmpty(after...)...)})
-			p.add(Step{ID: join, Kind: StepJoin, Node: n.Name, Pool: n.Pool, After: append(p.after(p.bootstrapID), inst)})
+			p.add(Step{ID: join, Kind: StepJoin, Node: n.Name, Pool: n.Pool, After: append(p.after(p.bootstrapID, p.upgradeID), inst)})
 			p.add(Step{ID: ready, Kind: StepReady, Node: n.Name, Pool: n.Pool, After: []string{join}})
 			p.readyIDs = append(p.readyIDs, ready)
 		}

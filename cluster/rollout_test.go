@@ -278,6 +278,87 @@ func TestPlanScaleDownTakesOutdatedNodesFirst(t *testing.T) {
 	}
 }
 
+// TestPlanUpgradesTheControlPlaneThenReplacesWorkers: a version one minor
+// up upgrades the control-plane nodes in place, the first by its bootstrap
+// step and the others one at a time after it, and replaces every worker by
+// surge; no worker joins before the last control-plane node is upgraded.
+func TestPlanUpgradesTheControlPlaneThenReplacesWorkers(t *testing.T) {
+	t.Parallel()
+	spec := demoSpec()
+	spec.ControlPlane.Count = 3
+	o := converged(spec)
+	o.LoadBalancing = true
+	o.LoadBalancer = &clouds.LoadBalancer{}
+	for _, in := range o.Instances {
+		if in.Role == clouds.RoleControlPlane {
+			o.LoadBalancer.Targets = append(o.LoadBalancer.Targets, in.ID)
+		}
+	}
+	o.ServerVersion = "v1.35.4"
+	for name, st := range o.Nodes {
+		st.KubeletVersion = "v1.35.4"
+		o.Nodes[name] = st
+	}
+	c, err := cluster.Plan(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := map[string]cluster.Step{}
+	for _, s := range c.Steps {
+		steps[s.ID] = s
+	}
+	cp := []string{"demo-cp-0", "demo-cp-1", "demo-cp-2"}
+	if _, ok := steps["bootstrap/"+cp[0]]; !ok {
+		t.Fatalf("no bootstrap step, which upgrades the first control-plane node: %v", stepIDs(c))
+	}
+	if _, ok := steps["upgrade/"+cp[0]]; ok {
+		t.Errorf("the first control-plane node has an upgrade step of its own: %v", stepIDs(c))
+	}
+	if got := steps["upgrade/"+cp[1]].After; !slices.Equal(got, []string{"bootstrap/" + cp[0]}) {
+		t.Errorf("upgrade/%s after %v, want the bootstrap", cp[1], got)
+	}
+	if got := steps["upgrade/"+cp[2]].After; !slices.Equal(got, []string{"upgrade/" + cp[1]}) {
+		t.Errorf("upgrade/%s after %v, want upgrade/%s: one at a time", cp[2], got, cp[1])
+	}
+	// Every worker is replaced, and each new one joins after the last upgrade.
+	if got := len(c.Replacements()); got != 4 {
+		t.Errorf("%d replacements, want the 4 workers: %v", got, c.Replacements())
+	}
+	for _, r := range c.Replacements() {
+		if r.Reason != "kubernetes_version 1.35.4 -> 1.36.3" {
+			t.Errorf("%s replaced because %q", r.Node, r.Reason)
+		}
+		if join := steps["join/"+r.New]; !slices.Contains(join.After, "upgrade/"+cp[2]) {
+			t.Errorf("join/%s after %v: not after the control plane's last upgrade", r.New, join.After)
+		}
+	}
+	if sum := strings.Join(c.Summary(), "\n"); !strings.Contains(sum, "upgrade the control plane from Kubernetes 1.35.4 to 1.36.3, one node at a time: demo-cp-0 (kubeadm upgrade apply), demo-cp-1 (kubeadm upgrade node), demo-cp-2 (kubeadm upgrade node)") {
+		t.Errorf("summary:\n%s", sum)
+	}
+
+	// Cut after the first two: the API server reports the new release, one
+	// control-plane node and the workers are left.
+	o.ServerVersion = "v1.36.3"
+	for _, n := range cp[:2] {
+		st := o.Nodes[n]
+		st.KubeletVersion = "v1.36.3"
+		o.Nodes[n] = st
+	}
+	c, err = cluster.Plan(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := stepIDs(c)
+	if slices.Contains(ids, "upgrade/"+cp[1]) || !slices.Contains(ids, "upgrade/"+cp[2]) {
+		t.Errorf("after a cut, steps %v: want only %s upgraded", ids, cp[2])
+	}
+	// The next minor waits until that upgrade has finished.
+	spec.KubernetesVersion = "1.37.0"
+	if _, err := cluster.Plan(spec, o); err == nil || !strings.Contains(err.Error(), `an earlier upgrade has not finished; fix: apply kubernetes_version = "1.36.3" first`) {
+		t.Errorf("the next minor over an unfinished upgrade: %v", err)
+	}
+}
+
 func TestPlanVersionSkew(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -288,7 +369,7 @@ func TestPlanVersionSkew(t *testing.T) {
 		{"downgrade", "v1.36.3", "v1.36.3", "1.35.1", `fix: set kubernetes_version = "1.36.3"`},
 		{"patch downgrade", "v1.36.3", "v1.36.3", "1.36.2", `fix: set kubernetes_version = "1.36.3"`},
 		{"kubelet newer", "v1.35.0", "v1.36.1", "1.36.0", "kubelet of node demo-linux-0 (1.36.1) newer than the API server"},
-		{"next minor, not yet", "v1.35.4", "v1.35.4", "1.36.3", "upgrading a running cluster is not done yet"},
+		{"next minor", "v1.35.4", "v1.35.4", "1.36.3", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

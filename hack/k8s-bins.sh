@@ -26,6 +26,11 @@
 # a pin, run `go mod tidy` in test/lab/k8s and commit go.mod and go.sum.
 #
 # Environment:
+#   MIXEDK8S_K8S_MODULE the tools module to build from, relative to the repo
+#                      (default test/lab/k8s; test/lab/k8s/prev pins the
+#                      previous minor, which the upgrade tests start from).
+#                      Each binary is also linked as bin/k8s-<version>/<name>;
+#                      only the default module's are linked as bin/<name>.
 #   MIXEDK8S_CACHE     cache root (default $HOME/.cache/mixedk8s)
 #   MIXEDK8S_BUILD_P   parallel compile jobs, go build -p (default 2)
 #   MIXEDK8S_K8S_BUILD one (default): one go build for all; each: one per binary
@@ -36,14 +41,16 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/build-progress.sh
 . "$repo/hack/build-progress.sh"
-mod="$repo/test/lab/k8s"
+modrel=${MIXEDK8S_K8S_MODULE:-test/lab/k8s}
+mod="$repo/$modrel"
 GO=${GO:-go}
 jobs=${MIXEDK8S_BUILD_P:-2}
 
 die() { echo "k8s-bins: $*" >&2; exit 1; }
 
 [[ -f "$mod/go.mod" && -f "$mod/go.sum" ]] ||
-	die "$mod/go.mod or go.sum is missing; fix: restore test/lab/k8s from git"
+	die "$mod/go.mod or go.sum is missing; fix: restore $modrel from git"
+modpath=$(awk '$1 == "module" { print $2; exit }' "$mod/go.mod")
 
 version=$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$mod/go.mod")
 [[ "$version" =~ ^v([0-9]+)\.([0-9]+)\.[0-9]+$ ]] ||
@@ -56,7 +63,7 @@ known="kubeadm etcd kube-apiserver kube-controller-manager hollow-kubelet kubect
 pkg_of() {
 	case "$1" in
 	etcd) echo go.etcd.io/etcd/server/v3 ;;
-	hollow-kubelet) echo "github.com/mixedk8s/mixedk8s/test/lab/k8s/cmd/$1" ;;
+	hollow-kubelet) echo "$modpath/cmd/$1" ;;
 	kubeadm | kube-apiserver | kube-controller-manager | kube-scheduler | kubemark | kubelet | kube-proxy | kubectl)
 		echo "k8s.io/kubernetes/cmd/$1" ;;
 	*) return 1 ;;
@@ -64,11 +71,12 @@ pkg_of() {
 }
 
 # src_of prints a hash of a binary's own sources when they live in this
-# repository (test/lab/k8s/cmd/<name>), and nothing for pinned upstream ones.
+# repository (<module>/cmd/<name>, symbolic links followed), and nothing for
+# pinned upstream ones.
 src_of() {
 	local dir="$mod/cmd/$1"
 	[[ -d "$dir" ]] || return 0
-	echo " src=$(find "$dir" -type f -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+	echo " src=$(find -L "$dir" -type f -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
 }
 
 names=("$@")
@@ -181,7 +189,9 @@ if [[ ${#todo[@]} -gt 0 ]]; then
 		done
 	done
 fi
+mkdir -p "$repo/bin/k8s-$version"
 for n in "${names[@]}"; do
-	ln -sfn "$cache/$n" "$repo/bin/$n"
+	ln -sfn "$cache/$n" "$repo/bin/k8s-$version/$n"
+	[[ -n "${MIXEDK8S_K8S_MODULE:-}" ]] || ln -sfn "$cache/$n" "$repo/bin/$n"
 done
 echo "k8s-bins: ${names[*]} ready in $repo/bin (${#todo[@]} built, $(progress_dur $((SECONDS - total_start))))"

@@ -223,6 +223,50 @@ func TestAccClusterLifecycle(t *testing.T) {
 	})
 }
 
+// A new kubernetes_version upgrades in place: the plan is an update whose
+// warning lists the control-plane upgrade and each worker's replacement,
+// the apply leaves every node on the new release, and a skipped minor is
+// refused at plan time at the attribute.
+func TestAccClusterUpgrade(t *testing.T) {
+	b := newMemBackend()
+	at := func(version string) string {
+		return strings.Replace(clusterConfig("up", 1, 1), `kubernetes_version = "1.36.3"`, fmt.Sprintf("kubernetes_version = %q", version), 1)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: b.factories(),
+		CheckDestroy:             nothingLeft(b, "up"),
+		Steps: []resource.TestStep{
+			{
+				Config: at("1.35.4"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "kubernetes_release", "1.35.4"),
+					resource.TestCheckResourceAttr(addr, "nodes.1.kubelet_version", "v1.35.4"),
+				),
+			},
+			{
+				Config:      at("1.34.11"),
+				ExpectError: regexp.MustCompile(`(?s)kubernetes_version.*downgrade`),
+			},
+			{
+				Config: at("1.36.3"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "kubernetes_release", "1.36.3"),
+					resource.TestCheckResourceAttr(addr, "nodes.#", "3"),
+					resource.TestCheckResourceAttr(addr, "nodes.0.kubelet_version", "v1.36.3"),
+					resource.TestCheckResourceAttr(addr, "nodes.1.kubelet_version", "v1.36.3"),
+					resource.TestCheckResourceAttr(addr, "nodes.2.kubelet_version", "v1.36.3"),
+					// The workers were replaced by surge: new ordinals, the old instances gone.
+					objects(b, "up", "network/net-up", "loadbalancer/lb-up", "instance/up-cp-0", "instance/up-linux-1", "instance/up-win-1"),
+				),
+			},
+		},
+	})
+}
+
 // Every mistake is reported at plan time, at its attribute, with the fix,
 // and nothing is created.
 func TestAccClusterPlanTimeErrors(t *testing.T) {

@@ -89,7 +89,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				"(`kubernetes_release` records which). Releases of 1.%d to 1.%d are supported: those whose downloads this provider pins by digest; plan lists them when one is not. Defaults to `%s`. "+
 				"Left unset on an existing cluster, it keeps the version in state: a provider whose default moved changes nothing. "+
 				"A change of release is checked at plan time against the upstream version skew policy (one minor at a time, no downgrade, kubelets never newer than the API server), each refusal naming the version to go to first; "+
-				"a change that passes is still refused: upgrading a running cluster is not done yet.",
+				"a change that passes upgrades the cluster in place: the control-plane nodes one at a time (`kubeadm upgrade apply`, then `kubeadm upgrade node`, each kubelet restarted on its new binary), then every worker replaced by surge as for an `instance_type` change (`max_surge`, `max_unavailable`, PodDisruptionBudgets respected).",
 				cluster.DefaultKubernetesVersion, cluster.MaxKubernetesMinor, cluster.MinKubernetesMinor, cluster.MaxKubernetesMinor, cluster.DefaultKubernetesVersion)),
 			"kubernetes_release": schema.StringAttribute{
 				Computed: true,

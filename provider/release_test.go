@@ -47,14 +47,15 @@ func TestAMinorKeepsTheRecordedRelease(t *testing.T) {
 	}
 }
 
-// The upgrade refusal compares releases: naming the minor of the running
-// release changes nothing, naming another release is refused.
+// The skew check compares releases: naming the minor of the running
+// release changes nothing, a newer patch is an upgrade, an older release is
+// refused as a downgrade.
 func TestVersionChangesAreJudgedByRelease(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	str := types.StringValue
 	prior := clusterModel{KubernetesVersion: str("1.36.3"), KubernetesRelease: str("1.36.3"), NodePools: types.MapNull(poolType)}
-	for version, refused := range map[string]bool{"1.36": false, "1.36.3": false, "1.36.4": true, "1.35": true} {
+	for version, refused := range map[string]bool{"1.36": false, "1.36.3": false, "1.36.4": false, "1.35": true, "1.35.8": true} {
 		plan := clusterModel{KubernetesVersion: str(version), NodePools: types.MapNull(poolType)}
 		plan.KubernetesRelease = plannedRelease(plan.KubernetesVersion, &prior)
 		var diags diag.Diagnostics

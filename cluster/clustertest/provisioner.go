@@ -83,9 +83,9 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bootstrapped = true
-	if p.serverVersion == "" {
-		p.serverVersion = "v" + t.Spec.KubernetesVersion
-	}
+	// Bootstrapping a running first node again with a new release is its
+	// agent's kubeadm upgrade apply.
+	p.serverVersion = "v" + t.Spec.KubernetesVersion
 	p.joined[t.Node.Name] = true
 	p.nodes[t.Node.Name] = reported(t)
 	t.Report("control plane initialised")
@@ -210,8 +210,8 @@ func (p *Provisioner) SetNotReady(name string, since time.Time) bool {
 	return true
 }
 
-// ServerVersion is the version the control plane was bootstrapped with,
-// or the one SetServerVersion set; "" before bootstrap.
+// ServerVersion is the version the control plane was last bootstrapped
+// (or upgraded) with, or the one SetServerVersion set; "" before bootstrap.
 func (p *Provisioner) ServerVersion(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (string, error) {
 	if err := p.Enter(ctx, OpServerVersion, ""); err != nil {
 		return "", err

@@ -248,6 +248,9 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		defer unlock()
 	}
 	r.loadState()
+	if cfg.Node.OS != "windows" {
+		r.before = r.setUpAt()
+	}
 	if !*dryRun && !fromFlag {
 		// The provisioner's copy holds secrets too: owner-only from now on.
 		if err := o.Protect(*configPath); err != nil && !oslayer.NotExist(err) {

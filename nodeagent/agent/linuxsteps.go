@@ -46,9 +46,12 @@ func linuxSteps(cfg contract.Config) []step {
 		{"kubernetes-binaries", planLinuxBinaries},
 		{"kubelet-service", planLinuxKubelet},
 	}
-	if cfg.Node.Role == contract.RoleInit {
-		steps = append(steps, step{"kubeadm-init", planKubeadmInit}, step{"cluster-addons", planAddons})
-	} else {
+	switch cfg.Node.Role {
+	case contract.RoleInit:
+		steps = append(steps, step{"kubeadm-init", planKubeadmInit}, step{"kubeadm-upgrade", planKubeadmUpgrade}, step{"cluster-addons", planAddons})
+	case contract.RoleControlPlane:
+		steps = append(steps, step{"kubeadm-join", planKubeadmJoin}, step{"kubeadm-upgrade", planKubeadmUpgrade})
+	default:
 		steps = append(steps, step{"kubeadm-join", planKubeadmJoin})
 	}
 	return steps
@@ -275,6 +278,7 @@ func planKubeadmInit(ctx context.Context, r *run) ([]change, error) {
 	}}
 	return r.planKubeadm(file, conf, kubeadmLeftovers, []change{writeCA}, args, func() error {
 		r.state.Markers[kubeadmInitMarker] = r.cfg.Cluster.Name
+		r.state.Markers[markerVersion] = r.cfg.Cluster.KubernetesVersion
 		return r.saveState()
 	}), nil
 }
@@ -290,5 +294,71 @@ func planKubeadmJoin(ctx context.Context, r *run) ([]change, error) {
 		return nil, fmt.Errorf("failed to render the kubeadm join configuration: %w", err)
 	}
 	file := linuxKubeadmDir + "/kubeadm-join.yaml"
-	return r.planKubeadm(file, conf, kubeadmJoinLeftovers, nil, []string{"join", "--config", file}, nil), nil
+	return r.planKubeadm(file, conf, kubeadmJoinLeftovers, nil, []string{"join", "--config", file}, func() error {
+		r.state.Markers[markerVersion] = r.cfg.Cluster.KubernetesVersion
+		return r.saveState()
+	}), nil
+}
+
+// markerVersion records the Kubernetes release a node was set up with or
+// last upgraded to: the kubelet binary alone cannot say what the node's
+// static Pods run.
+const markerVersion = "kubernetes-version"
+
+// setUpAt is the release the node ran before this apply: "" when kubeadm
+// has not set it up yet. A node set up before the agent kept the marker
+// runs the kubelet it installed then.
+func (r *run) setUpAt() string {
+	if !r.exists(linuxKubeletCfg) && r.state.Markers[kubeadmInitMarker] == "" {
+		return ""
+	}
+	if v := r.state.Markers[markerVersion]; v != "" {
+		return v
+	}
+	return r.state.Installed[manifest.Kubelet].Version
+}
+
+// planKubeadmUpgrade moves a control-plane node that runs an older release
+// to the config's, as kubeadm's upgrade guide does
+// (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-upgrade/):
+// the new kubeadm (installed by kubernetes-binaries) replaces the static
+// Pods one by one, `kubeadm upgrade apply vX` on the first control-plane
+// node, which also moves the cluster's configuration and add-ons, and
+// `kubeadm upgrade node` on the others, which follow that configuration;
+// then the kubelet restarts on its new binary. The control-plane taint keeps
+// workloads off these nodes, so there is nothing to drain. Workers are not
+// upgraded in place: the cluster replaces them (cluster.Plan).
+func planKubeadmUpgrade(ctx context.Context, r *run) ([]change, error) {
+	have, want := r.before, r.cfg.Cluster.KubernetesVersion
+	if have == "" || have == want {
+		return nil, nil
+	}
+	args := []string{"upgrade", "node"}
+	if r.cfg.Node.Role == contract.RoleInit {
+		args = []string{"upgrade", "apply", "v" + want, "--yes"}
+	}
+	return []change{
+		{what: "run kubeadm " + strings.Join(args, " ") + " (Kubernetes " + have + " -> " + want + ")", do: func(ctx context.Context) error {
+			// Kept first: a cut upgrade is run again, whatever the kubelet binary says by then.
+			r.state.Markers[markerVersion] = have
+			if err := r.saveState(); err != nil {
+				return err
+			}
+			return r.command(ctx, "/usr/bin/kubeadm", args...)
+		}},
+		{what: "restart the kubelet on its " + want + " binary", do: func(ctx context.Context) error {
+			stopped, err := r.stopWithDependants(ctx, "kubelet")
+			if err == nil && len(stopped) == 0 {
+				stopped = []string{"kubelet"} // not running: start it
+			}
+			if serr := r.startAgain(ctx, stopped); err == nil {
+				err = serr
+			}
+			if err != nil {
+				return err
+			}
+			r.state.Markers[markerVersion] = want
+			return r.saveState()
+		}},
+	}, nil
 }

@@ -70,6 +70,8 @@ type run struct {
 	log      bytes.Buffer
 	// self is the agent binary the node runs again at boot.
 	self string
+	// before is the Kubernetes release the node ran before this apply (setUpAt).
+	before string
 }
 
 func (r *run) redact(s string) string {

@@ -26,7 +26,8 @@ import (
 // a client through the cluster's load balancer keeps working once the load
 // balancer's health check has taken the instance out; the next Apply
 // removes the gone node's etcd member, joins a new instance, and etcd has
-// three healthy members again.
+// three healthy members again. The cluster is made at the previous minor
+// and ends upgraded to the next (checkUpgrade).
 func TestHighlyAvailableControlPlane(t *testing.T) {
 	var ha []*row
 	for _, r := range rows {
@@ -44,6 +45,8 @@ func testHighlyAvailable(t *testing.T, r *row) {
 	w := newWorld(t, r)
 	spec := w.spec("ha", "10.8.0.0/16")
 	spec.ControlPlane.Count = 3
+	// Made at the previous minor: the scenario ends with the upgrade.
+	spec.KubernetesVersion = upgradeFrom
 	spec.NodePools = map[string]cluster.PoolSpec{
 		"lin": {OS: cluster.Linux, Count: 1},
 		"win": {OS: cluster.Windows, WindowsVersion: "2022", Count: 1},
@@ -108,6 +111,7 @@ func testHighlyAvailable(t *testing.T, r *row) {
 		t.Errorf("through the load balancer after the replacement: %v", err)
 	}
 	w.checkKubernetes(spec)
+	spec = w.checkUpgrade(spec, kube)
 	w.destroy(spec)
 }
 

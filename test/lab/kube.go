@@ -114,7 +114,7 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 			out, err := k.crictl(ctx, n, c.Args)
 			return out, true, err
 		}
-		kubeadm := prog == "kubeadm" && (verb == "init" || verb == "join")
+		kubeadm := prog == "kubeadm" && (verb == "init" || verb == "join" || verb == "upgrade")
 
 		if !kubeadm && prog != "kubectl" {
 			return nil, false, nil
@@ -132,6 +132,8 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 				out, err = k.uploadCerts(ctx, n, c.Args)
 			} else if verb == "init" {
 				out, err = k.init(ctx, n, c.Args)
+			} else if verb == "upgrade" {
+				out, err = k.upgrade(ctx, n, c.Args)
 			} else {
 				out, err = k.join(ctx, n, c.Args)
 			}
@@ -151,9 +153,10 @@ func (k *kube) hooks(l *Lab, name string, user sandbox.Hooks) sandbox.Hooks {
 		if err != nil {
 			return err
 		}
-		// On Linux kubeadm starts the kubelet; the join hook stands for both.
+		// On Linux kubeadm starts the kubelet (the join hook stands for
+		// both); a start after that is a restart, on the binary now installed.
 		if n.Host.OS != host.Windows {
-			return nil
+			return k.restartKubelet(ctx, n)
 		}
 		if err := k.windowsKubelet(ctx, n, spec); err != nil {
 			return err

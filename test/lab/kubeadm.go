@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mixedk8s/mixedk8s/test/lab/controlplane"
@@ -122,8 +123,14 @@ func (k *kube) init(ctx context.Context, n *Node, args []string) ([]byte, error)
 		return nil, fmt.Errorf("kubeadm init on %s: cluster %s already runs a control plane on %s; a further control-plane node joins it with kubeadm join and a controlPlane section", n.Name, cluster, strings.Join(k.memberNames(pl), ", "))
 	}
 	if pl == nil {
+		// The control plane runs the release the configuration names, from that release's binaries.
+		release, _ := cc["kubernetesVersion"].(string)
+		bin, err := releaseBinDir("v"+strings.TrimPrefix(release, "v"), controlplane.VersionBinaries...)
+		if err != nil {
+			return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
+		}
 		work := filepath.Join(k.dir, "clusters", cluster, "control-plane", reg.name)
-		cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work, CertificateKey: uploadKey(args, ic)})
+		cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: n.Sandbox.Root(), KubeadmConfig: conf, WorkDir: work, CertificateKey: uploadKey(args, ic), BinDir: bin})
 		if err != nil {
 			return nil, fmt.Errorf("kubeadm init on %s: %w", n.Name, err)
 		}
@@ -339,4 +346,79 @@ func (k *kube) memberNames(pl *plane) []string {
 		out = append(out, m.Name)
 	}
 	return out
+}
+
+// upgrade is `kubeadm upgrade apply vX` or `kubeadm upgrade node` on a
+// control-plane node: the node's member of the control plane moves to the
+// release, its static Pods one at a time (controlplane.ControlPlane.Upgrade).
+// apply also moves the cluster's configuration (kubeadm-config), which
+// `upgrade node` on the other members then follows. The version policy is
+// kubeadm's (kubernetes cmd/kubeadm/app/phases/upgrade/policy.go,
+// EnforceVersionPolicies): no more than one minor at a time, no downgrade,
+// and never above the kubeadm that runs it, which the agent installed on
+// the node.
+func (k *kube) upgrade(ctx context.Context, n *Node, args []string) ([]byte, error) {
+	verb := ""
+	if len(args) > 1 {
+		verb = args[1]
+	}
+	k.mu.Lock()
+	pl := k.planes[n.Cluster]
+	held := pl != nil && pl.holds(n)
+	k.mu.Unlock()
+	if !held {
+		return nil, fmt.Errorf("[upgrade] FATAL: no control-plane member runs on %s: kubeadm upgrade %s upgrades the static Pods of a control-plane node", n.Name, verb)
+	}
+	own, err := installedRelease(n, "kubeadm")
+	if err != nil {
+		return nil, err
+	}
+	ownV, err := version.ParseSemantic(own)
+	if err != nil {
+		return nil, err
+	}
+	current := pl.cp.Version()
+	cur, err := version.ParseSemantic(current)
+	if err != nil {
+		return nil, fmt.Errorf("[upgrade] the cluster's version %q: %w", current, err)
+	}
+	target := current
+	switch verb {
+	case "apply":
+		if len(args) < 3 || !strings.HasPrefix(args[2], "v") {
+			return nil, errors.New("[upgrade] FATAL: missing one or more required arguments: [version]")
+		}
+		target = args[2]
+		tv, err := version.ParseSemantic(target)
+		if err != nil {
+			return nil, fmt.Errorf("[upgrade/version] FATAL: %q is not a version: %w", target, err)
+		}
+		var problems []string
+		if tv.LessThan(cur) {
+			problems = append(problems, fmt.Sprintf("Specified version to upgrade to %q is lower than the cluster version %q. Downgrades are not supported", target, current))
+		}
+		if tv.Minor() > cur.Minor()+1 {
+			problems = append(problems, fmt.Sprintf("Specified version to upgrade to %q is too high; kubeadm can upgrade only 1 minor version at a time", target))
+		}
+		if tv.GreaterThan(ownV) {
+			problems = append(problems, fmt.Sprintf("Specified version to upgrade to %q is higher than the kubeadm version %q. Upgrade kubeadm first using the tool you used to install kubeadm", target, own))
+		}
+		if len(problems) > 0 {
+			return nil, fmt.Errorf("[upgrade/version] FATAL: the --version argument is invalid due to these errors:\n\n\t- %s", strings.Join(problems, "\n\t- "))
+		}
+	case "node":
+		if cur.GreaterThan(ownV) {
+			return nil, fmt.Errorf("[upgrade] FATAL: the cluster runs %s and this node's kubeadm is %s; upgrade kubeadm first using the tool you used to install kubeadm", current, own)
+		}
+	default:
+		return nil, fmt.Errorf("unknown command %q for \"kubeadm upgrade\"", verb)
+	}
+	dir, err := releaseBinDir(target, controlplane.VersionBinaries...)
+	if err != nil {
+		return nil, fmt.Errorf("[upgrade] %w", err)
+	}
+	if err := pl.cp.Upgrade(ctx, controlplane.UpgradeConfig{Node: n.Name, BinDir: dir, Version: target, Cluster: verb == "apply"}); err != nil {
+		return nil, fmt.Errorf("[upgrade] FATAL: %w", err)
+	}
+	return fmt.Appendf(nil, "[upgrade] SUCCESS! The control plane of %s runs %s.\n", n.Name, target), nil
 }

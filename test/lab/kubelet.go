@@ -129,11 +129,21 @@ func (k *kube) startKubelet(ctx context.Context, pl *plane, n *Node, reg registr
 		}
 		k.stopKubelet(reg.name)
 	}
+	// The kubelet the agent installed: its release's hollow kubelet.
+	release, err := installedRelease(n, "kubelet")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := releaseBinDir(release, hollow.Binary)
+	if err != nil {
+		return nil, err
+	}
 	// A fresh machine has no kubelet state.
 	if err := os.RemoveAll(work); err != nil {
 		return nil, err
 	}
 	kl, err := hollow.StartKubelet(ctx, hollow.Config{
+		BinDir:              bin,
 		Name:                reg.name,
 		BootstrapKubeconfig: bootstrap,
 		Server:              pl.cp.URL(),
@@ -156,6 +166,40 @@ func (k *kube) startKubelet(ctx context.Context, pl *plane, n *Node, reg registr
 	k.owners[reg.name] = n
 	k.mu.Unlock()
 	return os.ReadFile(filepath.Join(work, "kubelet.conf"))
+}
+
+// restartKubelet is `systemctl restart kubelet` on a Linux node whose
+// kubelet joined: the hollow kubelet runs again, on its credentials, from
+// the release of the kubelet binary the agent installed since (an upgrade).
+// Before kubeadm joins the node there is nothing to restart.
+func (k *kube) restartKubelet(ctx context.Context, n *Node) error {
+	k.mu.Lock()
+	kl, owner := k.kubelets[n.Name], k.owners[n.Name]
+	k.mu.Unlock()
+	if kl == nil || owner != n {
+		return nil
+	}
+	release, err := installedRelease(n, "kubelet")
+	if err != nil {
+		return err
+	}
+	bin, err := releaseBinDir(release, hollow.Binary)
+	if err != nil {
+		return err
+	}
+	if kl.BinDir() == bin {
+		return nil // the same binary: the lab's kubelet needs no new process
+	}
+	nk, err := kl.Restart(ctx, hollow.RestartConfig{BinDir: bin, Version: release})
+	if err != nil {
+		return fmt.Errorf("kubelet %s: restart on %s: %w", n.Name, release, err)
+	}
+	k.mu.Lock()
+	if k.kubelets[n.Name] == kl {
+		k.kubelets[n.Name] = nk
+	}
+	k.mu.Unlock()
+	return nil
 }
 
 func (k *kube) clusterOf(node string) string {

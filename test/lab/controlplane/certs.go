@@ -138,7 +138,7 @@ func (c *ControlPlane) UploadCerts(ctx context.Context, node, key string) error 
 // the key in its configuration: kubeadm refuses --certificate-key beside
 // --config (kubernetes/cmd/kubeadm/app/apis/kubeadm/validation, isAllowedFlag).
 func (m *Member) uploadCerts(ctx context.Context, key, kubeconfig string) error {
-	data, err := os.ReadFile(m.conf)
+	data, err := os.ReadFile(m.config())
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,13 @@
 // stops (its etcd membership stays); RemoveMember and RemoveMemberID remove
 // an etcd member as etcdctl does.
 //
+// Upgrade upgrades a member in place, as `kubeadm upgrade apply` and
+// `kubeadm upgrade node` do on its node: the new version's kubeadm renders
+// its kube-apiserver and kube-controller-manager again, and each process is
+// replaced by the new version's binary in turn (see Upgrade). Each member
+// runs the binaries of its own folder (Member.BinDir), so members of two
+// versions run side by side, as during a rolling upgrade; all run one etcd.
+//
 // kube-controller-manager runs kubeadm's controller set
 // (*,bootstrapsigner,tokencleaner) and signs kubelet CSRs with the cluster
 // CA, so kubelets join through the real TLS bootstrap.
@@ -68,7 +75,7 @@
 //
 // Processes run in their own process groups with Pdeathsig (package proc):
 // Close stops them; a killed test leaves none behind. Logs go to
-// WORK/logs/<process>.log.
+// WORK/logs/<process>.log, an upgraded process's to <process>-<version>.log.
 package controlplane
 
 import (
@@ -86,6 +93,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -103,6 +111,10 @@ import (
 // Binaries are what Start runs, from Config.BinDir.
 var Binaries = []string{"kubeadm", "etcd", "kube-apiserver", "kube-controller-manager"}
 
+// VersionBinaries are what a folder of one Kubernetes version must hold for
+// Start, Join and Upgrade: Binaries but etcd, which may come from <repo>/bin.
+var VersionBinaries = []string{"kubeadm", "kube-apiserver", "kube-controller-manager"}
+
 // Config says which cluster to run.
 type Config struct {
 	// SandboxRoot is the sandbox folder of the first control-plane node. Its
@@ -117,7 +129,9 @@ type Config struct {
 	// WorkDir holds the processes' data, logs, kubeconfigs and manifests. The
 	// caller owns it (e.g. t.TempDir()); Close leaves it in place.
 	WorkDir string
-	// BinDir holds the binaries; empty: <repo>/bin (proc.BinDir).
+	// BinDir holds the binaries; empty: <repo>/bin (proc.BinDir). Without
+	// etcd (a folder of another version, bin/k8s-<version>), etcd comes
+	// from <repo>/bin.
 	BinDir string
 	// StartTimeout bounds each process's wait for readiness; 0 means 90s.
 	StartTimeout time.Duration
@@ -131,21 +145,57 @@ type Config struct {
 // kube-apiserver, kube-controller-manager) per control-plane node, stacked
 // as kubeadm stacks them, behind one endpoint on 127.0.0.1 (see front).
 type ControlPlane struct {
-	bin        string // the folder holding the binaries
+	// etcdBin holds the etcd every member runs, whatever its version:
+	// kubeadm upgrade would also move etcd to the image of the new version;
+	// the lab keeps one etcd release.
+	etcdBin    string
 	caPEM      []byte
 	admin      []byte
 	superAdmin *client
 	adminCl    *client
 	work       string
-	docs       kubeadmDocs // the init node's configuration, as the agent wrote it
 	front      *front
 	timeout    time.Duration
 
-	mu      sync.Mutex
-	members []*Member
+	mu sync.Mutex
+	// docs is the init node's configuration, as the agent wrote it, with
+	// the kubernetesVersion of the last `kubeadm upgrade apply` (Upgrade
+	// with Cluster): what kubeadm keeps in the kubeadm-config ConfigMap.
+	docs kubeadmDocs
+	// bin and version are the cluster's: Config.BinDir and the configured
+	// kubernetesVersion, then those of the last Upgrade with Cluster.
+	bin, version string
+	// versions caches what each binary folder's kube-apiserver reports.
+	versions map[string]string
+	members  []*Member
 	// peers keeps each node's etcd peer port by its address: a real node's
 	// peer URL is its IP:2380, so a retried join finds the member it announced.
 	peers map[string]int
+}
+
+// Version is the cluster's Kubernetes version, e.g. "v1.36.3": the
+// kubernetesVersion Start ran with, then that of the last Upgrade with
+// Cluster set, as kubeadm keeps it in the kubeadm-config ConfigMap.
+func (c *ControlPlane) Version() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
+}
+
+// BinDir is the folder of the cluster's version: Config.BinDir, then that
+// of the last Upgrade with Cluster set. Join runs a node's binaries from
+// it unless told otherwise.
+func (c *ControlPlane) BinDir() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bin
+}
+
+// clusterDocs is a copy of the cluster's kubeadm configuration.
+func (c *ControlPlane) clusterDocs() kubeadmDocs {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneDocs(c.docs)
 }
 
 // Endpoint is the cluster's endpoint on 127.0.0.1: any running member's API server.
@@ -286,13 +336,20 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		cfg.StartTimeout = 90 * time.Second
 	}
 	if cfg.BinDir == "" {
-		if cfg.BinDir, err = proc.BinDir(Binaries...); err != nil {
+		if cfg.BinDir, err = proc.BinDir(VersionBinaries...); err != nil {
 			return nil, fmt.Errorf("control plane: %w", err)
 		}
-	} else if err := proc.CheckBins(cfg.BinDir, Binaries...); err != nil {
+	} else if err := proc.CheckBins(cfg.BinDir, VersionBinaries...); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	c := &ControlPlane{work: cfg.WorkDir, bin: cfg.BinDir, timeout: cfg.StartTimeout, peers: map[string]int{}}
+	etcdBin := cfg.BinDir
+	if proc.CheckBins(etcdBin, "etcd") != nil {
+		// A folder of another version may lack etcd (test/lab/k8s/prev builds none).
+		if etcdBin, err = proc.BinDir("etcd"); err != nil {
+			return nil, fmt.Errorf("control plane: %w", err)
+		}
+	}
+	c := &ControlPlane{work: cfg.WorkDir, bin: cfg.BinDir, etcdBin: etcdBin, timeout: cfg.StartTimeout, peers: map[string]int{}, versions: map[string]string{}}
 	defer func() {
 		if err != nil {
 			_ = c.Close()
@@ -301,6 +358,14 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 
 	if c.docs, err = parseKubeadmConfig(cfg.KubeadmConfig); err != nil {
 		return nil, err
+	}
+	binVersion, err := c.binVersion(ctx, cfg.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	c.version = binVersion
+	if v, _ := c.docs.kind("ClusterConfiguration")["kubernetesVersion"].(string); v != "" {
+		c.version = normalVersion(v)
 	}
 	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(path.Clean(c.docs.certificatesDir())))
 	if c.caPEM, err = os.ReadFile(filepath.Join(certDir, "ca.crt")); err != nil {
@@ -313,7 +378,7 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
 
-	m, err := c.newMember(c.docs.nodeName(), c.docs.advertiseAddress(), certDir, cfg.WorkDir)
+	m, err := c.newMember(c.docs.nodeName(), c.docs.advertiseAddress(), certDir, cfg.WorkDir, cfg.BinDir, binVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +417,7 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 	if err := m.startAPIServer(ctx, cmds["kube-apiserver"]); err != nil {
 		return nil, err
 	}
-	if err := m.kubeadm(ctx, "init", "phase", "bootstrap-token", "--config", m.conf, "--kubeconfig", superAdminConf); err != nil {
+	if err := m.kubeadm(ctx, "init", "phase", "bootstrap-token", "--config", m.config(), "--kubeconfig", superAdminConf); err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
 	if cfg.CertificateKey != "" {
@@ -376,6 +441,37 @@ func start(ctx context.Context, cfg Config) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// binVersion is the version dir's kube-apiserver reports (`--version`
+// prints "Kubernetes v1.36.3"), asked once per folder.
+func (c *ControlPlane) binVersion(ctx context.Context, dir string) (string, error) {
+	c.mu.Lock()
+	v, ok := c.versions[dir]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	bin := filepath.Join(dir, "kube-apiserver")
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	v, ok = strings.CutPrefix(strings.TrimSpace(string(out)), "Kubernetes ")
+	if err != nil || !ok || !strings.HasPrefix(v, "v") {
+		return "", fmt.Errorf("control plane: read the version of %s: `--version` printed %q (%v); fix: rebuild it with hack/k8s-bins.sh", bin, out, err)
+	}
+	c.mu.Lock()
+	c.versions[dir] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// normalVersion is v with the leading "v" kubeadm writes ("1.36.3" -> "v1.36.3").
+func normalVersion(v string) string {
+	if v == "" || strings.HasPrefix(v, "v") {
+		return v
+	}
+	return "v" + v
 }
 
 // apiServers are the running members' API servers, for the front.

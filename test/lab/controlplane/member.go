@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -26,10 +27,26 @@ type Member struct {
 	advertise string // the node's address (localAPIEndpoint)
 	cp        *ControlPlane
 	certDir   string
-	conf      string // the kubeadm configuration its phases ran with
 	dirs      map[string]string
 	ports     map[string]int
-	procs     []*proc.Process
+	// upgrading lets one Upgrade of the member run at a time.
+	upgrading sync.Mutex
+
+	// Guarded by cp.mu: an upgrade or a stop changes them.
+	conf     string // the kubeadm configuration its phases ran with
+	bin      string // the folder of its kubeadm, kube-apiserver and kube-controller-manager
+	version  string // what that folder's kube-apiserver reports, e.g. v1.36.3
+	procs    []*proc.Process
+	launched map[string]launch // by process name: what runs, to run it again
+	stopped  bool
+}
+
+// launch is one of the member's processes: its binary's folder, its
+// arguments and its log file (empty: WORK/logs/<name>.log).
+type launch struct {
+	bin  string
+	args []string
+	log  string
 }
 
 // Endpoint is the member's API server on 127.0.0.1.
@@ -38,7 +55,40 @@ func (m *Member) Endpoint() string {
 }
 
 // Processes are the member's etcd, kube-apiserver and kube-controller-manager.
-func (m *Member) Processes() []*proc.Process { return slices.Clone(m.procs) }
+func (m *Member) Processes() []*proc.Process {
+	m.cp.mu.Lock()
+	defer m.cp.mu.Unlock()
+	return slices.Clone(m.procs)
+}
+
+// Version is the version of the member's kube-apiserver and
+// kube-controller-manager, as the binaries report it (e.g. "v1.36.3").
+func (m *Member) Version() string {
+	m.cp.mu.Lock()
+	defer m.cp.mu.Unlock()
+	return m.version
+}
+
+// BinDir is the folder the member's kubeadm, kube-apiserver and
+// kube-controller-manager run from (its etcd: see Config.BinDir).
+func (m *Member) BinDir() string {
+	m.cp.mu.Lock()
+	defer m.cp.mu.Unlock()
+	return m.bin
+}
+
+// Do sends one request to the member's own API server as the admin user
+// (RBAC applies), as ControlPlane.Do does through the cluster's endpoint.
+func (m *Member) Do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return m.cp.adminCl.at("https://"+m.Endpoint()).do(ctx, method, path, body)
+}
+
+// config is the kubeadm configuration file the member's phases run with.
+func (m *Member) config() string {
+	m.cp.mu.Lock()
+	defer m.cp.mu.Unlock()
+	return m.conf
+}
 
 func (m *Member) peerURL() string {
 	return fmt.Sprintf("https://127.0.0.1:%d", m.ports["etcd-peer"])
@@ -48,15 +98,24 @@ func (m *Member) clientURL() string {
 	return fmt.Sprintf("https://127.0.0.1:%d", m.ports["etcd-client"])
 }
 
+// stop stops the member's processes, and those an upgrade starts after it.
 func (m *Member) stop() {
-	for _, p := range slices.Backward(m.procs) {
+	m.cp.mu.Lock()
+	m.stopped = true
+	procs := slices.Clone(m.procs)
+	m.cp.mu.Unlock()
+	for _, p := range slices.Backward(procs) {
 		p.Stop(5 * time.Second)
 	}
 }
 
-// newMember chooses the member's ports and folders under work.
-func (c *ControlPlane) newMember(name, advertise, certDir, work string) (*Member, error) {
-	m := &Member{Name: name, advertise: advertise, cp: c, certDir: certDir, ports: map[string]int{}, dirs: map[string]string{}}
+// newMember chooses the member's ports and folders under work; bin and
+// version are its binaries' folder and their version.
+func (c *ControlPlane) newMember(name, advertise, certDir, work, bin, version string) (*Member, error) {
+	m := &Member{
+		Name: name, advertise: advertise, cp: c, certDir: certDir, bin: bin, version: version,
+		ports: map[string]int{}, dirs: map[string]string{}, launched: map[string]launch{},
+	}
 	for _, p := range []string{"apiserver", "etcd-client", "etcd-metrics"} {
 		port, err := proc.FreePort()
 		if err != nil {
@@ -83,11 +142,17 @@ func (c *ControlPlane) newMember(name, advertise, certDir, work string) (*Member
 	return m, nil
 }
 
-// kubeadm runs one kubeadm command for the member; dry runs write their
-// manifests into its manifests folder instead of under /etc/kubernetes.
+// kubeadm runs one kubeadm command of the member's version; dry runs
+// write their manifests into its manifests folder instead of under
+// /etc/kubernetes.
 func (m *Member) kubeadm(ctx context.Context, args ...string) error {
-	return proc.Run(ctx, "kubeadm "+strings.Join(args[:3], " "), filepath.Join(m.cp.bin, "kubeadm"), args,
-		filepath.Join(m.dirs["logs"], "kubeadm.log"), "KUBEADM_INIT_DRYRUN_DIR="+m.dirs["manifests"])
+	return m.kubeadmFrom(ctx, m.BinDir(), m.dirs["manifests"], args...)
+}
+
+// kubeadmFrom runs bin's kubeadm, its dry runs writing into dryRunDir.
+func (m *Member) kubeadmFrom(ctx context.Context, bin, dryRunDir string, args ...string) error {
+	return proc.Run(ctx, "kubeadm "+strings.Join(args[:3], " "), filepath.Join(bin, "kubeadm"), args,
+		filepath.Join(m.dirs["logs"], "kubeadm.log"), "KUBEADM_INIT_DRYRUN_DIR="+dryRunDir)
 }
 
 // prepare writes the member's PKI and kubeconfigs with the real kubeadm
@@ -109,20 +174,23 @@ func (m *Member) prepare(ctx context.Context, docs kubeadmDocs) (map[string][]st
 			return nil, fmt.Errorf("control plane: create the work folder: %w", err)
 		}
 	}
-	m.conf = filepath.Join(m.dirs["kubeadm"], "init.yaml")
+	file := filepath.Join(m.dirs["kubeadm"], "init.yaml")
 	conf, err := docs.rewrite(m.certDir, m.cp.Endpoint())
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(m.conf, conf, 0o600); err != nil {
-		return nil, fmt.Errorf("control plane: write %s: %w", m.conf, err)
+	if err := os.WriteFile(file, conf, 0o600); err != nil {
+		return nil, fmt.Errorf("control plane: write %s: %w", file, err)
 	}
+	m.cp.mu.Lock()
+	m.conf = file
+	m.cp.mu.Unlock()
 	for _, args := range [][]string{
-		{"init", "phase", "certs", "all", "--config", m.conf},
-		{"init", "phase", "kubeconfig", "all", "--config", m.conf, "--kubeconfig-dir", m.dirs["kubeconfig"]},
-		{"init", "phase", "etcd", "local", "--config", m.conf, "--dry-run"},
-		{"init", "phase", "control-plane", "apiserver", "--config", m.conf, "--dry-run"},
-		{"init", "phase", "control-plane", "controller-manager", "--config", m.conf, "--dry-run"},
+		{"init", "phase", "certs", "all", "--config", file},
+		{"init", "phase", "kubeconfig", "all", "--config", file, "--kubeconfig-dir", m.dirs["kubeconfig"]},
+		{"init", "phase", "etcd", "local", "--config", file, "--dry-run"},
+		{"init", "phase", "control-plane", "apiserver", "--config", file, "--dry-run"},
+		{"init", "phase", "control-plane", "controller-manager", "--config", file, "--dry-run"},
 	} {
 		if err := m.kubeadm(ctx, args...); err != nil {
 			return nil, fmt.Errorf("control plane: %w", err)
@@ -140,19 +208,41 @@ func (m *Member) prepare(ctx context.Context, docs kubeadmDocs) (map[string][]st
 	return cmds, nil
 }
 
-func (m *Member) start(name string, args []string) (*proc.Process, error) {
-	p, err := proc.Start(name, filepath.Join(m.cp.bin, name), args, filepath.Join(m.dirs["logs"], name+".log"))
+// start runs the program name as l says, as one of the member's
+// processes; a member stopped meanwhile gets none.
+func (m *Member) start(name string, l launch) (*proc.Process, error) {
+	if l.log == "" {
+		l.log = filepath.Join(m.dirs["logs"], name+".log")
+	}
+	p, err := proc.Start(name, filepath.Join(l.bin, name), l.args, l.log)
 	if err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	m.procs = append(m.procs, p)
+	m.cp.mu.Lock()
+	stopped := m.stopped
+	if !stopped {
+		m.procs = append(m.procs, p)
+		m.launched[name] = l
+	}
+	m.cp.mu.Unlock()
+	if stopped {
+		p.Stop(5 * time.Second)
+		return nil, fmt.Errorf("control plane: member %s was stopped while %s started", m.Name, name)
+	}
 	return p, nil
+}
+
+// forget removes p from the member's processes once it has been stopped.
+func (m *Member) forget(p *proc.Process) {
+	m.cp.mu.Lock()
+	defer m.cp.mu.Unlock()
+	m.procs = slices.DeleteFunc(m.procs, func(x *proc.Process) bool { return x == p })
 }
 
 // startEtcd starts the member's etcd and waits for its /health; a joining
 // member (initial set) is promoted from learner first (startLearner).
 func (m *Member) startEtcd(ctx context.Context, cmd []string, initial []etcdMember) error {
-	etcd, err := m.start("etcd", etcdArgs(cmd, m.ports, m.dirs["etcd"], initial))
+	etcd, err := m.start("etcd", launch{bin: m.cp.etcdBin, args: etcdArgs(cmd, m.ports, m.dirs["etcd"], initial)})
 	if err != nil {
 		return err
 	}
@@ -168,18 +258,24 @@ func (m *Member) startEtcd(ctx context.Context, cmd []string, initial []etcdMemb
 }
 
 func (m *Member) startAPIServer(ctx context.Context, cmd []string) error {
-	api, err := m.start("kube-apiserver", apiserverArgs(cmd, m.ports))
+	_, err := m.runAPIServer(ctx, launch{bin: m.BinDir(), args: apiserverArgs(cmd, m.ports)})
+	return err
+}
+
+// runAPIServer starts l as the member's kube-apiserver and waits for its /readyz.
+func (m *Member) runAPIServer(ctx context.Context, l launch) (*proc.Process, error) {
+	api, err := m.start("kube-apiserver", l)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	own := m.cp.superAdmin.at("https://" + m.Endpoint())
-	return waitFor(ctx, api, m.cp.timeout, "GET https://"+m.Endpoint()+"/readyz", func(ctx context.Context) error {
+	return api, waitFor(ctx, api, m.cp.timeout, "GET https://"+m.Endpoint()+"/readyz", func(ctx context.Context) error {
 		return own.expect(ctx, http.MethodGet, "/readyz", nil, http.StatusOK)
 	})
 }
 
 func (m *Member) startControllerManager(cmd []string) (*proc.Process, error) {
-	return m.start("kube-controller-manager", controllerManagerArgs(cmd, filepath.Join(m.dirs["kubeconfig"], "controller-manager.conf")))
+	return m.start("kube-controller-manager", launch{bin: m.BinDir(), args: controllerManagerArgs(cmd, filepath.Join(m.dirs["kubeconfig"], "controller-manager.conf"))})
 }
 
 // promote waits for the learner to start and promotes it to a voting
@@ -221,7 +317,7 @@ func (c *ControlPlane) etcdClient() (*etcdClient, error) {
 	}
 	var eps []string
 	for _, m := range ms {
-		if len(m.procs) > 0 {
+		if len(m.Processes()) > 0 {
 			eps = append(eps, m.clientURL())
 		}
 	}
@@ -238,6 +334,10 @@ type JoinConfig struct {
 	KubeadmConfig []byte
 	// WorkDir holds the member's data, logs, kubeconfigs and manifests.
 	WorkDir string
+	// BinDir holds the node's kubeadm, kube-apiserver and
+	// kube-controller-manager (VersionBinaries); empty: the cluster's
+	// (BinDir). Its etcd runs from Config.BinDir, as every member's.
+	BinDir string
 }
 
 // Join does what `kubeadm join --control-plane` does after discovery
@@ -257,14 +357,28 @@ func (c *ControlPlane) Join(ctx context.Context, cfg JoinConfig) (_ *Member, err
 	if err != nil {
 		return nil, err
 	}
-	if ep, _ := c.docs.kind("ClusterConfiguration")["controlPlaneEndpoint"].(string); ep == "" {
+	// What kubeadm join reads from the kubeadm-config ConfigMap: the
+	// ClusterConfiguration of the last `kubeadm upgrade apply`.
+	docs := c.clusterDocs()
+	if ep, _ := docs.kind("ClusterConfiguration")["controlPlaneEndpoint"].(string); ep == "" {
 		return nil, errors.New("error execution phase preflight: unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address")
 	}
 	if c.Member(jc.name) != nil {
 		return nil, fmt.Errorf("error execution phase preflight: a control-plane member %s already runs; fix: kubeadm reset it first", jc.name)
 	}
-	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(c.docs.certificatesDir()))
-	m, err := c.newMember(jc.name, jc.advertise, certDir, cfg.WorkDir)
+	bin := cfg.BinDir
+	if bin == "" {
+		bin = c.BinDir()
+	}
+	if err := proc.CheckBins(bin, VersionBinaries...); err != nil {
+		return nil, fmt.Errorf("control plane: join %s: %w", jc.name, err)
+	}
+	version, err := c.binVersion(ctx, bin)
+	if err != nil {
+		return nil, err
+	}
+	certDir := filepath.Join(cfg.SandboxRoot, filepath.FromSlash(docs.certificatesDir()))
+	m, err := c.newMember(jc.name, jc.advertise, certDir, cfg.WorkDir, bin, version)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +393,6 @@ func (c *ControlPlane) Join(ctx context.Context, cfg JoinConfig) (_ *Member, err
 	if err := c.downloadCerts(ctx, jc.token, jc.certificateKey, certDir); err != nil {
 		return nil, fmt.Errorf("error execution phase control-plane-prepare/download-certs: %w", err)
 	}
-	docs := cloneDocs(c.docs)
 	ic := docs.kind("InitConfiguration")
 	nr, _ := ic["nodeRegistration"].(map[string]any)
 	if nr == nil {

@@ -106,6 +106,10 @@ type Kubelet struct {
 	port       int
 	p          *proc.Process
 	shortRoot  string // the temporary root folder, when WorkDir's was too long
+	// bin, args, env and log are how p was started, for Restart.
+	bin       string
+	args, env []string
+	log       string
 }
 
 // Binary is the program StartKubelet runs, from Config.BinDir.
@@ -183,7 +187,7 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		"--kubeconfig=" + k.kubeconfig,
 		"--cert-dir=" + k.certDir,
 		"--root-dir=" + root,
-		"--port=" + strconv.Itoa(k.port),
+		portFlag + strconv.Itoa(k.port),
 	}
 	if labels != "" {
 		args = append(args, "--node-labels="+labels)
@@ -195,8 +199,8 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		args = append(args, "--max-pods="+strconv.Itoa(cfg.MaxPods))
 	}
 	// TMPDIR keeps any temporary file of the kubelet's under WorkDir too.
-	k.p, err = proc.Start("hollow kubelet "+cfg.Name, filepath.Join(cfg.BinDir, Binary), args, filepath.Join(cfg.WorkDir, logFile), "TMPDIR="+tmp)
-	if err != nil {
+	k.bin, k.args, k.env, k.log = cfg.BinDir, args, []string{"TMPDIR=" + tmp}, filepath.Join(cfg.WorkDir, logFile)
+	if err := k.run(); err != nil {
 		_ = k.Close()
 		return nil, err
 	}
@@ -206,6 +210,15 @@ func StartKubelet(ctx context.Context, cfg Config) (_ *Kubelet, err error) {
 		}
 	}()
 	return k, k.waitJoined(ctx, cfg.JoinTimeout, cfg.CheckToken)
+}
+
+// portFlag is the kubelet API's port flag, which Restart may change.
+const portFlag = "--port="
+
+// run starts the kubelet's process as bin, args and env say.
+func (k *Kubelet) run() (err error) {
+	k.p, err = proc.Start("hollow kubelet "+k.name, filepath.Join(k.bin, Binary), k.args, k.log, k.env...)
+	return err
 }
 
 // waitJoined waits for the issued client certificate, a 401 in the log, the
@@ -288,6 +301,10 @@ func (k *Kubelet) URL() string {
 
 // Process is the hollow-kubelet process (log, memory, sockets).
 func (k *Kubelet) Process() *proc.Process { return k.p }
+
+// BinDir is the folder of the hollow-kubelet the process runs: its version
+// is the Node's kubeletVersion.
+func (k *Kubelet) BinDir() string { return k.bin }
 
 // ClientCertificate is the certificate the cluster issued in the TLS bootstrap.
 func (k *Kubelet) ClientCertificate() (*x509.Certificate, error) {

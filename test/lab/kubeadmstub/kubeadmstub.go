@@ -8,8 +8,11 @@ package kubeadmstub
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/oslayer"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
@@ -49,6 +52,28 @@ func run(sb *sandbox.Sandbox, c oslayer.Command) ([]byte, error) {
 			return nil, err
 		}
 		return []byte("This node has joined the cluster\n"), nil
+	case "upgrade":
+		// kubeadm upgrade reads the cluster through admin.conf on the node
+		// that runs apply, and through kubelet.conf on the others
+		// (kubernetes cmd/kubeadm/app/cmd/upgrade/apply.go and node.go).
+		conf, verb := "/etc/kubernetes/kubelet.conf", ""
+		if len(c.Args) > 1 {
+			verb = c.Args[1]
+		}
+		switch verb {
+		case "apply":
+			if len(c.Args) < 3 || !strings.HasPrefix(c.Args[2], "v") {
+				return nil, errors.New("kubeadm upgrade apply: missing one required argument [version]")
+			}
+			conf = "/etc/kubernetes/admin.conf"
+		case "node":
+		default:
+			return nil, fmt.Errorf("kubeadm upgrade: unknown command %q", verb)
+		}
+		if _, err := sb.ReadFile(conf); err != nil {
+			return nil, fmt.Errorf("kubeadm upgrade %s: couldn't read %s: %w", verb, conf, err)
+		}
+		return []byte("[upgrade] SUCCESS! The control plane of this node was upgraded.\n"), nil
 	case "reset":
 		for _, p := range resetPaths {
 			hp, err := sb.HostPath(p)

@@ -3,9 +3,10 @@
 // provisioner's CA in /etc/kubernetes/pki and the kubeadm configuration
 // nodeagent/kubeadm renders), and starts a control plane on it for tests.
 //
-// Tests that need the Kubernetes binaries call Bins first: it skips the test
-// with the command that builds them, or fails it when
-// MIXEDK8S_REQUIRE_K8S_BINS=1 (CI, where missing binaries are a bug).
+// Tests that need the Kubernetes binaries call Bins first (ReleaseBins for
+// the folder of one release, e.g. the previous minor an upgrade starts
+// from): it skips the test with the command that builds them, or fails it
+// when MIXEDK8S_REQUIRE_K8S_BINS=1 (CI, where missing binaries are a bug).
 package cptest
 
 import (
@@ -17,9 +18,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +51,55 @@ func Bins(t testing.TB, names ...string) string {
 	}
 	t.Fatal(err)
 	return ""
+}
+
+// The tools modules that pin the Kubernetes releases the lab builds
+// (hack/k8s-bins.sh, MIXEDK8S_K8S_MODULE), relative to the repository.
+const (
+	// Module pins the current release, the one linked into <repo>/bin.
+	Module = "test/lab/k8s"
+	// PrevModule pins the previous minor, which upgrades start from.
+	PrevModule = "test/lab/k8s/prev"
+)
+
+// ReleaseBins returns <repo>/bin/k8s-<version>, where hack/k8s-bins.sh
+// links the binaries of the Kubernetes release module pins, and that
+// version ("v1.35.4"), when the named binaries are there; otherwise it
+// skips t with the command that builds them, as Bins does.
+func ReleaseBins(t testing.TB, module string, names ...string) (dir, version string) {
+	t.Helper()
+	bin, err := proc.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(bin), module, "go.mod"))
+	if err != nil {
+		t.Fatalf("read the release module: %v", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require ")); len(f) >= 2 && f[0] == "k8s.io/kubernetes" {
+			version = f[1]
+			break
+		}
+	}
+	if version == "" {
+		t.Fatalf("%s/go.mod requires no k8s.io/kubernetes", module)
+	}
+	dir = filepath.Join(bin, "k8s-"+version)
+	err = proc.CheckBins(dir, names...)
+	if err == nil {
+		return dir, version
+	}
+	env := ""
+	if module != Module {
+		env = "MIXEDK8S_K8S_MODULE=" + module + " "
+	}
+	err = fmt.Errorf("%w: %s lacks one of %s of Kubernetes %s; fix: run `%shack/k8s-bins.sh %s`", proc.ErrMissing, dir, strings.Join(names, ", "), version, env, strings.Join(names, " "))
+	if os.Getenv("MIXEDK8S_REQUIRE_K8S_BINS") != "1" {
+		t.Skipf("%v (MIXEDK8S_REQUIRE_K8S_BINS=1 makes this a failure)", err)
+	}
+	t.Fatal(err)
+	return "", ""
 }
 
 // Cluster is what the provisioner sent the init node, and where the agent put it.
@@ -145,13 +197,32 @@ func Sandbox(t testing.TB) *Cluster {
 	return &Cluster{Config: cfg, Root: root, KubeadmConfig: conf}
 }
 
+// SetVersion renders c's kubeadm configuration again for another
+// Kubernetes version ("v1.35.4" or "1.35.4"), as the agent would for a
+// cluster of that version.
+func (c *Cluster) SetVersion(t testing.TB, version string) {
+	t.Helper()
+	c.Config.Cluster.KubernetesVersion = strings.TrimPrefix(version, "v")
+	conf, err := kubeadm.InitConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.KubeadmConfig = conf
+}
+
 // Start starts a control plane for c and stops it when t ends.
 func Start(t testing.TB, c *Cluster) *controlplane.ControlPlane {
+	t.Helper()
+	return StartFrom(t, c, "")
+}
+
+// StartFrom is Start with the binaries of the folder bin (empty: <repo>/bin).
+func StartFrom(t testing.TB, c *Cluster, bin string) *controlplane.ControlPlane {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	work := t.TempDir()
-	cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: c.Root, KubeadmConfig: c.KubeadmConfig, WorkDir: work, CertificateKey: c.Config.Init.CertificateKey})
+	cp, err := controlplane.Start(ctx, controlplane.Config{SandboxRoot: c.Root, KubeadmConfig: c.KubeadmConfig, WorkDir: work, BinDir: bin, CertificateKey: c.Config.Init.CertificateKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,13 +43,11 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/otel/trace/noop"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	cliflag "k8s.io/component-base/cli/flag"
-	remote "k8s.io/cri-client/pkg"
 	fakeremote "k8s.io/cri-client/pkg/fake"
 	"k8s.io/klog/v2"
 	kubeletapp "k8s.io/kubernetes/cmd/kubelet/app"
@@ -247,7 +245,7 @@ func run(ctx context.Context, o *options) error {
 		fake.Stop()
 		_ = os.Remove(sock)
 	}()
-	runtimeService, err := remote.NewRemoteRuntimeService(ctx, o.runtimeEndpoint, 15*time.Second, noop.NewTracerProvider(), false)
+	runtimeService, err := remoteRuntime(ctx, o.runtimeEndpoint)
 	if err != nil {
 		return fmt.Errorf("connect to the fake container runtime: %w", err)
 	}

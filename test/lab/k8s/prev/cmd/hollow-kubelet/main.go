@@ -1,0 +1,1 @@
+../../../cmd/hollow-kubelet/main.go
