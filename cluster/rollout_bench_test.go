@@ -43,7 +43,27 @@ func BenchmarkRollingReplacementCriticalPath(b *testing.B) {
 	lin.InstanceType, win.WindowsVersion = "m6i.2xlarge", "2025"
 	rolled := spec
 	rolled.NodePools = map[string]cluster.PoolSpec{"lin": lin, "win": win}
+	benchmarkRoll(b, spec, rolled)
+}
 
+// BenchmarkUpgradeCriticalPath upgrades a 1 + 10 + 10 cluster one minor
+// (1.35.4 -> 1.36.3) on the same simulated latencies: the control-plane
+// node in place by its bootstrap step, then every worker replaced by surge
+// after it. It reports the Apply's wall time over the plan's critical path.
+func BenchmarkUpgradeCriticalPath(b *testing.B) {
+	spec := benchSpec()
+	spec.KubernetesVersion = "1.35.4"
+	lin, win := spec.NodePools["lin"], spec.NodePools["win"]
+	lin.Count, win.Count = 10, 10
+	spec.NodePools = map[string]cluster.PoolSpec{"lin": lin, "win": win}
+	upgraded := spec
+	upgraded.KubernetesVersion = "1.36.3"
+	benchmarkRoll(b, spec, upgraded)
+}
+
+// benchmarkRoll applies spec, then measures the Apply of rolled, which
+// replaces all 20 workers, against the critical path of its plan.
+func benchmarkRoll(b *testing.B, spec, rolled cluster.Spec) {
 	var ratios, critMS float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -8,6 +8,7 @@
 //	apply --config FILE [--dry-run] [--output text|json]
 //	access --file FILE
 //	status
+//	watch --config FILE [--once] [--every DURATION]
 //	diagnose --out FILE
 //	version
 //	help
@@ -71,6 +72,8 @@ Usage:
   nodeagent apply --config FILE [--dry-run] [--output text|json]
   nodeagent access --file FILE     install the login identity in FILE (a contract.Access), then delete FILE
   nodeagent status                 print the node's contract.Status as JSON
+  nodeagent watch --config FILE [--once] [--every 30s]
+                                   Windows: put back the HNS networks and services a reboot or an HNS reset took away
   nodeagent diagnose --out FILE    write logs and state to FILE (.tar.gz)
   nodeagent version
   nodeagent help
@@ -104,6 +107,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdAccess(ctx, args[1:], env)
 	case "status":
 		return cmdStatus(ctx, args[1:], env)
+	case "watch":
+		return cmdWatch(ctx, args[1:], env)
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], env)
 	case "version", "--version":
@@ -113,7 +118,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usage)
 		return contract.ExitOK
 	}
-	fmt.Fprintf(env.Stderr, "unknown command %q; fix: use apply, access, status, diagnose, version or help\n", args[0])
+	fmt.Fprintf(env.Stderr, "unknown command %q; fix: use apply, access, status, watch, diagnose, version or help\n", args[0])
 	return contract.ExitUsage
 }
 

@@ -83,6 +83,9 @@ type lab struct {
 	path   string
 }
 
+// agentStandIn is where the in-process agent finds itself on a Windows sandbox.
+const agentStandIn = `C:\ProgramData\mixedk8s\nodeagent\nodeagent.exe`
+
 func baseConfig(t testing.TB) contract.Config {
 	cert, key, hash := testCA(t)
 	_ = key
@@ -158,6 +161,10 @@ func newLab(t testing.TB, cfg contract.Config, handler func(http.Handler) http.H
 	l := &lab{t: t, sb: sb, mirror: mr, url: srv.URL, cfg: cfg, path: "/tmp/mixedk8s/config.json"}
 	if cfg.Node.OS == "windows" {
 		l.path = `C:\mixedk8s\config.json`
+		// The agent the watchdog service runs a copy of: the in-process agent's stand-in.
+		if err := sb.WriteFile(agentStandIn, []byte("stand-in nodeagent.exe\n"), oslayer.Executable); err != nil {
+			t.Fatal(err)
+		}
 	}
 	data, _ := json.Marshal(cfg)
 	if err := sb.WriteFile(l.path, data, oslayer.Public); err != nil {
@@ -254,6 +261,9 @@ func (l *lab) effects() []sandbox.Effect {
 func nodeEffects(effects []sandbox.Effect) []sandbox.Effect {
 	var out []sandbox.Effect
 	for _, e := range effects {
+		if e.Target == agentStandIn && e.Seq == 1 {
+			continue // the test's own setup, before the first apply
+		}
 		if strings.Contains(e.Target, `mixedk8s\nodeagent\state.json`) || strings.Contains(e.Target, `mixedk8s\nodeagent\agent.log`) ||
 			strings.HasSuffix(e.Target, "/nodeagent/state.json") || strings.HasSuffix(e.Target, "/nodeagent/agent.log") {
 			continue

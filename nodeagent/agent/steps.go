@@ -105,7 +105,7 @@ func (r *run) installFile(dest string) func(ctx context.Context, file string) er
 // managedServices are the services the agent installs, in start order.
 func (r *run) managedServices() []string {
 	if r.id.GOOS == "windows" {
-		return []string{"containerd", "flanneld", "kubelet", "kube-proxy"}
+		return []string{"containerd", "flanneld", "kubelet", "kube-proxy", watchdogService}
 	}
 	return []string{"containerd", "kubelet"}
 }

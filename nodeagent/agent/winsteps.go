@@ -88,6 +88,7 @@ func windowsSteps() []step {
 		{"source-vip", planSourceVIP},
 		{"calico-network", planCalicoNetwork},
 		{"kube-proxy", planWindowsKubeProxy},
+		{"watchdog", planWatchdog},
 	}
 }
 

@@ -216,6 +216,27 @@ type Status struct {
 	Reboots   int               `json:"reboots"`
 	LastError string            `json:"lastError,omitempty"`
 	UpdatedAt time.Time         `json:"updatedAt"`
+	// Watchdog is what the Windows watchdog (`nodeagent watch`) checked
+	// last and the repairs it made.
+	Watchdog *Watchdog `json:"watchdog,omitempty"`
+}
+
+// Watchdog is the Windows watchdog's record in Status.
+type Watchdog struct {
+	LastCheck time.Time `json:"lastCheck"`
+	// LastError is the last pass's failure; empty once a pass succeeds.
+	LastError string `json:"lastError,omitempty"`
+	// Repairs are the latest passes that changed something, oldest first (at most WatchdogRepairsKept).
+	Repairs []Repair `json:"repairs,omitempty"`
+}
+
+// WatchdogRepairsKept bounds Watchdog.Repairs.
+const WatchdogRepairsKept = 20
+
+// Repair is one watchdog pass that put something back.
+type Repair struct {
+	Time    time.Time `json:"time"`
+	Changes []string  `json:"changes"`
 }
 
 // Access is the file `nodeagent access --file FILE` installs: the node's

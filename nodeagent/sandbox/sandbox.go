@@ -77,6 +77,7 @@ const (
 	KindFeatureEnable    = "feature.enable"
 	KindComputerRename   = "computer.rename"
 	KindHNSNetwork       = "hns.network.create"
+	KindHNSReset         = "hns.reset"
 	KindHNSNetworkDelete = "hns.network.delete"
 	KindFirewallRule     = "firewall.add"
 	KindDefenderExclude  = "defender.exclude"
@@ -842,6 +843,18 @@ func (s *Sandbox) CreateHNSNetwork(ctx context.Context, spec oslayer.HNSNetwork)
 			return err
 		}
 		s.m.HNSNetworks[spec.Name] = spec
+		return nil
+	})
+}
+
+// ResetHNS drops every HNS network, as the Host Network Service losing its
+// state does (the hns service restarted or updated): flannel's and
+// kube-proxy's networks are gone while flanneld and kube-proxy keep running
+// without them. Not modelled: the vSwitch going with the last network (the
+// adapter keeps its vEthernet name and address here).
+func (s *Sandbox) ResetHNS() error {
+	return s.record(KindHNSReset, "networks", "", func() error {
+		s.m.HNSNetworks = map[string]oslayer.HNSNetwork{}
 		return nil
 	})
 }
