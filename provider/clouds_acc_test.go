@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -56,14 +57,79 @@ func labAzureProvider(env map[string]string) string {
 func TestAccLabClusterOnGCP(t *testing.T) {
 	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
 	env := l.Emulator("gcp").Env()
-	provider := fmt.Sprintf(`
+	location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a")
+	cloudLabTest(t, l, labGCPProvider(env), location)
+}
+
+// labGCPProvider is the provider's gcp block for the lab's Compute Engine.
+func labGCPProvider(env map[string]string) string {
+	return fmt.Sprintf(`
   gcp = {
     endpoint     = %q
     ca_bundle    = file(%q)
     access_token = %q
   }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"])
-	location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a")
-	cloudLabTest(t, l, provider, location)
+}
+
+// The released provider puts a cluster in an existing VPC network and
+// subnetwork of the project: a pod range inside the subnetwork is refused
+// at plan time, the cluster applies with its firewall rules only, and
+// destroy leaves the owner's network.
+func TestAccLabClusterInAnExistingGCPNetwork(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	srv := l.Emulator("gcp").(*gcelab.Emulator).Server
+	if err := srv.OwnerNetwork(t.Context(), "shared", "nodes", "10.60.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	config := func(network string) string {
+		location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q, network = "shared", subnetwork = "nodes" }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a") + network
+		return labClusterConfig(l.Env(), labGCPProvider(env), location, 1, 0)
+	}
+	ownerNetworkStays := func(*terraform.State) error {
+		if !srv.HasNetwork("shared", "nodes") {
+			return errors.New("destroy took the owner's network or subnetwork")
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), ownerNetworkStays),
+		Steps: []resource.TestStep{
+			{
+				Config:      config("\n  network = { pod_cidr = \"10.60.0.0/16\" }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid network\.pod_cidr.*overlaps\s+the\s+subnetwork's\s+range\s+10\.60\.1\.0/24.*Fix:`),
+			},
+			{
+				Config: config(""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					resource.TestCheckResourceAttr(labAddr, "network_id", "shared"),
+					resource.TestCheckResourceAttr(labAddr, "subnet_ids.0", "nodes"),
+					resource.TestMatchResourceAttr(labAddr, "nodes.0.private_ip", regexp.MustCompile(`^10\.60\.1\.`)),
+					func(*terraform.State) error {
+						objs, err := l.ObjectsIn("gcp", "acc")
+						if err != nil {
+							return err
+						}
+						for _, o := range objs {
+							if strings.HasPrefix(o, "network/") || strings.HasPrefix(o, "subnetwork/") {
+								return fmt.Errorf("the cluster made %s in an existing network", o)
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
 }
 
 // setLabEnv sets an emulator's environment for the provider, as sourcing

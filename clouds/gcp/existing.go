@@ -3,7 +3,9 @@ package gcp
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -51,6 +53,10 @@ type existingSubnetwork struct {
 	prefix string
 	// ranges are the primary range and the secondary ones.
 	ranges []string
+	// others are the ranges of the network's other subnetworks in the
+	// region, by name: the VPC routes to each, so pods and Services must
+	// stay out of them too.
+	others map[string][]string
 }
 
 // inspectExisting reads the network and the subnetwork. A refusal is a
@@ -78,11 +84,35 @@ func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnetwork, error)
 		return existingSubnetwork{}, c.refusal(fieldSubnetwork, k, fmt.Errorf("subnetwork %s is in network %s, not in gcp.network %s", c.cfg.Subnetwork, got, c.cfg.Network),
 			fmt.Sprintf("name a subnetwork of network %s (%s), or set gcp.network to %s", c.cfg.Network, list, got))
 	}
-	out := existingSubnetwork{prefix: sub.GetIpCidrRange(), ranges: []string{sub.GetIpCidrRange()}}
-	for _, r := range sub.GetSecondaryIpRanges() {
-		out.ranges = append(out.ranges, r.GetIpCidrRange())
+	out := existingSubnetwork{prefix: sub.GetIpCidrRange(), ranges: subnetRanges(sub), others: map[string][]string{}}
+	// The network's other subnetworks in the region (Network.subnetworks
+	// lists every region's; the cluster's nodes live in this one).
+	nw, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: c.cfg.Project, Network: c.cfg.Network}, c.retry())
+	if ce := (call{op: "networks.get", object: fmt.Sprintf("network %q", c.cfg.Network)}).classify(err); ce != nil {
+		return existingSubnetwork{}, ce
+	}
+	for _, link := range nw.GetSubnetworks() {
+		name, region := path.Base(link), path.Base(path.Dir(path.Dir(link)))
+		if name == c.cfg.Subnetwork || region != c.cfg.Region {
+			continue
+		}
+		k := call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", name)}
+		other, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: c.cfg.Project, Region: region, Subnetwork: name}, c.retry())
+		if ce := k.classify(err); ce != nil {
+			return existingSubnetwork{}, ce
+		}
+		out.others[name] = subnetRanges(other)
 	}
 	return out, nil
+}
+
+// subnetRanges are a subnetwork's primary range and its secondary ones.
+func subnetRanges(sub *computepb.Subnetwork) []string {
+	out := []string{sub.GetIpCidrRange()}
+	for _, r := range sub.GetSecondaryIpRanges() {
+		out = append(out, r.GetIpCidrRange())
+	}
+	return out
 }
 
 func (c *Cloud) refusal(field string, k call, err error, fix string) *clouds.PreflightError {
@@ -106,6 +136,13 @@ func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) erro
 		return c.refusal(field, call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", c.cfg.Subnetwork)},
 			fmt.Errorf("%s %s overlaps the subnetwork's range %s", field, cidr, r),
 			fmt.Sprintf("set %s to a range outside the subnetwork's %s", field, strings.Join(sub.ranges, ", ")))
+	}
+	for _, name := range slices.Sorted(maps.Keys(sub.others)) {
+		if field, cidr, r, ok := req.OverlapOf(sub.others[name]); ok {
+			return c.refusal(field, call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", name)},
+				fmt.Errorf("%s %s overlaps range %s of subnetwork %s, which network %s routes to", field, cidr, r, name, c.cfg.Network),
+				fmt.Sprintf("set %s to a range outside every subnetwork of network %s", field, c.cfg.Network))
+		}
 	}
 	return nil
 }

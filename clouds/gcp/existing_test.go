@@ -90,9 +90,15 @@ func TestExistingNetworkRefusedAtItsField(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The owner's network has a second subnetwork, which it routes to like the first.
+	if err := e.srv.OwnerNetwork(ctx, "owner-network", "owner-batch", "10.40.0.0/20"); err != nil {
+		t.Fatal(err)
+	}
 	base := clouds.PreflightRequest{Cluster: "bad", Network: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}
 	inside := base
 	inside.ServiceCIDR = "10.20.128.0/20"
+	besides := base
+	besides.PodCIDR = "10.40.0.0/16"
 	for _, tc := range []struct {
 		name, network, subnetwork, field string
 		req                              clouds.PreflightRequest
@@ -101,12 +107,16 @@ func TestExistingNetworkRefusedAtItsField(t *testing.T) {
 		{"an unknown subnetwork", "owner-network", "nope", "gcp.subnetwork", base},
 		{"a subnetwork of another network", "owner-network", "other-nodes", "gcp.subnetwork", base},
 		{"Services inside the subnetwork", "owner-network", "owner-nodes", "network.service_cidr", inside},
+		{"pods over another subnetwork of the network", "owner-network", "owner-nodes", "network.pod_cidr", besides},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := existingCloud(t, e, tc.network, tc.subnetwork)
 			pe, ok := clouds.AsPreflightError(c.Preflight(ctx, tc.req))
 			if !ok || pe.Field != tc.field || pe.Err.Kind != clouds.KindInvalid || pe.Err.Fix == "" {
 				t.Fatalf("Preflight = %v; want a refusal at %s with a fix", pe, tc.field)
+			}
+			if tc.req.PodCIDR == besides.PodCIDR && !strings.Contains(pe.Error(), "subnetwork owner-batch") {
+				t.Errorf("the refusal %q does not name the subnetwork it overlaps", pe.Error())
 			}
 			if strings.HasPrefix(tc.field, "gcp.") {
 				if _, err := c.EnsureNetwork(ctx, netReq("bad")); clouds.KindOf(err) != clouds.KindInvalid {

@@ -76,10 +76,10 @@ func TestWatchdogPutsBackWhatAnHNSResetTook(t *testing.T) {
 	// In order: External, flanneld started again (it makes flannel.4096), then kube-proxy.
 	var order []string
 	for _, e := range l.effects()[mark:] {
-		switch {
-		case e.Kind == sandbox.KindHNSNetwork:
+		switch e.Kind {
+		case sandbox.KindHNSNetwork:
 			order = append(order, "network "+e.Target)
-		case e.Kind == sandbox.KindServiceStart:
+		case sandbox.KindServiceStart:
 			order = append(order, "start "+e.Target)
 		}
 	}
