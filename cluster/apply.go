@@ -500,12 +500,18 @@ func (r *run) bootstrap(ctx context.Context, s Step) error {
 	return nil
 }
 
-func (r *run) joinNode(ctx context.Context, s Step) error {
+// joinTarget is the step's node and the credentials it joins with.
+func (r *run) joinTarget(s Step) (Target, JoinInfo, error) {
 	t, err := r.target(s.Node)
 	if err != nil {
-		return err
+		return Target{}, JoinInfo{}, err
 	}
 	j, err := r.joinInfo()
+	return t, j, err
+}
+
+func (r *run) joinNode(ctx context.Context, s Step) error {
+	t, j, err := r.joinTarget(s)
 	if err != nil {
 		return err
 	}
@@ -519,11 +525,7 @@ func (r *run) joinNode(ctx context.Context, s Step) error {
 // spec's release, which upgrades it in place (kubeadm upgrade node, then
 // the kubelet), and waits for the node to be Ready again before the next.
 func (r *run) upgradeNode(ctx context.Context, s Step) error {
-	t, err := r.target(s.Node)
-	if err != nil {
-		return err
-	}
-	j, err := r.joinInfo()
+	t, j, err := r.joinTarget(s)
 	if err != nil {
 		return err
 	}

@@ -140,6 +140,7 @@ type Cloud struct {
 	nics    *armnetwork.InterfacesClient
 	lbs     *armnetwork.LoadBalancersClient
 	pips    *armnetwork.PublicIPAddressesClient
+	asgs    *armnetwork.ApplicationSecurityGroupsClient
 	secrets *azsecrets.Client
 
 	secretLocks sync.Map // Key Vault name -> *sync.Mutex
@@ -199,7 +200,7 @@ func New(cfg Config) (*Cloud, error) {
 		return nil, fmt.Errorf("azure: %w", err)
 	}
 	c.vnets, c.nsgs, c.nics = nf.NewVirtualNetworksClient(), nf.NewSecurityGroupsClient(), nf.NewInterfacesClient()
-	c.lbs, c.pips = nf.NewLoadBalancersClient(), nf.NewPublicIPAddressesClient()
+	c.lbs, c.pips, c.asgs = nf.NewLoadBalancersClient(), nf.NewPublicIPAddressesClient(), nf.NewApplicationSecurityGroupsClient()
 	if cfg.VaultURL != "" {
 		if !strings.HasPrefix(cfg.VaultURL, "https://") {
 			return nil, fmt.Errorf("azure: Config.VaultURL %q is not an https URL; use the vault's URI, e.g. https://my-vault.vault.azure.net", cfg.VaultURL)

@@ -130,7 +130,7 @@ func TestNetworkAndInstancesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"networkSecurityGroups/demo-control-plane-nsg", "networkSecurityGroups/demo-worker-nsg", "resourceGroups/" + group, "virtualNetworks/demo-vnet"}
+	want := []string{"applicationSecurityGroups/demo-cp-asg", "networkSecurityGroups/demo-control-plane-nsg", "networkSecurityGroups/demo-worker-nsg", "resourceGroups/" + group, "virtualNetworks/demo-vnet"}
 	if got := sorted(f.srv.Objects(group)); !slices.Equal(got, want) {
 		t.Errorf("objects after EnsureNetwork: %v, want %v", got, want)
 	}

@@ -64,7 +64,7 @@ func TestExistingSubnetAdoptedConvergedAndLeftInPlace(t *testing.T) {
 	if !strings.EqualFold(n.SubnetID, subnet) || !strings.HasSuffix(n.ID, "/virtualNetworks/shared") {
 		t.Errorf("network %+v, want the owner's virtual network and subnet", n)
 	}
-	want := []string{"networkSecurityGroups/demo-control-plane-nsg", "networkSecurityGroups/demo-worker-nsg", "resourceGroups/" + group}
+	want := []string{"applicationSecurityGroups/demo-cp-asg", "networkSecurityGroups/demo-control-plane-nsg", "networkSecurityGroups/demo-worker-nsg", "resourceGroups/" + group}
 	if got := sorted(f.srv.Objects(group)); !slices.Equal(got, want) {
 		t.Errorf("objects in the cluster's group: %v, want %v", got, want)
 	}

@@ -341,8 +341,13 @@ func (c *Cloud) ensureExtension(ctx context.Context, req clouds.InstanceRequest,
 func (c *Cloud) ensureNIC(ctx context.Context, req clouds.InstanceRequest, nsg string) (armnetwork.Interface, error) {
 	name := nicName(req.Name)
 	object := fmt.Sprintf("NIC %q", name)
+	// A control-plane NIC is a member of the application security group etcd's rule admits.
+	asg := ""
+	if req.Role == clouds.RoleControlPlane {
+		asg = c.asgID(req.Cluster)
+	}
 	got, err := c.nics.Get(ctx, c.cfg.ResourceGroup, name, nil)
-	if err == nil && nicMatches(got.Interface, req.Network.SubnetID, nsg) {
+	if err == nil && nicMatches(got.Interface, req.Network.SubnetID, nsg) && (asg == "" || inASG(got.Interface, asg)) {
 		return got.Interface, nil
 	}
 	if err != nil && !isNotFound(err) {
@@ -357,6 +362,9 @@ func (c *Cloud) ensureNIC(ctx context.Context, req clouds.InstanceRequest, nsg s
 				PrivateIPAllocationMethod: to(armnetwork.IPAllocationMethodDynamic),
 			}}},
 		},
+	}
+	if asg != "" {
+		nic.Properties.IPConfigurations[0].Properties.ApplicationSecurityGroups = []*armnetwork.ApplicationSecurityGroup{{ID: to(asg)}}
 	}
 	if err == nil && got.Properties != nil && len(got.Properties.IPConfigurations) > 0 && got.Properties.IPConfigurations[0].Properties != nil {
 		// A rewrite keeps the load balancer pools the NIC is in (SetLoadBalancerTargets owns them).

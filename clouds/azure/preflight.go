@@ -51,6 +51,14 @@ var (
 		"Microsoft.Network/virtualNetworks/write",
 		"Microsoft.Network/networkSecurityGroups/read",
 		"Microsoft.Network/networkSecurityGroups/write",
+		// etcd's rule names the control plane's application security
+		// group, which its NICs join (a PUT of each, as read).
+		"Microsoft.Network/applicationSecurityGroups/read",
+		"Microsoft.Network/applicationSecurityGroups/write",
+		"Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action",
+		"Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action",
+		"Microsoft.Network/networkInterfaces/read",
+		"Microsoft.Network/networkInterfaces/write",
 	}
 	actionsInstances = []string{
 		"Microsoft.Compute/virtualMachines/read",
@@ -62,6 +70,7 @@ var (
 		"Microsoft.Network/networkInterfaces/join/action",
 		"Microsoft.Network/virtualNetworks/subnets/join/action",
 		"Microsoft.Network/networkSecurityGroups/join/action",
+		"Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action",
 	}
 	actionsDeletes = []string{
 		"Microsoft.Compute/virtualMachines/delete",

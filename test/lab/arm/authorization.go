@@ -150,7 +150,9 @@ func (s *Server) permits(client, action string, data bool) bool {
 
 // linkedActions are what ARM also checks when a request references
 // another resource: a NIC joins its subnet and NSG (the backend's NICs
-// always name both) and the load balancer pools it names, a VM joins its
+// always name both) and the load balancer pools and application security
+// groups it names, an NSG rule joins the application security groups it
+// names, a VM joins its
 // NIC, a load balancer's frontend joins its subnet or public IP address
 // (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed;
 // the join actions: https://learn.microsoft.com/azure/role-based-access-control/permissions/networking).
@@ -164,12 +166,30 @@ func linkedActions(rt route, method string, body []byte) []string {
 		var nic armnetwork.Interface
 		if json.Unmarshal(body, &nic) == nil && nic.Properties != nil {
 			for _, ipc := range nic.Properties.IPConfigurations {
-				if ipc != nil && ipc.Properties != nil && len(ipc.Properties.LoadBalancerBackendAddressPools) > 0 {
-					return append(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action")
+				if ipc == nil || ipc.Properties == nil {
+					continue
+				}
+				if len(ipc.Properties.LoadBalancerBackendAddressPools) > 0 && !slices.Contains(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action") {
+					out = append(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action")
+				}
+				if len(ipc.Properties.ApplicationSecurityGroups) > 0 && !slices.Contains(out, "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action") {
+					out = append(out, "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action")
 				}
 			}
 		}
 		return out
+	case "networkSecurityGroups":
+		// A rule naming an application security group joins it.
+		var g armnetwork.SecurityGroup
+		if json.Unmarshal(body, &g) != nil || g.Properties == nil {
+			return nil
+		}
+		for _, r := range g.Properties.SecurityRules {
+			if r != nil && r.Properties != nil && len(r.Properties.SourceApplicationSecurityGroups)+len(r.Properties.DestinationApplicationSecurityGroups) > 0 {
+				return []string{"Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action"}
+			}
+		}
+		return nil
 	case "virtualMachines":
 		return []string{"Microsoft.Network/networkInterfaces/join/action"}
 	case "loadBalancers":

@@ -37,6 +37,7 @@ type resource struct {
 	nic             *armnetwork.Interface
 	lb              *armnetwork.LoadBalancer
 	pip             *armnetwork.PublicIPAddress
+	asg             *armnetwork.ApplicationSecurityGroup
 	boot            Boot
 	busy            bool // a long-running operation is changing it
 }
@@ -263,6 +264,8 @@ func (s *Server) view(r *resource) any {
 		return s.lbView(r)
 	case r.pip != nil:
 		return s.pipView(r)
+	case r.asg != nil:
+		return clone(r.asg)
 	}
 	return nil
 }
@@ -327,6 +330,8 @@ func (s *Server) put(rt route, op string, body []byte) (int, any, http.Header, *
 		return s.putLB(rt, id, existing, body)
 	case "publicIPAddresses":
 		return s.putPublicIP(rt, id, existing, body)
+	case "applicationSecurityGroups":
+		return s.putASG(rt, id, existing, body)
 	}
 	return 0, nil, nil, errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "PUT is not supported for %s in the lab.", rt.kind.fullType())
 }
@@ -390,6 +395,9 @@ func setState(r *resource, state string) {
 	case r.pip != nil:
 		ns := armnetwork.ProvisioningState(state)
 		r.pip.Properties.ProvisioningState = &ns
+	case r.asg != nil:
+		ns := armnetwork.ProvisioningState(state)
+		r.asg.Properties.ProvisioningState = &ns
 	case r.disk != nil:
 		r.disk.Properties.ProvisioningState = ptr(state)
 	}
@@ -452,6 +460,14 @@ func (s *Server) inUse(r *resource) *Error {
 	case r.pip != nil:
 		if fe := s.pipUser(r.id); fe != "" {
 			return pipInUse(r.id, fe)
+		}
+	case r.asg != nil:
+		// "Application Security Group X cannot be deleted because it is
+		// referenced by IpConfiguration(s) ipconfig1." (Azure/azure-cli#12591;
+		// the report shows no code); an NSG rule naming it holds it too
+		// (hashicorp/terraform-provider-azurerm#8989).
+		if user := s.asgUser(r.id); user != "" {
+			return errf(http.StatusBadRequest, "InUseApplicationSecurityGroupCannotBeDeleted", "Application Security Group %s cannot be deleted because it is referenced by %s.", r.name, user)
 		}
 	case r.lb != nil:
 		if ipc := s.poolMember(r); ipc != "" {
@@ -597,6 +613,11 @@ func (s *Server) putNSG(rt route, id string, existing *resource, body []byte) (i
 		if src := deref(p.SourceAddressPrefix); src != "" && !addressPrefixOK(src) {
 			return 0, nil, nil, errf(http.StatusBadRequest, "SecurityRuleInvalidAddressPrefix", "Security rule %s has invalid Address prefix. Value provided: %s", deref(r.Name), src)
 		}
+		for _, g := range append(slices.Clone(p.SourceApplicationSecurityGroups), p.DestinationApplicationSecurityGroups...) {
+			if e := s.asgRef(g, id); e != nil {
+				return 0, nil, nil, e
+			}
+		}
 		r.ID = ptr(id + "/securityRules/" + deref(r.Name))
 		ps := armnetwork.ProvisioningStateSucceeded
 		p.ProvisioningState = &ps
@@ -665,6 +686,13 @@ func (s *Server) putNIC(rt route, id string, existing *resource, body []byte) (i
 	}
 	ipc := in.Properties.IPConfigurations[0]
 	ipc.ID = ptr(id + "/ipConfigurations/" + deref(ipc.Name))
+	if ipc.Properties != nil {
+		for _, g := range ipc.Properties.ApplicationSecurityGroups {
+			if e := s.asgRef(g, id); e != nil {
+				return 0, nil, nil, e
+			}
+		}
+	}
 	if e := s.checkPools(id, ipc); e != nil {
 		return 0, nil, nil, e
 	}
@@ -1109,6 +1137,8 @@ func tagsOf(r *resource) map[string]*string {
 		return r.lb.Tags
 	case r.pip != nil:
 		return r.pip.Tags
+	case r.asg != nil:
+		return r.asg.Tags
 	}
 	return nil
 }
@@ -1158,4 +1188,63 @@ func (s *Server) OwnerNetwork(rg, vnet, cidr, subnet, subnetCIDR string) (string
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// putASG stores an application security group: a name for a set of NICs
+// that NSG rules can name as source or destination
+// (https://learn.microsoft.com/azure/virtual-network/application-security-groups).
+func (s *Server) putASG(rt route, id string, existing *resource, body []byte) (int, any, http.Header, *Error) {
+	var in armnetwork.ApplicationSecurityGroup
+	if e := decode(body, &in); e != nil {
+		return 0, nil, nil, e
+	}
+	if e := s.checkLocation(in.Location); e != nil {
+		return 0, nil, nil, e
+	}
+	if e := checkTags(in.Tags); e != nil {
+		return 0, nil, nil, e
+	}
+	in.Properties = &armnetwork.ApplicationSecurityGroupPropertiesFormat{}
+	in.ID, in.Name, in.Type = ptr(id), ptr(rt.name), ptr("Microsoft.Network/applicationSecurityGroups")
+	return s.accepted(&resource{id: id, group: rt.group, name: rt.name, kind: rt.kind, asg: &in}, existing != nil, "applicationSecurityGroups.Put", nil)
+}
+
+// asgRef checks that a referenced application security group exists (in
+// the caller's location: the lab has one). Caller holds s.mu.
+func (s *Server) asgRef(g *armnetwork.ApplicationSecurityGroup, by string) *Error {
+	if g == nil {
+		return errf(http.StatusBadRequest, "InvalidRequestFormat", "Resource %s names an empty application security group.", by)
+	}
+	if o := s.resources[strings.ToLower(deref(g.ID))]; o == nil || o.asg == nil {
+		return errf(http.StatusBadRequest, "InvalidResourceReference", "Resource %s referenced by resource %s was not found.", deref(g.ID), by)
+	}
+	return nil
+}
+
+// asgUser names an IP configuration or NSG rule that references the
+// application security group, "" when none. Caller holds s.mu.
+func (s *Server) asgUser(asg string) string {
+	names := func(gs []*armnetwork.ApplicationSecurityGroup) bool {
+		return slices.ContainsFunc(gs, func(g *armnetwork.ApplicationSecurityGroup) bool {
+			return g != nil && strings.EqualFold(deref(g.ID), asg)
+		})
+	}
+	for _, id := range sortedKeys(s.resources) {
+		o := s.resources[id]
+		switch {
+		case o.nic != nil:
+			for _, ipc := range o.nic.Properties.IPConfigurations {
+				if ipc.Properties != nil && names(ipc.Properties.ApplicationSecurityGroups) {
+					return "IpConfiguration(s) " + deref(ipc.Name) + " of " + o.name
+				}
+			}
+		case o.nsg != nil:
+			for _, r := range o.nsg.Properties.SecurityRules {
+				if r.Properties != nil && (names(r.Properties.SourceApplicationSecurityGroups) || names(r.Properties.DestinationApplicationSecurityGroups)) {
+					return "security rule " + deref(r.Name) + " of " + o.name
+				}
+			}
+		}
+	}
+	return ""
 }

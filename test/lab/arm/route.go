@@ -31,6 +31,7 @@ var kinds = []kind{
 	{"Microsoft.Network", "networkInterfaces", "", NetworkAPIVersion, "networkInterfaces"},
 	{"Microsoft.Network", "loadBalancers", "", NetworkAPIVersion, "loadBalancers"},
 	{"Microsoft.Network", "publicIPAddresses", "", NetworkAPIVersion, "publicIPAddresses"},
+	{"Microsoft.Network", "applicationSecurityGroups", "", NetworkAPIVersion, "applicationSecurityGroups"},
 }
 
 // fullType is the ARM resource type, e.g. "Microsoft.Compute/virtualMachines/extensions".
