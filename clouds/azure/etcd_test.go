@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
+
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/test/lab/arm"
 )
@@ -17,7 +19,7 @@ import (
 // to the node CIDR, its control-plane NIC in no group) is reported as
 // having no network; the next EnsureNetwork puts the NIC in the group and
 // only then narrows the rule. The group cannot be deleted while the rule
-// or a NIC names it.
+// or a NIC names it, nor joined by a NIC of another virtual network.
 func TestEtcdAdmitsTheControlPlaneAlone(t *testing.T) {
 	t.Parallel()
 	f := setup(t, arm.Options{}, nil)
@@ -115,6 +117,20 @@ func TestEtcdAdmitsTheControlPlaneAlone(t *testing.T) {
 	}
 	if after, err := f.cloud.nics.Get(ctx, group, nicName("demo-cp-0"), nil); err != nil || privateIP(after.Interface) != cp.PrivateIP {
 		t.Errorf("the NIC's address moved with the join: %v, %v (was %s)", privateIP(after.Interface), err, cp.PrivateIP)
+	}
+	// The group's members share one virtual network: a NIC in another is refused.
+	other, err := f.srv.OwnerNetwork("other-rg", "other", "10.60.0.0/16", "nodes", "10.60.1.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := armnetwork.Interface{Location: to(f.cfg.Location), Properties: &armnetwork.InterfacePropertiesFormat{
+		IPConfigurations: []*armnetwork.InterfaceIPConfiguration{{Name: to("ipconfig1"), Properties: &armnetwork.InterfaceIPConfigurationPropertiesFormat{
+			Subnet: &armnetwork.Subnet{ID: to(other)}, Primary: to(true), PrivateIPAllocationMethod: to(armnetwork.IPAllocationMethodDynamic),
+			ApplicationSecurityGroups: []*armnetwork.ApplicationSecurityGroup{{ID: to(asg)}},
+		}}},
+	}}
+	if _, err := f.cloud.nics.BeginCreateOrUpdate(ctx, group, "stray-nic", stray, nil); err == nil || !strings.Contains(err.Error(), "ApplicationSecurityGroupNicsInDifferentVirtualNetworks") {
+		t.Errorf("a NIC of another virtual network joining the group: %v, want it refused", err)
 	}
 	f.srv.ResetCalls()
 	if _, err := f.cloud.EnsureNetwork(ctx, netReq("demo")); err != nil || f.srv.MutatingCalls() != 0 {

@@ -139,7 +139,7 @@ func scheme(internal bool) string {
 
 // lbSpec is the load balancer as mixedk8s wants it.
 func (c *Cloud) lbSpec(req clouds.LoadBalancerRequest, fe *armnetwork.FrontendIPConfigurationPropertiesFormat) armnetwork.LoadBalancer {
-	id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/loadBalancers/%s", c.cfg.SubscriptionID, c.cfg.ResourceGroup, lbName(req.Cluster))
+	id := c.networkID("loadBalancers", lbName(req.Cluster))
 	ref := func(kind, name string) *armnetwork.SubResource {
 		return &armnetwork.SubResource{ID: to(id + "/" + kind + "/" + name)}
 	}

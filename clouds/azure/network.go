@@ -40,7 +40,12 @@ func asgName(cluster string) string { return cluster + "-cp-asg" }
 
 // asgID is the resource ID of the cluster's application security group.
 func (c *Cloud) asgID(cluster string) string {
-	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/applicationSecurityGroups/%s", c.cfg.SubscriptionID, c.cfg.ResourceGroup, asgName(cluster))
+	return c.networkID("applicationSecurityGroups", asgName(cluster))
+}
+
+// networkID is the resource ID of a Microsoft.Network resource of the cluster's group.
+func (c *Cloud) networkID(typ, name string) string {
+	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/%s/%s", c.cfg.SubscriptionID, c.cfg.ResourceGroup, typ, name)
 }
 
 // controlPlaneRules and workerRules open what each role needs, as on the

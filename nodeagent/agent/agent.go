@@ -241,8 +241,8 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 	}
 	// The copy kept for resume is the config as given, without a per-run stand-in mirror.
 	keep, _ := ParseConfig(given)
-	r := &run{cfg: cfg, keep: keep, files: o, fetcher: o, commands: o, services: o, windows: o, linux: o, boot: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, json: *output == "json", dryRun: *dryRun, now: env.Now, secrets: secrets(cfg)}
-	r.self = selfPath(env, o, fromFlag, r.paths)
+	r := newRun(cfg, keep, o, id, env, fromFlag)
+	r.json, r.dryRun = *output == "json", *dryRun
 	if !*dryRun {
 		// One apply at a time: a dropped session may leave the first running while the provisioner retries.
 		unlock, err := o.Lock(r.join(r.paths.dir, "apply.lock"))
@@ -264,6 +264,14 @@ func cmdApply(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return r.execute(ctx, stepsFor(cfg))
+}
+
+// newRun is a run of cfg on machine o, every OS role of it o's.
+func newRun(cfg, keep contract.Config, o oslayer.OS, id oslayer.Identity, env Env, fromFlag bool) *run {
+	r := &run{cfg: cfg, keep: keep, files: o, fetcher: o, commands: o, services: o, windows: o, linux: o, boot: o, id: id,
+		paths: pathsFor(cfg.Node.OS), out: env.Stdout, now: env.Now, secrets: secrets(cfg)}
+	r.self = selfPath(env, o, fromFlag, r.paths)
+	return r
 }
 
 // readConfig reads the config file from the host when it is not on the

@@ -347,14 +347,7 @@ func planKubeadmUpgrade(ctx context.Context, r *run) ([]change, error) {
 			return r.command(ctx, "/usr/bin/kubeadm", args...)
 		}},
 		{what: "restart the kubelet on its " + want + " binary", do: func(ctx context.Context) error {
-			stopped, err := r.stopWithDependants(ctx, "kubelet")
-			if err == nil && len(stopped) == 0 {
-				stopped = []string{"kubelet"} // not running: start it
-			}
-			if serr := r.startAgain(ctx, stopped); err == nil {
-				err = serr
-			}
-			if err != nil {
+			if err := r.restartService(ctx, "kubelet"); err != nil {
 				return err
 			}
 			r.state.Markers[markerVersion] = want

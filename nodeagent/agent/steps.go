@@ -139,6 +139,19 @@ func (r *run) stopWithDependants(ctx context.Context, name string) ([]string, er
 	return append(stopped, name), nil
 }
 
+// restartService stops a service after its running dependants and starts
+// them all again; one that was not running is started.
+func (r *run) restartService(ctx context.Context, name string) error {
+	stopped, err := r.stopWithDependants(ctx, name)
+	if err == nil && len(stopped) == 0 {
+		stopped = []string{name}
+	}
+	if serr := r.startAgain(ctx, stopped); err == nil {
+		err = serr
+	}
+	return err
+}
+
 // startAgain starts services stopped by stopWithDependants, in reverse.
 func (r *run) startAgain(ctx context.Context, stopped []string) error {
 	for i := len(stopped) - 1; i >= 0; i-- {
@@ -278,12 +291,7 @@ func (r *run) ensureService(ctx context.Context, spec oslayer.ServiceSpec, start
 		}})
 	case !installed || configChanged:
 		out = append(out, change{what: "restart service " + spec.Name + " to load its new configuration (with the services that depend on it)", do: func(ctx context.Context) error {
-			stopped, err := r.stopWithDependants(ctx, spec.Name)
-			if err != nil {
-				_ = r.startAgain(ctx, stopped)
-				return err
-			}
-			return r.startAgain(ctx, stopped)
+			return r.restartService(ctx, spec.Name)
 		}})
 	}
 	return out, nil

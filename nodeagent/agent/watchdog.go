@@ -92,8 +92,7 @@ func cmdWatch(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "failed to identify the machine: %v\n", err)
 		return contract.ExitFailed
 	}
-	r := &run{cfg: cfg, keep: cfg, files: o, fetcher: o, commands: o, services: o, windows: o, linux: o, boot: o, id: id, paths: pathsFor(cfg.Node.OS), out: env.Stdout, now: env.Now, secrets: secrets(cfg)}
-	r.self = selfPath(env, o, fromFlag, r.paths)
+	r := newRun(cfg, cfg, o, id, env, fromFlag)
 	for {
 		code := r.watchOnce(ctx, o)
 		if *once {
@@ -134,21 +133,23 @@ func (r *run) watchOnce(ctx context.Context, o oslayer.OS) int {
 			w.Repairs = w.Repairs[n:]
 		}
 	}
-	code := contract.ExitOK
 	if err != nil {
 		w.LastError = r.redact(err.Error())
-		code = contract.ExitFailed
 	}
-	if serr := r.saveState(); serr != nil && err == nil {
-		err, code = serr, contract.ExitFailed
+	msg := w.LastError
+	if serr := r.saveState(); serr != nil && msg == "" {
+		msg = serr.Error()
 	}
 	line, _ := json.Marshal(struct {
 		Time    time.Time `json:"time"`
 		Changes []string  `json:"changes,omitempty"`
 		Error   string    `json:"error,omitempty"`
-	}{w.LastCheck, did, w.LastError})
+	}{w.LastCheck, did, msg})
 	fmt.Fprintf(r.out, "%s\n", line)
-	return code
+	if msg != "" {
+		return contract.ExitFailed
+	}
+	return contract.ExitOK
 }
 
 // repair puts back what is missing and says what it did.
@@ -232,13 +233,6 @@ func (r *run) restart(ctx context.Context, name, why string) ([]change, error) {
 		return nil, err
 	}
 	return []change{{what: "restart service " + name + ": " + why, do: func(ctx context.Context) error {
-		stopped, err := r.stopWithDependants(ctx, name)
-		if len(stopped) == 0 {
-			stopped = []string{name} // it was not running: start it
-		}
-		if serr := r.startAgain(ctx, stopped); err == nil {
-			err = serr
-		}
-		return err
+		return r.restartService(ctx, name)
 	}}}, nil
 }

@@ -848,10 +848,12 @@ func (s *Sandbox) CreateHNSNetwork(ctx context.Context, spec oslayer.HNSNetwork)
 }
 
 // ResetHNS drops every HNS network, as the Host Network Service losing its
-// state does (the hns service restarted or updated): flannel's and
-// kube-proxy's networks are gone while flanneld and kube-proxy keep running
-// without them. Not modelled: the vSwitch going with the last network (the
-// adapter keeps its vEthernet name and address here).
+// state does: after a reboot "Network flannel.4096 not found"
+// (kubernetes-sigs/sig-windows-tools#89; Azure/azure-container-networking#283),
+// after a restart of the hns service its endpoints gone
+// (projectcalico/calico#5164). flanneld and kube-proxy keep running without
+// their networks. Not modelled: the vSwitch going with the last network
+// (the adapter keeps its vEthernet name and address here).
 func (s *Sandbox) ResetHNS() error {
 	return s.record(KindHNSReset, "networks", "", func() error {
 		s.m.HNSNetworks = map[string]oslayer.HNSNetwork{}

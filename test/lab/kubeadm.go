@@ -407,6 +407,10 @@ func (k *kube) upgrade(ctx context.Context, n *Node, args []string) ([]byte, err
 			return nil, fmt.Errorf("[upgrade/version] FATAL: the --version argument is invalid due to these errors:\n\n\t- %s", strings.Join(problems, "\n\t- "))
 		}
 	case "node":
+		// Stricter than kubeadm, which renders the cluster's release with
+		// whatever kubeadm runs: the upgrade guide has kubeadm upgraded first
+		// on every control-plane node
+		// (https://kubernetes.io/docs/tasks/administer-cluster/kubeadm/kubeadm-upgrade/#upgrade-additional-control-plane-nodes).
 		if cur.GreaterThan(ownV) {
 			return nil, fmt.Errorf("[upgrade] FATAL: the cluster runs %s and this node's kubeadm is %s; upgrade kubeadm first using the tool you used to install kubeadm", current, own)
 		}

@@ -521,8 +521,9 @@ func (s *Server) remove(r *resource) []func() {
 
 var diskKind = &kinds[2]
 
+// nicSubnet is the subnet a NIC's first IP configuration is in; "" for no NIC.
 func nicSubnet(n *armnetwork.Interface) string {
-	if n.Properties == nil || len(n.Properties.IPConfigurations) == 0 || n.Properties.IPConfigurations[0].Properties == nil ||
+	if n == nil || n.Properties == nil || len(n.Properties.IPConfigurations) == 0 || n.Properties.IPConfigurations[0].Properties == nil ||
 		n.Properties.IPConfigurations[0].Properties.Subnet == nil {
 		return ""
 	}
@@ -689,6 +690,9 @@ func (s *Server) putNIC(rt route, id string, existing *resource, body []byte) (i
 	if ipc.Properties != nil {
 		for _, g := range ipc.Properties.ApplicationSecurityGroups {
 			if e := s.asgRef(g, id); e != nil {
+				return 0, nil, nil, e
+			}
+			if e := s.asgVNet(deref(g.ID), id, subnet); e != nil {
 				return 0, nil, nil, e
 			}
 		}
@@ -1221,30 +1225,63 @@ func (s *Server) asgRef(g *armnetwork.ApplicationSecurityGroup, by string) *Erro
 	return nil
 }
 
+// asgVNet refuses a NIC in another virtual network than the group's other
+// members: "All network interfaces assigned to an application security
+// group have to exist in the same virtual network that the first network
+// interface assigned to the application security group is in"
+// (https://learn.microsoft.com/azure/virtual-network/application-security-groups#allow-rules;
+// the error code is the lab's, the page names none). Caller holds s.mu.
+func (s *Server) asgVNet(asg, nic, subnet string) *Error {
+	vnet := func(subnet string) string {
+		i := strings.Index(strings.ToLower(subnet), "/subnets/")
+		if i < 0 {
+			return strings.ToLower(subnet)
+		}
+		return strings.ToLower(subnet[:i])
+	}
+	for _, id := range sortedKeys(s.resources) {
+		o := s.resources[id]
+		if o.nic == nil || strings.EqualFold(o.id, nic) {
+			continue
+		}
+		for _, ipc := range o.nic.Properties.IPConfigurations {
+			if ipc.Properties == nil || !namesASG(ipc.Properties.ApplicationSecurityGroups, asg) {
+				continue
+			}
+			if other := nicSubnet(o.nic); vnet(other) != vnet(subnet) {
+				return errf(http.StatusBadRequest, "ApplicationSecurityGroupNicsInDifferentVirtualNetworks", "Network interface %s cannot join application security group %s: its member %s is in virtual network %s, and all members must be in one virtual network.", nic, asg, o.id, vnet(other))
+			}
+		}
+	}
+	return nil
+}
+
 // asgUser names an IP configuration or NSG rule that references the
 // application security group, "" when none. Caller holds s.mu.
 func (s *Server) asgUser(asg string) string {
-	names := func(gs []*armnetwork.ApplicationSecurityGroup) bool {
-		return slices.ContainsFunc(gs, func(g *armnetwork.ApplicationSecurityGroup) bool {
-			return g != nil && strings.EqualFold(deref(g.ID), asg)
-		})
-	}
 	for _, id := range sortedKeys(s.resources) {
 		o := s.resources[id]
 		switch {
 		case o.nic != nil:
 			for _, ipc := range o.nic.Properties.IPConfigurations {
-				if ipc.Properties != nil && names(ipc.Properties.ApplicationSecurityGroups) {
+				if ipc.Properties != nil && namesASG(ipc.Properties.ApplicationSecurityGroups, asg) {
 					return "IpConfiguration(s) " + deref(ipc.Name) + " of " + o.name
 				}
 			}
 		case o.nsg != nil:
 			for _, r := range o.nsg.Properties.SecurityRules {
-				if r.Properties != nil && (names(r.Properties.SourceApplicationSecurityGroups) || names(r.Properties.DestinationApplicationSecurityGroups)) {
+				if r.Properties != nil && (namesASG(r.Properties.SourceApplicationSecurityGroups, asg) || namesASG(r.Properties.DestinationApplicationSecurityGroups, asg)) {
 					return "security rule " + deref(r.Name) + " of " + o.name
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// namesASG reports whether a list of application security group references names asg.
+func namesASG(gs []*armnetwork.ApplicationSecurityGroup, asg string) bool {
+	return slices.ContainsFunc(gs, func(g *armnetwork.ApplicationSecurityGroup) bool {
+		return g != nil && strings.EqualFold(deref(g.ID), asg)
+	})
 }
