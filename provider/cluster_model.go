@@ -39,7 +39,8 @@ type clusterModel struct {
 	Timeouts     timeouts.Value `tfsdk:"timeouts"`
 	endpointAttrs
 	networkAttrs
-	Kubeconfig types.String `tfsdk:"kubeconfig"`
+	Kubeconfig         types.String `tfsdk:"kubeconfig"`
+	KubeconfigValidity types.String `tfsdk:"kubeconfig_validity"`
 	credentialAttrs
 	Nodes types.List `tfsdk:"nodes"`
 }

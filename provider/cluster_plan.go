@@ -39,6 +39,9 @@ func (r *clusterResource) ValidateConfig(ctx context.Context, req resource.Valid
 	}
 	addProblems(&resp.Diagnostics, cluster.Validate(spec), unknownFilter(unknown))
 	warnOpenAdminCIDRs(spec, &resp.Diagnostics)
+	if v := config.KubeconfigValidity; !v.IsNull() && !v.IsUnknown() {
+		checkValidity(v.ValueString(), pathKubeconfigValidity, minStateKubeconfigValidity, maxStateKubeconfigValidity, defaultStateKubeconfigValidity, &resp.Diagnostics)
+	}
 }
 
 // warnOpenAdminCIDRs warns about an admin CIDR that is the whole address
@@ -176,11 +179,13 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if state != nil {
 		checkUnsupportedChanges(ctx, *state, plan, spec, &resp.Diagnostics)
-		if kubeconfigDue(state.Kubeconfig, time.Now()) {
+		// A refresh renews a kubeconfig that is due; one still due here was
+		// not refreshed (-refresh=false) or meets a new kubeconfig_validity.
+		if v := plan.KubeconfigValidity; !v.IsUnknown() && kubeconfigDue(state.Kubeconfig, stateKubeconfigValidity(v), time.Now()) {
 			plan.Kubeconfig = types.StringUnknown()
 			plan.credentialAttrs, _, _ = credentialsOf(plan.Kubeconfig)
 			resp.Diagnostics.AddAttributeWarning(path.Root("kubeconfig"), fmt.Sprintf("Cluster %q: the kubeconfig in state is renewed", plan.Name.ValueString()),
-				fmt.Sprintf("Its certificate ends within %d days; this apply issues a new one, valid for a year. The old one keeps working until it ends.", int(renewKubeconfigWithin.Hours()/24)))
+				fmt.Sprintf("Less than half of its certificate's life is left, or its life is longer than kubeconfig_validity (%s); this apply issues a new one. The old one keeps working until it ends.", stateKubeconfigValidity(v)))
 		}
 	}
 	defer func() { resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...) }()

@@ -79,22 +79,49 @@ func (r *clusterResource) options(ctx context.Context, spec cluster.Spec) (clust
 	return opts, nil
 }
 
-// The kubeconfig kept in state: its certificate works for a year, and a plan
-// within the renewal window of its end plans a new one (an in-place update).
+// The kubeconfig kept in state: short-lived, because a certificate cannot
+// be revoked and state is read by more people than the cluster's admins;
+// every read (a plan's refresh) and apply issues a new one when less than
+// half of its life is left, so a plan leaves at least half for the apply.
 const (
-	stateKubeconfigValidity = 365 * 24 * time.Hour
-	renewKubeconfigWithin   = 30 * 24 * time.Hour
+	defaultStateKubeconfigValidity = "1h"
+	minStateKubeconfigValidity     = 10 * time.Minute
+	maxStateKubeconfigValidity     = 365 * 24 * time.Hour
+	// kubeconfigClockSlack absorbs the backdated start and clock skew when
+	// judging whether a certificate outlives the validity asked for.
+	kubeconfigClockSlack = 10 * time.Minute
 )
 
-// kubeconfigDue reports whether a kubeconfig in state is within the renewal
-// window at now. One whose end cannot be read (not issued by this provider)
-// is left alone.
-func kubeconfigDue(kc types.String, now time.Time) bool {
+var pathKubeconfigValidity = path.Root("kubeconfig_validity")
+
+// stateKubeconfigValidity is kubeconfig_validity, its default when unset or
+// unknown (ValidateConfig has refused what does not parse).
+func stateKubeconfigValidity(v types.String) time.Duration {
+	s := defaultStateKubeconfigValidity
+	if !v.IsNull() && !v.IsUnknown() {
+		s = v.ValueString()
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		d, _ = time.ParseDuration(defaultStateKubeconfigValidity)
+	}
+	return d
+}
+
+// kubeconfigDue reports whether a kubeconfig in state is issued again at now
+// under validity: less than half its life is left, or it outlives validity
+// (issued under a longer one, or a year-long one of an earlier release).
+// One whose certificate cannot be read (not issued by this provider) is left alone.
+func kubeconfigDue(kc types.String, validity time.Duration, now time.Time) bool {
 	if kc.IsNull() || kc.IsUnknown() {
 		return false
 	}
 	_, end, err := credentialsOf(kc)
-	return err == nil && end.Sub(now) < renewKubeconfigWithin
+	if err != nil {
+		return false
+	}
+	left := end.Sub(now)
+	return left < validity/2 || left > validity+kubeconfigClockSlack
 }
 
 // tagsAll is the tags_all attribute: the merged tags, an empty map for none.
@@ -115,8 +142,9 @@ func observeInto(ctx context.Context, m *clusterModel, spec cluster.Spec, opts c
 	m.TagsAll = tagsAll(spec.Tags)
 	m.endpointAttrs = endpointOf(observed.Endpoint)
 	m.networkAttrs = networkOf(observed.Network)
-	if (m.Kubeconfig.IsNull() || m.Kubeconfig.IsUnknown()) && observed.Endpoint != nil {
-		kc, err := cluster.Kubeconfig(ctx, spec, opts, stateKubeconfigValidity)
+	validity := stateKubeconfigValidity(m.KubeconfigValidity)
+	if observed.Endpoint != nil && (m.Kubeconfig.IsNull() || m.Kubeconfig.IsUnknown() || kubeconfigDue(m.Kubeconfig, validity, time.Now())) {
+		kc, err := cluster.Kubeconfig(ctx, spec, opts, validity)
 		if err != nil {
 			return observed, err
 		}
@@ -278,6 +306,9 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	}
 	if state.SecretsEpoch.IsNull() {
 		state.SecretsEpoch = types.Int64Value(0) // a state written before the attribute existed, or an import
+	}
+	if state.KubeconfigValidity.IsNull() {
+		state.KubeconfigValidity = types.StringValue(defaultStateKubeconfigValidity) // likewise
 	}
 	observed, err := observeInto(ctx, &state, spec, opts)
 	if err != nil {

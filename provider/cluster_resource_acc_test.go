@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -43,6 +44,29 @@ resource "mixedk8s_cluster" "demo" {
 `, name, linux, win, strings.Join(extraPools, "\n    "))
 }
 
+// kubeconfigLife checks that the kubeconfig in state lives life and names a
+// user other than *user (the one before), which it then records.
+func kubeconfigLife(life time.Duration, user *string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		rs, ok := s.RootModule().Resources[addr]
+		if !ok {
+			return fmt.Errorf("%s is not in state", addr)
+		}
+		c, err := cluster.ReadKubeconfig([]byte(rs.Primary.Attributes["kubeconfig"]))
+		if err != nil {
+			return err
+		}
+		if got := c.NotAfter.Sub(c.NotBefore); got < life || got > life+10*time.Minute {
+			return fmt.Errorf("the kubeconfig in state lives %s, want %s", got, life)
+		}
+		if c.User == *user {
+			return fmt.Errorf("the kubeconfig in state names user %q again, want a new one", c.User)
+		}
+		*user = c.User
+		return nil
+	}
+}
+
 // objects checks what exists in the memory cloud for the cluster.
 func objects(b *memBackend, name string, want ...string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
@@ -66,6 +90,7 @@ func nothingLeft(b *memBackend, name string) func(*terraform.State) error {
 
 func TestAccClusterLifecycle(t *testing.T) {
 	b := newMemBackend()
+	var admin string // the user of the kubeconfig in state, step to step
 	base := []string{"network/net-lc", "loadbalancer/lb-lc", "instance/lc-cp-0", "instance/lc-linux-0", "instance/lc-linux-1"}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: b.factories(),
@@ -99,6 +124,8 @@ func TestAccClusterLifecycle(t *testing.T) {
 					resource.TestMatchResourceAttr(addr, "host", regexp.MustCompile(`^https://[^/]+:6443$`)),
 					resource.TestMatchResourceAttr(addr, "client_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					resource.TestMatchResourceAttr(addr, "client_key", regexp.MustCompile("PRIVATE KEY")),
+					resource.TestCheckResourceAttr(addr, "kubeconfig_validity", "1h"),
+					kubeconfigLife(time.Hour, &admin),
 					objects(b, "lc", append(base, "instance/lc-win-0", "instance/lc-win-1")...),
 				),
 			},
@@ -159,6 +186,16 @@ func TestAccClusterLifecycle(t *testing.T) {
 				),
 			},
 			{
+				// A shorter kubeconfig_validity: the apply issues a kubeconfig
+				// that lives it, under a user of its own.
+				Config: strings.Replace(clusterConfig("lc", 2, 1), "timeouts =", "kubeconfig_validity = \"30m\"\n  timeouts =", 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: kubeconfigLife(30*time.Minute, &admin),
+			},
+			{
 				// Import by name: what the instances tell is verified, what
 				// only the configuration knows is ignored.
 				ResourceName:      addr,
@@ -166,7 +203,7 @@ func TestAccClusterLifecycle(t *testing.T) {
 				ImportStateId:     "lc",
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key",
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "kubeconfig_validity", "client_certificate", "client_key",
 					"control_plane.disk_gb",
 					"node_pools.linux.disk_gb", "node_pools.win.disk_gb", "node_pools.win.windows_version", "node_pools.win.isolation",
 				},
@@ -179,7 +216,7 @@ func TestAccClusterLifecycle(t *testing.T) {
 				ImportStateId:     "eu-west-1/lc",
 				ImportStateVerify: true,
 				ImportStateVerifyIgnore: []string{
-					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "client_certificate", "client_key",
+					"kubernetes_version", "aws", "network", "access", "artifacts", "timeouts", "kubeconfig", "kubeconfig_validity", "client_certificate", "client_key",
 					"control_plane.disk_gb",
 					"node_pools.linux.disk_gb", "node_pools.win.disk_gb", "node_pools.win.windows_version", "node_pools.win.isolation",
 				},

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -265,10 +266,18 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 			"kubeconfig": schema.StringAttribute{
 				Computed:  true,
 				Sensitive: true,
-				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`), issued when the cluster is created or imported, valid for a year; " +
-					"a plan within 30 days of its end renews it (an in-place update). " +
-					"It is stored in the Terraform state: protect the state, or use the `mixedk8s_kubeconfig` ephemeral resource, which keeps it out of state and lives one run.",
+				Description: "A cluster-admin kubeconfig (group `kubeadm:cluster-admins`; its user, the certificate's common name, is `<name>-admin-<UTC time>-<8 hex digits>`, its own for each issuance, as the API server's audit log shows), " +
+					"valid for `kubeconfig_validity`. Every refresh (each plan) and apply issues a new one when less than half of that is left, so what a plan reads lasts the apply. " +
+					"It is stored in the Terraform state and cannot be revoked before it ends: protect the state, keep `kubeconfig_validity` short, or use the `mixedk8s_kubeconfig` ephemeral resource, which keeps it out of state.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"kubeconfig_validity": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  stringdefault.StaticString(defaultStateKubeconfigValidity),
+				Description: fmt.Sprintf("How long the certificate of `kubeconfig` (and `client_certificate`) works, as a Go duration between `%s` and `%s`. Default `%s`. "+
+					"A saved plan applied later than half of it after its refresh configures providers with an expired certificate: raise it for such pipelines. "+
+					"Lowering it renews the kubeconfig on the next apply; a certificate already issued keeps working until it ends.", minStateKubeconfigValidity, maxStateKubeconfigValidity, defaultStateKubeconfigValidity),
 			},
 			"nodes": schema.ListNestedAttribute{
 				Computed:    true,

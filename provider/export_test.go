@@ -21,9 +21,10 @@ func NewWithBackend(version string, b Backend) func() provider.Provider {
 	return func() provider.Provider { return &Provider{version: version, backend: b} }
 }
 
-// KubeconfigDue reports whether a kubeconfig kept in state is planned for renewal at now.
-func KubeconfigDue(kubeconfig string, now time.Time) bool {
-	return kubeconfigDue(types.StringValue(kubeconfig), now)
+// KubeconfigDue reports whether a kubeconfig kept in state is issued again at
+// now under kubeconfig_validity.
+func KubeconfigDue(kubeconfig string, validity time.Duration, now time.Time) bool {
+	return kubeconfigDue(types.StringValue(kubeconfig), validity, now)
 }
 
 // WarnOpenAdminCIDRs returns the summaries of the warnings a configuration's admin CIDRs get.

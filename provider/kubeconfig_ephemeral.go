@@ -64,10 +64,17 @@ func ephemeralValidity(v types.String, diags *diag.Diagnostics) (time.Duration, 
 	if v.IsNull() || v.IsUnknown() {
 		return defaultEphemeralValidity, true
 	}
-	d, err := time.ParseDuration(v.ValueString())
-	if err != nil || d < time.Minute || d > maxEphemeralValidity {
-		diags.AddAttributeError(pathValidity, "Invalid validity",
-			fmt.Sprintf("validity %q is not a duration between 1m and %s.\n\nFix: use a Go duration such as \"30m\" or \"4h\"; the default is %s.", v.ValueString(), maxEphemeralValidity, defaultEphemeralValidity))
+	return checkValidity(v.ValueString(), pathValidity, time.Minute, maxEphemeralValidity, defaultEphemeralValidity.String(), diags)
+}
+
+// checkValidity parses a certificate validity attribute at p, refusing one
+// outside [lo, hi] with the range and the default; ok is false when diags say why.
+func checkValidity(v string, p path.Path, lo, hi time.Duration, def string, diags *diag.Diagnostics) (time.Duration, bool) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		name := p.String()
+		diags.AddAttributeError(p, "Invalid "+name,
+			fmt.Sprintf("%s %q is not a duration between %s and %s.\n\nFix: use a Go duration such as \"30m\" or \"4h\"; the default is %s.", name, v, lo, hi, def))
 		return 0, false
 	}
 	return d, true

@@ -135,7 +135,7 @@ func TestKubeconfigEphemeralValidityIsCheckedAtValidation(t *testing.T) {
 	}
 }
 
-func TestTheKubeconfigInStateIsRenewedWithinThirtyDaysOfItsEnd(t *testing.T) {
+func TestTheKubeconfigInStateIsRenewedAtHalfItsLife(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := newMemBackend()
@@ -144,18 +144,29 @@ func TestTheKubeconfigInStateIsRenewedWithinThirtyDaysOfItsEnd(t *testing.T) {
 	spec := cluster.Spec{Name: "renew", AWS: &cluster.AWSSpec{Region: "eu-west-1"}}
 	now := time.Now()
 	for _, c := range []struct {
-		validity time.Duration
-		due      bool
-	}{{365 * 24 * time.Hour, false}, {31 * 24 * time.Hour, false}, {29 * 24 * time.Hour, true}, {time.Hour, true}} {
-		kc, err := cluster.Kubeconfig(ctx, spec, opts, c.validity)
+		issued, validity, later time.Duration
+		due                     bool
+	}{
+		{issued: time.Hour, validity: time.Hour, later: 0, due: false},
+		{issued: time.Hour, validity: time.Hour, later: 29 * time.Minute, due: false},
+		{issued: time.Hour, validity: time.Hour, later: 31 * time.Minute, due: true},
+		{issued: time.Hour, validity: time.Hour, later: 2 * time.Hour, due: true}, // ended
+		// Issued under a longer validity, or a year-long one of an earlier release: outlives the policy.
+		{issued: 365 * 24 * time.Hour, validity: time.Hour, due: true},
+		{issued: 4 * time.Hour, validity: time.Hour, due: true},
+		// Issued under a shorter validity than today's: less than half of the new one left.
+		{issued: time.Hour, validity: 24 * time.Hour, later: 0, due: true},
+		{issued: 24 * time.Hour, validity: 24 * time.Hour, later: 11 * time.Hour, due: false},
+	} {
+		kc, err := cluster.Kubeconfig(ctx, spec, opts, c.issued)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := provider.KubeconfigDue(string(kc), now); got != c.due {
-			t.Errorf("a kubeconfig valid for %s: due %v, want %v", c.validity, got, c.due)
+		if got := provider.KubeconfigDue(string(kc), c.validity, now.Add(c.later)); got != c.due {
+			t.Errorf("a kubeconfig issued for %s, %s later, under kubeconfig_validity %s: due %v, want %v", c.issued, c.later, c.validity, got, c.due)
 		}
 	}
-	if provider.KubeconfigDue("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: t\n", now) {
+	if provider.KubeconfigDue("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: t\n", time.Hour, now) {
 		t.Error("a kubeconfig without a certificate (not issued here) was planned for renewal")
 	}
 }
@@ -432,5 +443,87 @@ func checkClientAttributes(t *testing.T, got map[string]tftypes.Value, creds clu
 	}
 	if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
 		t.Errorf("client_certificate and client_key do not form a key pair: %v", err)
+	}
+}
+
+// A state an earlier release wrote holds a year-long kubeconfig and no
+// kubeconfig_validity: the next refresh replaces it with one of the default
+// life, under a user of its own, and a refresh right after keeps that one.
+func TestARefreshReplacesAKubeconfigThatOutlivesItsValidity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newMemBackend()
+	b.applyDemo(t, "yearlong")
+	opts, _ := b.Options(ctx, cluster.Spec{})
+	old, err := cluster.Kubeconfig(ctx, cluster.Spec{Name: "yearlong", AWS: &cluster.AWSSpec{Region: "eu-west-1"}}, opts, 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCreds, _ := cluster.ReadKubeconfig(old)
+	srv, schemas := b.server(t)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	read := func(state *tfprotov6.DynamicValue) (*tfprotov6.DynamicValue, map[string]tftypes.Value) {
+		t.Helper()
+		resp, err := srv.ReadResource(ctx, &tfprotov6.ReadResourceRequest{TypeName: "mixedk8s_cluster", CurrentState: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range resp.Diagnostics {
+			if d.Severity == tfprotov6.DiagnosticSeverityError {
+				t.Fatalf("read: %s: %s", d.Summary, d.Detail)
+			}
+		}
+		return resp.NewState, attrs(t, s, resp.NewState)
+	}
+	state, got := read(dynamicValue(t, s, map[string]tftypes.Value{"name": str("yearlong"), "aws": awsValue(s, "eu-west-1"), "kubeconfig": str(string(old))}))
+	var kc, validity string
+	_ = got["kubeconfig"].As(&kc)
+	_ = got["kubeconfig_validity"].As(&validity)
+	creds, err := cluster.ReadKubeconfig([]byte(kc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if life := creds.NotAfter.Sub(creds.NotBefore); kc == string(old) || life > time.Hour+10*time.Minute {
+		t.Errorf("after a refresh the kubeconfig in state lives %s (renewed: %v), want the default hour", life, kc != string(old))
+	}
+	if validity != "1h" {
+		t.Errorf("kubeconfig_validity %q after a refresh of an earlier release's state, want the default 1h", validity)
+	}
+	if creds.User == oldCreds.User || !strings.HasPrefix(creds.User, "yearlong-admin-") {
+		t.Errorf("renewed kubeconfig's user %q (the old one %q), want a new yearlong-admin-... user", creds.User, oldCreds.User)
+	}
+	var cert string
+	_ = got["client_certificate"].As(&cert)
+	if cert != creds.CertPEM {
+		t.Error("client_certificate is not the renewed kubeconfig's certificate")
+	}
+	_, again := read(state)
+	var kc2 string
+	_ = again["kubeconfig"].As(&kc2)
+	if kc2 != kc {
+		t.Error("a second refresh right after issued another kubeconfig")
+	}
+}
+
+func TestKubeconfigValidityIsCheckedAtValidation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, schemas := newMemBackend().server(t)
+	s := schemas.ResourceSchemas["mixedk8s_cluster"]
+	for v, wantErr := range map[string]bool{"2d": true, "5m": true, "8761h": true, "soon": true, "10m": false, "1h": false, "8760h": false} {
+		cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("x"), "aws": awsValue(s, "eu-west-1"), "kubeconfig_validity": str(v)})
+		resp, err := srv.ValidateResourceConfig(ctx, &tfprotov6.ValidateResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var at []string
+		for _, d := range resp.Diagnostics {
+			if d.Attribute != nil && d.Attribute.String() == tftypes.NewAttributePath().WithAttributeName("kubeconfig_validity").String() {
+				at = append(at, d.Detail)
+			}
+		}
+		if got := len(at) == 1 && strings.Contains(at[0], "Fix:") && strings.Contains(at[0], "10m0s and 8760h0m0s"); got != wantErr || (!wantErr && len(at) > 0) {
+			t.Errorf("kubeconfig_validity %q: errors at the attribute %q, want an error with the range and the fix: %v", v, at, wantErr)
+		}
 	}
 }

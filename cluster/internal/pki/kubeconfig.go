@@ -1,8 +1,10 @@
 package pki
 
 import (
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -55,7 +57,7 @@ func (ca *CA) AdminKubeconfig(cluster, server string, validity time.Duration, no
 	if validity <= 0 {
 		return nil, fmt.Errorf("admin kubeconfig of cluster %q: validity %s is not positive; fix: pass how long the kubeconfig must work", cluster, validity)
 	}
-	certPEM, keyPEM, err := ca.ClientCert(cluster+"-admin", []string{AdminGroup}, validity, now)
+	certPEM, keyPEM, err := ca.ClientCert(adminCN(cluster, now), []string{AdminGroup}, validity, now)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +85,21 @@ func (ca *CA) AdminKubeconfig(cluster, server string, validity time.Duration, no
 
 // Credentials are the admin client certificate and key a kubeconfig holds.
 type Credentials struct {
-	CertPEM, KeyPEM string
-	NotAfter        time.Time
+	CertPEM, KeyPEM     string
+	NotBefore, NotAfter time.Time
+	// User is the certificate's common name: the user the API server's
+	// audit log names.
+	User string
+}
+
+// adminCN is one admin certificate's user name, its own for every issuance
+// so the audit log tells apart who used which (the API server takes the CN
+// as the user name:
+// https://kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates).
+func adminCN(cluster string, now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
+	return fmt.Sprintf("%s-admin-%s-%s", cluster, now.UTC().Format("20060102T1504Z"), hex.EncodeToString(b[:]))
 }
 
 // KubeconfigCredentials reads the first user's client certificate and key
@@ -113,5 +128,5 @@ func KubeconfigCredentials(raw []byte) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, fmt.Errorf("kubeconfig client certificate: %w", err)
 	}
-	return Credentials{CertPEM: string(certPEM), KeyPEM: string(keyPEM), NotAfter: cert.NotAfter}, nil
+	return Credentials{CertPEM: string(certPEM), KeyPEM: string(keyPEM), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, User: cert.Subject.CommonName}, nil
 }

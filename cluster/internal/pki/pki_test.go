@@ -129,3 +129,32 @@ func TestAdminKubeconfigIsSignedByTheCA(t *testing.T) {
 		t.Errorf("admin group %q, want %q", cert.Subject.Organization, AdminGroup)
 	}
 }
+
+// Each issuance has a user of its own, so the API server's audit log tells
+// one admin certificate from another.
+func TestEachAdminKubeconfigNamesItsOwnUser(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 4, 23, 10, 0, 0, time.UTC)
+	ca, _ := NewCA("demo", now)
+	users := map[string]bool{}
+	for range 3 {
+		raw, err := ca.AdminKubeconfig("demo", "https://127.0.0.1:6443", time.Hour, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, err := KubeconfigCredentials(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(creds.User, "demo-admin-20261204T2310Z-") || len(creds.User) != len("demo-admin-20261204T2310Z-")+8 {
+			t.Errorf("user %q, want demo-admin-<issue time>-<8 hex digits>", creds.User)
+		}
+		if users[creds.User] {
+			t.Errorf("user %q issued twice", creds.User)
+		}
+		users[creds.User] = true
+		if got := creds.NotAfter.Sub(creds.NotBefore); got < time.Hour || got > time.Hour+10*time.Minute {
+			t.Errorf("lifetime %s, want about an hour", got)
+		}
+	}
+}
