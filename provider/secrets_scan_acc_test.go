@@ -1,21 +1,14 @@
 package provider_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +23,7 @@ import (
 
 	"github.com/mixedk8s/mixedk8s/clouds"
 	awscloud "github.com/mixedk8s/mixedk8s/clouds/aws"
+	"github.com/mixedk8s/mixedk8s/internal/secretscan"
 	"github.com/mixedk8s/mixedk8s/provider"
 	"github.com/mixedk8s/mixedk8s/test/lab"
 )
@@ -140,8 +134,8 @@ func TestAccLabSecretsStayOutOfLogs(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if secrets.len() < 8 {
-		t.Fatalf("only %d secrets collected; the scan would prove little", secrets.len())
+	if secrets.Len() < 8 {
+		t.Fatalf("only %d secrets collected; the scan would prove little", secrets.Len())
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	scanned := 0
@@ -156,7 +150,7 @@ func TestAccLabSecretsStayOutOfLogs(t *testing.T) {
 	if scanned < 1<<20 {
 		t.Errorf("only %d bytes of output scanned in %v; want the trace logs of every command", scanned, files)
 	}
-	t.Logf("scanned %d bytes in %d files for %d secrets", scanned, len(files), secrets.len())
+	t.Logf("scanned %d bytes in %d files for %d secrets", scanned, len(files), secrets.Len())
 }
 
 // outputRecorder writes a CLI wrapper that appends each command's stdout
@@ -178,44 +172,7 @@ exec %[1]q "$@"
 }
 
 // secretSet is every secret of the cluster, by what it is.
-type secretSet struct {
-	mu     sync.Mutex
-	values map[string]string // value -> what it is
-}
-
-func (s *secretSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.values)
-}
-
-func (s *secretSet) add(what string, value []byte) {
-	v := strings.TrimSpace(string(value))
-	if len(v) < 8 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	if _, ok := s.values[v]; !ok {
-		s.values[v] = what
-	}
-}
-
-// addPEM adds each private key of a PEM bundle.
-func (s *secretSet) addPEM(what string, data []byte) {
-	for rest := data; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			return
-		}
-		if strings.Contains(b.Type, "PRIVATE KEY") {
-			s.add(what+" (private key)", pem.EncodeToMemory(b))
-		}
-	}
-}
+type secretSet struct{ secretscan.Set }
 
 // collect reads the cluster's secrets from where they live.
 func (s *secretSet) collect(ctx context.Context, t *testing.T, l *lab.Lab, env lab.Env) resource.TestCheckFunc {
@@ -232,14 +189,14 @@ func (s *secretSet) collect(ctx context.Context, t *testing.T, l *lab.Lab, env l
 				names = append(names, base, clouds.NewSecretName(string(base), "e1"))
 			}
 			boot := n.FirstBoot
-			s.addPEM(n.Name+"'s first-boot host key", []byte(boot.SSHHostKeyPEM))
-			s.addPEM(n.Name+"'s first-boot WinRM key", []byte(boot.WinRMKeyPEM))
-			s.add(n.Name+"'s first-boot admin password", []byte(boot.AdminPassword))
+			s.AddPEM(n.Name+"'s first-boot host key", []byte(boot.SSHHostKeyPEM))
+			s.AddPEM(n.Name+"'s first-boot WinRM key", []byte(boot.WinRMKeyPEM))
+			s.Add(n.Name+"'s first-boot admin password", []byte(boot.AdminPassword))
 			a := n.Sandbox.Access()
-			s.addPEM(n.Name+"'s host key", []byte(a.SSHHostKeyPEM))
-			s.addPEM(n.Name+"'s WinRM key", []byte(a.WinRMKeyPEM))
+			s.AddPEM(n.Name+"'s host key", []byte(a.SSHHostKeyPEM))
+			s.AddPEM(n.Name+"'s WinRM key", []byte(a.WinRMKeyPEM))
 			for user, pw := range a.Passwords {
-				s.add(n.Name+"'s password of "+user, []byte(pw))
+				s.Add(n.Name+"'s password of "+user, []byte(pw))
 			}
 		}
 		found := 0
@@ -253,9 +210,9 @@ func (s *secretSet) collect(ctx context.Context, t *testing.T, l *lab.Lab, env l
 			}
 			found++
 			if bytes.Contains(v, []byte("-----BEGIN")) {
-				s.addPEM("the stored secret "+string(name), v)
+				s.AddPEM("the stored secret "+string(name), v)
 			} else {
-				s.add("the stored secret "+string(name), v)
+				s.Add("the stored secret "+string(name), v)
 			}
 		}
 		if found < 4 {
@@ -291,80 +248,24 @@ func (s *secretSet) bootstrapTokens(ctx context.Context, l *lab.Lab, st *terrafo
 	}
 	for _, sec := range list.Items {
 		id, secret := string(sec.Data["token-id"]), string(sec.Data["token-secret"])
-		s.add("bootstrap token "+id, []byte(id+"."+secret))
-		s.add("the secret of bootstrap token "+id, []byte(secret))
+		s.Add("bootstrap token "+id, []byte(id+"."+secret))
+		s.Add("the secret of bootstrap token "+id, []byte(secret))
 	}
 	return nil
 }
 
-// needles are the forms a secret may take in output: as it is, base64
-// (standard, URL, unpadded, as JSON encodes bytes), hex, and for a PEM key
-// the first line of its body, which survives any escaping of newlines.
-func needles(v string) []string {
-	out := []string{v, base64.StdEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v))}
-	if b, _ := pem.Decode([]byte(v)); b != nil {
-		body := base64.StdEncoding.EncodeToString(b.Bytes)
-		return append(out, body[:min(64, len(body))])
-	}
-	if !isPrintable(v) {
-		out = append(out, hex.EncodeToString([]byte(v)), byteList([]byte(v)))
-	}
-	return out
-}
-
-// byteList is a byte slice as %v prints it: "[1 2 3]".
-func byteList(b []byte) string {
-	parts := make([]string, len(b))
-	for i, c := range b {
-		parts[i] = strconv.Itoa(int(c))
-	}
-	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func isPrintable(v string) bool {
-	return !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e })
-}
-
-var pemPrivateKey = regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)
-
 // scan returns one line per secret found in a file: what it is, and where.
 func (s *secretSet) scan(t *testing.T, file string) []string {
 	t.Helper()
-	s.mu.Lock()
-	type needle struct{ text, what string }
-	var all []needle
-	for v, what := range s.values {
-		for _, n := range needles(v) {
-			all = append(all, needle{n, what})
-		}
-	}
-	s.mu.Unlock()
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var hits []string
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := sc.Text()
-		for _, n := range all {
-			if strings.Contains(text, n.text) && !seen[n.what] {
-				seen[n.what] = true
-				hits = append(hits, fmt.Sprintf("%s:%d: %s", filepath.Base(file), line, n.what))
-			}
-		}
-		if pemPrivateKey.MatchString(text) && !seen["pem"] {
-			seen["pem"] = true
-			hits = append(hits, fmt.Sprintf("%s:%d: a private key in PEM form", filepath.Base(file), line))
-		}
-	}
-	if err := sc.Err(); err != nil {
+	hits, err := s.Scan(filepath.Base(file), f)
+	if err != nil {
 		t.Fatalf("scan %s: %v", file, err)
 	}
-	slices.Sort(hits)
 	return hits
 }
 

@@ -291,8 +291,8 @@ func TestNodeTCPPortsOpenBetweenNodes(t *testing.T) {
 }
 
 // A network made by an earlier release opened etcd to every node and to an
-// admin range since dropped: EnsureNetwork revokes both, keeps the rest,
-// and converges.
+// admin range since dropped: FindNetwork reports it missing, EnsureNetwork
+// revokes both, keeps the rest, and converges.
 func TestStaleRulesAreRevoked(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
@@ -307,10 +307,17 @@ func TestStaleRulesAreRevoked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Found missing, so that the next Apply runs EnsureNetwork.
+	if _, ok, err := f.cloud.FindNetwork(ctx, "old"); err != nil || ok {
+		t.Errorf("FindNetwork of a network whose etcd ports admit the node CIDR: found %v (%v), want missing", ok, err)
+	}
 	if _, err := f.cloud.EnsureNetwork(ctx, netReq("old")); err != nil {
 		t.Fatal(err)
 	}
 	checkRules(t, f, n)
+	if _, ok, err := f.cloud.FindNetwork(ctx, "old"); err != nil || !ok {
+		t.Errorf("FindNetwork after EnsureNetwork narrowed etcd: found %v (%v), want found", ok, err)
+	}
 	f.srv.ResetCalls()
 	if _, err := f.cloud.EnsureNetwork(ctx, netReq("old")); err != nil || f.srv.MutatingCalls() != 0 {
 		t.Errorf("rerun: %v, %d mutating calls %v; want none", err, f.srv.MutatingCalls(), f.srv.Calls())

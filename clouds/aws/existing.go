@@ -187,8 +187,8 @@ func (c *Cloud) ensureInExisting(ctx context.Context, req clouds.NetworkRequest)
 // findInExisting is FindNetwork in an existing network: the cluster has a
 // network once one of its security groups is in the VPC.
 func (c *Cloud) findInExisting(ctx context.Context, cluster string) (clouds.Network, bool, error) {
-	fw, err := c.roleGroups(ctx, cluster, c.cfg.VPCID)
-	if err != nil || (fw.ControlPlane == "" && fw.Worker == "") {
+	fw, outdated, err := c.roleGroups(ctx, cluster, c.cfg.VPCID)
+	if err != nil || outdated || (fw.ControlPlane == "" && fw.Worker == "") {
 		return clouds.Network{}, false, err
 	}
 	ex, err := c.inspectExisting(ctx)

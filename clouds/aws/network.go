@@ -502,28 +502,48 @@ func (c *Cloud) FindNetwork(ctx context.Context, cluster string) (clouds.Network
 		c.subnets[cluster] = subnets
 		c.mu.Unlock()
 	}
-	if n.Firewalls, err = c.roleGroups(ctx, cluster, vpcID); err != nil {
+	outdated := false
+	if n.Firewalls, outdated, err = c.roleGroups(ctx, cluster, vpcID); err != nil || outdated {
 		return clouds.Network{}, false, err
 	}
 	return n, true, nil
 }
 
-// roleGroups finds the cluster's role security groups in vpcID by tag and name.
-func (c *Cloud) roleGroups(ctx context.Context, cluster, vpcID string) (clouds.RoleFirewalls, error) {
-	var fw clouds.RoleFirewalls
+// roleGroups finds the cluster's role security groups in vpcID by tag and
+// name, and reports a control-plane group whose etcd ports admit more than
+// the group itself (an earlier release opened them to the node CIDR): the
+// cluster's network is then reported missing, so the next Apply's
+// EnsureNetwork revokes that rule.
+func (c *Cloud) roleGroups(ctx context.Context, cluster, vpcID string) (fw clouds.RoleFirewalls, outdated bool, err error) {
 	groups, err := c.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{filter("vpc-id", vpcID), clusterFilter(cluster)}})
 	if err != nil {
-		return fw, call{op: "DescribeSecurityGroups", object: fmt.Sprintf("security groups of cluster %q", cluster)}.classify(err)
+		return fw, false, call{op: "DescribeSecurityGroups", object: fmt.Sprintf("security groups of cluster %q", cluster)}.classify(err)
 	}
 	for _, g := range groups.SecurityGroups {
 		switch aws.ToString(g.GroupName) {
 		case cluster + "-" + nameControlPlane:
 			fw.ControlPlane = aws.ToString(g.GroupId)
+			outdated = etcdOpenBeyond(g)
 		case cluster + "-" + nameWorker:
 			fw.Worker = aws.ToString(g.GroupId)
 		}
 	}
-	return fw, nil
+	return fw, outdated, nil
+}
+
+// etcdOpenBeyond says whether group g admits etcd's ports (2379-2380) from
+// a CIDR or another group, not only from its own members.
+func etcdOpenBeyond(g types.SecurityGroup) bool {
+	for _, p := range g.IpPermissions {
+		proto := aws.ToString(p.IpProtocol)
+		if (proto != "tcp" && proto != "-1") || (proto == "tcp" && (aws.ToInt32(p.ToPort) < 2379 || aws.ToInt32(p.FromPort) > 2380)) {
+			continue
+		}
+		if len(p.IpRanges) > 0 || len(p.Ipv6Ranges) > 0 || slices.ContainsFunc(p.UserIdGroupPairs, func(u types.UserIdGroupPair) bool { return aws.ToString(u.GroupId) != aws.ToString(g.GroupId) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteNetwork implements clouds.Cloud. Objects still in use (an instance

@@ -356,6 +356,7 @@ func (w *world) refusedApply(spec cluster.Spec) {
 	defer cancel()
 	before := w.calls()
 	_, err := cluster.Apply(ctx, spec, w.opts(spec))
+	w.heard(err)
 	if pe, ok := clouds.AsPreflightError(err); !ok || pe.Field != field || pe.Err.Code != code || pe.Err.Fix == "" {
 		w.t.Errorf("Apply without what the cluster needs = %v; want one refusal at %s with code %s and a fix", err, field, code)
 	}

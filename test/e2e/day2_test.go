@@ -115,6 +115,7 @@ func (w *world) checkWindowsRoll(spec cluster.Spec) cluster.Spec {
 	// The first Apply: the surge node comes up, the drain is refused.
 	actx, acancel := context.WithTimeout(ctx, 2*time.Minute)
 	res, err := cluster.Apply(actx, spec, w.opts(spec))
+	w.heard(err)
 	acancel()
 	if err == nil {
 		t.Fatalf("the roll finished although the budget allows no disruption of the only guarded pod: %q", res.Changes.Summary())

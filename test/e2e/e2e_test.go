@@ -38,6 +38,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -56,6 +57,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/clouds"
 	"github.com/mixedk8s/mixedk8s/cluster"
 	"github.com/mixedk8s/mixedk8s/cluster/provision"
+	"github.com/mixedk8s/mixedk8s/internal/secretscan"
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/nodeagent/sandbox"
 	"github.com/mixedk8s/mixedk8s/test/lab"
@@ -111,6 +113,13 @@ type world struct {
 
 	mu     sync.Mutex
 	events []cluster.Event
+	// said is everything the library told the scenario: each progress line
+	// with its error, each error an Apply or Destroy returned. The world's
+	// cleanup scans it for secrets, collected after each Apply that
+	// succeeded (applied counts them) and before each Destroy.
+	said    []string
+	applied int
+	secrets secretscan.Set
 	// dials counts the connections of clients through a load balancer.
 	dials atomic.Int64
 }
@@ -159,6 +168,7 @@ func newWorldWith(t testing.TB, r *row, hooks func(node string) sandbox.Hooks) *
 		t.Fatalf("no clouds.Profile registered for %s", r.name)
 	}
 	w := &world{t: t, row: r, lab: l, emu: l.Emulator(r.name), tags: profile.Tags, sessions: map[string]*session{}}
+	t.Cleanup(w.scanSaid) // before the lab closes: it reads the clusters' secrets
 	if w.emu == nil {
 		t.Fatalf("the lab runs no %s emulator", r.name)
 	}
@@ -196,6 +206,9 @@ func (w *world) session(spec cluster.Spec) *session {
 	w.t.Cleanup(func() { prov.Close() })
 	s := &session{cloud: cloud, prov: prov}
 	w.sessions[spec.Name] = s
+	// The secrets of a cluster the scenario keeps, read while its cloud's
+	// clients are open (cleanups run last first).
+	w.t.Cleanup(func() { w.collectSecrets(spec) })
 	return s
 }
 
@@ -210,6 +223,7 @@ func (w *world) opts(spec cluster.Spec) cluster.Options {
 		Progress: func(e cluster.Event) {
 			w.mu.Lock()
 			w.events = append(w.events, e)
+			w.said = append(w.said, e.String()+"\t"+e.Err)
 			w.mu.Unlock()
 		},
 	}
@@ -286,10 +300,80 @@ func (w *world) apply(spec cluster.Spec, within time.Duration) *cluster.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	res, err := cluster.Apply(ctx, spec, w.opts(spec))
+	w.heard(err)
 	if err != nil {
 		w.fatal("Apply", err)
 	}
+	w.collectSecrets(spec)
+	w.mu.Lock()
+	w.applied++
+	w.mu.Unlock()
 	return res
+}
+
+// heard records an error the library returned, for the scan.
+func (w *world) heard(err error) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	w.said = append(w.said, err.Error())
+	w.mu.Unlock()
+}
+
+// collectSecrets adds the cluster's secrets, read from where they live:
+// the cloud's secret store, and each node's first-boot and lasting identity.
+func (w *world) collectSecrets(spec cluster.Spec) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cloud := w.cloud(spec)
+	names := []clouds.SecretName{"seed", "ca", "init-token", "certificate-key"}
+	for _, n := range w.lab.Nodes(spec.Name) {
+		names = append(names, clouds.NewSecretName("node", n.Name, "winrm"), clouds.NewSecretName("node", n.Name, "winrm-lasting"))
+		boot := n.FirstBoot
+		w.secrets.AddPEM(n.Name+"'s first-boot host key", []byte(boot.SSHHostKeyPEM))
+		w.secrets.AddPEM(n.Name+"'s first-boot WinRM key", []byte(boot.WinRMKeyPEM))
+		w.secrets.Add(n.Name+"'s first-boot admin password", []byte(boot.AdminPassword))
+		a := n.Sandbox.Access()
+		w.secrets.AddPEM(n.Name+"'s host key", []byte(a.SSHHostKeyPEM))
+		w.secrets.AddPEM(n.Name+"'s WinRM key", []byte(a.WinRMKeyPEM))
+		for user, pw := range a.Passwords {
+			w.secrets.Add(n.Name+"'s password of "+user, []byte(pw))
+		}
+	}
+	for _, name := range names {
+		v, ok, err := cloud.Secret(ctx, spec.Name, name)
+		if err != nil {
+			w.t.Errorf("read secret %s of cluster %s: %v", name, spec.Name, err)
+			return
+		}
+		if !ok {
+			continue
+		}
+		if bytes.Contains(v, []byte("-----BEGIN")) {
+			w.secrets.AddPEM(spec.Name+"'s stored "+string(name), v)
+		} else {
+			w.secrets.Add(spec.Name+"'s stored "+string(name), v)
+		}
+	}
+}
+
+// scanSaid fails the test when anything the library said holds a secret.
+func (w *world) scanSaid() {
+	w.mu.Lock()
+	said, applied := strings.Join(w.said, "\n"), w.applied
+	w.mu.Unlock()
+	if applied > 0 && w.secrets.Len() < 4 {
+		w.t.Errorf("after %d Applies only %d secrets collected: the scan of what the library said would prove little", applied, w.secrets.Len())
+	}
+	hits, err := w.secrets.Scan("progress and errors", strings.NewReader(said))
+	if err != nil {
+		w.t.Error(err)
+	}
+	for _, h := range hits {
+		w.t.Errorf("the library said a secret: %s", h)
+	}
 }
 
 // destroy runs Destroy and checks that nothing of the cluster is left,
@@ -298,7 +382,10 @@ func (w *world) destroy(spec cluster.Spec) {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := cluster.Destroy(ctx, spec, w.opts(spec)); err != nil {
+	w.collectSecrets(spec)
+	err := cluster.Destroy(ctx, spec, w.opts(spec))
+	w.heard(err)
+	if err != nil {
 		w.fatal("Destroy", err)
 	}
 	// Terminated instances stop their nodes after the shutting-down delay.

@@ -126,6 +126,7 @@ func testCapacityError(t *testing.T, r *row) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	_, err := cluster.Apply(ctx, spec, w.opts(spec))
+	w.heard(err)
 	if err == nil {
 		t.Fatal("Apply succeeded without capacity for the Windows pool's instance type")
 	}
@@ -220,6 +221,7 @@ func testCancelledApplies(t *testing.T, r *row) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		began := time.Now()
 		_, err := cluster.Apply(ctx, spec, w.opts(spec))
+		w.heard(err)
 		took := time.Since(began)
 		cancel()
 		switch {
@@ -313,6 +315,7 @@ func testDroppedConnections(t *testing.T, r *row) {
 	// session again, so this one Apply must converge by itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	res, err := cluster.Apply(ctx, spec, w.opts(spec))
+	w.heard(err)
 	cancel()
 	close(done)
 	t.Logf("%d connection faults; Apply took %s", <-injected, time.Since(start).Round(time.Millisecond))
@@ -399,6 +402,7 @@ func testWrongBootstrapToken(t *testing.T, r *row) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	_, err := cluster.Apply(ctx, spec, opts)
+	w.heard(err)
 	took := time.Since(start)
 	if err == nil {
 		t.Fatal("Apply succeeded with nodes holding a token the cluster never issued")

@@ -75,7 +75,9 @@ func testObserveCost(t *testing.T, r *row) {
 	}
 	t.Logf("FIGURE one Observe, cloud calls: 20 instances %s; 101 instances %s", w.formatCalls(small), w.formatCalls(large))
 
-	if err := cluster.Destroy(ctx, spec, opts); err != nil {
+	err = cluster.Destroy(ctx, spec, opts)
+	w.heard(err)
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -136,6 +136,7 @@ func (w *world) checkUpgrade(spec cluster.Spec, lb kubernetes.Interface) cluster
 	spec.KubernetesVersion = upgradeTo
 	start := time.Now()
 	res, err := cluster.Apply(ctx, spec, w.opts(spec))
+	w.heard(err)
 	close(stop)
 	wg.Wait()
 	if err != nil {
