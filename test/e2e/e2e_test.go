@@ -344,6 +344,11 @@ func (w *world) collectSecrets(spec cluster.Spec) {
 	}
 	for _, name := range names {
 		v, ok, err := cloud.Secret(ctx, spec.Name, name)
+		// A scenario's throttling and 5xx faults are still on: read again.
+		for try := 1; err != nil && try < 20 && ctx.Err() == nil; try++ {
+			time.Sleep(50 * time.Millisecond)
+			v, ok, err = cloud.Secret(ctx, spec.Name, name)
+		}
 		if err != nil {
 			w.t.Errorf("read secret %s of cluster %s: %v", name, spec.Name, err)
 			return
