@@ -31,6 +31,9 @@ type Observed struct {
 	// ServerVersion is the API server's version ("v1.36.3"); empty when
 	// the cluster has none, it cannot be reached, or the provisioner cannot tell.
 	ServerVersion string
+	// CNI is the pod network the cluster runs; empty when it has none yet,
+	// it cannot be reached, or the provisioner cannot tell.
+	CNI CNI
 	// SecretsEpochs are, by node name, the secrets epochs of nodes whose
 	// identity is older than the spec's (see Spec.SecretsEpoch); Plan rotates them.
 	SecretsEpochs map[string]int
@@ -94,6 +97,11 @@ func Observe(ctx context.Context, spec Spec, opts Options) (Observed, error) {
 	if sv, ok := opts.Provisioner.(serverVersioner); ok {
 		if o.ServerVersion, err = sv.ServerVersion(ctx, spec, o.Instances); err != nil {
 			return Observed{}, fmt.Errorf("failed to read the Kubernetes version of cluster %q: %w", spec.Name, err)
+		}
+	}
+	if cr, ok := opts.Provisioner.(cniReader); ok {
+		if o.CNI, err = cr.CNI(ctx, spec, o.Instances); err != nil {
+			return Observed{}, fmt.Errorf("failed to read the pod network of cluster %q: %w", spec.Name, err)
 		}
 	}
 	if rot, ok := opts.Provisioner.(identityRotator); ok && spec.SecretsEpoch > 0 {

@@ -125,6 +125,9 @@ func plan(spec Spec, observed Observed, repairOnly bool) (Changes, error) {
 	if err := p.checkVersion(); err != nil {
 		return Changes{}, err
 	}
+	if err := p.checkCNI(); err != nil {
+		return Changes{}, err
+	}
 	if err := p.firstStillLeads(); err != nil {
 		return Changes{}, err
 	}

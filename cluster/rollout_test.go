@@ -390,3 +390,37 @@ func TestPlanVersionSkew(t *testing.T) {
 		})
 	}
 }
+
+// The pod network is installed once: Plan refuses another network.cni on a
+// running cluster at that field, names the one it runs, and makes no call.
+func TestPlanRefusesSwitchingTheCNIOfARunningCluster(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := newLab()
+	spec := demoSpec()
+	if _, err := cluster.Apply(ctx, spec, l.opts()); err != nil {
+		t.Fatal(err)
+	}
+	o, err := cluster.Observe(ctx, spec, l.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.CNI != cluster.CNIFlannel {
+		t.Fatalf("Observe reads CNI %q, want the flannel the cluster was made with", o.CNI)
+	}
+	switched := spec
+	switched.Network.CNI = cluster.CNICalico
+	if _, err := cluster.Plan(switched, o); err == nil || !strings.HasPrefix(err.Error(), "network.cni: ") || !strings.Contains(err.Error(), `keep network.cni = "flannel"`) {
+		t.Errorf("Plan with calico on a flannel cluster: %v, want a refusal at network.cni naming flannel", err)
+	}
+	before := l.cloud.MutatingCalls()
+	if _, err := cluster.Apply(ctx, switched, l.opts()); err == nil || !strings.Contains(err.Error(), "in-place CNI migration") {
+		t.Errorf("Apply with calico on a flannel cluster: %v, want the refusal", err)
+	}
+	if n := l.cloud.MutatingCalls() - before; n != 0 {
+		t.Errorf("the refused Apply made %d mutating calls", n)
+	}
+	if _, err := cluster.Plan(spec, o); err != nil {
+		t.Errorf("Plan keeping flannel: %v", err)
+	}
+}

@@ -30,6 +30,7 @@ const (
 	OpRemove        = "Remove"
 	OpStatus        = "Status"
 	OpServerVersion = "ServerVersion"
+	OpCNI           = "CNI"
 	OpEndpoint      = "Endpoint"
 	OpKubeconfig    = "AdminKubeconfig"
 )
@@ -49,6 +50,7 @@ type Provisioner struct {
 	mu            sync.Mutex
 	bootstrapped  bool
 	serverVersion string
+	cni           cluster.CNI // installed by the first bootstrap, as the agent does
 	endpoint      string
 	ca            *pki.CA
 	joined        map[string]bool
@@ -86,6 +88,9 @@ func (p *Provisioner) Bootstrap(ctx context.Context, t cluster.Target) (cluster.
 	// Bootstrapping a running first node again with a new release is its
 	// agent's kubeadm upgrade apply.
 	p.serverVersion = "v" + t.Spec.KubernetesVersion
+	if p.cni == "" {
+		p.cni = t.Spec.WithDefaults().Network.CNI
+	}
 	p.joined[t.Node.Name] = true
 	p.nodes[t.Node.Name] = reported(t)
 	t.Report("control plane initialised")
@@ -219,6 +224,16 @@ func (p *Provisioner) ServerVersion(ctx context.Context, spec cluster.Spec, inst
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.serverVersion, nil
+}
+
+// CNI is the pod network the first bootstrap installed; "" before it.
+func (p *Provisioner) CNI(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (cluster.CNI, error) {
+	if err := p.Enter(ctx, OpCNI, ""); err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cni, nil
 }
 
 // SetServerVersion makes the API server report a version, as an upgrade

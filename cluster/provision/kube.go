@@ -191,13 +191,54 @@ func (p *Provisioner) ServerVersion(ctx context.Context, spec cluster.Spec, inst
 		}
 		err = k.fail("read the API server's version", err)
 	}
+	return "", unlessUnreachable(ctx, err)
+}
+
+// unlessUnreachable is err, except nil when the cluster has no API server to
+// ask (never bootstrapped, or unreachable), as Status reports no node then;
+// the context's own error when it ended.
+func unlessUnreachable(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
-		return "", ctx.Err()
+		return ctx.Err()
 	case errors.Is(err, errAPIUnreachable), errors.Is(err, errNoControlPlane), errors.Is(err, errNotBootstrapped):
-		return "", nil
+		return nil
 	}
-	return "", err
+	return err
+}
+
+// The objects that tell a cluster's pod network: flannel's DaemonSet
+// (nodeagent/agent/addons/flannel.yaml) and the Tigera operator's
+// Deployment (nodeagent/manifest/calico/tigera-operator.yaml), both
+// applied by the first control-plane node's agent.
+const (
+	flannelNamespace, flannelDaemonSet = "kube-flannel", "kube-flannel-ds"
+	tigeraNamespace, tigeraOperator    = "tigera-operator", "tigera-operator"
+)
+
+// CNI reads which pod network the cluster runs from the objects its agent
+// applied; "" before they exist or when the API server cannot be reached.
+func (p *Provisioner) CNI(ctx context.Context, spec cluster.Spec, instances []clouds.Instance) (cluster.CNI, error) {
+	sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	k, err := p.kube(sctx, spec, instances)
+	if err == nil {
+		_, err = k.cs.AppsV1().DaemonSets(flannelNamespace).Get(sctx, flannelDaemonSet, metav1.GetOptions{})
+		if err == nil {
+			return cluster.CNIFlannel, nil
+		}
+		if apierrors.IsNotFound(err) {
+			_, err = k.cs.AppsV1().Deployments(tigeraNamespace).Get(sctx, tigeraOperator, metav1.GetOptions{})
+			if err == nil {
+				return cluster.CNICalico, nil
+			}
+			if apierrors.IsNotFound(err) {
+				return "", nil
+			}
+		}
+		err = k.fail("read which pod network the cluster runs", err)
+	}
+	return "", unlessUnreachable(ctx, err)
 }
 
 // nodes lists the cluster's Node objects by name.

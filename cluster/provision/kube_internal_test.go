@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,5 +144,22 @@ func TestRuntimeClassesCoverEveryBuildAndIsolation(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("RuntimeClasses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// CNI looks for the objects the agent's manifests make, by their names there.
+func TestCNIObjectsAreTheManifests(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ file, kind, name, namespace string }{
+		{"../../nodeagent/agent/addons/flannel.yaml", "DaemonSet", flannelDaemonSet, flannelNamespace},
+		{"../../nodeagent/manifest/calico/tigera-operator.yaml", "Deployment", tigeraOperator, tigeraNamespace},
+	} {
+		raw, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("kind: %s\nmetadata:\n  name: %s\n  namespace: %s\n", c.kind, c.name, c.namespace); !strings.Contains(string(raw), want) {
+			t.Errorf("%s makes no %s %s/%s", c.file, c.kind, c.namespace, c.name)
+		}
 	}
 }

@@ -78,6 +78,15 @@ func testMixedCluster(t *testing.T, r *row) {
 			t.Errorf("Observe: %s not ready", n.Name)
 		}
 	}
+	// The pod network is read from the API server, and another one is refused.
+	if obs.CNI != cluster.CNIFlannel {
+		t.Errorf("Observe reads pod network %q, want flannel", obs.CNI)
+	}
+	switched := spec
+	switched.Network.CNI = cluster.CNICalico
+	if _, err := cluster.Plan(switched, obs); err == nil || !strings.HasPrefix(err.Error(), "network.cni: ") {
+		t.Errorf("Plan with calico on the running flannel cluster: %v, want a refusal at network.cni", err)
+	}
 	t.Logf("FIGURE %s: one Observe of the 5-node cluster with the agent provisioner: %s in %s", r.name, w.formatCalls(observeCalls), time.Since(start).Round(time.Millisecond))
 
 	t.Logf("FIGURE %s: apply wall time (1 cp, 2 Linux, 2 Windows 2022 workers): %s", r.name, applyTime.Round(time.Millisecond))

@@ -27,6 +27,9 @@ func (w *world) checkCalico(spec cluster.Spec, res *cluster.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs := w.kube(spec)
+	if got, err := w.session(spec).prov.CNI(ctx, spec, nil); err != nil || got != cluster.CNICalico {
+		t.Errorf("the provisioner reads pod network %q (%v), want calico", got, err)
+	}
 	get := func(path string, into any) bool {
 		t.Helper()
 		body, err := cs.Discovery().RESTClient().Get().AbsPath(path).DoRaw(ctx)
