@@ -15,9 +15,9 @@
 // nextLink; tokens are checked per audience; Key Vault answers its 401
 // challenge first. Each modelled rule names its source beside it.
 //
-// Tests steer it with fault injection (Inject, FailAsync, Drop, Deny,
-// NoCapacity, Fault) and read it through the inspection API (Objects, Calls,
-// VMs, Boot, Secrets).
+// Tests steer it with role grants at a scope (Permit, PermitAt), fault
+// injection (Inject, FailAsync, Drop, Deny, NoCapacity, Fault) and read it
+// through the inspection API (Objects, Calls, VMs, Boot, Secrets).
 package arm
 
 import (
