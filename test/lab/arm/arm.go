@@ -58,7 +58,7 @@ type Options struct {
 	Location string
 	// Clients maps service principal client IDs to secrets. With
 	// Clients, Certificates and Federated all empty, any client signs in
-	// with any secret.
+	// with any secret or assertion.
 	Clients map[string]string
 	// Certificates maps client IDs to the certificate each signs its
 	// client assertions with.
