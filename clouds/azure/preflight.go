@@ -19,7 +19,8 @@ import (
 
 // The preflight reads, before an apply creates anything, what ARM would
 // otherwise refuse half-way: the subscription, the credentials'
-// permissions on the resource group, the registration of the resource
+// permissions on the resource group (and, in an existing subnet, the
+// subnet's join on the subnet), the registration of the resource
 // providers the cluster uses, and read access to the Key Vault. Each
 // refusal is one *clouds.PreflightError naming the field and the fix; what
 // it cannot read (a 403 on the check itself, a resource group that does not
