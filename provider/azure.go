@@ -65,7 +65,7 @@ var azureBlock = cloudBlock{
 			"(`az network vnet subnet show --query id`). The cluster then creates no virtual network: only its resource group (when missing) and its two network security groups, " +
 			"whose node rules admit the subnet's range (`network.node_cidr` is not used); destroy deletes those and leaves the virtual network and the subnet. " +
 			"Plan checks that the subnet exists in the location and that `network.pod_cidr` and `network.service_cidr` are outside the virtual network's ranges. " +
-			"The credentials need `Microsoft.Network/virtualNetworks/subnets/join/action` on the subnet. Unset: the cluster creates its own virtual network from `network.node_cidr`.",
+			"The credentials need `Microsoft.Network/virtualNetworks/subnets/join/action` on the subnet (Network Contributor on it, its virtual network or its resource group grants it); plan reads their permissions on the subnet and refuses here when it is missing. Unset: the cluster creates its own virtual network from `network.node_cidr`.",
 			lookup: "The existing subnet of a cluster made with the resource's `subnet_id`; with it a lookup finds the cluster's network."},
 	},
 	description: "Places the cluster on Azure. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `disk_encryption_set_id`.",
