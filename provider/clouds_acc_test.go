@@ -1,12 +1,16 @@
 package provider_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -14,8 +18,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/mixedk8s/mixedk8s/clouds"
+	"github.com/mixedk8s/mixedk8s/clouds/azure"
+	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/provider"
 	"github.com/mixedk8s/mixedk8s/test/lab"
+	"github.com/mixedk8s/mixedk8s/test/lab/arm"
 	"github.com/mixedk8s/mixedk8s/test/lab/azurelab"
 	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
 	"github.com/mixedk8s/mixedk8s/test/lab/gcelab"
@@ -232,6 +240,98 @@ func TestAccLabClusterInAnExistingAzureSubnet(t *testing.T) {
 					},
 				),
 			},
+		},
+	})
+}
+
+// The azure block's own service principal, as an azurerm user writes it:
+// a wrong client_secret stops at the provider block, before any plan,
+// naming the credential, Entra's code and the docs; the right one looks a
+// cluster up through the lab's ARM. Nothing is applied.
+func TestAccLabAzureClientSecretInTheProviderBlock(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 and TF_ACC_TERRAFORM_PATH (make testacc does)")
+	}
+	if err := bundle.Check(); err != nil {
+		if os.Getenv("MIXEDK8S_REQUIRE_BUNDLE") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("the provider needs the node agents: %v", err)
+	}
+	const client, secret = "acc-sp", "acc-sp-Secret-7"
+	srv, err := arm.New(arm.Options{Clients: map[string]string{client: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	// No other source: azidentity's environment is empty, the vault's
+	// .test name reaches the lab.
+	for _, k := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_KEY_VAULT_URL", "AZURE_SUBSCRIPTION_ID"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("MIXEDK8S_LAB_LOOPBACK_DOMAIN", "emu.test")
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The cluster's network, made beforehand as an earlier apply would.
+	cloud, err := azure.New(azure.Config{SubscriptionID: srv.SubscriptionID(), Location: srv.Location(), ResourceGroup: "acc-rg",
+		Cloud: azure.CloudEndpoints{AuthorityHost: srv.URL() + "/", ResourceManagerEndpoint: srv.URL()}, CABundle: srv.CACertPEM(), DialContext: srv.DialContext,
+		ClientSecret: &azure.ClientSecret{TenantID: srv.TenantID(), ClientID: client, Secret: secret}, PollFrequency: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, err := cloud.EnsureNetwork(context.Background(), clouds.NetworkRequest{Cluster: "acc", NodeCIDR: "10.20.0.0/16", AdminCIDRs: []string{"203.0.113.0/24"}, PodCIDR: "192.168.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCalls()
+	config := func(clientSecret string) string {
+		return fmt.Sprintf(`
+provider "mixedk8s" {
+  azure = {
+    resource_manager_endpoint = %q
+    authority_host            = %q
+    ca_bundle                 = file(%q)
+    key_vault_url             = %q
+    tenant_id                 = %q
+    client_id                 = %q
+    client_secret             = %q
+  }
+}
+
+data "mixedk8s_cluster" "acc" {
+  name  = "acc"
+  azure = { subscription_id = %q, location = %q, resource_group = "acc-rg" }
+}
+`, srv.URL(), srv.URL()+"/", ca, srv.VaultURL(), srv.TenantID(), client, clientSecret, srv.SubscriptionID(), srv.Location())
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		Steps: []resource.TestStep{
+			{
+				Config:      config("not-the-Secret-9"),
+				PlanOnly:    true,
+				ExpectError: wrapped("Azure credentials do not work", "get a token for Azure Resource Manager", "AADSTS7000215", "ClientSecretCredential (service principal acc-sp", "docs#credentials"),
+			},
+			{
+				Config: config(secret),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.acc", "network_id", network.ID),
+					resource.TestCheckResourceAttr("data.mixedk8s_cluster.acc", "nodes.#", "0"),
+				),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if n := srv.MutatingCalls(); n != 0 {
+				return fmt.Errorf("the lookups made %d mutating calls: %v", n, srv.Calls())
+			}
+			if c := srv.Calls(); c["login.Token"] == 0 || c["virtualNetworks.Get"] == 0 {
+				return fmt.Errorf("calls %v; want tokens and the network's read", c)
+			}
+			return nil
 		},
 	})
 }

@@ -146,10 +146,12 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 	resp.Schema = schema.Schema{
 		Description: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.",
 		MarkdownDescription: "Builds self-managed Kubernetes clusters with a Linux control plane and Linux and Windows worker pools on Azure, AWS and GCP.\n\n" +
-			"Each cloud attribute configures how the provider reaches that cloud's API. Credentials are never set here: " +
+			"Each cloud attribute configures how the provider reaches that cloud's API. Unless the `azure` attribute chooses a credential " +
+			"(`client_secret`, `client_certificate_path`, `use_oidc`, `use_msi` or `use_cli`, as azurerm names them), " +
 			"each cloud's standard credential chain is used (AWS: environment, shared config and credentials files, SSO, instance or container role, " +
 			"then the role `aws.assume_role` names; Azure: environment, workload identity, managed identity, Azure CLI; GCP: Application Default Credentials). " +
-			"With an `aws` attribute the provider checks the AWS credentials once, when it is configured (STS GetCallerIdentity), and reports a failure at that attribute. " +
+			"With an `aws` or `azure` attribute the provider checks that cloud's credentials once, when it is configured (STS GetCallerIdentity; a token for Azure Resource Manager), " +
+			"and reports a failure at that attribute. " +
 			"A cluster's own location (region, subscription, project) is set on the `mixedk8s_cluster` resource.",
 		Attributes: attrs,
 	}
@@ -184,8 +186,8 @@ func bastionProviderAttribute() schema.Attribute {
 }
 
 // Configure implements provider.Provider: it chooses the backend and, with
-// an aws block, checks the AWS credentials (STS GetCallerIdentity, after
-// assume_role).
+// an aws or azure block, checks that cloud's credentials (STS
+// GetCallerIdentity after assume_role; a token for Azure Resource Manager).
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerConfig
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
@@ -197,6 +199,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		// Credentials are checked once here, at the provider block, not by
 		// the first cluster that needs them.
 		resp.Diagnostics.Append(checkAWSCredentials(ctx, cfg.AWS)...)
+		resp.Diagnostics.Append(checkAzureCredentials(ctx, cfg.Azure)...)
 		if resp.Diagnostics.HasError() {
 			return
 		}

@@ -45,7 +45,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v4"
@@ -89,14 +88,24 @@ type Config struct {
 	// resolver that sends *.emu.test to 127.0.0.1).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// Credential, when nil, is a service principal secret when
-	// ClientSecret is set, else azidentity.DefaultAzureCredential
+	// Credential, ClientSecret, ClientCertificate, WorkloadIdentity,
+	// ManagedIdentity and AzureCLI name at most one credential source
+	// (credentials.go); none is azidentity.DefaultAzureCredential
 	// (environment, workload identity, managed identity, Azure CLI).
 	Credential azcore.TokenCredential
-	// ClientSecret signs in as a service principal.
+	// ClientSecret signs in as a service principal with a secret.
 	ClientSecret *ClientSecret
-	// TenantID is the Entra tenant DefaultAzureCredential signs in to;
-	// empty means AZURE_TENANT_ID, then the credential's home tenant.
+	// ClientCertificate signs in as a service principal with a certificate.
+	ClientCertificate *ClientCertificate
+	// WorkloadIdentity signs in with a federated token from a file.
+	WorkloadIdentity *WorkloadIdentity
+	// ManagedIdentity signs in as the host's managed identity.
+	ManagedIdentity *ManagedIdentity
+	// AzureCLI signs in as the Azure CLI's account.
+	AzureCLI bool
+	// TenantID is the Entra tenant DefaultAzureCredential and the Azure
+	// CLI sign in to; empty means AZURE_TENANT_ID, then the credential's
+	// home tenant.
 	TenantID string
 
 	// MaxRetries per request after the first try; 0 is the SDK's 3, -1 none.
@@ -157,26 +166,13 @@ func New(cfg Config) (*Cloud, error) {
 		return nil, errors.New(`azure: Config.Location is empty; set a region name such as "westeurope"`)
 	case cfg.ResourceGroup == "":
 		return nil, errors.New("azure: Config.ResourceGroup is empty; set the resource group the cluster's resources go in")
-	case (cfg.Cloud.AuthorityHost == "") != (cfg.Cloud.ResourceManagerEndpoint == ""):
-		return nil, errors.New("azure: set Config.Cloud.AuthorityHost and Config.Cloud.ResourceManagerEndpoint together, or neither for Azure public cloud")
+	case len(cfg.sources()) > 1:
+		return nil, fmt.Errorf("azure: Config names the credential sources %s; fix: name one", strings.Join(cfg.sources(), " and "))
 	}
-	cc := cloud.AzurePublic
-	if cfg.Cloud.ResourceManagerEndpoint != "" {
-		aud := cfg.Cloud.ResourceManagerAudience
-		if aud == "" {
-			aud = cfg.Cloud.ResourceManagerEndpoint
-		}
-		cc = cloud.Configuration{
-			ActiveDirectoryAuthorityHost: cfg.Cloud.AuthorityHost,
-			Services:                     map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Endpoint: cfg.Cloud.ResourceManagerEndpoint, Audience: aud}},
-		}
-	}
-	transport, err := newTransport(cfg)
+	copts, err := clientOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
-	copts := policy.ClientOptions{Cloud: cc, Transport: transport,
-		Retry: policy.RetryOptions{MaxRetries: cfg.MaxRetries, RetryDelay: cfg.RetryDelay}}
 	c := &Cloud{cfg: cfg, copts: copts, cred: cfg.Credential}
 	if c.cred == nil {
 		if c.cred, err = newCredential(cfg, copts); err != nil {
@@ -212,6 +208,30 @@ func New(cfg Config) (*Cloud, error) {
 	return c, nil
 }
 
+// clientOptions is the SDK's options for cfg's cloud, CA, dialer and retries.
+func clientOptions(cfg Config) (policy.ClientOptions, error) {
+	if (cfg.Cloud.AuthorityHost == "") != (cfg.Cloud.ResourceManagerEndpoint == "") {
+		return policy.ClientOptions{}, errors.New("azure: set Config.Cloud.AuthorityHost and Config.Cloud.ResourceManagerEndpoint together, or neither for Azure public cloud")
+	}
+	cc := cloud.AzurePublic
+	if cfg.Cloud.ResourceManagerEndpoint != "" {
+		aud := cfg.Cloud.ResourceManagerAudience
+		if aud == "" {
+			aud = cfg.Cloud.ResourceManagerEndpoint
+		}
+		cc = cloud.Configuration{
+			ActiveDirectoryAuthorityHost: cfg.Cloud.AuthorityHost,
+			Services:                     map[cloud.ServiceName]cloud.ServiceConfiguration{cloud.ResourceManager: {Endpoint: cfg.Cloud.ResourceManagerEndpoint, Audience: aud}},
+		}
+	}
+	transport, err := newTransport(cfg)
+	if err != nil {
+		return policy.ClientOptions{}, err
+	}
+	return policy.ClientOptions{Cloud: cc, Transport: transport,
+		Retry: policy.RetryOptions{MaxRetries: cfg.MaxRetries, RetryDelay: cfg.RetryDelay}}, nil
+}
+
 func newTransport(cfg Config) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -229,25 +249,6 @@ func newTransport(cfg Config) (*http.Client, error) {
 		tr.DialContext = cfg.DialContext
 	}
 	return &http.Client{Transport: tr}, nil
-}
-
-func newCredential(cfg Config, copts policy.ClientOptions) (azcore.TokenCredential, error) {
-	// Instance discovery asks the public cloud's metadata endpoint; a
-	// sovereign cloud or an emulator must not depend on it.
-	noDiscovery := cfg.Cloud.AuthorityHost != ""
-	if s := cfg.ClientSecret; s != nil {
-		cred, err := azidentity.NewClientSecretCredential(s.TenantID, s.ClientID, s.Secret,
-			&azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery})
-		if err != nil {
-			return nil, fmt.Errorf("azure: the service principal credential is unusable: %w; fix: check the tenant ID, client ID and secret", err)
-		}
-		return cred, nil
-	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: noDiscovery, TenantID: cfg.TenantID})
-	if err != nil {
-		return nil, fmt.Errorf("azure: no credential found: %w; fix: sign in with az login, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run with a managed identity", err)
-	}
-	return cred, nil
 }
 
 // Name implements clouds.Cloud.

@@ -105,6 +105,12 @@ func (k call) classify(err error) error {
 // (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting).
 var actionRE = regexp.MustCompile(`(?i)(?:perform action|Action:) '([^']+)'`)
 
+// linkedRE finds the join actions and their scopes LinkedAuthorizationFailed
+// names: "does not have permission to perform action(s) '<a>[,<a>]' on the
+// linked scope(s) '<s>[,<s>]' (respectively)"
+// (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed).
+var linkedRE = regexp.MustCompile(`perform action\(s\) '([^']+)' on the linked scope\(s\) '([^']+)'`)
+
 // roleFor names the built-in role that grants an RBAC action, so that a
 // 403 says which role to assign
 // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -155,6 +161,15 @@ func (k call) fix(ce *clouds.Error) string {
 				ns = m[1]
 			}
 			return fmt.Sprintf("register the resource provider in the subscription (az provider register --namespace %s), or set azure.subscription_id to a subscription where it is registered", ns)
+		}
+		if m := linkedRE.FindStringSubmatch(msg); ce.Code == "LinkedAuthorizationFailed" && m != nil {
+			// The caller may write the object but not join what it names:
+			// the role goes on the linked resource, wherever it is. The
+			// first pair is named; ARM lists them all in the error.
+			action, _, _ := strings.Cut(m[1], ",")
+			scope, _, _ := strings.Cut(m[2], ",")
+			role, _, _ := strings.Cut(roleFor(action), " on ")
+			return fmt.Sprintf("grant the credentials in use %s on %s or on its resource group (it allows %s)", role, scope, action)
 		}
 		if m := actionRE.FindStringSubmatch(msg); m != nil {
 			return fmt.Sprintf("grant the credentials in use %s (it allows %s)", roleFor(m[1]), m[1])

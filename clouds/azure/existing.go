@@ -53,6 +53,14 @@ func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnet, error) {
 		return existingSubnet{}, invalidSubnet("VirtualNetworks.Get", id, fmt.Errorf("virtual network %s of resource group %s does not exist in subscription %s", vnet.Name, vnet.ResourceGroupName, vnet.SubscriptionID),
 			fmt.Sprintf("set azure.subnet_id to a subnet of a virtual network in location %s (az network vnet list --query '[].subnets[].id')", c.cfg.Location))
 	}
+	if status, code, ok := responseCode(err); ok && status == http.StatusForbidden {
+		// The subnet's network may sit in a group the credentials hold no
+		// role on; its read is checked there, as its join is (checkJoin).
+		return existingSubnet{}, refusal(fieldSubnet, code, "VirtualNetworks.Get", "virtual network "+vnet.String(),
+			fmt.Sprintf("grant the credentials in use Network Contributor (or Reader and the subnet's join) on virtual network %s or resource group %s (az role assignment create --role \"Network Contributor\" --scope %s), or set azure.subnet_id to a subnet they can read",
+				vnet.Name, vnet.ResourceGroupName, vnet.String()),
+			fmt.Errorf("the credentials in use may not perform Microsoft.Network/virtualNetworks/read on virtual network %s", vnet.Name))
+	}
 	if err != nil {
 		return existingSubnet{}, call{op: "VirtualNetworks.Get", object: fmt.Sprintf("virtual network %q", vnet.Name)}.classify(err)
 	}

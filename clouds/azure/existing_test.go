@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -143,4 +144,126 @@ func TestExistingSubnetRefusedAtItsField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An existing subnet's join is read on the subnet, wherever its network
+// is: a role on the network's group, on the subnet itself, or none at all.
+func TestExistingSubnetJoinIsCheckedOnTheSubnet(t *testing.T) {
+	t.Parallel()
+	reader := arm.Permission{Actions: []string{"*/read"}}
+	join := arm.Permission{Actions: []string{actionJoinSubnet}}
+	for _, tc := range []struct {
+		name string
+		// grant gives the roles beside VM Contributor and Network
+		// Contributor on the cluster's group and the secrets role on the vault.
+		grant func(s *arm.Server, subnet string)
+		code  string // "" passes
+		has   []string
+	}{
+		{name: "Network Contributor on the network's group", grant: func(s *arm.Server, _ string) {
+			s.PermitAt(labClient, s.GroupScope("net-rg"), roleNetworkContributor)
+		}},
+		{name: "the join on the subnet alone", grant: func(s *arm.Server, subnet string) {
+			s.PermitAt(labClient, s.GroupScope("net-rg"), reader)
+			s.PermitAt(labClient, subnet, join)
+		}},
+		{name: "Reader on the network's group", grant: func(s *arm.Server, _ string) {
+			s.PermitAt(labClient, s.GroupScope("net-rg"), reader)
+		}, code: "LinkedAuthorizationFailed", has: []string{actionJoinSubnet, "Network Contributor", "--scope /subscriptions/", "/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/shared/subnets/nodes", "set azure.subnet_id"}},
+		{name: "the join on the virtual network's other subnet", grant: func(s *arm.Server, subnet string) {
+			s.PermitAt(labClient, s.GroupScope("net-rg"), reader)
+			s.PermitAt(labClient, strings.TrimSuffix(subnet, "/nodes")+"/other", join)
+		}, code: "LinkedAuthorizationFailed", has: []string{actionJoinSubnet}},
+		{name: "no role on the network's group", grant: func(*arm.Server, string) {},
+			code: "AuthorizationFailed", has: []string{"Microsoft.Network/virtualNetworks/read", "virtual network shared", "Network Contributor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t, arm.Options{}, nil)
+			subnet := ownerSubnet(t, f, f.cfg.Location)
+			withGroup(t, f)
+			f.srv.PermitAt(labClient, f.srv.GroupScope(group), roleVMContributor, roleNetworkContributor)
+			f.srv.PermitAt(labClient, f.srv.VaultID(), roleSecretsOfficer)
+			tc.grant(f.srv, subnet)
+			cfg := f.cfg
+			cfg.SubnetID = subnet
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := f.srv.Objects(group)
+			f.srv.ResetCalls()
+			err = c.Preflight(context.Background(), fullRequest())
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("Preflight = %v; want nil", err)
+				}
+				if f.srv.Calls()["permissions.ListForResource"] != 1 {
+					t.Errorf("calls %v; want one permissions list on the subnet", f.srv.Calls())
+				}
+				return
+			}
+			refused(t, f, before, err, fieldSubnet, tc.code, tc.has...)
+		})
+	}
+}
+
+// Without the preflight, ARM's own answer to the first NIC in a subnet
+// the credentials may not join names the subnet and the role to grant there.
+func TestExistingSubnetJoinRefusedByARMNamesTheSubnet(t *testing.T) {
+	t.Parallel()
+	f := setup(t, arm.Options{}, nil)
+	subnet := ownerSubnet(t, f, f.cfg.Location)
+	// The roles on the cluster's group (with its write, to tag it), Reader
+	// on the network's group.
+	f.srv.AddGroup(group)
+	f.srv.PermitAt(labClient, f.srv.GroupScope(group), roleVMContributor, roleNetworkContributor, arm.Permission{Actions: []string{"Microsoft.Resources/subscriptions/resourceGroups/write"}})
+	f.srv.PermitAt(labClient, f.srv.GroupScope("net-rg"), arm.Permission{Actions: []string{"*/read"}})
+	cfg := f.cfg
+	cfg.SubnetID = subnet
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n, err := c.EnsureNetwork(ctx, netReq("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.EnsureInstance(ctx, instReq(t, "demo", "demo-cp-0", clouds.ControlPlanePool, clouds.RoleControlPlane, "linux", n))
+	var ce *clouds.Error
+	if !errors.As(err, &ce) || ce.Code != "LinkedAuthorizationFailed" || ce.Kind != clouds.KindAuth ||
+		!strings.Contains(ce.Fix, "Network Contributor on "+subnet) || !strings.Contains(ce.Fix, actionJoinSubnet) {
+		t.Fatalf("EnsureInstance = %v; want LinkedAuthorizationFailed whose fix grants Network Contributor on %s", err, subnet)
+	}
+	for _, o := range f.srv.Objects(group) {
+		if strings.HasPrefix(o, "networkInterfaces/") || strings.HasPrefix(o, "virtualMachines/") {
+			t.Errorf("the refused join left %s", o)
+		}
+	}
+}
+
+// In an existing subnet the cluster's group needs neither a virtual
+// network's write nor a subnet's join; a cluster-made network needs both there.
+func TestExistingSubnetNeedsNoNetworkRightsOnTheClustersGroup(t *testing.T) {
+	t.Parallel()
+	f := setup(t, arm.Options{}, nil)
+	subnet := ownerSubnet(t, f, f.cfg.Location)
+	withGroup(t, f)
+	f.srv.PermitAt(labClient, f.srv.GroupScope(group), arm.Permission{Actions: []string{"*"},
+		NotActions: []string{"Microsoft.Network/virtualNetworks/write", actionJoinSubnet}})
+	f.srv.PermitAt(labClient, f.srv.GroupScope("net-rg"), roleNetworkContributor)
+	f.srv.PermitAt(labClient, f.srv.VaultID(), roleSecretsOfficer)
+	cfg := f.cfg
+	cfg.SubnetID = subnet
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Preflight(context.Background(), fullRequest()); err != nil {
+		t.Errorf("Preflight in the existing subnet = %v; want nil", err)
+	}
+	f.srv.ResetCalls()
+	refused(t, f, f.srv.Objects(group), f.cloud.Preflight(context.Background(), fullRequest()), fieldResourceGroup, "AuthorizationFailed",
+		"Microsoft.Network/virtualNetworks/write", actionJoinSubnet)
 }

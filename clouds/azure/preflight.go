@@ -19,7 +19,8 @@ import (
 
 // The preflight reads, before an apply creates anything, what ARM would
 // otherwise refuse half-way: the subscription, the credentials'
-// permissions on the resource group, the registration of the resource
+// permissions on the resource group (and, in an existing subnet, the
+// subnet's join on the subnet), the registration of the resource
 // providers the cluster uses, and read access to the Key Vault. Each
 // refusal is one *clouds.PreflightError naming the field and the fix; what
 // it cannot read (a 403 on the check itself, a resource group that does not
@@ -98,6 +99,13 @@ var (
 	}
 )
 
+// actionJoinSubnet is what a NIC, and a load balancer's private frontend,
+// needs on the subnet it names. ARM checks it on the subnet itself,
+// wherever the subnet's virtual network is
+// (https://learn.microsoft.com/azure/virtual-network/virtual-network-manage-subnet#permissions),
+// so with an existing subnet it is read there, not on the cluster's group.
+const actionJoinSubnet = "Microsoft.Network/virtualNetworks/subnets/join/action"
+
 // providerNamespaces are the resource providers whose resources the
 // backend creates in the subscription. Microsoft.KeyVault is not one: the
 // backend uses only the vault's data plane, and the vault, wherever it is,
@@ -123,7 +131,13 @@ func (c *Cloud) Preflight(ctx context.Context, req clouds.PreflightRequest) erro
 			if err != nil {
 				return err
 			}
-			return sub.checkApart(req)
+			if err := sub.checkApart(req); err != nil {
+				return err
+			}
+			if req.Instances || req.LoadBalancer {
+				return pc.checkJoin(ctx, sub)
+			}
+			return nil
 		})
 	}
 	if !req.Quick && req.Secrets {
@@ -235,7 +249,7 @@ func (c *preflightCloud) checkPermissions(ctx context.Context, req clouds.Prefli
 		}
 	}
 	var missing []string
-	for _, a := range neededActions(req) {
+	for _, a := range neededActions(req, c.cfg.SubnetID != "") {
 		if !allowed(perms, a) {
 			missing = append(missing, a)
 		}
@@ -254,7 +268,10 @@ func (c *preflightCloud) checkPermissions(ctx context.Context, req clouds.Prefli
 		fmt.Errorf("the credentials in use may not perform %s there", strings.Join(missing, ", ")))
 }
 
-func neededActions(req clouds.PreflightRequest) []string {
+// neededActions are the actions req needs on the cluster's resource
+// group. In an existing subnet the cluster writes no virtual network and
+// joins no subnet there: checkJoin reads the join on the subnet.
+func neededActions(req clouds.PreflightRequest, existing bool) []string {
 	out := slices.Clone(actionsGroup)
 	if req.Network {
 		out = append(out, actionsNetwork...)
@@ -274,11 +291,51 @@ func neededActions(req clouds.PreflightRequest) []string {
 	// One action may be needed for several reasons; name it once.
 	var once []string
 	for _, a := range out {
+		if existing && (a == actionJoinSubnet || a == "Microsoft.Network/virtualNetworks/write") {
+			continue
+		}
 		if !slices.Contains(once, a) {
 			once = append(once, a)
 		}
 	}
 	return once
+}
+
+// checkJoin lists what the caller may do on the existing subnet
+// (https://learn.microsoft.com/rest/api/authorization/permissions/list-for-resource),
+// which includes what it inherits from the virtual network, its resource
+// group and the subscription, and refuses at azure.subnet_id when the
+// join every node's NIC makes is missing: ARM would answer the first NIC's
+// creation with LinkedAuthorizationFailed. A subnet ARM no longer finds
+// is left to that creation too.
+func (c *preflightCloud) checkJoin(ctx context.Context, s existingSubnet) error {
+	rid, err := arm.ParseResourceID(s.id)
+	if err != nil || rid.Parent == nil {
+		return invalidSubnet("Subnets.Get", s.id, fmt.Errorf("%q is not a subnet's resource ID", s.id), "use the ID az network vnet subnet show --query id prints")
+	}
+	vnet := rid.Parent
+	object := "subnet " + s.id
+	var perms []permission
+	pager := c.permissions.NewListForResourcePager(vnet.ResourceGroupName, "Microsoft.Network", "virtualNetworks/"+vnet.Name, "subnets", rid.Name, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return call{op: "Permissions.ListForResource", object: object}.classify(err)
+		}
+		for _, p := range page.Value {
+			perms = append(perms, fromSDK(p))
+		}
+	}
+	if allowed(perms, actionJoinSubnet) {
+		return nil
+	}
+	return refusal(fieldSubnet, "LinkedAuthorizationFailed", "Permissions.ListForResource", object,
+		fmt.Sprintf("grant the credentials in use Network Contributor (or a role with %s) on the subnet, on virtual network %s or on resource group %s (az role assignment create --role \"Network Contributor\" --scope %s), or set azure.subnet_id to a subnet they may join",
+			actionJoinSubnet, vnet.Name, vnet.ResourceGroupName, s.id),
+		fmt.Errorf("the credentials in use may not perform %s on the subnet, which every node's network interface joins", actionJoinSubnet))
 }
 
 // permission is one role's grant at a scope: its actions minus its notActions.

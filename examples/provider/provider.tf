@@ -28,6 +28,15 @@ provider "mixedk8s" {
     }
   }
 
+  # Optional: Azure. Without a credential attribute the SDK's default chain
+  # signs in (AZURE_* variables, workload identity, managed identity, az
+  # login); here workload identity federation, with AZURE_CLIENT_ID,
+  # AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE set by the CI system.
+  azure = {
+    key_vault_url = "https://platform-secrets.vault.azure.net"
+    use_oidc      = true
+  }
+
   # Optional: tags on every cloud object of every cluster; a cluster's own
   # tags win for the same key.
   default_tags = {

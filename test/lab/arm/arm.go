@@ -15,14 +15,15 @@
 // nextLink; tokens are checked per audience; Key Vault answers its 401
 // challenge first. Each modelled rule names its source beside it.
 //
-// Tests steer it with fault injection (Inject, FailAsync, Drop, Deny,
-// NoCapacity, Fault) and read it through the inspection API (Objects, Calls,
-// VMs, Boot, Secrets).
+// Tests steer it with role grants at a scope (Permit, PermitAt), fault
+// injection (Inject, FailAsync, Drop, Deny, NoCapacity, Fault) and read it
+// through the inspection API (Objects, Calls, VMs, Boot, Secrets).
 package arm
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,9 +56,16 @@ type Options struct {
 	TenantID string
 	// Location is the one region; default "westeurope".
 	Location string
-	// Clients maps service principal client IDs to secrets; empty accepts
-	// any client with any secret.
+	// Clients maps service principal client IDs to secrets. With
+	// Clients, Certificates and Federated all empty, any client signs in
+	// with any secret or assertion.
 	Clients map[string]string
+	// Certificates maps client IDs to the certificate each signs its
+	// client assertions with.
+	Certificates map[string]*x509.Certificate
+	// Federated maps client IDs to the federated identity credential
+	// whose tokens each accepts (workload identity federation).
+	Federated map[string]Federation
 	// Vault is the one Key Vault's name; default "mixedk8s".
 	Vault string
 	// OperationDelay is how long a long-running operation stays InProgress; default 20ms.

@@ -16,7 +16,12 @@ import (
 
 func start(t *testing.T) (*arm.Server, *http.Client) {
 	t.Helper()
-	s, err := arm.New(arm.Options{Clients: map[string]string{"client": "secret"}})
+	return startWith(t, arm.Options{Clients: map[string]string{"client": "secret"}})
+}
+
+func startWith(t *testing.T, opts arm.Options) (*arm.Server, *http.Client) {
+	t.Helper()
+	s, err := arm.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

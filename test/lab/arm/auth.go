@@ -4,14 +4,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -98,10 +103,35 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writeOAuthError is the OAuth 2.0 error shape (RFC 6749 section 5.2).
+// writeOAuthError is the token endpoint's error reply: the OAuth 2.0
+// fields (RFC 6749 section 5.2) and Entra ID's own beside them, the
+// AADSTS code leading the description and repeated in error_codes
+// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow#error-response).
 func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]any{"error": code, "error_description": desc})
+	trace, corr := newID(), newID()
+	now := time.Now().UTC().Format("2006-01-02 15:04:05Z")
+	out := map[string]any{"error": code, "error_description": desc + "\r\nTrace ID: " + trace + "\r\nCorrelation ID: " + corr + "\r\nTimestamp: " + now,
+		"timestamp": now, "trace_id": trace, "correlation_id": corr, "error_uri": "https://login.microsoftonline.com/error?code="}
+	if n, ok := strings.CutPrefix(desc, "AADSTS"); ok {
+		digits := n[:strings.IndexByte(n+":", ':')]
+		if v, err := strconv.Atoi(digits); err == nil {
+			out["error_codes"] = []int{v}
+			out["error_uri"] = "https://login.microsoftonline.com/error?code=" + digits
+		}
+	}
+	writeJSON(w, status, out)
 }
+
+// Client authentication at the token endpoint: a secret, or a signed
+// assertion (a certificate's, or a federated token's)
+// (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
+// The AADSTS codes: https://learn.microsoft.com/entra/identity-platform/reference-error-codes.
+const (
+	assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+	// federatedAudience is the audience a federated token must carry
+	// (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-create-trust).
+	federatedAudience = "api://AzureADTokenExchange"
+)
 
 func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	if err := r.ParseForm(); err != nil {
@@ -116,10 +146,13 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, tenant strin
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 		return
 	}
-	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	if want, ok := s.opts.Clients[id]; len(s.opts.Clients) > 0 && (!ok || want != secret) {
-		// AADSTS7000215: https://learn.microsoft.com/entra/identity-platform/reference-error-codes
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+	id := r.PostForm.Get("client_id")
+	if id == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'.")
+		return
+	}
+	if status, code, desc := s.authenticateClient(r, id, s.URL()+"/"+tenant+"/oauth2/v2.0/token"); status != 0 {
+		writeOAuthError(w, status, code, desc)
 		return
 	}
 	// MSAL adds openid, profile and offline_access to the one resource scope.
@@ -140,6 +173,72 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, tenant strin
 	s.tokens[tok] = token{clientID: id, audience: normAudience(scope), expires: time.Now().Add(time.Hour)}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": 3600, "ext_expires_in": 3600, "token_type": "Bearer"})
+}
+
+// authenticateClient checks the client's secret or assertion; a zero
+// status means it is who it says. A server with no clients configured
+// accepts any client with any secret.
+func (s *Server) authenticateClient(r *http.Request, id, endpoint string) (int, string, string) {
+	secret, assertion := r.PostForm.Get("client_secret"), r.PostForm.Get("client_assertion")
+	open := len(s.opts.Clients)+len(s.opts.Certificates)+len(s.opts.Federated) == 0
+	_, hasSecret := s.opts.Clients[id]
+	cert, hasCert := s.opts.Certificates[id]
+	fed, hasFed := s.opts.Federated[id]
+	switch {
+	case secret == "" && assertion == "":
+		return http.StatusUnauthorized, "invalid_client", "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+	case open:
+		return 0, "", ""
+	case !hasSecret && !hasCert && !hasFed:
+		return http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier '" + id + "' was not found in the directory '" + s.opts.TenantID + "'. " +
+			"This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+	case secret != "":
+		if want := s.opts.Clients[id]; !hasSecret || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+			return http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '" + id + "'."
+		}
+		return 0, "", ""
+	}
+	if r.PostForm.Get("client_assertion_type") != assertionType {
+		return http.StatusBadRequest, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_assertion_type'."
+	}
+	jwt, err := parseJWT(assertion)
+	if err != nil {
+		return http.StatusUnauthorized, "invalid_client", "AADSTS50027: JWT token is invalid or malformed."
+	}
+	iss, _ := jwt.claims["iss"].(string)
+	sub, _ := jwt.claims["sub"].(string)
+	aud := jwt.audiences()
+	switch {
+	case hasCert && iss == id:
+		// A certificate's assertion: issued by the client for itself, to
+		// the token endpoint, naming the certificate by its SHA-256
+		// thumbprint (mod: microsoft-authentication-library-for-go
+		// apps/internal/oauth/ops/accesstokens/accesstokens.go, JWT).
+		thumb := sha256.Sum256(cert.Raw)
+		switch {
+		case sub != id || !slices.Contains(aud, endpoint):
+			return http.StatusUnauthorized, "invalid_client", "AADSTS50013: Assertion failed signature validation or is invalid: its subject must be the client and its audience the token endpoint."
+		case jwt.header["x5t#S256"] != base64.StdEncoding.EncodeToString(thumb[:]) && jwt.header["x5t#S256"] != base64.RawURLEncoding.EncodeToString(thumb[:]):
+			return http.StatusUnauthorized, "invalid_client", "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]"
+		case jwt.verify(cert.PublicKey) != nil:
+			return http.StatusUnauthorized, "invalid_client", "AADSTS700027: Client assertion failed signature validation."
+		}
+	case hasFed:
+		// A federated token: another issuer's, matched to the client's
+		// federated identity credential by issuer, subject and audience.
+		switch {
+		case iss != fed.Issuer || sub != fed.Subject || !slices.Contains(aud, federatedAudience):
+			return http.StatusBadRequest, "invalid_request", "AADSTS70021: No matching federated identity record found for presented assertion. Assertion Issuer: '" + iss + "'. Assertion Subject: '" + sub + "'. Assertion Audience: '" + strings.Join(aud, ",") + "'."
+		case jwt.verify(fed.Key) != nil:
+			return http.StatusUnauthorized, "invalid_client", "AADSTS700027: Client assertion failed signature validation."
+		}
+	default:
+		return http.StatusUnauthorized, "invalid_client", "AADSTS700027: Client assertion failed signature validation. [Reason - The key was not found.]"
+	}
+	if !jwt.current() {
+		return http.StatusUnauthorized, "invalid_client", "AADSTS700024: Client assertion is not within its valid time range."
+	}
+	return 0, "", ""
 }
 
 // authenticate checks the bearer token and its audience.

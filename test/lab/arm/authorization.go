@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 )
 
@@ -34,32 +35,80 @@ const (
 	SubscriptionDisabled = "Disabled"
 )
 
-// authz is the subscription's access state: the principals' permissions,
+// authz is the subscription's access state: the principals' role grants,
 // the resource providers not registered and the subscription's state. The
 // zero value is an enabled subscription where every principal may do
 // everything and every provider is registered.
 type authz struct {
 	mu           sync.Mutex
-	perms        map[string][]Permission // client ID ("*": any) -> grants
-	unregistered map[string]bool         // lower-case namespace
+	grants       map[string][]grant // client ID ("*": any) -> grants
+	unregistered map[string]bool    // lower-case namespace
 	state        string
 }
 
-// Permit replaces what client (a client ID, or "*" for any client without
-// its own) may do with perms, as role assignments on the subscription
-// would: every ARM and Key Vault request is then checked against them.
-// No perms restores the default, everything.
+// grant is one role assignment: a role's permissions at a scope. A grant
+// at a scope applies to that scope and everything under it, as Azure RBAC
+// inherits from subscription to resource group to resource
+// (https://learn.microsoft.com/azure/role-based-access-control/scope-overview#scope-levels).
+type grant struct {
+	scope string // a resource ID, without trailing '/'
+	perms []Permission
+}
+
+// Permit replaces everything client (a client ID, or "*" for any client
+// without its own) may do with perms granted on the subscription: every
+// ARM and Key Vault request is then checked against them. No perms
+// restores the default, everything.
 func (s *Server) Permit(client string, perms ...Permission) {
 	s.authz.mu.Lock()
 	defer s.authz.mu.Unlock()
-	if s.authz.perms == nil {
-		s.authz.perms = map[string][]Permission{}
+	if s.authz.grants == nil {
+		s.authz.grants = map[string][]grant{}
 	}
 	if len(perms) == 0 {
-		delete(s.authz.perms, client)
+		delete(s.authz.grants, client)
 		return
 	}
-	s.authz.perms[client] = perms
+	s.authz.grants[client] = []grant{{scope: s.SubscriptionScope(), perms: perms}}
+}
+
+// PermitAt replaces what client is granted at scope (a subscription,
+// resource group or resource ID, such as a subnet's) with perms, beside
+// its grants at other scopes; no perms removes the grants at scope. A
+// client with grants at any scope may do only what they allow, each below
+// its own scope.
+func (s *Server) PermitAt(client, scope string, perms ...Permission) {
+	scope = strings.TrimRight(scope, "/")
+	s.authz.mu.Lock()
+	defer s.authz.mu.Unlock()
+	if s.authz.grants == nil {
+		s.authz.grants = map[string][]grant{}
+	}
+	gs := slices.DeleteFunc(s.authz.grants[client], func(g grant) bool { return strings.EqualFold(g.scope, scope) })
+	if len(perms) > 0 {
+		gs = append(gs, grant{scope: scope, perms: perms})
+	}
+	if len(gs) == 0 {
+		delete(s.authz.grants, client)
+		return
+	}
+	s.authz.grants[client] = gs
+}
+
+// SubscriptionScope is the subscription's resource ID, the widest scope.
+func (s *Server) SubscriptionScope() string { return "/subscriptions/" + s.opts.SubscriptionID }
+
+// GroupScope is resource group group's resource ID.
+func (s *Server) GroupScope(group string) string {
+	return s.SubscriptionScope() + "/resourceGroups/" + group
+}
+
+// within reports whether target is scope or lies under it; resource IDs
+// compare case-insensitively
+// (https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+func within(target, scope string) bool {
+	t, sc := strings.ToLower(strings.TrimRight(target, "/")), strings.ToLower(strings.TrimRight(scope, "/"))
+	return t == sc || strings.HasPrefix(t, sc+"/")
 }
 
 // Unregister marks a resource provider (e.g. "Microsoft.Compute") not
@@ -91,15 +140,25 @@ func (s *Server) subscriptionState() string {
 	return s.authz.state
 }
 
-// grants returns client's permissions, and false when it may do everything.
-func (s *Server) grants(client string) ([]Permission, bool) {
+// effective returns the permissions client holds at target (a resource
+// ID): those of its grants at target or above it; false when it may do
+// everything.
+func (s *Server) effective(client, target string) ([]Permission, bool) {
 	s.authz.mu.Lock()
 	defer s.authz.mu.Unlock()
-	if p, ok := s.authz.perms[client]; ok {
-		return p, true
+	gs, ok := s.authz.grants[client]
+	if !ok {
+		if gs, ok = s.authz.grants["*"]; !ok {
+			return nil, false
+		}
 	}
-	p, ok := s.authz.perms["*"]
-	return p, ok
+	var out []Permission
+	for _, g := range gs {
+		if within(target, g.scope) {
+			out = append(out, g.perms...)
+		}
+	}
+	return out, true
 }
 
 func (s *Server) isUnregistered(namespace string) bool {
@@ -125,14 +184,15 @@ func anyMatch(patterns []string, action string) bool {
 }
 
 // permits reports whether client may perform action (a data action when
-// data is set). A grant's notActions subtract from that grant only; the
-// union of grants decides
+// data is set) on target, a resource ID. A grant's notActions subtract
+// from that grant only; the union of the grants at target and above it
+// decides
 // (https://learn.microsoft.com/azure/role-based-access-control/role-definitions#notactions).
-func (s *Server) permits(client, action string, data bool) bool {
+func (s *Server) permits(client, action, target string, data bool) bool {
 	if s.isDenied(action) {
 		return false
 	}
-	perms, limited := s.grants(client)
+	perms, limited := s.effective(client, target)
 	if !limited {
 		return true
 	}
@@ -148,75 +208,132 @@ func (s *Server) permits(client, action string, data bool) bool {
 	return false
 }
 
-// linkedActions are what ARM also checks when a request references
-// another resource: a NIC joins its subnet and NSG (the backend's NICs
-// always name both) and the load balancer pools and application security
-// groups it names, an NSG rule joins the application security groups it
-// names, a VM joins its
-// NIC, a load balancer's frontend joins its subnet or public IP address
+// linked is one join ARM checks when a request references another
+// resource: the action, on the referenced resource's ID.
+type linked struct {
+	action, scope string
+}
+
+// linkedScopes are what ARM also checks when a request references
+// another resource, each on the resource referenced: a NIC joins its
+// subnet, its NSG, and the load balancer pools and application security
+// groups it names; an NSG rule joins the application security groups it
+// names; a VM joins its NICs; a load balancer's frontend joins its subnet
+// or public IP address
 // (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed;
-// the join actions: https://learn.microsoft.com/azure/role-based-access-control/permissions/networking).
-func linkedActions(rt route, method string, body []byte) []string {
+// the join actions: https://learn.microsoft.com/azure/role-based-access-control/permissions/networking;
+// a subnet's join is checked on the subnet, whatever group it is in:
+// https://learn.microsoft.com/azure/virtual-network/virtual-network-manage-subnet#permissions).
+func linkedScopes(rt route, method string, body []byte) []linked {
 	if method != http.MethodPut || rt.kind == nil || rt.kind.child != "" {
 		return nil
 	}
+	var out []linked
+	add := func(action string, id *string) {
+		if id == nil || *id == "" {
+			return
+		}
+		l := linked{action: action, scope: *id}
+		if !slices.ContainsFunc(out, func(o linked) bool { return o.action == l.action && strings.EqualFold(o.scope, l.scope) }) {
+			out = append(out, l)
+		}
+	}
 	switch rt.kind.typ {
 	case "networkInterfaces":
-		out := []string{"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Network/networkSecurityGroups/join/action"}
 		var nic armnetwork.Interface
-		if json.Unmarshal(body, &nic) == nil && nic.Properties != nil {
-			for _, ipc := range nic.Properties.IPConfigurations {
-				if ipc == nil || ipc.Properties == nil {
-					continue
+		if json.Unmarshal(body, &nic) != nil || nic.Properties == nil {
+			return nil
+		}
+		for _, ipc := range nic.Properties.IPConfigurations {
+			if ipc == nil || ipc.Properties == nil {
+				continue
+			}
+			if ipc.Properties.Subnet != nil {
+				add("Microsoft.Network/virtualNetworks/subnets/join/action", ipc.Properties.Subnet.ID)
+			}
+			if ipc.Properties.PublicIPAddress != nil {
+				add("Microsoft.Network/publicIPAddresses/join/action", ipc.Properties.PublicIPAddress.ID)
+			}
+			for _, p := range ipc.Properties.LoadBalancerBackendAddressPools {
+				if p != nil {
+					add("Microsoft.Network/loadBalancers/backendAddressPools/join/action", p.ID)
 				}
-				if len(ipc.Properties.LoadBalancerBackendAddressPools) > 0 && !slices.Contains(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action") {
-					out = append(out, "Microsoft.Network/loadBalancers/backendAddressPools/join/action")
-				}
-				if len(ipc.Properties.ApplicationSecurityGroups) > 0 && !slices.Contains(out, "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action") {
-					out = append(out, "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action")
+			}
+			for _, g := range ipc.Properties.ApplicationSecurityGroups {
+				if g != nil {
+					add("Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action", g.ID)
 				}
 			}
 		}
-		return out
+		if nic.Properties.NetworkSecurityGroup != nil {
+			add("Microsoft.Network/networkSecurityGroups/join/action", nic.Properties.NetworkSecurityGroup.ID)
+		}
 	case "networkSecurityGroups":
-		// A rule naming an application security group joins it.
 		var g armnetwork.SecurityGroup
 		if json.Unmarshal(body, &g) != nil || g.Properties == nil {
 			return nil
 		}
 		for _, r := range g.Properties.SecurityRules {
-			if r != nil && r.Properties != nil && len(r.Properties.SourceApplicationSecurityGroups)+len(r.Properties.DestinationApplicationSecurityGroups) > 0 {
-				return []string{"Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action"}
+			if r == nil || r.Properties == nil {
+				continue
+			}
+			for _, asg := range slices.Concat(r.Properties.SourceApplicationSecurityGroups, r.Properties.DestinationApplicationSecurityGroups) {
+				if asg != nil {
+					add("Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action", asg.ID)
+				}
 			}
 		}
-		return nil
 	case "virtualMachines":
-		return []string{"Microsoft.Network/networkInterfaces/join/action"}
+		var vm armcompute.VirtualMachine
+		if json.Unmarshal(body, &vm) != nil || vm.Properties == nil || vm.Properties.NetworkProfile == nil {
+			return nil
+		}
+		for _, n := range vm.Properties.NetworkProfile.NetworkInterfaces {
+			if n != nil {
+				add("Microsoft.Network/networkInterfaces/join/action", n.ID)
+			}
+		}
 	case "loadBalancers":
 		var lb armnetwork.LoadBalancer
 		if json.Unmarshal(body, &lb) != nil || lb.Properties == nil {
 			return nil
 		}
-		var out []string
 		for _, fe := range lb.Properties.FrontendIPConfigurations {
 			if fe == nil || fe.Properties == nil {
 				continue
 			}
-			if fe.Properties.PublicIPAddress != nil && !slices.Contains(out, "Microsoft.Network/publicIPAddresses/join/action") {
-				out = append(out, "Microsoft.Network/publicIPAddresses/join/action")
+			if fe.Properties.PublicIPAddress != nil {
+				add("Microsoft.Network/publicIPAddresses/join/action", fe.Properties.PublicIPAddress.ID)
 			}
-			if fe.Properties.Subnet != nil && !slices.Contains(out, "Microsoft.Network/virtualNetworks/subnets/join/action") {
-				out = append(out, "Microsoft.Network/virtualNetworks/subnets/join/action")
+			if fe.Properties.Subnet != nil {
+				add("Microsoft.Network/virtualNetworks/subnets/join/action", fe.Properties.Subnet.ID)
 			}
 		}
-		return out
 	}
-	return nil
+	return out
 }
 
-// authorize checks a resource request against the client's grants and the
-// provider's registration, with ARM's codes and message shapes
+// target is the resource ID a request acts on: the resource, or for a
+// list the resource group (or parent resource) it lists in.
+func (s *Server) target(rt route) string {
+	switch {
+	case rt.group == "":
+		return s.SubscriptionScope()
+	case rt.kind == nil || rt.name == "":
+		return s.GroupScope(rt.group)
+	}
+	id := s.SubscriptionScope() + "/resourceGroups/" + rt.group + "/providers/" + rt.kind.namespace + "/" + rt.kind.typ + "/" + rt.name
+	if rt.kind.child != "" && rt.childName != "" {
+		id += "/" + rt.kind.child + "/" + rt.childName
+	}
+	return id
+}
+
+// authorize checks a resource request against the client's grants at the
+// resource and at every resource it links to, and the provider's
+// registration, with ARM's codes and message shapes
 // (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---authorization-failed,
+// https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-linked-authorization-failed,
 // https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider).
 func (s *Server) authorize(client string, rt route, method string, body []byte) *Error {
 	if rt.special != "" {
@@ -224,22 +341,25 @@ func (s *Server) authorize(client string, rt route, method string, body []byte) 
 		// role of its own beyond access to the subscription.
 		return nil
 	}
-	scope := "/subscriptions/" + rt.sub
-	if rt.group != "" {
-		scope += "/resourceGroups/" + rt.group
-	}
+	scope := s.target(rt)
 	action := rt.action(method)
-	if !s.permits(client, action, false) {
+	if !s.permits(client, action, scope, false) {
 		return errf(http.StatusForbidden, "AuthorizationFailed",
 			"The client '%s' with object id '%s' does not have authorization to perform action '%s' over scope '%s' or the scope is invalid. If access was recently granted, please refresh your credentials.",
 			client, client, action, scope)
 	}
-	for _, linked := range linkedActions(rt, method, body) {
-		if !s.permits(client, linked, false) {
-			return errf(http.StatusForbidden, "LinkedAuthorizationFailed",
-				"The client '%s' with object id '%s' has permission to perform action '%s' on scope '%s'; however, it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' (respectively) or the linked scope(s) are invalid.",
-				client, client, action, scope, linked, scope)
+	// Every join the caller may not make is named at once, the actions
+	// and their scopes in the same order.
+	var actions, scopes []string
+	for _, l := range linkedScopes(rt, method, body) {
+		if !s.permits(client, l.action, l.scope, false) {
+			actions, scopes = append(actions, l.action), append(scopes, l.scope)
 		}
+	}
+	if len(actions) > 0 {
+		return errf(http.StatusForbidden, "LinkedAuthorizationFailed",
+			"The client '%s' with object id '%s' has permission to perform action '%s' on scope '%s'; however, it does not have permission to perform action(s) '%s' on the linked scope(s) '%s' (respectively) or the linked scope(s) are invalid.",
+			client, client, action, scope, strings.Join(actions, ","), strings.Join(scopes, ","))
 	}
 	if rt.kind != nil && s.isUnregistered(rt.kind.namespace) {
 		return errf(http.StatusConflict, "MissingSubscriptionRegistration",
@@ -283,7 +403,13 @@ func (s *Server) actSpecial(r *http.Request, rt route) (int, any, http.Header, *
 		}
 		return http.StatusOK, map[string]any{"id": sub + "/providers/" + ns, "namespace": ns, "registrationState": state, "registrationPolicy": "RegistrationRequired"}, nil, nil
 	}
-	// Permissions - List For Resource Group: the caller's own grants, paged.
+	// Permissions - List For Resource Group and List For Resource: the
+	// caller's own grants that apply at the scope, those on it and above
+	// it, paged
+	// (https://learn.microsoft.com/rest/api/authorization/permissions/list-for-resource-group,
+	// https://learn.microsoft.com/rest/api/authorization/permissions/list-for-resource).
+	// A missing group answers ResourceGroupNotFound as the group's own
+	// route does; the resource itself is not looked up.
 	s.mu.Lock()
 	missing := s.groupOf(rt.group) == nil
 	s.mu.Unlock()
@@ -291,7 +417,7 @@ func (s *Server) actSpecial(r *http.Request, rt route) (int, any, http.Header, *
 		return 0, nil, nil, errf(http.StatusNotFound, "ResourceGroupNotFound", "Resource group '%s' could not be found.", rt.group)
 	}
 	tok, _ := s.authenticate(r, s.URL())
-	perms, limited := s.grants(tok.clientID)
+	perms, limited := s.effective(tok.clientID, s.GroupScope(rt.group)+rt.name)
 	if !limited {
 		perms = []Permission{{Actions: []string{"*"}, DataActions: []string{"*"}}}
 	}
@@ -321,17 +447,28 @@ const (
 )
 
 // parseSpecial recognises the special routes below /subscriptions/{id}:
-// the subscription itself, providers/{namespace}, and
-// resourceGroups/{group}/providers/Microsoft.Authorization/permissions.
+// the subscription itself, providers/{namespace}, and the permissions of
+// resourceGroups/{group} or of a resource in it,
+// [providers/{namespace}/{type}/{name}[/{type}/{name}]...]/providers/Microsoft.Authorization/permissions;
+// for a resource, rt.name is its path below the group, from "/providers".
 func parseSpecial(rt route, rest []string) (route, bool) {
 	eq := strings.EqualFold
+	n := len(rest)
 	switch {
-	case rt.group == "" && len(rest) == 0:
+	case rt.group == "" && n == 0:
 		rt.special = specialSubscription
-	case rt.group == "" && len(rest) == 2 && eq(rest[0], "providers"):
+	case rt.group == "" && n == 2 && eq(rest[0], "providers"):
 		rt.special, rt.name = specialProvider, rest[1]
-	case rt.group != "" && len(rest) == 3 && eq(rest[0], "providers") && eq(rest[1], "Microsoft.Authorization") && eq(rest[2], "permissions"):
+	case rt.group != "" && n >= 3 && eq(rest[n-3], "providers") && eq(rest[n-2], "Microsoft.Authorization") && eq(rest[n-1], "permissions"):
+		res := rest[:n-3]
+		// A resource is a namespace and then type/name pairs, none empty.
+		if len(res) > 0 && (len(res) < 4 || len(res)%2 != 0 || !eq(res[0], "providers") || slices.Contains(res, "")) {
+			return rt, false
+		}
 		rt.special = specialPermissions
+		if len(res) > 0 {
+			rt.name = "/" + strings.Join(res, "/")
+		}
 	default:
 		return rt, false
 	}
@@ -339,8 +476,11 @@ func parseSpecial(rt route, rest []string) (route, bool) {
 }
 
 // specialOp and specialAPIVersion name a special route's op and api-version.
-func specialOp(special string) string {
-	return map[string]string{specialSubscription: "subscriptions.Get", specialProvider: "providers.Get", specialPermissions: "permissions.List"}[special]
+func specialOp(rt route) string {
+	if rt.special == specialPermissions && rt.name != "" {
+		return "permissions.ListForResource"
+	}
+	return map[string]string{specialSubscription: "subscriptions.Get", specialProvider: "providers.Get", specialPermissions: "permissions.List"}[rt.special]
 }
 
 func specialAPIVersion(special string) string {

@@ -120,7 +120,7 @@ func (rt route) op(method string) string {
 	case rt.opID != "":
 		return "operations.Get"
 	case rt.special != "":
-		return specialOp(rt.special)
+		return specialOp(rt)
 	case rt.kind == nil:
 		return "resourceGroups." + verb
 	case verb == "Get" && (rt.name == "" || rt.kind.child != "" && rt.childName == ""):

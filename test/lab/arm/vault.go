@@ -24,6 +24,12 @@ type secret struct {
 	deletedAt time.Time
 }
 
+// VaultID is the Key Vault's resource ID, in LabKeysGroup: the scope its
+// data actions are granted at, or above.
+func (s *Server) VaultID() string {
+	return s.GroupScope(LabKeysGroup) + "/providers/Microsoft.KeyVault/vaults/" + s.opts.Vault
+}
+
 func newVault() *vault { return &vault{secrets: map[string]*secret{}, deleted: map[string]*secret{}} }
 
 // secretNameRE: 1-127 of letters, digits and '-'
@@ -72,7 +78,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string)
 		kvError(w, http.StatusBadRequest, "BadParameter", "", "The specified version ("+v+") is not recognized. Consider using the latest supported version ("+KeyVaultAPIVersion+").")
 		return
 	}
-	if action := vaultAction(op); !s.permits(tok.clientID, action, true) {
+	if action := vaultAction(op); !s.permits(tok.clientID, action, s.VaultID(), true) {
 		kvError(w, http.StatusForbidden, "Forbidden", "ForbiddenByRbac", "Caller is not authorized to perform action on resource. If role assignments were recently changed, please wait several minutes for role assignments to become effective. Action: '"+action+"'")
 		return
 	}
