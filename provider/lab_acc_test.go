@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -16,6 +17,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/mixedk8s/mixedk8s/nodeagent/bundle"
 	"github.com/mixedk8s/mixedk8s/provider"
@@ -66,6 +70,49 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 func labConfig(env lab.Env, providerAWS string, linux, win int) string {
 	// The lab's customer managed key, by its alias: the secrets and root volumes go under it.
 	return labClusterConfig(env, providerAWS, fmt.Sprintf("aws = { region = %q, kms_key_id = %q }", env.AWSRegion, ec2.LabKMSKey.Aliases[0]), linux, win)
+}
+
+// labKubernetesProvider connects to the cluster as the kubernetes and helm
+// providers do with `host`, `cluster_ca_certificate`, `client_certificate`
+// and `client_key` set from the resource's exported attributes: client-go's
+// ConfigOverrides with no kubeconfig file (hashicorp/terraform-provider-kubernetes,
+// kubernetes/provider.go, initializeConfiguration), and lists the nodes.
+func labKubernetesProvider(l *lab.Lab, nodes ...string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		rs, ok := s.RootModule().Resources[labAddr]
+		if !ok {
+			return fmt.Errorf("%s is not in state", labAddr)
+		}
+		a := rs.Primary.Attributes
+		overrides := &clientcmd.ConfigOverrides{}
+		overrides.ClusterInfo.Server = a["host"]
+		overrides.ClusterInfo.CertificateAuthorityData = []byte(a["ca_certificate"])
+		overrides.AuthInfo.ClientCertificateData = []byte(a["client_certificate"])
+		overrides.AuthInfo.ClientKeyData = []byte(a["client_key"])
+		rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{}, overrides).ClientConfig()
+		if err != nil {
+			return fmt.Errorf("the exported attributes make no client configuration: %w", err)
+		}
+		rc.Dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return l.DialLab(ctx, addr) }
+		rc.Timeout = 30 * time.Second
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return err
+		}
+		list, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list the nodes with host, ca_certificate, client_certificate and client_key: %w", err)
+		}
+		var got []string
+		for _, n := range list.Items {
+			got = append(got, n.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, nodes) {
+			return fmt.Errorf("the nodes listed with the exported attributes are %q, want %q", got, nodes)
+		}
+		return nil
+	}
 }
 
 // labKeys checks that every SSM parameter and every live instance's root
@@ -319,6 +366,7 @@ func TestAccLabCluster(t *testing.T) {
 					resource.TestMatchResourceAttr(labAddr, "host", regexp.MustCompile(`^https://[^/]+:6443$`)),
 					resource.TestMatchResourceAttr(labAddr, "client_certificate", regexp.MustCompile("BEGIN CERTIFICATE")),
 					labNodes(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
+					labKubernetesProvider(l, "acc-cp-0", "acc-linux-0", "acc-win-0"),
 					labTags(l, "aws"),
 					labKeys(l),
 					labAssumedRoleDidEverything(l),
