@@ -18,6 +18,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/test/lab"
 	"github.com/mixedk8s/mixedk8s/test/lab/azurelab"
 	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
+	"github.com/mixedk8s/mixedk8s/test/lab/gce"
 	"github.com/mixedk8s/mixedk8s/test/lab/gcelab"
 )
 
@@ -62,13 +63,91 @@ func TestAccLabClusterOnGCP(t *testing.T) {
 }
 
 // labGCPProvider is the provider's gcp block for the lab's Compute Engine.
-func labGCPProvider(env map[string]string) string {
+func labGCPProvider(env map[string]string) string { return labGCPProviderAs(env, "") }
+
+// labGCPProviderAs is labGCPProvider impersonating a service account
+// (none when empty).
+func labGCPProviderAs(env map[string]string, serviceAccount string) string {
+	impersonate := ""
+	if serviceAccount != "" {
+		impersonate = fmt.Sprintf("\n    impersonate_service_account = %q", serviceAccount)
+	}
 	return fmt.Sprintf(`
   gcp = {
     endpoint     = %q
     ca_bundle    = file(%q)
-    access_token = %q
-  }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"])
+    access_token = %q%s
+  }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"], impersonate)
+}
+
+// The released provider impersonates a service account on the lab's
+// Compute Engine: a name that is not an email is refused at plan time, an
+// account the lab's credentials may not impersonate when the provider is
+// configured, at its gcp block; once they
+// hold roles/iam.serviceAccountTokenCreator on it, a cluster applies and
+// is destroyed with every mutating call made as the service account.
+func TestAccLabClusterOnGCPAsAServiceAccount(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	srv := l.Emulator("gcp").(*gcelab.Emulator).Server
+	deployer, err := srv.OwnerServiceAccount("acc-deployer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := srv.OwnerServiceAccount("acc-stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.GrantTokenCreator(srv.Principal(), deployer); err != nil {
+		t.Fatal(err)
+	}
+	location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a")
+	// asDeployer checks that no principal but the service account made a
+	// mutating call, and that it made some.
+	asDeployer := func(*terraform.State) error {
+		made := 0
+		for principal, methods := range srv.CallsBy() {
+			for m, n := range methods {
+				if !gce.Mutating(m) {
+					continue
+				}
+				if principal != "serviceAccount:"+deployer {
+					return fmt.Errorf("%d %s calls were made as %s, want every mutating call as %s", n, m, principal, deployer)
+				}
+				made += n
+			}
+		}
+		if made == 0 {
+			return fmt.Errorf("no mutating call was made as %s: %v", deployer, srv.CallsBy())
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), asDeployer),
+		Steps: []resource.TestStep{
+			{
+				Config:      labClusterConfig(l.Env(), labGCPProviderAs(env, "acc-deployer"), location, 1, 0),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)gcp\.impersonate_service_account.*must be a service account's email`),
+			},
+			{
+				Config:      labClusterConfig(l.Env(), labGCPProviderAs(env, stranger), location, 1, 0),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)GCP credentials do not work.*impersonate\s+acc-stranger@.*PERMISSION_DENIED.*Fix:.*roles/iam.serviceAccountTokenCreator`),
+			},
+			{
+				Config: labClusterConfig(l.Env(), labGCPProviderAs(env, deployer), location, 1, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					asDeployer,
+				),
+			},
+		},
+	})
 }
 
 // The released provider puts a cluster in an existing VPC network and

@@ -29,13 +29,14 @@
 //
 // The same code drives the lab's Compute Engine emulator (test/lab/gce):
 // only Config.Endpoint, Config.CABundle and Config.TokenSource differ.
+//
+// With Config.ImpersonateServiceAccount every call is made as that
+// service account (credentials.go).
 package gcp
 
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,7 +47,6 @@ import (
 	compute "cloud.google.com/go/compute/apiv1"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
@@ -87,6 +87,20 @@ type Config struct {
 	// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's user credentials, the
 	// metadata server).
 	TokenSource oauth2.TokenSource
+	// TokenSourceName names TokenSource in credential errors, e.g. "the
+	// access token gcp.access_token sets".
+	TokenSourceName string
+	// ImpersonateServiceAccount, when set, is the email of the service
+	// account every call is made as: the base credentials (TokenSource or
+	// ADC) mint its tokens through IAM Credentials and need
+	// roles/iam.serviceAccountTokenCreator on it (credentials.go).
+	ImpersonateServiceAccount string
+	// ImpersonateDelegates is the delegation chain to it: the base
+	// credentials hold the token creator role on the first, each on the next.
+	ImpersonateDelegates []string
+	// IAMCredentialsEndpoint overrides https://iamcredentials.googleapis.com;
+	// empty uses Endpoint when that is set.
+	IAMCredentialsEndpoint string
 	// MaxAttempts per API call, retries included; default 10.
 	MaxAttempts int
 	// MaxBackoff between retried attempts; default 30s.
@@ -168,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 500
 	}
-	hc, err := httpClient(ctx, cfg.CABundle, cfg.TokenSource)
+	hc, err := httpClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -281,32 +295,25 @@ func (c *Cloud) Name() string { return "gcp" }
 // Project is the project the cloud acts in.
 func (c *Cloud) Project() string { return c.cfg.Project }
 
-// httpClient is the client every API call goes through: the token source
-// over a transport that trusts caBundle in addition to the system pool.
-func httpClient(ctx context.Context, caBundle []byte, ts oauth2.TokenSource) (*http.Client, error) {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	if len(caBundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(caBundle) {
-			return nil, errors.New("gcp: Config.CABundle holds no PEM certificate; fix: pass the CA certificate in PEM form")
-		}
-		base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+// httpClient is the client every API call goes through: cfg's
+// credentials over a transport that trusts cfg.CABundle in addition to
+// the system pool.
+func httpClient(ctx context.Context, cfg Config) (*http.Client, error) {
+	base, err := transport(cfg.CABundle)
+	if err != nil {
+		return nil, err
 	}
-	// The token source fetches its tokens over the same transport, so the
-	// CA override reaches a token endpoint behind the same proxy too.
-	tctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: base})
-	if ts == nil {
-		var err error
-		ts, err = google.DefaultTokenSource(tctx, "https://www.googleapis.com/auth/cloud-platform")
-		if err != nil {
-			return nil, fmt.Errorf("gcp: no Application Default Credentials: %w; fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file", err)
-		}
+	ts, err := tokenSource(ctx, cfg, base)
+	var ce *CredentialsError
+	if errors.As(err, &ce) && ce.Step == "find Application Default Credentials" {
+		return nil, fmt.Errorf("gcp: no Application Default Credentials: %w; fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file", ce.Err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	// WithHTTPClient takes precedence over every other option and adds no
 	// auth of its own (google.golang.org/api option.WithHTTPClient), so the
 	// client carries the token source itself.
+	tctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: base})
 	return oauth2.NewClient(tctx, ts), nil
 }
