@@ -211,6 +211,78 @@ func TestAccLabClusterInAnExistingGCPNetwork(t *testing.T) {
 	})
 }
 
+// The released provider puts a cluster of the lab's project in a Shared
+// VPC: a host project's network the plan does not find is refused at
+// gcp.network, then the nodes go in the host's subnetwork, the firewall
+// rules in the host project, and destroy deletes them there and leaves the
+// host's network.
+func TestAccLabClusterInASharedVPC(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	srv := l.Emulator("gcp").(*gcelab.Emulator).Server
+	const host = "acc-net-host"
+	if err := srv.OwnerSharedVPC(host, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.OwnerNetworkIn(t.Context(), host, "shared", "nodes", "10.61.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	config := func(network string) string {
+		location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q, network = %q, subnetwork = "nodes", network_project = %q }`,
+			env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a", network, host)
+		return labClusterConfig(l.Env(), labGCPProvider(env), location, 1, 0)
+	}
+	rulesIn := func(project string) []string {
+		var out []string
+		for _, name := range srv.Firewalls(project) {
+			if strings.HasPrefix(name, "acc-") {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	hostStays := func(*terraform.State) error {
+		if !srv.HasNetworkIn(host, "shared", "nodes") {
+			return errors.New("destroy took the host project's network or subnetwork")
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), hostStays),
+		Steps: []resource.TestStep{
+			{
+				Config:      config("nope"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)gcp\.network.*Shared\s+VPC\s+host\s+project\s+acc-net-host.*has\s+no\s+network\s+"nope".*Fix:`),
+			},
+			{
+				Config: config("shared"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					resource.TestCheckResourceAttr(labAddr, "network_id", "shared"),
+					resource.TestMatchResourceAttr(labAddr, "nodes.0.private_ip", regexp.MustCompile(`^10\.61\.1\.`)),
+					func(*terraform.State) error {
+						if got := rulesIn(host); !slices.Contains(got, "acc-internal") {
+							return fmt.Errorf("the host project's rules of the cluster are %v, want acc-internal among them", got)
+						}
+						if got := rulesIn(env["GOOGLE_CLOUD_PROJECT"]); len(got) != 0 {
+							return fmt.Errorf("the cluster made firewall rules %v in its own project, want them in the host project", got)
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
 // setLabEnv sets an emulator's environment for the provider, as sourcing
 // the lab's env file does, and returns it.
 func setLabEnv(t *testing.T, env map[string]string) map[string]string {

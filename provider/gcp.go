@@ -33,6 +33,8 @@ type gcpModel struct {
 	KMSKeyName types.String `tfsdk:"kms_key_name"`
 	Network    types.String `tfsdk:"network"`
 	Subnetwork types.String `tfsdk:"subnetwork"`
+	// NetworkProject is the Shared VPC host project of Network.
+	NetworkProject types.String `tfsdk:"network_project"`
 }
 
 // gcpProviderConfig is the provider block's gcp attribute.
@@ -61,11 +63,16 @@ var gcpBlock = cloudBlock{
 		{name: "network", optional: true, description: "Name of an existing VPC network of `project` to put the cluster in, with `subnetwork`. " +
 			"The cluster then creates no network or subnetwork: only its firewall rules there (`<name>-internal`, `<name>-etcd`, the admin rules and the load balancer's health-check rule, marked as the cluster's), " +
 			"which admit the subnetwork's range (`network.node_cidr` is not used); destroy deletes those and leaves the network. " +
-			"Plan checks that the network and subnetwork exist and that `network.pod_cidr` and `network.service_cidr` are outside the subnetwork's ranges. A Shared VPC host project is not supported yet. " +
+			"Plan checks that the network and subnetwork exist and that `network.pod_cidr` and `network.service_cidr` are outside the ranges of the network's subnetworks in the region. " +
 			"Unset: the cluster creates its own network from `network.node_cidr`.",
 			lookup: "The existing network of a cluster made with the resource's `network`; with it (and `subnetwork`) a lookup finds the cluster's network."},
 		{name: "subnetwork", optional: true, description: "Name of the subnetwork of `network`, in the cluster's region, the nodes and the internal load balancer go in.",
 			lookup: "The existing subnetwork of `network` (the resource's `subnetwork`)."},
+		{name: "network_project", optional: true, description: "Project ID of the Shared VPC host project that holds `network` and `subnetwork`, `project` being one of its attached service projects. " +
+			"The nodes and the load balancer stay in `project` and use the host's subnetwork; the cluster's firewall rules are created in the host project, where a Shared VPC network's rules live, " +
+			"and destroy deletes them from there. The credentials need `compute.subnetworks.use` on the subnetwork (`roles/compute.networkUser`) and `roles/compute.securityAdmin` in the host project. " +
+			"Unset: `network` is a network of `project`.",
+			lookup: "The Shared VPC host project of `network` (the resource's `network_project`)."},
 	},
 	description: "Places the cluster on Google Cloud. Exactly one of `aws`, `azure` and `gcp` is set. Changing it replaces the cluster, except `kms_key_name`.",
 	replace:     replaceObjectUnlessOnly("Moving a cluster to another project, region, zone or cloud replaces it.", "kms_key_name"),
@@ -127,7 +134,8 @@ var gcpBlock = cloudBlock{
 		var m gcpModel
 		if r.object("gcp", v, &m) {
 			s.GCP = &cluster.GCPSpec{Project: r.str("gcp.project", m.Project), Region: r.str("gcp.region", m.Region), Zone: r.str("gcp.zone", m.Zone),
-				KMSKeyName: r.str("gcp.kms_key_name", m.KMSKeyName), Network: r.str("gcp.network", m.Network), Subnetwork: r.str("gcp.subnetwork", m.Subnetwork)}
+				KMSKeyName: r.str("gcp.kms_key_name", m.KMSKeyName), Network: r.str("gcp.network", m.Network), Subnetwork: r.str("gcp.subnetwork", m.Subnetwork),
+				NetworkProject: r.str("gcp.network_project", m.NetworkProject)}
 		}
 	},
 	fromSpec: func(s cluster.Spec) map[string]attr.Value {
@@ -137,6 +145,7 @@ var gcpBlock = cloudBlock{
 		return map[string]attr.Value{
 			"project": types.StringValue(s.GCP.Project), "region": types.StringValue(s.GCP.Region), "zone": types.StringValue(s.GCP.Zone),
 			"kms_key_name": optString(s.GCP.KMSKeyName), "network": optString(s.GCP.Network), "subnetwork": optString(s.GCP.Subnetwork),
+			"network_project": optString(s.GCP.NetworkProject),
 		}
 	},
 	options: func(ctx context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
@@ -159,7 +168,7 @@ func (b cloudBackend) gcp(ctx context.Context, spec cluster.Spec) (cluster.Optio
 	cfg := gcp.Config{Labels: spec.Tags}
 	if g := spec.GCP; g != nil {
 		cfg.Project, cfg.Region, cfg.Zones = g.Project, g.Region, []string{g.Zone}
-		cfg.KMSKeyName, cfg.Network, cfg.Subnetwork = g.KMSKeyName, g.Network, g.Subnetwork
+		cfg.KMSKeyName, cfg.Network, cfg.Subnetwork, cfg.NetworkProject = g.KMSKeyName, g.Network, g.Subnetwork, g.NetworkProject
 	}
 	b.config.GCP.apply(&cfg)
 	if p := b.config.GCP; p != nil && spec.GCP == nil {

@@ -70,10 +70,15 @@ type Config struct {
 	// and automatic replication. The Compute Engine and Secret Manager
 	// service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it.
 	KMSKeyName string
-	// Network and Subnetwork name an existing VPC network of Project and
-	// its subnetwork in Region the nodes go in (both or neither); the
-	// cluster then makes only its firewall rules there (existing.go).
+	// Network and Subnetwork name an existing VPC network of
+	// NetworkProject and its subnetwork in Region the nodes go in (both or
+	// neither); the cluster then makes only its firewall rules there
+	// (existing.go).
 	Network, Subnetwork string
+	// NetworkProject is the project of Network: a Shared VPC host project
+	// Project is attached to as a service project. Empty is Project. The
+	// cluster's firewall rules are made in it.
+	NetworkProject string
 	// Endpoint overrides the Compute endpoint (Private Service Connect, a
 	// proxy, the lab), e.g. "https://compute-psc.p.googleapis.com"; empty
 	// uses https://compute.googleapis.com.
@@ -154,6 +159,9 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 	if cfg.Region == "" {
 		return nil, errors.New("gcp: Config.Region is empty; set the region, e.g. \"us-central1\"")
+	}
+	if cfg.NetworkProject != "" && cfg.Network == "" {
+		return nil, errors.New("gcp: Config.NetworkProject is set without Config.Network; fix: name the host project's network and subnetwork too, or drop NetworkProject")
 	}
 	if len(cfg.Zones) == 0 {
 		cfg.Zones = []string{cfg.Region + "-a"}

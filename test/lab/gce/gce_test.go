@@ -205,3 +205,47 @@ func TestGenerateAccessToken(t *testing.T) {
 		t.Fatalf("a delegate without '-' = %d %v, want 400", code, out)
 	}
 }
+
+// A Shared VPC host project's networks serve its attached service
+// projects' instances only; its firewall rules are its own, and the
+// emulator knows a host project for its networks alone.
+func TestSharedVPCRules(t *testing.T) {
+	s, err := gce.New(gce.Options{Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := client(t, s)
+	ctx := t.Context()
+	if err := s.OwnerNetworkIn(ctx, "net-host", "shared", "nodes", "10.70.1.0/24"); err == nil {
+		t.Fatal("a network in a project the server does not hold was made")
+	}
+	if err := s.OwnerSharedVPC("net-host", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.OwnerNetworkIn(ctx, "net-host", "shared", "nodes", "10.70.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	own := s.URL() + "/compute/v1/projects/" + s.Project()
+	hostNet := "projects/net-host/global/networks/shared"
+	fw := `{"name":"fw","network":"` + hostNet + `","sourceRanges":["10.0.0.0/8"],"allowed":[{"IPProtocol":"tcp"}]}`
+	if code, out := do(t, c, "POST", own+"/global/firewalls", fw); code != 400 || !strings.Contains(fmt.Sprint(out), "Cross project referencing is not allowed") {
+		t.Fatalf("a service project's rule on the host's network = %d %v, want 400 cross project", code, out)
+	}
+	if code, out := do(t, c, "POST", s.URL()+"/compute/v1/projects/net-host/global/firewalls", fw); code != 200 {
+		t.Fatalf("the host's own rule = %d %v, want 200", code, out)
+	}
+	if code, _ := do(t, c, "GET", s.URL()+"/compute/v1/projects/net-host/zones/"+s.Zones()[0]+"/instances", ""); code != 404 {
+		t.Fatalf("instances of a host project = %d, want 404: the emulator holds only its networks", code)
+	}
+	if code, _ := do(t, c, "GET", s.URL()+"/compute/v1/projects/other-project/global/networks/shared", ""); code != 404 {
+		t.Fatalf("a project the server does not hold = %d, want 404", code)
+	}
+	// The host's network in the server's own project is not the host's.
+	if code, _ := do(t, c, "GET", own+"/global/networks/shared", ""); code != 404 {
+		t.Fatalf("the host's network read in the service project = %d, want 404", code)
+	}
+	if !s.HasNetworkIn("net-host", "shared", "nodes") || s.HasNetwork("shared", "nodes") {
+		t.Fatal("HasNetworkIn/HasNetwork do not tell the host's network from the service project's")
+	}
+}

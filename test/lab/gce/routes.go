@@ -54,11 +54,8 @@ func (s *Server) routes() http.Handler {
 		if e == nil {
 			e = ae
 		}
-		if e == nil && !c.iam && c.project != s.opts.Project && (!c.secrets || c.project != ProjectNumber) {
-			e = notFound("projects/" + c.project)
-			if c.secrets {
-				e = &Error{Status: http.StatusForbidden, Reason: "PERMISSION_DENIED", Message: "Permission denied on resource project " + c.project + "."}
-			}
+		if e == nil {
+			e = s.projectKnown(c)
 		}
 		if e == nil {
 			e = s.faultFor(c.method, c.permission, c.resource, r)

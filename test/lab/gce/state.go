@@ -105,6 +105,8 @@ type state struct {
 	groups          map[string]*group
 
 	iam iamState // service accounts, their token creators and tokens (iam.go)
+	// sharedVPC: Shared VPC host project -> its attached service projects (sharedvpc.go).
+	sharedVPC map[string]map[string]bool
 }
 
 func newState() *state {
@@ -115,6 +117,7 @@ func newState() *state {
 		ops: map[string]*operation{}, requests: map[string]string{}, secrets: map[string]*secret{}, nextIP: map[string]netip.Addr{},
 		nextPublic: netip.MustParseAddr("203.0.113.10"),
 		iam:        newIAMState(),
+		sharedVPC:  map[string]map[string]bool{},
 	}
 	st.lbInit()
 	return st
