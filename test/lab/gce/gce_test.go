@@ -204,6 +204,27 @@ func TestGenerateAccessToken(t *testing.T) {
 	if code, out = do(t, c, "POST", url(deployer), `{`+scope+`,"delegates":["projects/p/serviceAccounts/`+relay+`"]}`); code != 400 {
 		t.Fatalf("a delegate without '-' = %d %v, want 400", code, out)
 	}
+
+	// A token's scopes bound the APIs it reaches: compute covers Compute
+	// only, not Secret Manager.
+	code, out = do(t, c, "POST", url(deployer), `{"scope":["https://www.googleapis.com/auth/compute"]}`)
+	if code != 200 {
+		t.Fatalf("a compute-scoped token = %d %v", code, out)
+	}
+	narrow, _ := out["accessToken"].(string)
+	if got := get(narrow); got != 404 {
+		t.Fatalf("Compute with a compute-scoped token = %d, want 404 (authenticated)", got)
+	}
+	req, _ := http.NewRequest("GET", s.URL()+"/v1/projects/"+s.Project()+"/secrets", nil)
+	req.Header.Set("Authorization", "Bearer "+narrow)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("Secret Manager with a compute-scoped token = %d, want 403 insufficient scopes", resp.StatusCode)
+	}
 }
 
 // A Shared VPC host project's networks serve its attached service

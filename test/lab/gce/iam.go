@@ -124,8 +124,10 @@ func (s *Server) now() time.Time {
 // token the server issued, until it expires, is its service account's;
 // Options.Token is Options.Principal's, and without Options.Token any
 // other token is too. Anything else is Compute's 401 authError.
-// A token used on an API its scopes do not cover is 403
-// ACCESS_TOKEN_SCOPE_INSUFFICIENT (https://cloud.google.com/docs/authentication/troubleshoot-adc#insufficient-scopes).
+// A token used on an API its scopes do not cover is 403 "Request had
+// insufficient authentication scopes." with an ErrorInfo
+// ACCESS_TOKEN_SCOPE_INSUFFICIENT (gh:fluent/fluent-bit#5410), reason
+// insufficientPermissions in Compute's errors list.
 func (s *Server) authenticate(r *http.Request, c *call) (string, *Error) {
 	unauthenticated := &Error{Status: http.StatusUnauthorized, Reason: "authError",
 		Message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."}
@@ -141,7 +143,12 @@ func (s *Server) authenticate(r *http.Request, c *call) (string, *Error) {
 			return "", unauthenticated
 		}
 		if !slices.Contains(t.scopes, ScopeCloudPlatform) && (c == nil || c.secrets || !slices.Contains(t.scopes, scopeCompute)) {
-			return "", &Error{Status: http.StatusForbidden, Reason: "ACCESS_TOKEN_SCOPE_INSUFFICIENT", Message: "Request had insufficient authentication scopes."}
+			reason := "insufficientPermissions"
+			if c == nil || c.secrets {
+				reason = "PERMISSION_DENIED"
+			}
+			return "", &Error{Status: http.StatusForbidden, Reason: reason, Message: "Request had insufficient authentication scopes.",
+				Details: []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "domain": "googleapis.com"}}}
 		}
 		return "serviceAccount:" + t.account, nil
 	case s.opts.Token == "" || (ok && tok == s.opts.Token):
@@ -162,6 +169,9 @@ func parseIAM(verb, rest string) (*call, *Error) {
 		handle: (*Server).generateAccessToken}, nil
 }
 
+// invalidArgument is a 400 INVALID_ARGUMENT. The rules it enforces are the
+// documented ones cited beside each use; the messages are the emulator's
+// wording, not IAM's.
 func invalidArgument(msg string) *Error {
 	return &Error{Status: http.StatusBadRequest, Reason: "INVALID_ARGUMENT", Message: msg}
 }

@@ -54,8 +54,8 @@ func (s *Server) hostProject(project string) bool {
 	return ok
 }
 
-// hostMethods are what the server serves in a host project: its networks,
-// subnetworks, firewall rules and their operations.
+// hostMethod reports whether the server serves method in a host project:
+// its networks, subnetworks, firewall rules and their operations.
 func hostMethod(method string) bool {
 	for _, p := range []string{"networks.", "subnetworks.", "firewalls.", "globalOperations.", "regionOperations."} {
 		if strings.HasPrefix(method, p) {
