@@ -1,6 +1,7 @@
 package gcp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -80,7 +81,7 @@ func transport(caBundle []byte) (*http.Transport, error) {
 func (cfg Config) chain() string {
 	base := "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default credentials file, the metadata server)"
 	if cfg.TokenSource != nil {
-		base = cmpOr(cfg.TokenSourceName, "the configured token source")
+		base = cmp.Or(cfg.TokenSourceName, "the configured token source")
 	}
 	if cfg.ImpersonateServiceAccount == "" {
 		return base
@@ -92,16 +93,9 @@ func (cfg Config) chain() string {
 	return out
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // iamCredentialsEndpoint is the IAM Credentials base URL cfg uses.
 func (cfg Config) iamCredentialsEndpoint() string {
-	return cmpOr(cfg.IAMCredentialsEndpoint, cmpOr(cfg.Endpoint, "https://"+iamCredentialsHost))
+	return cmp.Or(cfg.IAMCredentialsEndpoint, cfg.Endpoint, "https://"+iamCredentialsHost)
 }
 
 // tokenSource is cfg's credentials over base: the base token source and,

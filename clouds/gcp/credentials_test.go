@@ -33,6 +33,26 @@ func TestImpersonation(t *testing.T) {
 	if err != nil || id.Principal != deployer {
 		t.Fatalf("CheckCredentials = %+v, %v; want %s", id, err, deployer)
 	}
+	// Through a delegate, with IAM Credentials at its own endpoint (the
+	// Compute endpoint here leads nowhere).
+	relay, err := e.srv.OwnerServiceAccount("relay-sa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delegated := cfg
+	delegated.Endpoint, delegated.IAMCredentialsEndpoint, delegated.ImpersonateDelegates = "https://127.0.0.1:1", e.srv.URL(), []string{relay}
+	if _, err := gcp.CheckCredentials(ctx, delegated); err == nil || !strings.Contains(err.Error(), "by way of "+relay) {
+		t.Fatalf("CheckCredentials through a delegate without its grants = %v, want a refusal naming the delegate", err)
+	}
+	if err := e.srv.GrantTokenCreator(e.srv.Principal(), relay); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.GrantTokenCreator("serviceAccount:"+relay, deployer); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := gcp.CheckCredentials(ctx, delegated); err != nil || id.Principal != deployer {
+		t.Fatalf("CheckCredentials through a granted delegate = %+v, %v; want %s", id, err, deployer)
+	}
 	e.srv.ResetCalls()
 	if _, err := e.cloud.EnsureNetwork(ctx, netReq("demo")); err != nil {
 		t.Fatal(err)
