@@ -107,6 +107,11 @@ type GCPSpec struct {
 	// there, and Destroy leaves the network and the subnetwork.
 	Network    string `json:"network,omitempty"`
 	Subnetwork string `json:"subnetwork,omitempty"`
+	// NetworkProject, when set with Network, is the Shared VPC host project
+	// that holds Network and Subnetwork, Project being one of its service
+	// projects: the nodes stay in Project, the firewall rules go in the
+	// host project. Empty is Project.
+	NetworkProject string `json:"network_project,omitempty"`
 }
 
 // CNI names a pod network that has both a Linux and a Windows side.

@@ -450,6 +450,20 @@ func (v *validator) gcpNetwork(g GCPSpec) {
 		v.add("gcp.network", "gcp.subnetwork is set without the network it belongs to",
 			"set network to the subnetwork's network name, or remove subnetwork to let the cluster create its own network")
 	}
+	// A Shared VPC host is a project ID
+	// (https://cloud.google.com/vpc/docs/shared-vpc), another than the
+	// cluster's, of the network named beside it.
+	switch {
+	case g.NetworkProject != "" && g.Network == "":
+		v.add("gcp.network_project", fmt.Sprintf("gcp.network_project is %q but no network is named", g.NetworkProject),
+			"set network and subnetwork to the host project's network and subnetwork, or remove network_project")
+	case g.NetworkProject != "" && !specPatterns.gcpProject.MatchString(g.NetworkProject):
+		v.add("gcp.network_project", fmt.Sprintf("%q is not a GCP project ID", g.NetworkProject),
+			"use the Shared VPC host project's ID (gcloud compute shared-vpc get-host-project <the cluster's project>), not its name or number")
+	case g.NetworkProject != "" && g.NetworkProject == g.Project:
+		v.add("gcp.network_project", "gcp.network_project is the cluster's own project",
+			"remove network_project: a network of the cluster's project needs none")
+	}
 	for _, f := range []struct{ path, name string }{{"gcp.network", g.Network}, {"gcp.subnetwork", g.Subnetwork}} {
 		if f.name != "" && !specPatterns.gcpName.MatchString(f.name) {
 			v.add(f.path, fmt.Sprintf("%q is not a Compute resource name", f.name),

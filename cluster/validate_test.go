@@ -232,6 +232,20 @@ func TestValidate(t *testing.T) {
 			s.Azure.SubnetID = "/subscriptions/" + s.Azure.SubscriptionID + "/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/shared"
 		}, wantPaths: []string{"azure.subnet_id"}, wantText: "az network vnet subnet show"},
 		{name: "given an existing GCP network and subnetwork, then it is valid", given: func(s *Spec) { onGCP(s); s.GCP.Network, s.GCP.Subnetwork = "shared", "shared-europe-west4" }},
+		{name: "given a Shared VPC host's network, then it is valid", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.Network, s.GCP.Subnetwork, s.GCP.NetworkProject = "shared", "nodes", "net-host-1"
+		}},
+		{name: "given a network project without a network, then network_project is refused", given: func(s *Spec) { onGCP(s); s.GCP.NetworkProject = "net-host-1" },
+			wantPaths: []string{"gcp.network_project"}, wantText: "set network and subnetwork"},
+		{name: "given a network project that is no project ID, then network_project is refused", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.Network, s.GCP.Subnetwork, s.GCP.NetworkProject = "shared", "nodes", "Net Host"
+		}, wantPaths: []string{"gcp.network_project"}, wantText: "host project's ID"},
+		{name: "given the cluster's own project as network project, then network_project is refused", given: func(s *Spec) {
+			onGCP(s)
+			s.GCP.Network, s.GCP.Subnetwork, s.GCP.NetworkProject = "shared", "nodes", s.GCP.Project
+		}, wantPaths: []string{"gcp.network_project"}, wantText: "remove network_project"},
 		{name: "given a GCP network without its subnetwork, then subnetwork is asked for", given: func(s *Spec) { onGCP(s); s.GCP.Network = "shared" },
 			wantPaths: []string{"gcp.subnetwork"}, wantText: "set subnetwork"},
 		{name: "given a GCP network's URL, then network is refused with the name form", given: func(s *Spec) {

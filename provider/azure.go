@@ -166,6 +166,9 @@ var azureBlock = cloudBlock{
 	options: func(_ context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error) {
 		return b.azure(spec)
 	},
+	checkCredentials: func(ctx context.Context, c providerConfig) diag.Diagnostics {
+		return checkAzureCredentials(ctx, c.Azure)
+	},
 }
 
 // azure builds the Azure cloud and the agent provisioner for one cluster,

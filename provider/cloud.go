@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	eschema "github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -38,6 +39,9 @@ type cloudBlock struct {
 	fromSpec func(s cluster.Spec) map[string]attr.Value
 	// options builds the library's cloud and provisioner for one cluster.
 	options func(ctx context.Context, b cloudBackend, spec cluster.Spec) (cluster.Options, error)
+	// checkCredentials, when set, checks the provider block's credentials
+	// for this cloud once, in Configure; errors are at the cloud's attribute.
+	checkCredentials func(ctx context.Context, c providerConfig) diag.Diagnostics
 }
 
 // cloudBlocks are the clouds in the order messages list them.

@@ -26,6 +26,7 @@ import (
 	"github.com/mixedk8s/mixedk8s/test/lab/arm"
 	"github.com/mixedk8s/mixedk8s/test/lab/azurelab"
 	"github.com/mixedk8s/mixedk8s/test/lab/cloudemu"
+	"github.com/mixedk8s/mixedk8s/test/lab/gce"
 	"github.com/mixedk8s/mixedk8s/test/lab/gcelab"
 )
 
@@ -70,13 +71,91 @@ func TestAccLabClusterOnGCP(t *testing.T) {
 }
 
 // labGCPProvider is the provider's gcp block for the lab's Compute Engine.
-func labGCPProvider(env map[string]string) string {
+func labGCPProvider(env map[string]string) string { return labGCPProviderAs(env, "") }
+
+// labGCPProviderAs is labGCPProvider impersonating a service account
+// (none when empty).
+func labGCPProviderAs(env map[string]string, serviceAccount string) string {
+	impersonate := ""
+	if serviceAccount != "" {
+		impersonate = fmt.Sprintf("\n    impersonate_service_account = %q", serviceAccount)
+	}
 	return fmt.Sprintf(`
   gcp = {
     endpoint     = %q
     ca_bundle    = file(%q)
-    access_token = %q
-  }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"])
+    access_token = %q%s
+  }`, env["MIXEDK8S_GCP_ENDPOINT"], env["MIXEDK8S_GCP_CA_BUNDLE"], env["MIXEDK8S_GCP_ACCESS_TOKEN"], impersonate)
+}
+
+// The released provider impersonates a service account on the lab's
+// Compute Engine: a name that is not an email is refused at plan time, an
+// account the lab's credentials may not impersonate when the provider is
+// configured, at its gcp block; once they
+// hold roles/iam.serviceAccountTokenCreator on it, a cluster applies and
+// is destroyed with every mutating call made as the service account.
+func TestAccLabClusterOnGCPAsAServiceAccount(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	srv := l.Emulator("gcp").(*gcelab.Emulator).Server
+	deployer, err := srv.OwnerServiceAccount("acc-deployer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := srv.OwnerServiceAccount("acc-stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.GrantTokenCreator(srv.Principal(), deployer); err != nil {
+		t.Fatal(err)
+	}
+	location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q }`, env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a")
+	// asDeployer checks that no principal but the service account made a
+	// mutating call, and that it made some.
+	asDeployer := func(*terraform.State) error {
+		made := 0
+		for principal, methods := range srv.CallsBy() {
+			for m, n := range methods {
+				if !gce.Mutating(m) {
+					continue
+				}
+				if principal != "serviceAccount:"+deployer {
+					return fmt.Errorf("%d %s calls were made as %s, want every mutating call as %s", n, m, principal, deployer)
+				}
+				made += n
+			}
+		}
+		if made == 0 {
+			return fmt.Errorf("no mutating call was made as %s: %v", deployer, srv.CallsBy())
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), asDeployer),
+		Steps: []resource.TestStep{
+			{
+				Config:      labClusterConfig(l.Env(), labGCPProviderAs(env, "acc-deployer"), location, 1, 0),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)gcp\.impersonate_service_account.*must be a service account's email`),
+			},
+			{
+				Config:      labClusterConfig(l.Env(), labGCPProviderAs(env, stranger), location, 1, 0),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)GCP credentials do not work.*impersonate\s+acc-stranger@.*PERMISSION_DENIED.*Fix:.*roles/iam.serviceAccountTokenCreator`),
+			},
+			{
+				Config: labClusterConfig(l.Env(), labGCPProviderAs(env, deployer), location, 1, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					asDeployer,
+				),
+			},
+		},
+	})
 }
 
 // The released provider puts a cluster in an existing VPC network and
@@ -131,6 +210,78 @@ func TestAccLabClusterInAnExistingGCPNetwork(t *testing.T) {
 							if strings.HasPrefix(o, "network/") || strings.HasPrefix(o, "subnetwork/") {
 								return fmt.Errorf("the cluster made %s in an existing network", o)
 							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// The released provider puts a cluster of the lab's project in a Shared
+// VPC: a host project's network the plan does not find is refused at
+// gcp.network, then the nodes go in the host's subnetwork, the firewall
+// rules in the host project, and destroy deletes them there and leaves the
+// host's network.
+func TestAccLabClusterInASharedVPC(t *testing.T) {
+	l := startLabWith(t, lab.Config{Clouds: []cloudemu.Starter{gcelab.Starter(gcelab.Options{Token: "acc-token"})}})
+	env := l.Emulator("gcp").Env()
+	srv := l.Emulator("gcp").(*gcelab.Emulator).Server
+	const host = "acc-net-host"
+	if err := srv.OwnerSharedVPC(host, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.OwnerNetworkIn(t.Context(), host, "shared", "nodes", "10.61.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	config := func(network string) string {
+		location := fmt.Sprintf(`gcp = { project = %q, region = %q, zone = %q, network = %q, subnetwork = "nodes", network_project = %q }`,
+			env["GOOGLE_CLOUD_PROJECT"], env["MIXEDK8S_GCP_REGION"], env["MIXEDK8S_GCP_REGION"]+"-a", network, host)
+		return labClusterConfig(l.Env(), labGCPProvider(env), location, 1, 0)
+	}
+	rulesIn := func(project string) []string {
+		var out []string
+		for _, name := range srv.Firewalls(project) {
+			if strings.HasPrefix(name, "acc-") {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	hostStays := func(*terraform.State) error {
+		if !srv.HasNetworkIn(host, "shared", "nodes") {
+			return errors.New("destroy took the host project's network or subnetwork")
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
+			"mixedk8s": providerserver.NewProtocol6WithError(provider.New("test")()),
+		},
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(labEmpty(l), hostStays),
+		Steps: []resource.TestStep{
+			{
+				Config:      config("nope"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)gcp\.network.*Shared\s+VPC\s+host\s+project\s+acc-net-host.*has\s+no\s+network\s+"nope".*Fix:`),
+			},
+			{
+				Config: config("shared"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(labAddr, "nodes.#", "2"),
+					resource.TestCheckResourceAttr(labAddr, "nodes.1.ready", "true"),
+					resource.TestCheckResourceAttr(labAddr, "network_id", "shared"),
+					resource.TestMatchResourceAttr(labAddr, "nodes.0.private_ip", regexp.MustCompile(`^10\.61\.1\.`)),
+					func(*terraform.State) error {
+						if got := rulesIn(host); !slices.Contains(got, "acc-internal") {
+							return fmt.Errorf("the host project's rules of the cluster are %v, want acc-internal among them", got)
+						}
+						if got := rulesIn(env["GOOGLE_CLOUD_PROJECT"]); len(got) != 0 {
+							return fmt.Errorf("the cluster made firewall rules %v in its own project, want them in the host project", got)
 						}
 						return nil
 					},

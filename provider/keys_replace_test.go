@@ -23,7 +23,7 @@ func TestKeyChangesUpdateInPlaceLocationChangesReplace(t *testing.T) {
 		}
 		return types.ObjectValueMust(gcpBlock.attrTypes(), map[string]attr.Value{
 			"project": types.StringValue("p"), "region": types.StringValue("europe-west4"), "zone": types.StringValue(zone), "kms_key_name": k,
-			"network": types.StringNull(), "subnetwork": types.StringNull(),
+			"network": types.StringNull(), "subnetwork": types.StringNull(), "network_project": types.StringNull(),
 		})
 	}
 	azure := func(group, des string, subnet ...string) types.Object {

@@ -279,7 +279,7 @@ func TestLookupsTakeAtMostOneCloud(t *testing.T) {
 	srv, schemas := newMemBackend().server(t)
 	s := schemas.DataSourceSchemas["mixedk8s_cluster"]
 	gcpType := s.ValueType().(tftypes.Object).AttributeTypes["gcp"].(tftypes.Object)
-	gcp := tftypes.NewValue(gcpType, map[string]tftypes.Value{"project": str("p"), "region": str("europe-west4"), "zone": str("europe-west4-a"), "kms_key_name": tftypes.NewValue(tftypes.String, nil), "network": tftypes.NewValue(tftypes.String, nil), "subnetwork": tftypes.NewValue(tftypes.String, nil)})
+	gcp := tftypes.NewValue(gcpType, map[string]tftypes.Value{"project": str("p"), "region": str("europe-west4"), "zone": str("europe-west4-a"), "kms_key_name": tftypes.NewValue(tftypes.String, nil), "network": tftypes.NewValue(tftypes.String, nil), "subnetwork": tftypes.NewValue(tftypes.String, nil), "network_project": tftypes.NewValue(tftypes.String, nil)})
 	cfg := dynamicValue(t, s, map[string]tftypes.Value{"name": str("x"), "aws": awsValue(s, "eu-west-1"), "gcp": gcp})
 	resp, err := srv.ValidateDataResourceConfig(ctx, &tfprotov6.ValidateDataResourceConfigRequest{TypeName: "mixedk8s_cluster", Config: cfg})
 	if err != nil {
@@ -386,7 +386,7 @@ func TestValidateResourceConfigJudgesAGCPCluster(t *testing.T) {
 	one := tftypes.NewValue(tftypes.Number, 1)
 	cfg := dynamicValue(t, s, map[string]tftypes.Value{
 		"name": str("demo"),
-		"gcp":  tftypes.NewValue(gtyp, map[string]tftypes.Value{"project": str("123456789012"), "region": str("europe-west4"), "zone": str("us-central1-a"), "kms_key_name": tftypes.NewValue(tftypes.String, nil), "network": tftypes.NewValue(tftypes.String, nil), "subnetwork": tftypes.NewValue(tftypes.String, nil)}),
+		"gcp":  tftypes.NewValue(gtyp, map[string]tftypes.Value{"project": str("123456789012"), "region": str("europe-west4"), "zone": str("us-central1-a"), "kms_key_name": tftypes.NewValue(tftypes.String, nil), "network": tftypes.NewValue(tftypes.String, nil), "subnetwork": tftypes.NewValue(tftypes.String, nil), "network_project": tftypes.NewValue(tftypes.String, nil)}),
 		"node_pools": tftypes.NewValue(poolsType, map[string]tftypes.Value{
 			"linux": pool(map[string]tftypes.Value{"count": one}),
 			"win":   pool(map[string]tftypes.Value{"os": str("windows"), "isolation": str("hyperv"), "count": one}),

@@ -186,8 +186,8 @@ func bastionProviderAttribute() schema.Attribute {
 }
 
 // Configure implements provider.Provider: it chooses the backend and, with
-// an aws or azure block, checks that cloud's credentials (STS
-// GetCallerIdentity after assume_role; a token for Azure Resource Manager).
+// an aws block, checks the AWS credentials (STS GetCallerIdentity, after
+// assume_role), and each other cloud block's credentials its checkCredentials.
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg providerConfig
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
@@ -199,7 +199,11 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		// Credentials are checked once here, at the provider block, not by
 		// the first cluster that needs them.
 		resp.Diagnostics.Append(checkAWSCredentials(ctx, cfg.AWS)...)
-		resp.Diagnostics.Append(checkAzureCredentials(ctx, cfg.Azure)...)
+		for _, c := range cloudBlocks {
+			if c.checkCredentials != nil {
+				resp.Diagnostics.Append(c.checkCredentials(ctx, cfg)...)
+			}
+		}
 		if resp.Diagnostics.HasError() {
 			return
 		}

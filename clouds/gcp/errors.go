@@ -138,6 +138,15 @@ func kindOfError(err error) (clouds.Kind, string) {
 	if errors.As(err, &oe) {
 		return oe.kind, oe.code
 	}
+	// IAM refused to mint the impersonated token: the call never reached
+	// Compute; a refusal is not retried, IAM's own outage is.
+	var te *tokenError
+	if errors.As(err, &te) && te.status != 0 {
+		if te.status >= 500 || te.status == http.StatusTooManyRequests {
+			return clouds.KindTransient, ""
+		}
+		return clouds.KindAuth, "iam.serviceAccounts.getAccessToken"
+	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "server closed") ||
@@ -175,6 +184,9 @@ func (k call) fix(ce *clouds.Error) string {
 	case clouds.KindQuota:
 		return "raise the quota named above in IAM & Admin > Quotas for the project and region, or ask for fewer or smaller instances"
 	case clouds.KindAuth:
+		if ce.Code == "iam.serviceAccounts.getAccessToken" {
+			return "grant the base credentials roles/iam.serviceAccountTokenCreator on the impersonated service account (gcp.impersonate_service_account), or along its delegates, and check that the account exists"
+		}
 		if strings.Contains(ce.Code, ".") {
 			return fmt.Sprintf("grant %s to the credentials in use (a role that holds it, e.g. %s), and check the project ID", ce.Code, roleFor(ce.Code))
 		}

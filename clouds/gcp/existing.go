@@ -14,24 +14,41 @@ import (
 )
 
 // Existing network. With Config.Network and Config.Subnetwork the nodes go
-// in a VPC network and subnetwork someone else owns, in the same project:
-// the cluster creates only its firewall rules in that network (marked as
-// the cluster's, targeting its network tags), and its instances and load
-// balancer in the subnetwork; DeleteNetwork deletes only those rules. The
-// rules admit the subnetwork's range where a cluster-made network admits
-// the node CIDR. A Shared VPC host project is not supported: the network
-// must be in the cluster's project.
+// in a VPC network and subnetwork someone else owns: the cluster creates
+// only its firewall rules in that network (marked as the cluster's,
+// targeting its network tags), and its instances and load balancer in the
+// subnetwork; DeleteNetwork deletes only those rules. The rules admit the
+// subnetwork's range where a cluster-made network admits the node CIDR.
+//
+// Shared VPC. With Config.NetworkProject the network is a Shared VPC host
+// project's and the cluster's project one of its service projects: the
+// instances and the load balancer stay in the cluster's project and
+// reference the host's subnetwork, while the firewall rules are made in
+// the host project, where a Shared VPC network's rules live
+// (https://cloud.google.com/vpc/docs/shared-vpc#firewall_rules_and_shared_vpc).
+// The credentials then need compute.subnetworks.use on the subnetwork and
+// the firewall permissions in the host project.
 
 // Configuration fields the refusals name, as the provider spells them.
 const (
-	fieldNetwork    = "gcp.network"
-	fieldSubnetwork = "gcp.subnetwork"
+	fieldNetwork        = "gcp.network"
+	fieldSubnetwork     = "gcp.subnetwork"
+	fieldNetworkProject = "gcp.network_project"
 )
 
 var _ clouds.Preflighter = (*Cloud)(nil)
 
 // existing reports whether the cluster goes in an existing network.
 func (c *Cloud) existing() bool { return c.cfg.Network != "" }
+
+// netProject is the project of the network and subnetwork the cluster
+// uses, and of its firewall rules.
+func (c *Cloud) netProject() string {
+	if c.cfg.NetworkProject != "" {
+		return c.cfg.NetworkProject
+	}
+	return c.cfg.Project
+}
 
 // netName and subnetName are the network and subnetwork the cluster uses.
 func (c *Cloud) netName(cluster string) string {
@@ -63,19 +80,27 @@ type existingSubnetwork struct {
 // *clouds.PreflightError naming the field; other errors mean Compute could
 // not be asked.
 func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnetwork, error) {
+	p := c.netProject()
+	where := "project " + p
+	if c.cfg.NetworkProject != "" {
+		where = "the Shared VPC host project " + p + " (" + fieldNetworkProject + ")"
+	}
 	k := call{op: "networks.get", object: fmt.Sprintf("network %q", c.cfg.Network)}
-	_, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: c.cfg.Project, Network: c.cfg.Network}, c.retry())
+	_, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: p, Network: c.cfg.Network}, c.retry())
 	if ce := k.classify(err); clouds.KindOf(ce) == clouds.KindNotFound {
-		return existingSubnetwork{}, c.refusal(fieldNetwork, k, fmt.Errorf("project %s has no network %q", c.cfg.Project, c.cfg.Network),
-			fmt.Sprintf("set gcp.network to a network of project %s (gcloud compute networks list --project %s)", c.cfg.Project, c.cfg.Project))
+		fix := fmt.Sprintf("set gcp.network to a network of project %s (gcloud compute networks list --project %s)", p, p)
+		if c.cfg.NetworkProject != "" {
+			fix += fmt.Sprintf(", or gcp.network_project to the Shared VPC host project that has it (gcloud compute shared-vpc get-host-project %s)", c.cfg.Project)
+		}
+		return existingSubnetwork{}, c.refusal(fieldNetwork, k, fmt.Errorf("%s has no network %q", where, c.cfg.Network), fix)
 	} else if ce != nil {
 		return existingSubnetwork{}, ce
 	}
 	k = call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", c.cfg.Subnetwork)}
-	sub, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: c.cfg.Project, Region: c.cfg.Region, Subnetwork: c.cfg.Subnetwork}, c.retry())
-	list := fmt.Sprintf("gcloud compute networks subnets list --project %s --network %s --regions %s", c.cfg.Project, c.cfg.Network, c.cfg.Region)
+	sub, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: p, Region: c.cfg.Region, Subnetwork: c.cfg.Subnetwork}, c.retry())
+	list := fmt.Sprintf("gcloud compute networks subnets list --project %s --network %s --regions %s", p, c.cfg.Network, c.cfg.Region)
 	if ce := k.classify(err); clouds.KindOf(ce) == clouds.KindNotFound {
-		return existingSubnetwork{}, c.refusal(fieldSubnetwork, k, fmt.Errorf("region %s of project %s has no subnetwork %q", c.cfg.Region, c.cfg.Project, c.cfg.Subnetwork),
+		return existingSubnetwork{}, c.refusal(fieldSubnetwork, k, fmt.Errorf("region %s of project %s has no subnetwork %q", c.cfg.Region, p, c.cfg.Subnetwork),
 			fmt.Sprintf("set gcp.subnetwork to a subnetwork of network %s in region %s (%s)", c.cfg.Network, c.cfg.Region, list))
 	} else if ce != nil {
 		return existingSubnetwork{}, ce
@@ -87,7 +112,7 @@ func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnetwork, error)
 	out := existingSubnetwork{prefix: sub.GetIpCidrRange(), ranges: subnetRanges(sub), others: map[string][]string{}}
 	// The network's other subnetworks in the region (Network.subnetworks
 	// lists every region's; the cluster's nodes live in this one).
-	nw, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: c.cfg.Project, Network: c.cfg.Network}, c.retry())
+	nw, err := c.networks.Get(ctx, &computepb.GetNetworkRequest{Project: p, Network: c.cfg.Network}, c.retry())
 	if ce := (call{op: "networks.get", object: fmt.Sprintf("network %q", c.cfg.Network)}).classify(err); ce != nil {
 		return existingSubnetwork{}, ce
 	}
@@ -97,7 +122,7 @@ func (c *Cloud) inspectExisting(ctx context.Context) (existingSubnetwork, error)
 			continue
 		}
 		k := call{op: "subnetworks.get", object: fmt.Sprintf("subnetwork %q", name)}
-		other, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: c.cfg.Project, Region: region, Subnetwork: name}, c.retry())
+		other, err := c.subnetworks.Get(ctx, &computepb.GetSubnetworkRequest{Project: p, Region: region, Subnetwork: name}, c.retry())
 		if ce := k.classify(err); ce != nil {
 			return existingSubnetwork{}, ce
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/compute/apiv1/computepb"
 	"golang.org/x/oauth2"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
@@ -131,7 +132,7 @@ func TestExistingNetworkRefusedAtItsField(t *testing.T) {
 }
 
 // existingCloud is a Cloud of e's emulator configured for an existing network.
-func existingCloud(t *testing.T, e env, network, subnetwork string) *gcp.Cloud {
+func existingCloud(t *testing.T, e env, network, subnetwork string, mut ...func(*gcp.Config)) *gcp.Cloud {
 	t.Helper()
 	cfg := gcp.Config{
 		Project: e.srv.Project(), Region: e.srv.Region(), Zones: e.srv.Zones(),
@@ -140,10 +141,116 @@ func existingCloud(t *testing.T, e env, network, subnetwork string) *gcp.Cloud {
 		InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
 		Network: network, Subnetwork: subnetwork,
 	}
+	for _, m := range mut {
+		m(&cfg)
+	}
 	c, err := gcp.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// In a Shared VPC the nodes of the cluster's (service) project go in the
+// host project's subnetwork, the firewall rules are made in the host
+// project, the pod and Service ranges are checked against the host's
+// subnetworks, and deleting the cluster's network deletes its rules there
+// and leaves the host's network.
+func TestSharedVPC(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const host = "net-host-1"
+	if err := e.srv.OwnerSharedVPC(host, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.OwnerNetworkIn(ctx, host, "shared", "nodes", "10.70.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.OwnerNetworkIn(ctx, host, "shared", "batch", "10.70.8.0/22"); err != nil {
+		t.Fatal(err)
+	}
+	inHost := func(c *gcp.Config) { c.NetworkProject = host }
+	c := existingCloud(t, e, "shared", "nodes", inHost)
+	pre := clouds.PreflightRequest{Cluster: "demo", Network: true, Instances: true, PodCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/12"}
+	if err := c.Preflight(ctx, pre); err != nil {
+		t.Fatalf("Preflight = %v", err)
+	}
+	over := pre
+	over.PodCIDR = "10.70.0.0/16"
+	if pe, ok := clouds.AsPreflightError(c.Preflight(ctx, over)); !ok || pe.Field != "network.pod_cidr" {
+		t.Fatalf("Preflight with pods over the host's subnetworks = %v, want a refusal at network.pod_cidr", pe)
+	}
+	// The service project has no network of that name: only the host has.
+	if pe, ok := clouds.AsPreflightError(existingCloud(t, e, "shared", "nodes").Preflight(ctx, pre)); !ok || pe.Field != "gcp.network" {
+		t.Fatalf("Preflight without network_project = %v, want a refusal at gcp.network", pe)
+	}
+	if pe, ok := clouds.AsPreflightError(existingCloud(t, e, "nope", "nodes", inHost).Preflight(ctx, pre)); !ok || pe.Field != "gcp.network" ||
+		!strings.Contains(pe.Error(), host) || !strings.Contains(pe.Error(), "gcp.network_project") {
+		t.Fatalf("Preflight of an unknown host network = %v, want a refusal at gcp.network naming the host project and gcp.network_project", pe)
+	}
+	nw, err := c.EnsureNetwork(ctx, netReq("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := e.srv.Firewalls(host)
+	if !slices.Contains(rules, "demo-internal") || slices.ContainsFunc(e.srv.Firewalls(e.srv.Project()), func(n string) bool { return strings.HasPrefix(n, "demo-") }) {
+		t.Fatalf("host rules %v, service rules %v; want the cluster's rules in the host project only", rules, e.srv.Firewalls(e.srv.Project()))
+	}
+	inst, err := c.EnsureInstance(ctx, linuxReq("demo", "demo-cp-0", nw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(inst.PrivateIP, "10.70.1.") {
+		t.Errorf("node address %s, want one of the host's subnetwork 10.70.1.0/24", inst.PrivateIP)
+	}
+	got, err := rawInstances(t, e).Get(ctx, &computepb.GetInstanceRequest{Project: e.srv.Project(), Zone: zoneOf(t, e, "demo-cp-0"), Instance: "demo-cp-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub := got.GetNetworkInterfaces()[0].GetSubnetwork(); !strings.HasSuffix(sub, "projects/"+host+"/regions/"+e.srv.Region()+"/subnetworks/nodes") {
+		t.Errorf("the instance's subnetwork is %s, want the host project's", sub)
+	}
+	e.srv.ResetCalls()
+	if _, err := c.EnsureNetwork(ctx, netReq("demo")); err != nil || e.srv.MutatingCalls() != 0 {
+		t.Errorf("rerun: %v, %d mutating calls; want none", err, e.srv.MutatingCalls())
+	}
+	if err := c.DeleteInstance(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteNetwork(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.srv.Objects("demo"); len(left) != 0 {
+		t.Errorf("DeleteNetwork left %v", left)
+	}
+	if !e.srv.HasNetworkIn(host, "shared", "nodes") {
+		t.Error("DeleteNetwork took the host's network")
+	}
+}
+
+// Compute refuses a node in another project's subnetwork unless that
+// project is a Shared VPC host the cluster's project is attached to.
+func TestSharedVPCNeedsTheServiceProjectAttached(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const host = "net-host-2"
+	if err := e.srv.OwnerSharedVPC(host, "someone-else"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.OwnerNetworkIn(ctx, host, "shared", "nodes", "10.70.1.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	c := existingCloud(t, e, "shared", "nodes", func(c *gcp.Config) { c.NetworkProject = host })
+	nw, err := c.EnsureNetwork(ctx, netReq("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.EnsureInstance(ctx, linuxReq("demo", "demo-cp-0", nw))
+	if clouds.KindOf(err) != clouds.KindInvalid || !strings.Contains(err.Error(), "Cross-project references") {
+		t.Fatalf("EnsureInstance in an unattached host's subnetwork = %v, want Compute's cross-project refusal", err)
+	}
+	if err := c.DeleteNetwork(ctx, "demo"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -29,13 +29,14 @@
 //
 // The same code drives the lab's Compute Engine emulator (test/lab/gce):
 // only Config.Endpoint, Config.CABundle and Config.TokenSource differ.
+//
+// With Config.ImpersonateServiceAccount every call is made as that
+// service account (credentials.go).
 package gcp
 
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,7 +47,6 @@ import (
 	compute "cloud.google.com/go/compute/apiv1"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 
 	"github.com/mixedk8s/mixedk8s/clouds"
@@ -70,10 +70,15 @@ type Config struct {
 	// and automatic replication. The Compute Engine and Secret Manager
 	// service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it.
 	KMSKeyName string
-	// Network and Subnetwork name an existing VPC network of Project and
-	// its subnetwork in Region the nodes go in (both or neither); the
-	// cluster then makes only its firewall rules there (existing.go).
+	// Network and Subnetwork name an existing VPC network of
+	// NetworkProject and its subnetwork in Region the nodes go in (both or
+	// neither); the cluster then makes only its firewall rules there
+	// (existing.go).
 	Network, Subnetwork string
+	// NetworkProject is the project of Network: a Shared VPC host project
+	// Project is attached to as a service project. Empty is Project. The
+	// cluster's firewall rules are made in it.
+	NetworkProject string
 	// Endpoint overrides the Compute endpoint (Private Service Connect, a
 	// proxy, the lab), e.g. "https://compute-psc.p.googleapis.com"; empty
 	// uses https://compute.googleapis.com.
@@ -87,6 +92,20 @@ type Config struct {
 	// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's user credentials, the
 	// metadata server).
 	TokenSource oauth2.TokenSource
+	// TokenSourceName names TokenSource in credential errors, e.g. "the
+	// access token gcp.access_token sets".
+	TokenSourceName string
+	// ImpersonateServiceAccount, when set, is the email of the service
+	// account every call is made as: the base credentials (TokenSource or
+	// ADC) mint its tokens through IAM Credentials and need
+	// roles/iam.serviceAccountTokenCreator on it (credentials.go).
+	ImpersonateServiceAccount string
+	// ImpersonateDelegates is the delegation chain to it: the base
+	// credentials hold the token creator role on the first, each on the next.
+	ImpersonateDelegates []string
+	// IAMCredentialsEndpoint overrides https://iamcredentials.googleapis.com;
+	// empty uses Endpoint when that is set.
+	IAMCredentialsEndpoint string
 	// MaxAttempts per API call, retries included; default 10.
 	MaxAttempts int
 	// MaxBackoff between retried attempts; default 30s.
@@ -141,6 +160,9 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("gcp: Config.Region is empty; set the region, e.g. \"us-central1\"")
 	}
+	if cfg.NetworkProject != "" && cfg.Network == "" {
+		return nil, errors.New("gcp: Config.NetworkProject is set without Config.Network; fix: name the host project's network and subnetwork too, or drop NetworkProject")
+	}
 	if len(cfg.Zones) == 0 {
 		cfg.Zones = []string{cfg.Region + "-a"}
 	}
@@ -168,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 500
 	}
-	hc, err := httpClient(ctx, cfg.CABundle, cfg.TokenSource)
+	hc, err := httpClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -281,32 +303,25 @@ func (c *Cloud) Name() string { return "gcp" }
 // Project is the project the cloud acts in.
 func (c *Cloud) Project() string { return c.cfg.Project }
 
-// httpClient is the client every API call goes through: the token source
-// over a transport that trusts caBundle in addition to the system pool.
-func httpClient(ctx context.Context, caBundle []byte, ts oauth2.TokenSource) (*http.Client, error) {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	if len(caBundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(caBundle) {
-			return nil, errors.New("gcp: Config.CABundle holds no PEM certificate; fix: pass the CA certificate in PEM form")
-		}
-		base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+// httpClient is the client every API call goes through: cfg's
+// credentials over a transport that trusts cfg.CABundle in addition to
+// the system pool.
+func httpClient(ctx context.Context, cfg Config) (*http.Client, error) {
+	base, err := transport(cfg.CABundle)
+	if err != nil {
+		return nil, err
 	}
-	// The token source fetches its tokens over the same transport, so the
-	// CA override reaches a token endpoint behind the same proxy too.
-	tctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: base})
-	if ts == nil {
-		var err error
-		ts, err = google.DefaultTokenSource(tctx, "https://www.googleapis.com/auth/cloud-platform")
-		if err != nil {
-			return nil, fmt.Errorf("gcp: no Application Default Credentials: %w; fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file", err)
-		}
+	ts, err := tokenSource(ctx, cfg, base)
+	var ce *CredentialsError
+	if errors.As(err, &ce) && ce.Step == "find Application Default Credentials" {
+		return nil, fmt.Errorf("gcp: no Application Default Credentials: %w; fix: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file", ce.Err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	// WithHTTPClient takes precedence over every other option and adds no
 	// auth of its own (google.golang.org/api option.WithHTTPClient), so the
 	// client carries the token source itself.
+	tctx := context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: base})
 	return oauth2.NewClient(tctx, ts), nil
 }

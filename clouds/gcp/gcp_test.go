@@ -164,7 +164,7 @@ func TestNetworkOfSomeoneElseIsNotAdopted(t *testing.T) {
 }
 
 func rawOpts(e env) []option.ClientOption {
-	c, _ := gcp.HTTPClient(context.Background(), e.srv.CACertPEM(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+	c, _ := gcp.HTTPClient(context.Background(), gcp.Config{CABundle: e.srv.CACertPEM(), TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})})
 	return []option.ClientOption{option.WithHTTPClient(c), option.WithEndpoint(e.srv.URL())}
 }
 

@@ -235,8 +235,8 @@ func (c *Cloud) instanceResource(ctx context.Context, req clouds.InstanceRequest
 			InitializeParams: &computepb.AttachedDiskInitializeParams{SourceImage: proto.String(image), Labels: labels},
 		}},
 		NetworkInterfaces: []*computepb.NetworkInterface{{
-			Network:    proto.String("projects/" + c.cfg.Project + "/global/networks/" + cmp.Or(req.Network.ID, c.netName(req.Cluster))),
-			Subnetwork: proto.String("projects/" + c.cfg.Project + "/regions/" + c.cfg.Region + "/subnetworks/" + cmp.Or(req.Network.SubnetID, c.subnetName(req.Cluster))),
+			Network:    proto.String("projects/" + c.netProject() + "/global/networks/" + cmp.Or(req.Network.ID, c.netName(req.Cluster))),
+			Subnetwork: proto.String("projects/" + c.netProject() + "/regions/" + c.cfg.Region + "/subnetworks/" + cmp.Or(req.Network.SubnetID, c.subnetName(req.Cluster))),
 			// An external address for egress (packages, images); the
 			// firewall admits only the cluster's ranges and the admin CIDRs.
 			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT"), Type: proto.String("ONE_TO_ONE_NAT")}},

@@ -93,9 +93,14 @@ func groupName(cluster, zone string) string { return gceName(cluster, "api-"+zon
 // healthRuleName names the firewall rule that admits the probes.
 func healthRuleName(cluster string) string { return gceName(cluster, "api-health") }
 
-// link is a resource's path under the project, as bodies reference it.
+// link is a resource's path under the project, as bodies reference it;
+// networks and subnetworks are the network project's (a Shared VPC host's).
 func (c *Cloud) link(scope, kind, name string) string {
-	return "projects/" + c.cfg.Project + "/" + scope + "/" + kind + "/" + name
+	project := c.cfg.Project
+	if kind == "networks" || kind == "subnetworks" {
+		project = c.netProject()
+	}
+	return "projects/" + project + "/" + scope + "/" + kind + "/" + name
 }
 
 func (c *Cloud) regionScope() string { return "regions/" + c.cfg.Region }
@@ -734,7 +739,7 @@ func (c *Cloud) DeleteLoadBalancer(ctx context.Context, cluster string) error {
 		}
 	}
 	rule := healthRuleName(cluster)
-	fw, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: p, Firewall: rule}, c.retry())
+	fw, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: c.netProject(), Firewall: rule}, c.retry())
 	if err := ignoreMissing(err, "firewalls.get", "firewall rule", rule); err != nil {
 		return err
 	}

@@ -238,7 +238,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 	want := &computepb.Firewall{
 		Name:         proto.String(r.name),
 		Description:  proto.String(marker(cluster)),
-		Network:      proto.String("projects/" + c.cfg.Project + "/global/networks/" + c.netName(cluster)),
+		Network:      proto.String("projects/" + c.netProject() + "/global/networks/" + c.netName(cluster)),
 		Direction:    proto.String("INGRESS"),
 		SourceRanges: r.sources,
 		SourceTags:   r.sourceTags,
@@ -246,7 +246,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 		Allowed:      r.allowed,
 	}
 	for gen := uint64(1); gen <= maxGenerations; gen++ {
-		got, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: c.cfg.Project, Firewall: r.name}, c.retry())
+		got, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: c.netProject(), Firewall: r.name}, c.retry())
 		if err == nil {
 			if got.GetDescription() != marker(cluster) {
 				return notOurs(k, "firewall rule", r.name)
@@ -257,7 +257,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 			// Patch sets the whole desired rule: repeating it is harmless,
 			// so it needs no requestId to be safe to retry.
 			p := call{op: "firewalls.patch", object: k.object}
-			op, err := c.firewalls.Patch(ctx, &computepb.PatchFirewallRequest{Project: c.cfg.Project, Firewall: r.name, FirewallResource: want}, c.retry())
+			op, err := c.firewalls.Patch(ctx, &computepb.PatchFirewallRequest{Project: c.netProject(), Firewall: r.name, FirewallResource: want}, c.retry())
 			if err != nil {
 				return p.classify(err)
 			}
@@ -268,7 +268,7 @@ func (c *Cloud) ensureFirewall(ctx context.Context, cluster string, r firewallRu
 		}
 		ins := call{op: "firewalls.insert", object: k.object}
 		op, err := c.firewalls.Insert(ctx, &computepb.InsertFirewallRequest{
-			Project: c.cfg.Project, RequestId: proto.String(requestID(cluster, "firewall/"+r.name, gen)), FirewallResource: want,
+			Project: c.netProject(), RequestId: proto.String(requestID(cluster, "firewall/"+r.name, gen)), FirewallResource: want,
 		}, c.retry())
 		if isCode(err, codeAlreadyExists) {
 			continue
@@ -304,7 +304,7 @@ func (c *Cloud) existingFirewalls(ctx context.Context, cluster string) ([]*compu
 	var out []*computepb.Firewall
 	for _, name := range firewallNames(cluster) {
 		k := call{op: "firewalls.get", object: fmt.Sprintf("firewall rule %q", name)}
-		fw, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: c.cfg.Project, Firewall: name}, c.retry())
+		fw, err := c.firewalls.Get(ctx, &computepb.GetFirewallRequest{Project: c.netProject(), Firewall: name}, c.retry())
 		if ce := k.classify(err); clouds.KindOf(ce) == clouds.KindNotFound {
 			continue
 		} else if ce != nil {
@@ -320,7 +320,7 @@ func (c *Cloud) existingFirewalls(ctx context.Context, cluster string) ([]*compu
 func (c *Cloud) deleteFirewall(ctx context.Context, cluster string, fw *computepb.Firewall) error {
 	k := call{op: "firewalls.delete", object: fmt.Sprintf("firewall rule %q", fw.GetName())}
 	op, err := c.firewalls.Delete(ctx, &computepb.DeleteFirewallRequest{
-		Project: c.cfg.Project, Firewall: fw.GetName(), RequestId: proto.String(requestID(cluster, "delete/firewall/"+fw.GetName(), fw.GetId())),
+		Project: c.netProject(), Firewall: fw.GetName(), RequestId: proto.String(requestID(cluster, "delete/firewall/"+fw.GetName(), fw.GetId())),
 	}, c.retry())
 	if isCode(err, codeNotFound) {
 		return nil

@@ -3,6 +3,7 @@ package gcp
 import (
 	"context"
 	"path"
+	"strings"
 
 	compute "cloud.google.com/go/compute/apiv1"
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -19,15 +20,21 @@ import (
 // operations.go), so the error field is read here.
 func (c *Cloud) wait(ctx context.Context, op *compute.Operation, k call) error {
 	p := op.Proto()
+	// An operation lives in the project of its object: the host project's
+	// for a Shared VPC firewall rule.
+	project := c.cfg.Project
+	if parts := strings.Split(strings.TrimPrefix(p.GetSelfLink(), "https://www.googleapis.com/compute/v1/"), "/"); len(parts) > 1 && parts[0] == "projects" {
+		project = parts[1]
+	}
 	for p.GetStatus() != computepb.Operation_DONE {
 		var err error
 		switch {
 		case p.GetZone() != "":
-			p, err = c.zoneOps.Wait(ctx, &computepb.WaitZoneOperationRequest{Project: c.cfg.Project, Zone: path.Base(p.GetZone()), Operation: p.GetName()}, c.retry())
+			p, err = c.zoneOps.Wait(ctx, &computepb.WaitZoneOperationRequest{Project: project, Zone: path.Base(p.GetZone()), Operation: p.GetName()}, c.retry())
 		case p.GetRegion() != "":
-			p, err = c.regionOps.Wait(ctx, &computepb.WaitRegionOperationRequest{Project: c.cfg.Project, Region: path.Base(p.GetRegion()), Operation: p.GetName()}, c.retry())
+			p, err = c.regionOps.Wait(ctx, &computepb.WaitRegionOperationRequest{Project: project, Region: path.Base(p.GetRegion()), Operation: p.GetName()}, c.retry())
 		default:
-			p, err = c.globalOps.Wait(ctx, &computepb.WaitGlobalOperationRequest{Project: c.cfg.Project, Operation: p.GetName()}, c.retry())
+			p, err = c.globalOps.Wait(ctx, &computepb.WaitGlobalOperationRequest{Project: project, Operation: p.GetName()}, c.retry())
 		}
 		if err != nil {
 			return k.classify(err)

@@ -205,15 +205,26 @@ func (s *Server) validateInstance(c *call, in *computepb.Instance) (image, *Erro
 		return image{}, badRequest("required", "Required field 'resource.networkInterfaces' not specified")
 	}
 	ni := in.GetNetworkInterfaces()[0]
-	nw := lastSegment(ni.GetNetwork())
-	if ni.GetNetwork() != "" && s.st.networks[nw] == nil {
+	nwProject, nwKey := s.netRef(c.project, ni.GetNetwork())
+	if ni.GetNetwork() != "" && s.st.networks[nwKey] == nil {
 		return image{}, notFound(relative(c.project, ni.GetNetwork()))
 	}
-	sub := s.st.subnetworks[lastSegment(ni.GetSubnetwork())]
+	subProject, subKey := s.netRef(c.project, ni.GetSubnetwork())
+	sub := s.st.subnetworks[subKey]
 	if sub == nil || !strings.Contains(relative(c.project, ni.GetSubnetwork()), "/regions/"+s.opts.Region+"/") {
 		return image{}, notFound(relative(c.project, ni.GetSubnetwork()))
 	}
-	if ni.GetNetwork() != "" && lastSegment(sub.GetNetwork()) != nw {
+	// An instance may use another project's subnetwork only when that
+	// project is a Shared VPC host and the instance's project one of its
+	// service projects (https://cloud.google.com/vpc/docs/shared-vpc);
+	// otherwise Compute refuses the reference
+	// (gh:tranquilitybase-io/tb-gcp#507, gh:hashicorp/terraform-provider-google#7368).
+	for _, p := range []string{nwProject, subProject} {
+		if !s.mayUse(c.project, p) {
+			return image{}, badRequest("invalid", fmt.Sprintf("Invalid value for field 'resource.networkInterfaces[0].subnetwork': '%s'. Cross-project references for this resource are not allowed.", ni.GetSubnetwork()))
+		}
+	}
+	if ni.GetNetwork() != "" && relative(c.project, sub.GetNetwork()) != relative(c.project, ni.GetNetwork()) {
 		return image{}, invalidField("resource.networkInterfaces[0].subnetwork", ni.GetSubnetwork())
 	}
 	return img, nil
@@ -256,9 +267,9 @@ func (s *Server) createInstance(c *call, req *computepb.Instance, img image, id 
 	key := c.zone + "/" + req.GetName()
 	link := selfLinkBase + "projects/" + c.project + "/zones/" + c.zone
 	ni := req.GetNetworkInterfaces()[0]
-	subName := lastSegment(ni.GetSubnetwork())
-	sub := s.st.subnetworks[subName]
-	ip := s.nextAddress(subName, sub.GetIpCidrRange())
+	_, subKey := s.netRef(c.project, ni.GetSubnetwork())
+	sub := s.st.subnetworks[subKey]
+	ip := s.nextAddress(sub.GetSelfLink(), sub.GetIpCidrRange())
 	out := &computepb.Instance{
 		Kind: proto.String("compute#instance"), Id: proto.Uint64(id), Name: req.Name, Description: req.Description, Hostname: req.Hostname,
 		CreationTimestamp: proto.String(time.Now().Format(time.RFC3339Nano)),
@@ -605,29 +616,30 @@ func (s *Server) insertNetwork(r *http.Request, c *call) (proto.Message, *Error,
 		return nil, badRequest("invalid", "Invalid value for field 'resource.autoCreateSubnetworks': ''. Legacy networks are not supported; set autoCreateSubnetworks."), nil
 	}
 	res := "projects/" + c.project + "/global/networks/" + nw.GetName()
-	if s.st.networks[nw.GetName()] != nil || s.st.reserved["network/"+nw.GetName()] {
+	key := s.key(c.project, nw.GetName())
+	if s.st.networks[key] != nil || s.st.reserved["network/"+key] {
 		return nil, alreadyExists(res), nil
 	}
-	s.st.reserved["network/"+nw.GetName()] = true
+	s.st.reserved["network/"+key] = true
 	id := s.st.id()
 	return s.startOperation(c, reqID, "insert", res, id, func() (*opFailure, func()) {
-		delete(s.st.reserved, "network/"+nw.GetName())
+		delete(s.st.reserved, "network/"+key)
 		out := clone(nw)
 		out.Kind, out.Id, out.SelfLink = proto.String("compute#network"), proto.Uint64(id), proto.String(selfLinkBase+res)
 		out.CreationTimestamp = proto.String(time.Now().Format(time.RFC3339Nano))
-		s.st.networks[nw.GetName()] = out
+		s.st.networks[key] = out
 		return nil, nil
 	}), nil, nil
 }
 
 func (s *Server) getNetwork(r *http.Request, c *call) (proto.Message, *Error, func()) {
-	nw := s.st.networks[c.name]
+	nw := s.st.networks[s.key(c.project, c.name)]
 	if nw == nil {
 		return nil, notFound(c.resource), nil
 	}
 	out := clone(nw)
 	for _, sub := range s.st.subnetworks {
-		if lastSegment(sub.GetNetwork()) == c.name {
+		if sub.GetNetwork() == nw.GetSelfLink() {
 			out.Subnetworks = append(out.Subnetworks, sub.GetSelfLink())
 		}
 	}
@@ -643,22 +655,23 @@ func (s *Server) deleteNetwork(r *http.Request, c *call) (proto.Message, *Error,
 	if e != nil || prev != nil {
 		return prev, e, nil
 	}
-	nw := s.st.networks[c.name]
+	key := s.key(c.project, c.name)
+	nw := s.st.networks[key]
 	if nw == nil {
 		return nil, notFound(c.resource), nil
 	}
 	return s.startOperation(c, reqID, "delete", c.resource, nw.GetId(), func() (*opFailure, func()) {
 		for _, sub := range s.st.subnetworks {
-			if lastSegment(sub.GetNetwork()) == c.name {
+			if sub.GetNetwork() == nw.GetSelfLink() {
 				return inUse(c.resource, strings.TrimPrefix(sub.GetSelfLink(), selfLinkBase)), nil
 			}
 		}
 		for _, fw := range s.st.firewalls {
-			if lastSegment(fw.GetNetwork()) == c.name {
+			if fw.GetNetwork() == nw.GetSelfLink() {
 				return inUse(c.resource, strings.TrimPrefix(fw.GetSelfLink(), selfLinkBase)), nil
 			}
 		}
-		delete(s.st.networks, c.name)
+		delete(s.st.networks, key)
 		return nil, nil
 	}), nil, nil
 }
@@ -692,8 +705,12 @@ func (s *Server) insertSubnetwork(r *http.Request, c *call) (proto.Message, *Err
 	if !nameRE.MatchString(sub.GetName()) {
 		return nil, invalidField("resource.name", sub.GetName()), nil
 	}
-	nwName := lastSegment(sub.GetNetwork())
-	if s.st.networks[nwName] == nil {
+	nwProject, nwKey := s.netRef(c.project, sub.GetNetwork())
+	if nwProject != c.project {
+		return nil, crossProject("resource.network", sub.GetNetwork()), nil
+	}
+	nw := s.st.networks[nwKey]
+	if nw == nil {
 		return nil, notFound(relative(c.project, sub.GetNetwork())), nil
 	}
 	// Subnet ranges: a valid IPv4 CIDR of prefix length 8 to 29 that
@@ -704,31 +721,32 @@ func (s *Server) insertSubnetwork(r *http.Request, c *call) (proto.Message, *Err
 		return nil, invalidField("resource.ipCidrRange", sub.GetIpCidrRange()), nil
 	}
 	for _, other := range s.st.subnetworks {
-		if lastSegment(other.GetNetwork()) == nwName && netip.MustParsePrefix(other.GetIpCidrRange()).Overlaps(p) {
+		if other.GetNetwork() == nw.GetSelfLink() && netip.MustParsePrefix(other.GetIpCidrRange()).Overlaps(p) {
 			return nil, badRequest("invalid", fmt.Sprintf("Invalid IPCidrRange: %s conflicts with existing subnetwork '%s' in region '%s'.", p, other.GetName(), c.region)), nil
 		}
 	}
 	res := "projects/" + c.project + "/regions/" + c.region + "/subnetworks/" + sub.GetName()
-	if s.st.subnetworks[sub.GetName()] != nil || s.st.reserved["subnetwork/"+sub.GetName()] {
+	key := s.key(c.project, sub.GetName())
+	if s.st.subnetworks[key] != nil || s.st.reserved["subnetwork/"+key] {
 		return nil, alreadyExists(res), nil
 	}
-	s.st.reserved["subnetwork/"+sub.GetName()] = true
+	s.st.reserved["subnetwork/"+key] = true
 	id := s.st.id()
 	return s.startOperation(c, reqID, "insert", res, id, func() (*opFailure, func()) {
-		delete(s.st.reserved, "subnetwork/"+sub.GetName())
+		delete(s.st.reserved, "subnetwork/"+key)
 		out := clone(sub)
 		out.Kind, out.Id, out.SelfLink = proto.String("compute#subnetwork"), proto.Uint64(id), proto.String(selfLinkBase+res)
 		out.Network = proto.String(selfLinkBase + relative(c.project, sub.GetNetwork()))
 		out.Region = proto.String(selfLinkBase + "projects/" + c.project + "/regions/" + c.region)
 		out.GatewayAddress = proto.String(p.Addr().Next().String())
 		out.CreationTimestamp = proto.String(time.Now().Format(time.RFC3339Nano))
-		s.st.subnetworks[sub.GetName()] = out
+		s.st.subnetworks[key] = out
 		return nil, nil
 	}), nil, nil
 }
 
 func (s *Server) getSubnetwork(r *http.Request, c *call) (proto.Message, *Error, func()) {
-	sub := s.st.subnetworks[c.name]
+	sub := s.st.subnetworks[s.key(c.project, c.name)]
 	if c.region != s.opts.Region || sub == nil {
 		return nil, notFound(c.resource), nil
 	}
@@ -740,19 +758,20 @@ func (s *Server) deleteSubnetwork(r *http.Request, c *call) (proto.Message, *Err
 	if e != nil || prev != nil {
 		return prev, e, nil
 	}
-	sub := s.st.subnetworks[c.name]
+	key := s.key(c.project, c.name)
+	sub := s.st.subnetworks[key]
 	if c.region != s.opts.Region || sub == nil {
 		return nil, notFound(c.resource), nil
 	}
 	return s.startOperation(c, reqID, "delete", c.resource, sub.GetId(), func() (*opFailure, func()) {
 		for _, in := range s.st.instances {
 			for _, ni := range in.pb.GetNetworkInterfaces() {
-				if lastSegment(ni.GetSubnetwork()) == c.name {
+				if ni.GetSubnetwork() == sub.GetSelfLink() {
 					return inUse(c.resource, strings.TrimPrefix(in.pb.GetSelfLink(), selfLinkBase)), nil
 				}
 			}
 		}
-		delete(s.st.subnetworks, c.name)
+		delete(s.st.subnetworks, key)
 		return nil, nil
 	}), nil, nil
 }
@@ -827,17 +846,27 @@ func (s *Server) insertFirewall(r *http.Request, c *call) (proto.Message, *Error
 	if fw.GetNetwork() == "" {
 		fw.Network = proto.String("global/networks/default")
 	}
-	if s.st.networks[lastSegment(fw.GetNetwork())] == nil {
+	// A firewall rule is in its network's project: a Shared VPC network's
+	// rules are made in the host project
+	// (https://cloud.google.com/vpc/docs/shared-vpc#firewall_rules_and_shared_vpc);
+	// a service project's rule naming the host's network is refused
+	// (gh:terraform-google-modules/terraform-google-bastion-host#5).
+	nwProject, nwKey := s.netRef(c.project, fw.GetNetwork())
+	if nwProject != c.project {
+		return nil, crossProject("resource.network", fw.GetNetwork()), nil
+	}
+	if s.st.networks[nwKey] == nil {
 		return nil, notFound(relative(c.project, fw.GetNetwork())), nil
 	}
 	res := "projects/" + c.project + "/global/firewalls/" + fw.GetName()
-	if s.st.firewalls[fw.GetName()] != nil || s.st.reserved["firewall/"+fw.GetName()] {
+	key := s.key(c.project, fw.GetName())
+	if s.st.firewalls[key] != nil || s.st.reserved["firewall/"+key] {
 		return nil, alreadyExists(res), nil
 	}
-	s.st.reserved["firewall/"+fw.GetName()] = true
+	s.st.reserved["firewall/"+key] = true
 	id := s.st.id()
 	return s.startOperation(c, reqID, "insert", res, id, func() (*opFailure, func()) {
-		delete(s.st.reserved, "firewall/"+fw.GetName())
+		delete(s.st.reserved, "firewall/"+key)
 		out := clone(fw)
 		out.Kind, out.Id, out.SelfLink = proto.String("compute#firewall"), proto.Uint64(id), proto.String(selfLinkBase+res)
 		out.Network = proto.String(selfLinkBase + relative(c.project, fw.GetNetwork()))
@@ -848,13 +877,13 @@ func (s *Server) insertFirewall(r *http.Request, c *call) (proto.Message, *Error
 			out.Priority = proto.Int32(1000)
 		}
 		out.CreationTimestamp = proto.String(time.Now().Format(time.RFC3339Nano))
-		s.st.firewalls[fw.GetName()] = out
+		s.st.firewalls[key] = out
 		return nil, nil
 	}), nil, nil
 }
 
 func (s *Server) getFirewall(r *http.Request, c *call) (proto.Message, *Error, func()) {
-	fw := s.st.firewalls[c.name]
+	fw := s.st.firewalls[s.key(c.project, c.name)]
 	if fw == nil {
 		return nil, notFound(c.resource), nil
 	}
@@ -869,7 +898,8 @@ func (s *Server) patchFirewall(r *http.Request, c *call) (proto.Message, *Error,
 	if e != nil || prev != nil {
 		return prev, e, nil
 	}
-	fw := s.st.firewalls[c.name]
+	key := s.key(c.project, c.name)
+	fw := s.st.firewalls[key]
 	if fw == nil {
 		return nil, notFound(c.resource), nil
 	}
@@ -900,8 +930,8 @@ func (s *Server) patchFirewall(r *http.Request, c *call) (proto.Message, *Error,
 		return nil, e, nil
 	}
 	return s.startOperation(c, reqID, "patch", c.resource, fw.GetId(), func() (*opFailure, func()) {
-		if s.st.firewalls[c.name] != nil {
-			s.st.firewalls[c.name] = next
+		if s.st.firewalls[key] != nil {
+			s.st.firewalls[key] = next
 		}
 		return nil, nil
 	}), nil, nil
@@ -912,12 +942,13 @@ func (s *Server) deleteFirewall(r *http.Request, c *call) (proto.Message, *Error
 	if e != nil || prev != nil {
 		return prev, e, nil
 	}
-	fw := s.st.firewalls[c.name]
+	key := s.key(c.project, c.name)
+	fw := s.st.firewalls[key]
 	if fw == nil {
 		return nil, notFound(c.resource), nil
 	}
 	return s.startOperation(c, reqID, "delete", c.resource, fw.GetId(), func() (*opFailure, func()) {
-		delete(s.st.firewalls, c.name)
+		delete(s.st.firewalls, key)
 		return nil, nil
 	}), nil, nil
 }

@@ -51,8 +51,15 @@ type Options struct {
 	Region string
 	// Zones are the region's zones; default Region + "-a", "-b", "-c".
 	Zones []string
-	// Token, when set, is the only OAuth bearer token accepted; others get 401.
+	// Token, when set, is the only OAuth bearer token accepted besides
+	// the ones the server issues (iam.go); others get 401.
 	Token string
+	// Principal is the IAM member Token stands for, who calls the APIs and
+	// may be granted roles on service accounts (GrantTokenCreator);
+	// default "user:lab-owner@example.com".
+	Principal string
+	// Now is the clock issued tokens expire by; default time.Now.
+	Now func() time.Time
 	// OperationDelay is how long an operation stays PENDING and RUNNING; default 20ms.
 	OperationDelay time.Duration
 	// BootDelay is how long an instance stays PROVISIONING and STAGING; default 50ms.
@@ -141,6 +148,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Region == "" {
 		opts.Region = "us-central1"
+	}
+	if opts.Principal == "" {
+		opts.Principal = "user:lab-owner@example.com"
 	}
 	if len(opts.Zones) == 0 {
 		opts.Zones = []string{opts.Region + "-a", opts.Region + "-b", opts.Region + "-c"}
@@ -293,6 +303,14 @@ func (s *Server) faultFor(method, permission, resource string, r *http.Request) 
 // Secret Manager "Permission '<permission>' denied for resource" with
 // status PERMISSION_DENIED and an ErrorInfo (https://cloud.google.com/apis/design/errors#error_info).
 func denied(permission, resource string) *Error {
+	if strings.HasPrefix(permission, "iam.") {
+		// IAM names no resource and sets only the permission in its ErrorInfo
+		// (gh:google-github-actions/auth#340).
+		return &Error{Status: http.StatusForbidden, Reason: "PERMISSION_DENIED",
+			Message: fmt.Sprintf("Permission '%s' denied on resource (or it may not exist).", permission),
+			Details: []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com",
+				"metadata": map[string]string{"permission": permission}}}}
+	}
 	if strings.HasPrefix(permission, "secretmanager.") {
 		return &Error{Status: http.StatusForbidden, Reason: "PERMISSION_DENIED",
 			Message: fmt.Sprintf("Permission '%s' denied for resource '%s' (or it may not exist).", permission, resource),
@@ -347,11 +365,11 @@ func (s *Server) MutatingCalls() int { return s.countCalls(true) }
 // ReadCalls counts calls of methods that only read.
 func (s *Server) ReadCalls() int { return s.countCalls(false) }
 
-// ComputeCalls counts calls to the Compute API (Secret Manager excluded).
+// ComputeCalls counts calls to the Compute API (Secret Manager and IAM excluded).
 func (s *Server) ComputeCalls() int {
 	n := 0
 	for m, k := range s.Calls() {
-		if !strings.HasPrefix(m, "secrets.") && !strings.HasPrefix(m, "versions.") {
+		if !strings.HasPrefix(m, "secrets.") && !strings.HasPrefix(m, "versions.") && !strings.HasPrefix(m, "serviceAccounts.") {
 			n += k
 		}
 	}
@@ -373,6 +391,7 @@ func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = map[string]int{}
+	s.st.iam.byCaller = map[string]map[string]int{}
 }
 
 func (s *Server) logf(format string, args ...any) {

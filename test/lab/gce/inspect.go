@@ -93,19 +93,20 @@ func (s *Server) Objects(cluster string) []string {
 			out = append(out, "secret/"+id)
 		}
 	}
-	for name := range s.st.networks {
-		if strings.HasPrefix(name, cluster+"-") {
-			out = append(out, "network/"+name)
+	// Shared VPC host projects' objects too, by name (sharedvpc.go).
+	for _, nw := range s.st.networks {
+		if strings.HasPrefix(nw.GetName(), cluster+"-") {
+			out = append(out, "network/"+nw.GetName())
 		}
 	}
-	for name := range s.st.subnetworks {
-		if strings.HasPrefix(name, cluster+"-") {
-			out = append(out, "subnetwork/"+name)
+	for _, sub := range s.st.subnetworks {
+		if strings.HasPrefix(sub.GetName(), cluster+"-") {
+			out = append(out, "subnetwork/"+sub.GetName())
 		}
 	}
-	for name := range s.st.firewalls {
-		if strings.HasPrefix(name, cluster+"-") {
-			out = append(out, "firewall/"+name)
+	for _, fw := range s.st.firewalls {
+		if strings.HasPrefix(fw.GetName(), cluster+"-") {
+			out = append(out, "firewall/"+fw.GetName())
 		}
 	}
 	// Load balancing objects take the cluster's name as prefix too.

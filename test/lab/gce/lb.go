@@ -140,9 +140,12 @@ func (s *Server) insertAddress(r *http.Request, c *call) (proto.Message, *Error,
 	var sub *computepb.Subnetwork
 	switch typ {
 	case "INTERNAL":
-		name := s.regionalRef(c.project, a.GetSubnetwork(), "subnetworks")
-		if sub = s.st.subnetworks[name]; sub == nil {
+		p, key := s.subnetRef(c.project, a.GetSubnetwork())
+		if sub = s.st.subnetworks[key]; sub == nil {
 			return nil, notFound(relative(c.project, a.GetSubnetwork())), nil
+		}
+		if !s.mayUse(c.project, p) {
+			return nil, crossProject("resource.subnetwork", a.GetSubnetwork()), nil
 		}
 	case "EXTERNAL":
 		if a.GetSubnetwork() != "" {
@@ -164,7 +167,7 @@ func (s *Server) insertAddress(r *http.Request, c *call) (proto.Message, *Error,
 			AddressType: proto.String(typ), Status: proto.String("RESERVED"), LabelFingerprint: proto.String(fingerprint(map[string]string{})),
 			CreationTimestamp: proto.String(time.Now().Format(time.RFC3339Nano)), Purpose: a.Purpose}
 		if typ == "INTERNAL" {
-			out.Address = proto.String(s.nextAddress(sub.GetName(), sub.GetIpCidrRange()).String())
+			out.Address = proto.String(s.nextAddress(sub.GetSelfLink(), sub.GetIpCidrRange()).String())
 			out.Subnetwork = proto.String(sub.GetSelfLink())
 			out.Network = proto.String(sub.GetNetwork())
 		} else {
@@ -357,7 +360,7 @@ func (s *Server) insertGroup(r *http.Request, c *call) (proto.Message, *Error, f
 	if !nameRE.MatchString(g.GetName()) {
 		return nil, invalidField("resource.name", g.GetName()), nil
 	}
-	if g.GetNetwork() != "" && s.st.networks[lastSegment(g.GetNetwork())] == nil {
+	if p, key := s.netRef(c.project, g.GetNetwork()); g.GetNetwork() != "" && (s.st.networks[key] == nil || !s.mayUse(c.project, p)) {
 		return nil, notFound(relative(c.project, g.GetNetwork())), nil
 	}
 	key := c.zone + "/" + g.GetName()
@@ -638,7 +641,7 @@ func (s *Server) validateBackendService(project string, bs *computepb.BackendSer
 	}
 	network := ""
 	if bs.GetNetwork() != "" {
-		if s.st.networks[lastSegment(bs.GetNetwork())] == nil {
+		if p, key := s.netRef(project, bs.GetNetwork()); s.st.networks[key] == nil || !s.mayUse(project, p) {
 			return notFound(relative(project, bs.GetNetwork()))
 		}
 		network = relative(project, bs.GetNetwork())
@@ -847,8 +850,8 @@ func (s *Server) insertForwardingRule(r *http.Request, c *call) (proto.Message, 
 	}
 	var sub *computepb.Subnetwork
 	if scheme == "INTERNAL" {
-		sub = s.st.subnetworks[s.regionalRef(c.project, fr.GetSubnetwork(), "subnetworks")]
-		if sub == nil {
+		p, key := s.subnetRef(c.project, fr.GetSubnetwork())
+		if sub = s.st.subnetworks[key]; sub == nil || !s.mayUse(c.project, p) {
 			return nil, badRequest("invalid", "Invalid value for field 'resource.subnetwork': '"+fr.GetSubnetwork()+"'. An internal forwarding rule needs a subnetwork of its region."), nil
 		}
 		if fr.GetNetwork() != "" && relative(c.project, fr.GetNetwork()) != relative(c.project, sub.GetNetwork()) {
@@ -904,7 +907,7 @@ func (s *Server) insertForwardingRule(r *http.Request, c *call) (proto.Message, 
 		case addr != nil:
 			out.IPAddress = addr.Address
 		case sub != nil:
-			out.IPAddress = proto.String(s.nextAddress(sub.GetName(), sub.GetIpCidrRange()).String())
+			out.IPAddress = proto.String(s.nextAddress(sub.GetSelfLink(), sub.GetIpCidrRange()).String())
 		default:
 			pub := s.st.nextPublic
 			s.st.nextPublic = pub.Next()

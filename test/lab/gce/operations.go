@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/compute/apiv1/computepb"
@@ -105,6 +106,9 @@ func (s *Server) findOperation(c *call) (*operation, *Error) {
 	}
 	// An operation is found only in its own scope.
 	pb := op.pb
+	if !strings.HasPrefix(strings.TrimPrefix(pb.GetSelfLink(), selfLinkBase), "projects/"+c.project+"/") {
+		return nil, notFound(c.resource)
+	}
 	if c.zone != "" && lastSegment(pb.GetZone()) != c.zone || c.region != "" && lastSegment(pb.GetRegion()) != c.region ||
 		c.zone == "" && c.region == "" && (pb.GetZone() != "" || pb.GetRegion() != "") {
 		return nil, notFound(c.resource)

@@ -17,10 +17,16 @@ import (
 // the existing network a cluster is then placed in (gcp.network,
 // gcp.subnetwork).
 func (s *Server) OwnerNetwork(ctx context.Context, network, subnetwork, cidr string) error {
+	return s.OwnerNetworkIn(ctx, s.Project(), network, subnetwork, cidr)
+}
+
+// OwnerNetworkIn is OwnerNetwork in project: the server's own, or a Shared
+// VPC host project (OwnerSharedVPC), whose owner makes it there.
+func (s *Server) OwnerNetworkIn(ctx context.Context, project, network, subnetwork, cidr string) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.CACertPEM())
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 10 * time.Second}
-	base := s.URL() + "/compute/v1/projects/" + s.Project()
+	base := s.URL() + "/compute/v1/projects/" + project
 	call := func(method, url, body string) (int, string, error) {
 		req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 		if err != nil {
@@ -61,17 +67,23 @@ func (s *Server) OwnerNetwork(ctx context.Context, network, subnetwork, cidr str
 		}
 	}
 	return create("/regions/"+s.Region()+"/subnetworks", subnetwork,
-		fmt.Sprintf(`{"name":%q,"network":"projects/%s/global/networks/%s","ipCidrRange":%q}`, subnetwork, s.Project(), network, cidr))
+		fmt.Sprintf(`{"name":%q,"network":"projects/%s/global/networks/%s","ipCidrRange":%q}`, subnetwork, project, network, cidr))
 }
 
 // HasNetwork reports whether the project has the VPC network and, when
 // subnetwork is set, that subnetwork of it.
 func (s *Server) HasNetwork(network, subnetwork string) bool {
+	return s.HasNetworkIn(s.Project(), network, subnetwork)
+}
+
+// HasNetworkIn is HasNetwork in project (a Shared VPC host's, say).
+func (s *Server) HasNetworkIn(project, network, subnetwork string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st.networks[network] == nil {
+	nw := s.st.networks[s.key(project, network)]
+	if nw == nil {
 		return false
 	}
-	sub := s.st.subnetworks[subnetwork]
-	return subnetwork == "" || (sub != nil && lastSegment(sub.GetNetwork()) == network)
+	sub := s.st.subnetworks[s.key(project, subnetwork)]
+	return subnetwork == "" || (sub != nil && sub.GetNetwork() == nw.GetSelfLink())
 }

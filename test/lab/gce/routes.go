@@ -21,31 +21,41 @@ type call struct {
 	name       string
 	version    string
 	secrets    bool
-	handle     func(s *Server, r *http.Request, c *call) (proto.Message, *Error, func())
+	// iam is an IAM Service Account Credentials call (iam.go).
+	iam bool
+	// principal is the IAM member the request's token stands for.
+	principal string
+	handle    func(s *Server, r *http.Request, c *call) (proto.Message, *Error, func())
 }
 
 // routes dispatches the Compute paths
 // /compute/v1/projects/{project}/{zones/{zone}|regions/{region}|global|aggregated}/...
 // (compute apiv1 *_client.go, baseUrl.Path) and the Secret Manager paths
 // /v1/projects/{project}/secrets[/{secret}[:addVersion|/versions/{v}:access]]
-// (secretmanager apiv1 secret_manager_client.go).
+// (secretmanager apiv1 secret_manager_client.go), and IAM Credentials'
+// /v1/projects/-/serviceAccounts/{account}:generateAccessToken (iam.go).
 func (s *Server) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, e := parse(r)
+		secrets := c != nil && c.secrets || strings.HasPrefix(r.URL.Path, "/v1/")
+		principal, ae := s.authenticate(r, c)
 		if c != nil {
+			c.principal = principal
 			s.mu.Lock()
 			s.calls[c.method]++
+			if principal != "" {
+				if s.st.iam.byCaller[principal] == nil {
+					s.st.iam.byCaller[principal] = map[string]int{}
+				}
+				s.st.iam.byCaller[principal][c.method]++
+			}
 			s.mu.Unlock()
 		}
-		secrets := c != nil && c.secrets || strings.HasPrefix(r.URL.Path, "/v1/")
 		if e == nil {
-			e = s.authenticate(r)
+			e = ae
 		}
-		if e == nil && c.project != s.opts.Project && (!c.secrets || c.project != ProjectNumber) {
-			e = notFound("projects/" + c.project)
-			if c.secrets {
-				e = &Error{Status: http.StatusForbidden, Reason: "PERMISSION_DENIED", Message: "Permission denied on resource project " + c.project + "."}
-			}
+		if e == nil {
+			e = s.projectKnown(c)
 		}
 		if e == nil {
 			e = s.faultFor(c.method, c.permission, c.resource, r)
@@ -77,25 +87,15 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// authenticate checks the OAuth bearer token when the server has one; a
-// wrong token is Compute's 401 authError.
-func (s *Server) authenticate(r *http.Request) *Error {
-	if s.opts.Token == "" {
-		return nil
-	}
-	if r.Header.Get("Authorization") != "Bearer "+s.opts.Token {
-		return &Error{Status: http.StatusUnauthorized, Reason: "authError",
-			Message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."}
-	}
-	return nil
-}
-
 func parse(r *http.Request) (*call, *Error) {
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/compute/v1/projects/"); ok {
 		return parseCompute(r.Method, rest)
 	}
 	if rest, ok := strings.CutPrefix(p, "/v1/projects/"); ok {
+		if strings.Contains(rest, "/serviceAccounts/") {
+			return parseIAM(r.Method, rest)
+		}
 		return parseSecrets(r.Method, rest)
 	}
 	return nil, notFound(p)

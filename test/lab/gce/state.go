@@ -103,6 +103,10 @@ type state struct {
 	backendServices map[string]*computepb.BackendService
 	healthChecks    map[string]*computepb.HealthCheck
 	groups          map[string]*group
+
+	iam iamState // service accounts, their token creators and tokens (iam.go)
+	// sharedVPC: Shared VPC host project -> its attached service projects (sharedvpc.go).
+	sharedVPC map[string]map[string]bool
 }
 
 func newState() *state {
@@ -112,6 +116,8 @@ func newState() *state {
 		instances: map[string]*instance{}, disks: map[string]*disk{}, reserved: map[string]bool{},
 		ops: map[string]*operation{}, requests: map[string]string{}, secrets: map[string]*secret{}, nextIP: map[string]netip.Addr{},
 		nextPublic: netip.MustParseAddr("203.0.113.10"),
+		iam:        newIAMState(),
+		sharedVPC:  map[string]map[string]bool{},
 	}
 	st.lbInit()
 	return st
