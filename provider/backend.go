@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"golang.org/x/crypto/ssh"
 
@@ -54,15 +55,29 @@ func (b cloudBackend) options(cloud clouds.Cloud) (cluster.Options, error) {
 		signer, err := ssh.ParsePrivateKey([]byte(bs.PrivateKey.ValueString()))
 		if err != nil {
 			// The key itself never goes into the message.
+			release(cluster.Options{Cloud: cloud})
 			return cluster.Options{}, fmt.Errorf("bastion.private_key is not an unencrypted SSH private key (%s); fix: pass the key file's contents with file(...), without a passphrase", keyParseReason(err))
 		}
 		pcfg.BastionSigner = signer
 	}
 	prov, err := provision.New(pcfg)
 	if err != nil {
+		release(cluster.Options{Cloud: cloud})
 		return cluster.Options{}, err
 	}
 	return cluster.Options{Cloud: cloud, Provisioner: prov}, nil
+}
+
+// release closes what Options built that holds connections (the agent
+// provisioner's bastion and API server connections, a cloud's clients):
+// each operation builds its own and releases it when it returns, so a plan
+// of many clusters keeps no connection open behind it.
+func release(opts cluster.Options) {
+	for _, c := range []any{opts.Provisioner, opts.Cloud} {
+		if closer, ok := c.(io.Closer); ok {
+			_ = closer.Close() // nothing to do about a failed close of an idle connection
+		}
+	}
 }
 
 // keyParseReason names why a key did not parse without quoting any of it.

@@ -131,6 +131,7 @@ func (d *clusterDataSource) Read(ctx context.Context, req datasource.ReadRequest
 		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
 		return
 	}
+	defer release(opts)
 	observed, err := cluster.Observe(ctx, spec, opts)
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read cluster %q", spec.Name), err.Error())

@@ -223,6 +223,7 @@ func (r *clusterResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
 		return
 	}
+	defer release(opts)
 	if state == nil && planPreflight(ctx, spec, opts, &resp.Diagnostics) {
 		return
 	}

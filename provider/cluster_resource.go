@@ -229,6 +229,7 @@ func (r *clusterResource) apply(ctx context.Context, config, plan clusterModel, 
 	defer cancel()
 
 	plan, spec, opts, ran, err := r.applyPlan(ctx, config, plan, prior, diags)
+	defer release(opts)
 	if !ran {
 		return
 	}
@@ -299,6 +300,7 @@ func (r *clusterResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if !ok {
 		return
 	}
+	defer release(opts)
 	imported := state.ControlPlane.IsNull()
 	state.ID = state.Name
 	if state.KubernetesRelease.IsNull() {
@@ -370,6 +372,7 @@ func (r *clusterResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if !ok {
 		return
 	}
+	defer release(opts)
 	if err := cluster.Destroy(ctx, spec, opts); err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Failed to destroy cluster %q", spec.Name),
 			err.Error()+"\n\nRun terraform destroy again: it finds what is left by tag and deletes it.")

@@ -244,7 +244,7 @@ func TestAccClusterLifecycle(t *testing.T) {
 				// The whole cluster deleted outside Terraform: Read removes it
 				// from the state and the plan creates it again.
 				PreConfig: func() {
-					opts, _ := b.Options(t.Context(), cluster.Spec{})
+					opts := b.direct()
 					if err := cluster.Destroy(t.Context(), cluster.Spec{Name: "lc"}, opts); err != nil {
 						t.Fatal(err)
 					}
@@ -258,6 +258,10 @@ func TestAccClusterLifecycle(t *testing.T) {
 			},
 		},
 	})
+	// Every operation released the provisioner it built.
+	if built, released := b.built.Load(), b.released.Load(); built == 0 || built != released {
+		t.Errorf("%d Options built, %d released", built, released)
+	}
 }
 
 // A new kubernetes_version upgrades in place: the plan is an update whose

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,14 +21,35 @@ import (
 type memBackend struct {
 	cloud *memory.Cloud
 	prov  *clustertest.Provisioner
+	// built and released count the Options built and the provisioners
+	// closed, for tests of who releases what.
+	built, released atomic.Int64
 }
+
+// closingProvisioner is the shared provisioner with a Close, as the agent
+// provisioner has, counted by its backend.
+type closingProvisioner struct {
+	*clustertest.Provisioner
+	b *memBackend
+}
+
+func (p closingProvisioner) Close() error { p.b.released.Add(1); return nil }
 
 func newMemBackend() *memBackend {
 	return &memBackend{cloud: memory.New(), prov: clustertest.NewProvisioner()}
 }
 
+// Options is the provider's seam: each call is counted in built.
 func (b *memBackend) Options(context.Context, cluster.Spec) (cluster.Options, error) {
-	return cluster.Options{Cloud: b.cloud, Provisioner: b.prov, BaseBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, nil
+	b.built.Add(1)
+	opts := b.direct()
+	opts.Provisioner = closingProvisioner{b.prov, b}
+	return opts, nil
+}
+
+// direct is the cloud and provisioner for a test's own calls, not counted.
+func (b *memBackend) direct() cluster.Options {
+	return cluster.Options{Cloud: b.cloud, Provisioner: b.prov, BaseBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 }
 
 func (b *memBackend) factories() map[string]func() (tfprotov6.ProviderServer, error) {
@@ -123,7 +145,7 @@ func asString(t *testing.T, v tftypes.Value) string {
 func (b *memBackend) applyDemo(t *testing.T, name string) {
 	t.Helper()
 	ctx := context.Background()
-	opts, _ := b.Options(ctx, cluster.Spec{})
+	opts := b.direct()
 	spec := cluster.Spec{
 		Name: name, AWS: &cluster.AWSSpec{Region: "eu-west-1"},
 		NodePools: map[string]cluster.PoolSpec{

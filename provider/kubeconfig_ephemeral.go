@@ -153,6 +153,7 @@ func (e *kubeconfigEphemeral) Open(ctx context.Context, req ephemeral.OpenReques
 		resp.Diagnostics.AddError("Cannot reach the cluster's cloud", err.Error())
 		return
 	}
+	defer release(opts)
 	observed, err := cluster.Observe(ctx, spec, opts)
 	if err != nil {
 		resp.Diagnostics.AddError(fmt.Sprintf("Cannot read cluster %q", spec.Name), err.Error())

@@ -140,7 +140,7 @@ func TestTheKubeconfigInStateIsRenewedAtHalfItsLife(t *testing.T) {
 	ctx := context.Background()
 	b := newMemBackend()
 	b.applyDemo(t, "renew")
-	opts, _ := b.Options(ctx, cluster.Spec{})
+	opts := b.direct()
 	spec := cluster.Spec{Name: "renew", AWS: &cluster.AWSSpec{Region: "eu-west-1"}}
 	now := time.Now()
 	for _, c := range []struct {
@@ -454,7 +454,7 @@ func TestARefreshReplacesAKubeconfigThatOutlivesItsValidity(t *testing.T) {
 	ctx := context.Background()
 	b := newMemBackend()
 	b.applyDemo(t, "yearlong")
-	opts, _ := b.Options(ctx, cluster.Spec{})
+	opts := b.direct()
 	old, err := cluster.Kubeconfig(ctx, cluster.Spec{Name: "yearlong", AWS: &cluster.AWSSpec{Region: "eu-west-1"}}, opts, 365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -502,6 +502,10 @@ func TestARefreshReplacesAKubeconfigThatOutlivesItsValidity(t *testing.T) {
 	_ = again["kubeconfig"].As(&kc2)
 	if kc2 != kc {
 		t.Error("a second refresh right after issued another kubeconfig")
+	}
+	// Each read released the provisioner it built.
+	if built, released := b.built.Load(), b.released.Load(); built != 2 || released != 2 {
+		t.Errorf("%d Options built and %d released, want the two reads' 2 and 2", built, released)
 	}
 }
 
