@@ -121,7 +121,13 @@ func checkAWSCredentials(ctx context.Context, p *awsProviderConfig) diag.Diagnos
 			fix = "the credentials were found but refused: refresh or rotate them (`aws sso login` for an SSO profile), check the account and region, or point aws.endpoints.sts (or aws.endpoint) at an STS endpoint that answers for them"
 		}
 	}
-	diags.AddAttributeError(path.Root("aws"), "AWS credentials do not work",
-		fmt.Sprintf("The provider checks its AWS credentials once, when it is configured, and the check failed: %v.\n\nFix: %s. See %s for the credential chain, assume_role and the permissions the provider needs.", err, fix, credentialsDocsURL))
+	credentialsFailed(&diags, "aws", "AWS", err, fix, "the credential chain, assume_role and the permissions the provider needs")
 	return diags
+}
+
+// credentialsFailed reports a failed credential check at the cloud's
+// provider block: what failed, the fix, and where the docs say more.
+func credentialsFailed(diags *diag.Diagnostics, block, cloud string, err error, fix, docsCover string) {
+	diags.AddAttributeError(path.Root(block), cloud+" credentials do not work",
+		fmt.Sprintf("The provider checks its %s credentials once, when it is configured, and the check failed: %v.\n\nFix: %s. See %s for %s.", cloud, err, fix, credentialsDocsURL, docsCover))
 }

@@ -445,7 +445,6 @@ func checkAzureCredentials(ctx context.Context, p *azureProviderConfig) diag.Dia
 			fix = "sign in with az login (and az account set --subscription), or choose another credential"
 		}
 	}
-	diags.AddAttributeError(path.Root("azure"), "Azure credentials do not work",
-		fmt.Sprintf("The provider checks its Azure credentials once, when it is configured, and the check failed: %v.\n\nFix: %s. See %s for the credentials and the roles the provider needs.", err, fix, credentialsDocsURL))
+	credentialsFailed(&diags, "azure", "Azure", err, fix, "the credentials and the roles the provider needs")
 	return diags
 }

@@ -277,7 +277,7 @@ func (r *clusterResource) Schema(ctx context.Context, _ resource.SchemaRequest, 
 				Default:  stringdefault.StaticString(defaultStateKubeconfigValidity),
 				Description: fmt.Sprintf("How long the certificate of `kubeconfig` (and `client_certificate`) works, as a Go duration between `%s` and `%s`. Default `%s`. "+
 					"A saved plan applied later than half of it after its refresh configures providers with an expired certificate: raise it for such pipelines. "+
-					"Lowering it renews the kubeconfig on the next apply; a certificate already issued keeps working until it ends.", minStateKubeconfigValidity, maxStateKubeconfigValidity, defaultStateKubeconfigValidity),
+					"Lowering it renews the kubeconfig on the next apply; a certificate already issued keeps working until it ends.", shortDuration(minStateKubeconfigValidity), shortDuration(maxStateKubeconfigValidity), defaultStateKubeconfigValidity),
 			},
 			"nodes": schema.ListNestedAttribute{
 				Computed:    true,

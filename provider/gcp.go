@@ -266,7 +266,6 @@ func checkGCPCredentials(ctx context.Context, p *gcpProviderConfig) diag.Diagnos
 			"(`gcloud iam service-accounts add-iam-policy-binding %s --member=<you> --role=roles/iam.serviceAccountTokenCreator`); "+
 			"a 401 means the base credentials themselves were refused", cfg.ImpersonateServiceAccount, cfg.ImpersonateServiceAccount, cfg.ImpersonateServiceAccount)
 	}
-	diags.AddAttributeError(path.Root("gcp"), "GCP credentials do not work",
-		fmt.Sprintf("The provider checks its GCP credentials once, when it is configured, and the check failed: %v.\n\nFix: %s. See %s for the credential chain, impersonation and the permissions the provider needs.", err, fix, credentialsDocsURL))
+	credentialsFailed(&diags, "gcp", "GCP", err, fix, "the credential chain, impersonation and the permissions the provider needs")
 	return diags
 }

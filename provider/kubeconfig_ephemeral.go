@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -67,6 +68,18 @@ func ephemeralValidity(v types.String, diags *diag.Diagnostics) (time.Duration, 
 	return checkValidity(v.ValueString(), pathValidity, time.Minute, maxEphemeralValidity, defaultEphemeralValidity.String(), diags)
 }
 
+// shortDuration is d as a user writes it: "1h", "10m", "8760h", not "1h0m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // checkValidity parses a certificate validity attribute at p, refusing one
 // outside [lo, hi] with the range and the default; ok is false when diags say why.
 func checkValidity(v string, p path.Path, lo, hi time.Duration, def string, diags *diag.Diagnostics) (time.Duration, bool) {
@@ -102,7 +115,7 @@ func (e *kubeconfigEphemeral) Schema(_ context.Context, _ ephemeral.SchemaReques
 		"validity": schema.StringAttribute{
 			Optional: true,
 			Description: fmt.Sprintf("How long the kubeconfig's client certificate works, as a Go duration between `1m` and `%s`. Default `%s`: "+
-				"a new one is issued on every plan and apply, and a certificate cannot be revoked before it ends.", maxEphemeralValidity, defaultEphemeralValidity),
+				"a new one is issued on every plan and apply, and a certificate cannot be revoked before it ends.", shortDuration(maxEphemeralValidity), shortDuration(defaultEphemeralValidity)),
 		},
 		"api_endpoint":          schema.StringAttribute{Computed: true, Description: descAPIEndpoint},
 		"host":                  schema.StringAttribute{Computed: true, Description: descHost},

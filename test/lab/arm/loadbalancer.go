@@ -85,10 +85,7 @@ func (s *Server) putPublicIP(rt route, id string, existing *resource, body []byt
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	if in.Properties == nil {
@@ -171,10 +168,7 @@ func (s *Server) putLB(rt route, id string, existing *resource, body []byte) (in
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	if in.Properties == nil {

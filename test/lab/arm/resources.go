@@ -126,6 +126,15 @@ func (s *Server) checkLocation(loc *string) *Error {
 	return nil
 }
 
+// checkTracked checks what every tracked resource's PUT carries: its
+// location and its tags.
+func (s *Server) checkTracked(loc *string, tags map[string]*string) *Error {
+	if e := s.checkLocation(loc); e != nil {
+		return e
+	}
+	return checkTags(tags)
+}
+
 func decode(body []byte, v any) *Error {
 	if err := json.Unmarshal(body, v); err != nil {
 		return errf(http.StatusBadRequest, "InvalidRequestContent", "The request content was invalid and could not be deserialized: '%v'.", err)
@@ -145,10 +154,7 @@ func (s *Server) putGroup(rt route, body []byte) (int, any, http.Header, *Error)
 	if !groupNameRE.MatchString(rt.group) || strings.HasSuffix(rt.group, ".") {
 		return 0, nil, nil, errf(http.StatusBadRequest, "InvalidResourceGroup", "The provided resource group name '%s' has these invalid characters.", rt.group)
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	s.mu.Lock()
@@ -537,10 +543,7 @@ func (s *Server) putVNet(rt route, id string, existing *resource, body []byte) (
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	if in.Properties == nil || in.Properties.AddressSpace == nil || len(in.Properties.AddressSpace.AddressPrefixes) == 0 {
@@ -586,10 +589,7 @@ func (s *Server) putNSG(rt route, id string, existing *resource, body []byte) (i
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	if in.Properties == nil {
@@ -669,10 +669,7 @@ func (s *Server) putNIC(rt route, id string, existing *resource, body []byte) (i
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	subnet := nicSubnet(&in)
@@ -791,10 +788,7 @@ func (s *Server) putVM(rt route, op, id string, existing *resource, body []byte)
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	p := in.Properties
@@ -1202,10 +1196,7 @@ func (s *Server) putASG(rt route, id string, existing *resource, body []byte) (i
 	if e := decode(body, &in); e != nil {
 		return 0, nil, nil, e
 	}
-	if e := s.checkLocation(in.Location); e != nil {
-		return 0, nil, nil, e
-	}
-	if e := checkTags(in.Tags); e != nil {
+	if e := s.checkTracked(in.Location, in.Tags); e != nil {
 		return 0, nil, nil, e
 	}
 	in.Properties = &armnetwork.ApplicationSecurityGroupPropertiesFormat{}
